@@ -1,0 +1,3 @@
+//! Stateful fakes of Acumatica and Looker (work in progress).
+
+pub mod seed;
