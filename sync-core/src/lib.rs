@@ -1,1 +1,8 @@
-//! Work in progress.
+//! Exactly-once sync flows between Looker and Acumatica (work in progress).
+
+pub mod key;
+pub mod mapping;
+pub mod schedule;
+pub mod store;
+pub mod validate;
+pub mod vault;
