@@ -1,4 +1,12 @@
-//! Stateful fakes of Acumatica and Looker (work in progress).
+//! Stateful, fault-injecting fakes of the Acumatica contract-based REST API
+//! and the Looker API 4.0, for testing integrations without live systems.
+//!
+//! - [`server`]: the HTTP harness ([`server::FakeServer`]) any fake runs in;
+//! - [`faults`]: runtime-configurable fault rules shared by both fakes;
+//! - [`inspect`]: the request log (never secrets) and counters;
+//! - [`acumatica`]: the Acumatica fake;
+//! - [`looker`]: the Looker fake;
+//! - [`seed`]: the demo company both fakes are generated from.
 
 pub mod acumatica;
 pub mod faults;
@@ -6,3 +14,7 @@ pub mod inspect;
 pub mod looker;
 pub mod seed;
 pub mod server;
+
+pub use faults::{FaultKind, FaultRule, Faults};
+pub use inspect::{AuthScheme, RequestLog, RequestRecord};
+pub use server::{ErrorStyle, FakeServer};
