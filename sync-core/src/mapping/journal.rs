@@ -645,8 +645,11 @@ impl JournalMapping {
             }
         }
 
+        // A journal whose every row was skipped as zero has nothing to post.
         for g in groups {
-            out.documents.push(self.finish(g));
+            if !(g.lines.is_empty() && g.unmapped_rows.is_empty()) {
+                out.documents.push(self.finish(g));
+            }
         }
         Ok(out)
     }
