@@ -287,6 +287,23 @@ impl Checker<'_> {
         });
     }
 
+    /// The amount column(s): one signed column, or `debit / credit`.
+    fn amount_columns(&self) -> String {
+        let (d, c) = (
+            self.mapped.origins.get(Field::Debit),
+            self.mapped.origins.get(Field::Credit),
+        );
+        if d == c { d.to_owned() } else { format!("{d} / {c}") }
+    }
+
+    /// Sets the column of the issue just pushed to the amount column(s).
+    fn on_amount_columns(&mut self) {
+        let columns = self.amount_columns();
+        if let Some(last) = self.issues.last_mut() {
+            last.column = columns;
+        }
+    }
+
     fn branch(&mut self, index: usize, doc: &JournalDocument, rows: Vec<usize>, field: Field, id: &str) {
         match self.reference.branch(id) {
             Some(b) if b.active => {}
@@ -312,7 +329,12 @@ impl Checker<'_> {
                 let s = self.suggestions(3, &doc.ledger);
                 self.push(IssueKind::UnknownLedger, index, doc, all_rows.clone(), Field::Ledger, &doc.ledger, s);
             }
-            Some(l) if !l.branches.is_empty() && !l.branches.iter().any(|b| *b == doc.branch) => {
+            // (An unknown branch is reported once, above; no ledger can fit it.)
+            Some(l)
+                if r.branch(&doc.branch).is_some()
+                    && !l.branches.is_empty()
+                    && !l.branches.iter().any(|b| *b == doc.branch) =>
+            {
                 let fitting: Vec<&str> = r
                     .ledgers()
                     .filter(|l| l.branches.iter().any(|b| *b == doc.branch))
@@ -422,8 +444,10 @@ impl Checker<'_> {
             }
             if !line.debit.is_zero() && !line.credit.is_zero() {
                 self.push(IssueKind::DebitAndCredit, index, doc, row.clone(), Field::Debit, &amounts, Vec::new());
+                self.on_amount_columns();
             } else if line.debit.is_zero() && line.credit.is_zero() {
                 self.push(IssueKind::ZeroAmount, index, doc, row.clone(), Field::Debit, &amounts, Vec::new());
+                self.on_amount_columns();
             }
             let texts = [
                 (Field::LineDescription, line.description.as_deref(), MAX_DESCRIPTION_CHARS),
@@ -454,6 +478,7 @@ impl Checker<'_> {
                 format!("{debit} vs {credit}"),
                 Vec::new(),
             );
+            self.on_amount_columns();
         }
     }
 }
