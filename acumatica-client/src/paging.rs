@@ -1,0 +1,451 @@
+//! Listing as `futures` streams, by page and by record.
+//!
+//! The contract API has neither ordering nor a count (FACTS section 6), so:
+//!
+//! - **Offset paging** (`$top` + `$skip`) stops at the first short page and
+//!   drops records whose `id` was already seen (rows that shift between
+//!   requests can repeat). A full page made only of repeats means the server
+//!   ignores `$skip`; that is an error rather than an endless loop.
+//! - **Keyset paging** (`Key gt 'last'`) asks for the records after the last
+//!   key of the previous page; it does not skip or repeat rows that change
+//!   while paging.
+//! - **Changes in a window**: `LastModifiedDateTime gt since and
+//!   LastModifiedDateTime le until`, with the per-entity field rules of
+//!   [`modified_field`](crate::entity::modified_field).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, FixedOffset};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+use crate::client::Client;
+use crate::dynamic::DynamicEntity;
+use crate::entity::{Entity, modified_field};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::query::{self, ListQuery};
+use crate::read::{decode, decode_value};
+
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// Records new in this page (repeats of earlier pages removed).
+    pub records: Vec<T>,
+    /// Records the server returned, repeats included.
+    pub returned: usize,
+    /// How many were dropped as repeats of an earlier page.
+    pub repeats_dropped: usize,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Offset {
+        next_skip: u32,
+    },
+    Keyset {
+        field: String,
+        after: Option<String>,
+    },
+}
+
+struct Pager {
+    client: Client,
+    entity: String,
+    query: ListQuery,
+    page_size: u32,
+    remaining: Option<u32>,
+    mode: Mode,
+    seen: HashSet<String>,
+    done: bool,
+}
+
+impl Pager {
+    async fn next_page(&mut self) -> Result<Option<Page<Json>>> {
+        if self.done || self.remaining == Some(0) {
+            return Ok(None);
+        }
+        let want = self
+            .remaining
+            .map_or(self.page_size, |r| r.min(self.page_size));
+        let mut q = self.query.clone();
+        q.top = None;
+        q.skip = None;
+        if let Mode::Keyset {
+            field,
+            after: Some(last),
+        } = &self.mode
+        {
+            q = q.filter(Filter::gt(field.clone(), last.as_str()));
+        }
+        let mut pairs = q.pairs(false);
+        pairs.push(("$top", want.to_string()));
+        if let Mode::Offset { next_skip } = &self.mode
+            && *next_skip > 0
+        {
+            pairs.push(("$skip", next_skip.to_string()));
+        }
+        let mut url = self.client.entity_url(&self.entity)?;
+        query::apply(&mut url, &pairs);
+        let resp = self.client.get_path(url, &self.entity).await?;
+        let rows: Vec<Json> = decode(&resp.body, &format!("GET {} (list)", self.entity))?;
+        let returned = rows.len();
+        if returned as u64 > u64::from(want) {
+            // The server ignored $top; still correct, but stop paging.
+            tracing::warn!(entity = %self.entity, returned, want, "the server returned more rows than $top");
+        }
+        let mut records = Vec::with_capacity(returned);
+        let mut repeats = 0;
+        let mut last_key = None;
+        for row in rows {
+            if let Mode::Keyset { field, .. } = &self.mode {
+                match row.get(field.as_str()).and_then(|v| v.get("value")) {
+                    Some(Json::String(s)) => last_key = Some(s.clone()),
+                    Some(Json::Number(n)) => last_key = Some(n.to_string()),
+                    _ => {
+                        return Err(Error::decode(
+                            field.clone(),
+                            format!(
+                                "keyset paging of {} needs the key field {field} in every record; add it to $select",
+                                self.entity
+                            ),
+                        ));
+                    }
+                }
+            }
+            match row.get("id").and_then(Json::as_str) {
+                Some(id) if !self.seen.insert(id.to_owned()) => repeats += 1,
+                _ => records.push(row),
+            }
+        }
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(records.len() as u32);
+        }
+        match &mut self.mode {
+            Mode::Offset { next_skip } => {
+                *next_skip += returned as u32;
+            }
+            Mode::Keyset { after, field } => {
+                if returned > 0 && last_key.is_some() && *after == last_key {
+                    return Err(Error::decode(
+                        field.clone(),
+                        format!(
+                            "keyset paging of {} did not advance past {field} = {:?}; the key must be unique",
+                            self.entity, last_key
+                        ),
+                    ));
+                }
+                if last_key.is_some() {
+                    *after = last_key;
+                }
+            }
+        }
+        if returned < want as usize {
+            self.done = true;
+        } else if records.is_empty() && matches!(self.mode, Mode::Offset { .. }) {
+            return Err(Error::decode(
+                "",
+                format!(
+                    "listing {}: a full page of {returned} records held only records already seen; \
+                     the server seems to ignore $skip. Use keyset paging (list_keyset) instead",
+                    self.entity
+                ),
+            ));
+        }
+        Ok(Some(Page {
+            records,
+            returned,
+            repeats_dropped: repeats,
+        }))
+    }
+}
+
+fn pages_json(pager: Pager) -> BoxStream<'static, Result<Page<Json>>> {
+    stream::try_unfold(pager, |mut pager| async move {
+        let page = pager.next_page().await?;
+        Ok(page.map(|p| (p, pager)))
+    })
+    .boxed()
+}
+
+fn typed_pages<T: DeserializeOwned + Send + 'static>(
+    pages: BoxStream<'static, Result<Page<Json>>>,
+    what: String,
+) -> BoxStream<'static, Result<Page<T>>> {
+    pages
+        .and_then(move |page| {
+            let what = what.clone();
+            async move {
+                let mut records = Vec::with_capacity(page.records.len());
+                for (i, row) in page.records.into_iter().enumerate() {
+                    records.push(decode_value(row, &format!("[{i}]"), &what)?);
+                }
+                Ok(Page {
+                    records,
+                    returned: page.returned,
+                    repeats_dropped: page.repeats_dropped,
+                })
+            }
+        })
+        .boxed()
+}
+
+fn items<T: Send + 'static>(
+    pages: BoxStream<'static, Result<Page<T>>>,
+) -> BoxStream<'static, Result<T>> {
+    pages
+        .map_ok(|p| stream::iter(p.records.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+}
+
+impl Client {
+    fn pager(&self, entity: &str, query: ListQuery, mode: Mode) -> Pager {
+        let page_size = query.page_size.unwrap_or(self.inner.config.page_size);
+        let mode = match mode {
+            Mode::Offset { .. } => Mode::Offset {
+                next_skip: query.skip.unwrap_or(0),
+            },
+            keyset => keyset,
+        };
+        Pager {
+            client: self.clone(),
+            entity: entity.to_owned(),
+            remaining: query.top,
+            query,
+            page_size,
+            mode,
+            seen: HashSet::new(),
+            done: false,
+        }
+    }
+
+    /// Lists `entity` as raw JSON pages (offset paging).
+    pub fn list_json_pages(
+        &self,
+        entity: &str,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<Page<Json>>> {
+        pages_json(self.pager(entity, query, Mode::Offset { next_skip: 0 }))
+    }
+
+    /// Lists `entity` as raw JSON records (offset paging).
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
+    /// use acumatica_client::{ListQuery, filter::Filter};
+    /// use futures::TryStreamExt;
+    /// let mut rows = client.list_json("Customer", ListQuery::new().filter(Filter::eq("Status", "Active")));
+    /// while let Some(row) = rows.try_next().await? {
+    ///     println!("{}", row["CustomerID"]["value"]);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn list_json(&self, entity: &str, query: ListQuery) -> BoxStream<'static, Result<Json>> {
+        items(self.list_json_pages(entity, query))
+    }
+
+    /// Lists `entity` as [`DynamicEntity`] records (offset paging).
+    pub fn list_dynamic(
+        &self,
+        entity: &str,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<DynamicEntity>> {
+        items(typed_pages(
+            self.list_json_pages(entity, query),
+            format!("GET {entity} (list)"),
+        ))
+    }
+
+    /// Lists typed records page by page (offset paging).
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
+    /// use acumatica_client::{ListQuery, entity::Bill};
+    /// use futures::TryStreamExt;
+    /// let mut pages = client.list_pages::<Bill>(ListQuery::new().expand(["Details"]).page_size(100));
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} bills ({} repeats dropped)", page.records.len(), page.repeats_dropped);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn list_pages<E: Entity>(&self, query: ListQuery) -> BoxStream<'static, Result<Page<E>>> {
+        typed_pages(
+            self.list_json_pages(E::NAME, query),
+            format!("GET {} (list)", E::NAME),
+        )
+    }
+
+    /// Lists typed records one by one (offset paging).
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
+    /// use acumatica_client::{ListQuery, entity::Vendor, filter::Filter};
+    /// use futures::TryStreamExt;
+    /// let active: Vec<Vendor> = client
+    ///     .list::<Vendor>(ListQuery::new().filter(Filter::eq("Status", "Active")))
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn list<E: Entity>(&self, query: ListQuery) -> BoxStream<'static, Result<E>> {
+        items(self.list_pages::<E>(query))
+    }
+
+    /// Lists raw JSON pages with keyset paging on `key_field`: each page
+    /// asks for `key_field gt '<last key of the previous page>'`.
+    pub fn list_keyset_json_pages(
+        &self,
+        entity: &str,
+        key_field: &str,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<Page<Json>>> {
+        let mode = Mode::Keyset {
+            field: key_field.to_owned(),
+            after: None,
+        };
+        let mut query = query;
+        query.skip = None;
+        pages_json(self.pager(entity, query, mode))
+    }
+
+    /// Lists typed records with keyset paging on `key_field` (which must be
+    /// unique, such as `VendorID` or `InventoryID`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
+    /// use acumatica_client::{ListQuery, entity::StockItem};
+    /// use futures::TryStreamExt;
+    /// let items: Vec<StockItem> = client.list_keyset::<StockItem>("InventoryID", ListQuery::new()).try_collect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn list_keyset<E: Entity>(
+        &self,
+        key_field: &str,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<E>> {
+        items(typed_pages(
+            self.list_keyset_json_pages(E::NAME, key_field, query),
+            format!("GET {} (list)", E::NAME),
+        ))
+    }
+
+    /// The filter selecting records of `entity` changed after `since` and,
+    /// when given, at or before `until` (the signpost).
+    ///
+    /// ```
+    /// use acumatica_client::Client;
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let client = Client::builder("https://erp.example.com").endpoint_version("23.200.001").build().unwrap();
+    /// let since = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap().fixed_offset();
+    /// let f = client.changed_filter("StockItem", since, None).unwrap();
+    /// assert_eq!(f.to_string(), "LastModified gt datetimeoffset'2024-01-01T00:00:00.000+00:00'");
+    /// assert!(client.changed_filter("Subaccount", since, None).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) for an
+    /// entity without a last-modified field (`Subaccount`).
+    pub fn changed_filter(
+        &self,
+        entity: &str,
+        since: DateTime<FixedOffset>,
+        until: Option<DateTime<FixedOffset>>,
+    ) -> Result<Filter> {
+        let field = modified_field(entity, &self.inner.config.endpoint_version)?;
+        let mut f = Filter::gt(field, since);
+        if let Some(until) = until {
+            if until < since {
+                return Err(Error::config(format!(
+                    "the change window ends ({until}) before it starts ({since})"
+                )));
+            }
+            f = f.and(Filter::le(field, until));
+        }
+        Ok(f)
+    }
+
+    /// Typed records changed after `since` (and at or before `until`),
+    /// combined with the query's own filter. The stream yields one error
+    /// and ends for entities without a last-modified field.
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
+    /// use acumatica_client::{ListQuery, entity::Bill};
+    /// use chrono::{Duration, Utc};
+    /// use futures::TryStreamExt;
+    /// let until = Utc::now().fixed_offset();
+    /// let since = until - Duration::hours(1);
+    /// let changed: Vec<Bill> = client
+    ///     .changed_since::<Bill>(since, Some(until), ListQuery::new().expand(["Details"]))
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn changed_since<E: Entity>(
+        &self,
+        since: DateTime<FixedOffset>,
+        until: Option<DateTime<FixedOffset>>,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<E>> {
+        match self.changed_filter(E::NAME, since, until) {
+            Ok(f) => self.list::<E>(query.filter(f)),
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    /// [`changed_since`](Self::changed_since) for any entity name, as JSON.
+    pub fn changed_since_json(
+        &self,
+        entity: &str,
+        since: DateTime<FixedOffset>,
+        until: Option<DateTime<FixedOffset>>,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<Json>> {
+        match self.changed_filter(entity, since, until) {
+            Ok(f) => self.list_json(entity, query.filter(f)),
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    /// Records of `E` whose `field` equals any of `values`, fetched with
+    /// `or`-ed equality filters, [`lookup_chunk`](crate::ClientBuilder::lookup_chunk)
+    /// values per request (one request for short lists).
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
+    /// use acumatica_client::{ListQuery, entity::Vendor};
+    /// let found: Vec<Vendor> = client.find_by_values::<Vendor>("VendorID", &["V1", "V2"], ListQuery::new()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Any error of the underlying list requests.
+    pub async fn find_by_values<E: Entity>(
+        &self,
+        field: &str,
+        values: &[&str],
+        query: ListQuery,
+    ) -> Result<Vec<E>> {
+        let mut out = Vec::new();
+        let mut unique: Vec<&str> = Vec::new();
+        for v in values {
+            if !unique.contains(v) {
+                unique.push(v);
+            }
+        }
+        for chunk in unique.chunks(self.inner.config.lookup_chunk) {
+            let Some(f) = Filter::any_of(field, chunk.iter().copied()) else {
+                continue;
+            };
+            let page: Vec<E> = self
+                .list::<E>(query.clone().filter(f))
+                .try_collect()
+                .await?;
+            out.extend(page);
+        }
+        Ok(out)
+    }
+}
