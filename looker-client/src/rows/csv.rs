@@ -3,15 +3,17 @@
 //! `csv-core` keeps its parser state between calls, so a record may span any
 //! number of chunks; its fields are written into a buffer that grows to the
 //! size of the largest record and is reused. The first record is the header.
-//! Typed rows are decoded with the `csv` crate's serde support (which parses
-//! numbers from text and treats empty cells as `None` for `Option` fields).
+//! Rows are decoded straight from that buffer through a cell deserializer
+//! (see `cell.rs`) that parses numbers from text only when the target asks
+//! for a number, so amounts never pass through a float.
 
 use std::marker::PhantomData;
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use serde::de::DeserializeOwned;
 
-use super::{Decoder, Row, is_row, row_as, row_error};
+use super::cell::Cell;
+use super::{Decoder, row_error};
 use crate::error::{Error, Result};
 
 pub(crate) struct CsvRows<T> {
@@ -20,11 +22,11 @@ pub(crate) struct CsvRows<T> {
     ends: Vec<usize>,
     out_len: usize,
     ends_len: usize,
-    headers: Option<csv::ByteRecord>,
-    header_names: Vec<String>,
-    record: csv::ByteRecord,
+    /// The header, once read.
+    header_names: Option<Vec<String>>,
+    /// Fields of the complete record in `out`/`ends` (0 while none).
+    record_fields: usize,
     index: u64,
-    as_row: bool,
     what: &'static str,
     _row: PhantomData<fn() -> T>,
 }
@@ -40,11 +42,9 @@ impl<T: 'static> CsvRows<T> {
             ends: vec![0; 32],
             out_len: 0,
             ends_len: 0,
-            headers: None,
-            header_names: Vec::new(),
-            record: csv::ByteRecord::new(),
+            header_names: None,
+            record_fields: 0,
             index: 0,
-            as_row: is_row::<T>(),
             what: if delimiter == b'\t' { "TXT" } else { "CSV" },
             _row: PhantomData,
         }
@@ -54,8 +54,14 @@ impl<T: 'static> CsvRows<T> {
 impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
     /// Parses from `input` until a record completes or the input is used up.
     /// Returns the bytes used and whether a record is complete in
-    /// `self.record`.
+    /// `out`/`ends`.
     fn read(&mut self, input: &[u8]) -> (usize, bool) {
+        if self.record_fields > 0 {
+            // The previous record was handed out: reuse the buffers.
+            self.record_fields = 0;
+            self.out_len = 0;
+            self.ends_len = 0;
+        }
         let mut used = 0;
         loop {
             let (res, nin, nout, nend) = self.reader.read_record(
@@ -85,14 +91,7 @@ impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
                     }
                 }
                 ReadRecordResult::Record => {
-                    self.record.clear();
-                    let mut start = 0;
-                    for &end in &self.ends[..self.ends_len] {
-                        self.record.push_field(&self.out[start..end]);
-                        start = end;
-                    }
-                    self.out_len = 0;
-                    self.ends_len = 0;
+                    self.record_fields = self.ends_len;
                     return (used, true);
                 }
                 ReadRecordResult::End => return (used, false),
@@ -100,64 +99,55 @@ impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
         }
     }
 
-    /// Handles the record in `self.record`: the header, or a row.
+    /// The fields of the complete record.
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = &self.ends[..self.record_fields];
+        ends.iter().enumerate().map(move |(i, &end)| {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            &self.out[start..end]
+        })
+    }
+
+    /// Handles the complete record: the header, or a row.
     fn take_record(&mut self) -> Result<Option<T>> {
-        if self.headers.is_none() {
-            self.header_names = self
-                .record
-                .iter()
+        let Some(headers) = &self.header_names else {
+            let names = self
+                .fields()
                 .map(|h| String::from_utf8_lossy(h).trim().to_owned())
                 .collect();
-            let mut headers = csv::ByteRecord::new();
-            for h in &self.header_names {
-                headers.push_field(h.as_bytes());
-            }
-            self.headers = Some(headers);
+            self.header_names = Some(names);
             return Ok(None);
-        }
+        };
         let index = self.index;
         self.index += 1;
-        if self.record.len() != self.header_names.len() {
+        if self.record_fields != headers.len() {
             return Err(Error::decode(
                 format!(
                     "row {} of the {} result has {} fields but the header has {}",
                     index + 1,
                     self.what,
-                    self.record.len(),
-                    self.header_names.len()
+                    self.record_fields,
+                    headers.len()
                 ),
                 Some(format!("[{index}]")),
             ));
         }
-        if self.as_row {
-            let mut row = Row::new();
-            for (name, cell) in self.header_names.iter().zip(self.record.iter()) {
-                let value = if cell.is_empty() {
-                    serde_json::Value::Null
-                } else {
-                    serde_json::Value::String(String::from_utf8_lossy(cell).into_owned())
-                };
-                row.insert(name.clone(), value);
+        // Cells must be UTF-8 to become text.
+        let mut text: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
+        for (h, c) in headers.iter().zip(self.fields()) {
+            match std::str::from_utf8(c) {
+                Ok(t) => text.push((h.as_str(), t)),
+                Err(_) => return Err(row_error(index, h, "the cell is not UTF-8 text")),
             }
-            return Ok(row_as::<T>(row));
         }
-        self.record
-            .deserialize::<T>(self.headers.as_ref())
+        let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+            text.into_iter().map(|(h, t)| (h, Cell(t))),
+        );
+        serde_path_to_error::deserialize(map)
             .map(Some)
             .map_err(|e| {
-                let field = match e.kind() {
-                    csv::ErrorKind::Deserialize { err, .. } => err
-                        .field()
-                        .and_then(|f| self.header_names.get(f as usize))
-                        .cloned()
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                };
-                let detail = match e.kind() {
-                    csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
-                    other => format!("{other:?}"),
-                };
-                row_error(index, &field, detail)
+                let path = e.path().to_string();
+                row_error(index, &path, e.into_inner())
             })
     }
 }

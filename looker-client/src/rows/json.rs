@@ -173,9 +173,11 @@ impl<T: DeserializeOwned + Send> Decoder<T> for JsonRows<T> {
                     while i < n && is_ws(input[i]) {
                         i += 1;
                     }
-                    // A UTF-8 byte order mark before the array.
-                    if self.st == St::Start && input[i..].starts_with(b"\xEF\xBB\xBF") {
-                        i += 3;
+                    // A UTF-8 byte order mark (EF BB BF) before the array,
+                    // possibly split across chunks: none of its bytes can
+                    // start JSON.
+                    if self.st == St::Start && i < n && matches!(input[i], 0xEF | 0xBB | 0xBF) {
+                        i += 1;
                         continue;
                     }
                     if i == n {

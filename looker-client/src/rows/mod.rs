@@ -12,10 +12,10 @@
 //!
 //! Rows are decoded into the caller's `serde` type or into a generic [`Row`].
 
+mod cell;
 mod csv;
 mod json;
 
-use std::any::{Any, TypeId};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +33,7 @@ use crate::run::ResultFormat;
 /// From `json` results the keys are fully qualified field names
 /// (`orders.created_date`) and numbers keep every digit. From `csv`/`txt`
 /// results the keys are the header row as Looker wrote it and every value is
-/// a string (an empty cell is `null`).
+/// a string as written (an empty cell is `null`).
 pub type Row = serde_json::Map<String, serde_json::Value>;
 
 /// One step of a decoder over a slice of input.
@@ -294,21 +294,6 @@ impl<T> State<T> {
         }
         None
     }
-}
-
-/// Turns a decoded `Row` into `T` when `T` is `Row` itself (CSV keeps cells
-/// as strings then), without requiring specialization.
-pub(crate) fn row_as<T: 'static>(row: Row) -> Option<T> {
-    if TypeId::of::<T>() == TypeId::of::<Row>() {
-        let boxed: Box<dyn Any> = Box::new(row);
-        boxed.downcast::<T>().ok().map(|b| *b)
-    } else {
-        None
-    }
-}
-
-pub(crate) fn is_row<T: 'static>() -> bool {
-    TypeId::of::<T>() == TypeId::of::<Row>()
 }
 
 /// A decode error for row `index` (0-based) with its path.
