@@ -51,7 +51,37 @@ pub use tasks::TaskStatus;
 impl LookerFake {
     /// The routes of the fake (all under `/api/4.0`, plus the Python SDK's
     /// unversioned `/api/logout`), with a JSON `404` fallback.
+    ///
+    /// To serve it yourself, hand [`LookerFake::faults`] to the
+    /// [`FakeServer`](crate::server::FakeServer) builder so token-expiry
+    /// faults reach the fake's auth; [`LookerFake::serve`] does all of it.
     pub fn router(&self) -> axum::Router {
         routes::router(self.clone())
+    }
+
+    /// Serves the fake on a free local port in the testkit harness, with
+    /// this fake's fault rules and Looker's `Error` body shape for injected
+    /// errors.
+    ///
+    /// ```no_run
+    /// use testkit::looker::LookerFake;
+    ///
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let fake = LookerFake::default();
+    /// let server = fake.serve().await?;
+    /// println!("Looker fake at {}/api/4.0", server.url());
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve(&self) -> std::io::Result<crate::server::FakeServer> {
+        crate::server::FakeServer::builder(self.router())
+            .faults(self.faults().clone())
+            .error_style(crate::server::ErrorStyle::json(|status, message| {
+                serde_json::json!({
+                    "message": message,
+                    "documentation_url": format!("https://cloud.google.com/looker/docs/r/err/4.0/{status}"),
+                })
+            }))
+            .start()
+            .await
     }
 }

@@ -58,9 +58,13 @@ impl FromRequestParts<LookerFake> for Authed {
         let Some(token) = presented_token(&parts.headers) else {
             return Err(unauthorized(fake));
         };
-        let live = lock(&fake.inner.tokens)
-            .get(token)
-            .is_some_and(|t| t.expires_at > Instant::now());
+        let live = match lock(&fake.inner.tokens).get_mut(token) {
+            Some(t) => {
+                t.uses += 1;
+                t.expires_at > Instant::now() && !fake.inner.faults.token_expired(t.issued, t.uses)
+            }
+            None => false,
+        };
         if live {
             Ok(Authed)
         } else {
@@ -114,12 +118,13 @@ pub(crate) async fn login(
     }
     let token = new_token();
     let lifetime = config.token_lifetime;
-    lock(&fake.inner.tokens).insert(
-        token.clone(),
-        Token {
-            expires_at: Instant::now() + lifetime,
-        },
-    );
+    let now = Instant::now();
+    let issued = Token {
+        issued: now,
+        expires_at: now + lifetime,
+        uses: 0,
+    };
+    lock(&fake.inner.tokens).insert(token.clone(), issued);
     fake.inner.counters.logins.fetch_add(1, Ordering::Relaxed);
     axum::Json(json!({
         "access_token": token,
@@ -138,7 +143,10 @@ pub(crate) async fn logout(State(fake): State<LookerFake>, headers: HeaderMap) -
     };
     let removed = lock(&fake.inner.tokens).remove(token);
     match removed {
-        Some(t) if t.expires_at > Instant::now() => {
+        Some(t)
+            if t.expires_at > Instant::now()
+                && !fake.inner.faults.token_expired(t.issued, t.uses) =>
+        {
             fake.inner.counters.logouts.fetch_add(1, Ordering::Relaxed);
             StatusCode::NO_CONTENT.into_response()
         }

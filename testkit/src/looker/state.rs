@@ -12,6 +12,7 @@ use super::config::{LookerConfig, LookerConfigError};
 use super::data::{self, AllocationLine};
 use super::query::{Compiled, QuerySpec};
 use super::tasks::{Task, TaskStatus};
+use crate::faults::Faults;
 
 /// Server-side counters (live atomics).
 #[derive(Debug, Default)]
@@ -245,7 +246,11 @@ fn slug_for(identity: &str) -> String {
 /// An issued access token.
 #[derive(Debug)]
 pub(crate) struct Token {
+    pub issued: Instant,
     pub expires_at: Instant,
+    /// Authenticated requests made with it (for the harness's
+    /// expire-after-N-requests fault).
+    pub uses: u64,
 }
 
 #[derive(Debug)]
@@ -255,6 +260,9 @@ pub(crate) struct Inner {
     pub queries: Mutex<QueryStore>,
     pub tasks: Mutex<BTreeMap<String, Task>>,
     pub counters: Arc<Counters>,
+    /// The fault rules of the server this fake runs in; auth consults its
+    /// token policy.
+    pub faults: Faults,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it
@@ -308,6 +316,7 @@ impl LookerFake {
                 queries: Mutex::new(QueryStore::default()),
                 tasks: Mutex::new(BTreeMap::new()),
                 counters: Arc::new(Counters::default()),
+                faults: Faults::new(),
             }),
         }
     }
@@ -342,6 +351,13 @@ impl LookerFake {
         next.validate()?;
         *guard = next;
         Ok(())
+    }
+
+    /// The fault rules shared with the server this fake runs in (see
+    /// [`LookerFake::serve`]); their token policy (expiry after an age or a
+    /// number of requests) applies to Looker access tokens.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
     }
 
     /// A snapshot of the counters.
