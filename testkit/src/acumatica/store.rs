@@ -1,0 +1,226 @@
+//! The fake's database: one table per top-level entity, ordered by key as
+//! the real server lists them, with auto-numbering, a monotonic clock, the
+//! release operations in flight and the mid-listing mutation knob.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::filter::Filter;
+use super::schema::{ENTITIES, EntityDef, Schema, schema};
+use super::value::{Row, Val};
+
+/// A table of one top-level entity.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) def: &'static EntityDef,
+    pub(crate) schema: &'static Schema,
+    key_idx: Vec<u16>,
+    rows: BTreeMap<String, Arc<Row>>,
+    by_id: HashMap<Uuid, String>,
+    /// Last number handed out by the numbering sequence.
+    pub(crate) last_number: u64,
+    /// Records made by the generator so far (seeded plus mutation inserts).
+    pub(crate) generated: u64,
+}
+
+/// Lower-cased key values joined by `\u{1}`: the order and identity of
+/// records, case-insensitive like a real site's database.
+pub(crate) fn key_of(values: &[&str]) -> String {
+    let mut k = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            k.push('\u{1}');
+        }
+        k.extend(v.trim().chars().flat_map(char::to_lowercase));
+    }
+    k
+}
+
+impl Table {
+    fn new(def: &'static EntityDef) -> Self {
+        let schema = schema(def.name).expect("every served entity is in the catalogue");
+        let key_idx = def.keys.iter().map(|k| schema.idx(k)).collect();
+        Table {
+            def,
+            schema,
+            key_idx,
+            rows: BTreeMap::new(),
+            by_id: HashMap::new(),
+            last_number: 0,
+            generated: 0,
+        }
+    }
+
+    /// The key of a row, if all its key fields are set.
+    pub(crate) fn row_key(&self, row: &Row) -> Option<String> {
+        let mut vals = Vec::with_capacity(self.key_idx.len());
+        for idx in &self.key_idx {
+            vals.push(row.get(*idx)?.key_text());
+        }
+        if vals.iter().any(|v| v.trim().is_empty()) {
+            return None;
+        }
+        Some(key_of(&vals.iter().map(String::as_str).collect::<Vec<_>>()))
+    }
+
+    pub(crate) fn by_key(&self, key: &str) -> Option<Arc<Row>> {
+        self.rows.get(key).cloned()
+    }
+
+    pub(crate) fn by_id(&self, id: Uuid) -> Option<Arc<Row>> {
+        self.by_id.get(&id).and_then(|k| self.rows.get(k)).cloned()
+    }
+
+    /// Insert or replace (same key) a row. The row must have its keys.
+    pub(crate) fn put(&mut self, row: Row) -> Arc<Row> {
+        let key = self.row_key(&row).expect("rows are stored with their keys");
+        if let Some(old) = self.by_id.get(&row.id).cloned()
+            && old != key
+        {
+            self.rows.remove(&old);
+        }
+        let row = Arc::new(row);
+        if let Some(prev) = self.rows.insert(key.clone(), row.clone())
+            && prev.id != row.id
+        {
+            self.by_id.remove(&prev.id);
+        }
+        self.by_id.insert(row.id, key);
+        row
+    }
+
+    pub(crate) fn remove(&mut self, id: Uuid) -> bool {
+        match self.by_id.remove(&id) {
+            Some(key) => self.rows.remove(&key).is_some(),
+            None => false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Matching rows in key order after `skip`, at most `top`.
+    pub(crate) fn select(
+        &self,
+        filter: Option<&Filter>,
+        skip: usize,
+        top: Option<usize>,
+    ) -> Vec<Arc<Row>> {
+        let it = self
+            .rows
+            .values()
+            .filter(|r| filter.is_none_or(|f| f.matches(r)))
+            .skip(skip);
+        match top {
+            Some(t) => it.take(t).cloned().collect(),
+            None => it.cloned().collect(),
+        }
+    }
+
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Row>> {
+        self.rows.values()
+    }
+
+    /// The next document number, e.g. `000061` or `PO000016`.
+    pub(crate) fn next_number(&mut self) -> Option<String> {
+        let n = self.def.numbering?;
+        self.last_number += 1;
+        Some(format!(
+            "{}{:0width$}",
+            n.prefix,
+            self.last_number,
+            width = n.width
+        ))
+    }
+}
+
+/// A release (or other action) in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct Operation {
+    pub(crate) entity: &'static str,
+    pub(crate) action: String,
+    pub(crate) target: Uuid,
+    /// Polls left that still answer 202.
+    pub(crate) polls_left: u32,
+    pub(crate) done: bool,
+}
+
+/// "After the Nth list request of `entity`, insert K records and touch M."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MidListingMutation {
+    /// Top-level entity name, e.g. `"JournalTransaction"`.
+    pub entity: String,
+    /// Fire after this many list (`GET <entity>`) requests counted from
+    /// when the mutation was set; 1 = right after the first page is served.
+    pub after_list_requests: u64,
+    /// New records to insert (generated like the seed; their
+    /// `LastModifiedDateTime` is the time of the mutation).
+    pub insert: usize,
+    /// Existing records (the first ones in key order, i.e. pages the client
+    /// has already read) whose `LastModifiedDateTime` moves to now and whose
+    /// `Description` (where the entity has one) gets an " (edited)" suffix.
+    pub touch: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingMutation {
+    pub(crate) plan: MidListingMutation,
+    pub(crate) seen: u64,
+}
+
+/// Everything the fake stores.
+#[derive(Debug)]
+pub(crate) struct Store {
+    tables: HashMap<&'static str, Table>,
+    last_ms: i64,
+    /// Records inserted through the API, per entity.
+    pub(crate) created: HashMap<&'static str, u64>,
+    pub(crate) ops: HashMap<Uuid, Operation>,
+    pub(crate) mutations: Vec<PendingMutation>,
+}
+
+impl Store {
+    pub(crate) fn new() -> Self {
+        Store {
+            tables: ENTITIES.iter().map(|d| (d.name, Table::new(d))).collect(),
+            last_ms: 0,
+            created: HashMap::new(),
+            ops: HashMap::new(),
+            mutations: Vec::new(),
+        }
+    }
+
+    pub(crate) fn table(&self, entity: &str) -> &Table {
+        self.tables.get(entity).expect("served entity")
+    }
+
+    pub(crate) fn table_mut(&mut self, entity: &str) -> &mut Table {
+        self.tables.get_mut(entity).expect("served entity")
+    }
+
+    /// A strictly increasing "now" in UTC milliseconds: never before the
+    /// seeded data, never equal to a previous write.
+    pub(crate) fn now_ms(&mut self) -> i64 {
+        let real = chrono::Utc::now().timestamp_millis();
+        self.last_ms = real.max(self.last_ms + 1);
+        self.last_ms
+    }
+
+    /// Make sure later writes are newer than `ms` (used by the seed).
+    pub(crate) fn observe_ms(&mut self, ms: i64) {
+        self.last_ms = self.last_ms.max(ms);
+    }
+
+    /// Stamp `LastModifiedDateTime` (and `LastModified` where it exists) on
+    /// a row of `schema`.
+    pub(crate) fn touch(schema: &Schema, row: &mut Row, ms: i64) {
+        for f in ["LastModifiedDateTime", "LastModified"] {
+            if let Some((idx, _)) = schema.field(f) {
+                row.set(idx, Some(Val::Dt(ms)));
+            }
+        }
+    }
+}
