@@ -23,6 +23,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long before a token's `expires_in` runs out it is renewed.
 pub const DEFAULT_RENEWAL_MARGIN: Duration = Duration::from_secs(60);
 
+/// How long an idle connection is kept for reuse: below the keep-alive of
+/// common proxies in front of Looker (nginx closes after 75 s, many load
+/// balancers after 60 s), so a request is not sent on a connection the
+/// other side is closing.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The environment variable prefix of the official SDKs.
 const ENV_PREFIX: &str = "LOOKERSDK_";
 
@@ -51,6 +57,7 @@ pub struct ClientBuilder {
     pub(crate) renewal_margin: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) app_id: String,
+    pub(crate) pool_idle_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -67,6 +74,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("renewal_margin", &self.renewal_margin)
             .field("retry", &self.retry)
             .field("app_id", &self.app_id)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
             .finish()
     }
 }
@@ -82,6 +90,7 @@ impl ClientBuilder {
             renewal_margin: DEFAULT_RENEWAL_MARGIN,
             retry: RetryPolicy::default(),
             app_id: format!("{}/{}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+            pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
         }
     }
 
@@ -262,6 +271,13 @@ impl ClientBuilder {
     /// How transient failures (429, 502-504, network) are retried.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// How long idle connections are kept for reuse (default 30 s); `None`
+    /// keeps them until the server closes them.
+    pub fn pool_idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.pool_idle_timeout = idle;
         self
     }
 

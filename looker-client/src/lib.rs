@@ -60,7 +60,9 @@ mod task;
 mod transport;
 
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_RENEWAL_MARGIN, DEFAULT_TIMEOUT};
+pub use config::{
+    ClientBuilder, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_RENEWAL_MARGIN, DEFAULT_TIMEOUT,
+};
 pub use error::{Error, ErrorKind, Result, UnknownField, ValidationErrorDetail};
 pub use explore::{LookmlModelExplore, LookmlModelExploreField, LookmlModelExploreFieldset};
 pub use paging::{ItemStream, LookmlModel, LookmlModelNavExplore};

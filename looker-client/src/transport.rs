@@ -192,6 +192,7 @@ impl Transport {
             .default_headers(headers)
             .user_agent(cfg.app_id.clone())
             .redirect(redirects)
+            .pool_idle_timeout(cfg.pool_idle_timeout)
             .danger_accept_invalid_certs(!cfg.verify_ssl);
         if let Some(t) = cfg.timeout {
             http = http.timeout(t);

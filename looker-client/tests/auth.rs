@@ -14,7 +14,10 @@ fn versions(token: &str) -> Mock {
         .and(path("/api/4.0/versions"))
         .and(header("authorization", format!("token {token}").as_str()))
         .and(header_exists("x-looker-appid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"looker_release_version": "26.12.3"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"looker_release_version": "26.12.3"})),
+        )
 }
 
 async fn call(client: &Client) -> looker_client::Result<serde_json::Value> {
@@ -28,21 +31,37 @@ async fn credentials_go_in_the_form_body_and_one_login_serves_many_calls() {
     versions("T1").expect(3).mount(&server).await;
     let client = client(&server);
     for _ in 0..3 {
-        assert_eq!(call(&client).await.unwrap()["looker_release_version"], "26.12.3");
+        assert_eq!(
+            call(&client).await.unwrap()["looker_release_version"],
+            "26.12.3"
+        );
     }
     assert_eq!(client.login_count(), 1);
     // The login carried no Authorization header and the app id header.
     let logins = hits(&server, "POST", "/api/4.0/login").await;
     assert!(logins[0].headers.get("authorization").is_none());
-    let appid = logins[0].headers.get("x-looker-appid").unwrap().to_str().unwrap();
+    let appid = logins[0]
+        .headers
+        .get("x-looker-appid")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(appid.starts_with("looker-client/"), "{appid}");
-    assert!(logins[0].url.query().is_none(), "nothing in the query string");
+    assert!(
+        logins[0].url.query().is_none(),
+        "nothing in the query string"
+    );
 }
 
 #[tokio::test]
 async fn the_token_is_renewed_before_it_expires() {
     let server = server().await;
-    login("T1", 3600).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
+    login("T1", 3600)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
     login("T2", 3600).expect(1).mount(&server).await;
     versions("T1").expect(2).mount(&server).await;
     versions("T2").expect(1).mount(&server).await;
@@ -69,7 +88,12 @@ async fn the_token_is_renewed_before_it_expires() {
 #[tokio::test]
 async fn a_401_leads_to_exactly_one_relogin_and_replay() {
     let server = server().await;
-    login("T1", 3600).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
+    login("T1", 3600)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
     login("T2", 3600).expect(1).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/4.0/versions"))
@@ -93,7 +117,10 @@ async fn a_second_401_is_an_authentication_error_not_a_loop() {
     login("T1", 3600).expect(2).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/4.0/versions"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"message": "Requires authentication."})))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(serde_json::json!({"message": "Requires authentication."})),
+        )
         .expect(2)
         .mount(&server)
         .await;
@@ -101,8 +128,15 @@ async fn a_second_401_is_an_authentication_error_not_a_loop() {
     let err = call(&client).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);
     assert!(!err.is_retryable());
-    assert!(err.to_string().contains("answered 401 again right after a new login"), "{err}");
-    assert!(err.to_string().contains(&server.uri()), "names the instance: {err}");
+    assert!(
+        err.to_string()
+            .contains("answered 401 again right after a new login"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&server.uri()),
+        "names the instance: {err}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +162,12 @@ async fn ten_concurrent_calls_share_one_login() {
 #[tokio::test]
 async fn concurrent_401s_share_one_relogin() {
     let server = server().await;
-    login("T1", 3600).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
+    login("T1", 3600)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
     login("T2", 3600).expect(1).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/4.0/versions"))
@@ -154,7 +193,11 @@ async fn a_refused_login_names_the_instance_and_keeps_the_secret_out() {
     let server = server().await;
     Mock::given(method("POST"))
         .and(path("/api/4.0/login"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not found", "documentation_url": "x"})))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(
+                serde_json::json!({"message": "Not found", "documentation_url": "x"}),
+            ),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -164,7 +207,10 @@ async fn a_refused_login_names_the_instance_and_keeps_the_secret_out() {
     let msg = err.to_string();
     assert!(msg.contains(&server.uri()), "{msg}");
     assert!(msg.contains(CLIENT_ID), "{msg}");
-    assert!(msg.contains("check the API3 client_id and client_secret"), "{msg}");
+    assert!(
+        msg.contains("check the API3 client_id and client_secret"),
+        "{msg}"
+    );
     assert!(!msg.contains(CLIENT_SECRET) && !format!("{err:?}").contains(CLIENT_SECRET));
     assert!(!format!("{client:?}").contains(CLIENT_SECRET));
 }
@@ -196,10 +242,17 @@ async fn redirects_to_another_host_are_not_followed() {
     login("T1", 3600).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/4.0/versions"))
-        .respond_with(ResponseTemplate::new(302).insert_header("location", format!("{}/steal", other.uri()).as_str()))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/steal", other.uri()).as_str()),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let err = call(&client(&server)).await.unwrap_err();
-    assert!(err.to_string().contains("redirects to another host are not followed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("redirects to another host are not followed"),
+        "{err}"
+    );
 }

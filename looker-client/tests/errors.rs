@@ -11,7 +11,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 fn versions_ok() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(serde_json::json!({"looker_release_version": "26.12.3"}))
+    ResponseTemplate::new(200)
+        .set_body_json(serde_json::json!({"looker_release_version": "26.12.3"}))
 }
 
 fn versions() -> wiremock::MockBuilder {
@@ -34,14 +35,20 @@ async fn a_429_is_retried_after_the_servers_retry_after() {
         .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "7")
-                .set_body_json(serde_json::json!({"message": "Rate limit exceeded", "documentation_url": "x"})),
+                .set_body_json(
+                    serde_json::json!({"message": "Rate limit exceeded", "documentation_url": "x"}),
+                ),
         )
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
         .mount(&server)
         .await;
-    versions().respond_with(versions_ok()).expect(1).mount(&server).await;
+    versions()
+        .respond_with(versions_ok())
+        .expect(1)
+        .mount(&server)
+        .await;
     let client = paused_client(&server, policy());
     let start = tokio::time::Instant::now();
     let v: serde_json::Value = client.get_json("versions", &[]).await.unwrap();
@@ -62,12 +69,25 @@ async fn a_long_retry_after_is_capped() {
         .with_priority(1)
         .mount(&server)
         .await;
-    versions().respond_with(versions_ok()).expect(1).mount(&server).await;
-    let client = paused_client(&server, policy().with_retry_after_cap(Duration::from_secs(12)));
+    versions()
+        .respond_with(versions_ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = paused_client(
+        &server,
+        policy().with_retry_after_cap(Duration::from_secs(12)),
+    );
     let start = tokio::time::Instant::now();
-    client.get_json::<serde_json::Value>("versions", &[]).await.unwrap();
+    client
+        .get_json::<serde_json::Value>("versions", &[])
+        .await
+        .unwrap();
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_secs(12) && waited < Duration::from_secs(120), "waited {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(12) && waited < Duration::from_secs(120),
+        "waited {waited:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -75,7 +95,11 @@ async fn throttling_that_never_ends_is_reported_with_the_wait() {
     let server = server().await;
     login("T1", 3600).mount(&server).await;
     versions()
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "2").set_body_string(""))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "2")
+                .set_body_string(""),
+        )
         .expect(4)
         .mount(&server)
         .await;
@@ -94,14 +118,24 @@ async fn a_503_proxy_page_is_retried() {
     let server = server().await;
     login("T1", 3600).mount(&server).await;
     versions()
-        .respond_with(ResponseTemplate::new(503).set_body_raw("<html><body>Service Unavailable</body></html>", "text/html"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_raw("<html><body>Service Unavailable</body></html>", "text/html"),
+        )
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
         .mount(&server)
         .await;
-    versions().respond_with(versions_ok()).expect(1).mount(&server).await;
-    client(&server).get_json::<serde_json::Value>("versions", &[]).await.unwrap();
+    versions()
+        .respond_with(versions_ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    client(&server)
+        .get_json::<serde_json::Value>("versions", &[])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -117,19 +151,34 @@ async fn a_502_html_page_is_shown_briefly_after_the_retries() {
         .expect(3)
         .mount(&server)
         .await;
-    let err = client(&server).get_json::<serde_json::Value>("versions", &[]).await.unwrap_err();
+    let err = client(&server)
+        .get_json::<serde_json::Value>("versions", &[])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Server);
     assert_eq!(err.status(), Some(502));
     let msg = err.to_string();
-    assert!(msg.contains("body is not JSON: <html> <head><title>502 Bad Gateway</title>"), "{msg}");
-    assert!(msg.len() < 500, "the page is previewed, not dumped: {} chars", msg.len());
+    assert!(
+        msg.contains("body is not JSON: <html> <head><title>502 Bad Gateway</title>"),
+        "{msg}"
+    );
+    assert!(
+        msg.len() < 500,
+        "the page is previewed, not dumped: {} chars",
+        msg.len()
+    );
 }
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
     let server = server().await;
     login("T1", 3600).mount(&server).await;
-    for (status, kind) in [(400, ErrorKind::Api), (404, ErrorKind::NotFound), (409, ErrorKind::Api), (500, ErrorKind::Server)] {
+    for (status, kind) in [
+        (400, ErrorKind::Api),
+        (404, ErrorKind::NotFound),
+        (409, ErrorKind::Api),
+        (500, ErrorKind::Server),
+    ] {
         let p = format!("/api/4.0/thing{status}");
         Mock::given(method("GET"))
             .and(path(p.as_str()))
@@ -143,7 +192,11 @@ async fn client_errors_are_not_retried() {
             .unwrap_err();
         assert_eq!(err.kind(), kind, "{status}");
         assert!(!err.is_retryable());
-        assert!(err.to_string().contains("body is not JSON: plain text, not JSON"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("body is not JSON: plain text, not JSON"),
+            "{err}"
+        );
     }
 }
 
@@ -158,7 +211,10 @@ async fn creating_a_task_is_not_repeated_after_a_gateway_error() {
         .mount(&server)
         .await;
     let err = client(&server)
-        .create_query_task(&CreateQueryTask::new("1".into(), ResultFormat::Csv), &RunOptions::new())
+        .create_query_task(
+            &CreateQueryTask::new("1".into(), ResultFormat::Csv),
+            &RunOptions::new(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Server);
@@ -189,7 +245,9 @@ async fn an_unexpected_json_shape_names_the_path() {
     login("T1", 3600).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/4.0/queries/5"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "5", "model": "m", "view": "v", "fields": "not-a-list"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"id": "5", "model": "m", "view": "v", "fields": "not-a-list"}),
+        ))
         .expect(1)
         .mount(&server)
         .await;

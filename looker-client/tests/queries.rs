@@ -35,7 +35,9 @@ fn run_json(body: serde_json::Value) -> Mock {
 async fn create_query_sends_the_spec_body_and_accepts_numeric_ids() {
     let server = server().await;
     login("T1", 3600).mount(&server).await;
-    let q = orders_query().filter("orders.status", "complete").with_limit(500);
+    let q = orders_query()
+        .filter("orders.status", "complete")
+        .with_limit(500);
     Mock::given(method("POST"))
         .and(path("/api/4.0/queries"))
         .and(body_json(serde_json::json!({
@@ -69,14 +71,24 @@ async fn inline_json_rows_decode_into_the_callers_type() {
         .mount(&server)
         .await;
     let rows: Vec<Order> = client(&server)
-        .run_inline_query_rows(&orders_query(), ResultFormat::Json, &RunOptions::new().limit(10).cache(false))
+        .run_inline_query_rows(
+            &orders_query(),
+            ResultFormat::Json,
+            &RunOptions::new().limit(10).cache(false),
+        )
         .await
         .unwrap()
         .try_collect()
         .await
         .unwrap();
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows[2], Order { id: 3, total: "3.03".parse().unwrap() });
+    assert_eq!(
+        rows[2],
+        Order {
+            id: 3,
+            total: "3.03".parse().unwrap()
+        }
+    );
 }
 
 #[tokio::test]
@@ -92,7 +104,10 @@ async fn csv_and_txt_results_stream_with_quoting_intact() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/4.0/queries/run/txt"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("Orders ID\tOrders Note\n1\t\"raw\"\n", "text/plain"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw("Orders ID\tOrders Note\n1\t\"raw\"\n", "text/plain"),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -153,7 +168,11 @@ async fn reaching_the_default_5000_row_limit_is_an_error_by_default() {
 
     // Allowed: a flag instead.
     let mut rows = client
-        .run_inline_query_rows::<Order>(&orders_query(), ResultFormat::Json, &RunOptions::new().allow_truncation(true))
+        .run_inline_query_rows::<Order>(
+            &orders_query(),
+            ResultFormat::Json,
+            &RunOptions::new().allow_truncation(true),
+        )
         .await
         .unwrap();
     let mut n = 0;
@@ -251,7 +270,10 @@ async fn validation_runs_before_the_query_and_lists_suggestions() {
     assert_eq!(err.kind(), ErrorKind::UnknownFields);
     let u = err.unknown_fields();
     assert_eq!(u.len(), 3);
-    assert_eq!((u[0].name.as_str(), u[0].suggestions[0].as_str()), ("orders.totl", "orders.total"));
+    assert_eq!(
+        (u[0].name.as_str(), u[0].suggestions[0].as_str()),
+        ("orders.totl", "orders.total")
+    );
     assert_eq!(u[1].suggestions[0], "orders.created_date");
     assert_eq!(u[2].suggestions[0], "orders.count");
 }
@@ -266,10 +288,17 @@ async fn an_unknown_explore_is_a_404_that_mentions_permissions() {
         .expect(1)
         .mount(&server)
         .await;
-    let err = client(&server).validate(&WriteQuery::new("shop", "nope")).await.unwrap_err();
+    let err = client(&server)
+        .validate(&WriteQuery::new("shop", "nope"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("lacks the permission"), "{err}");
-    assert!(err.to_string().contains("GET /api/4.0/lookml_models/shop/explores/nope"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("GET /api/4.0/lookml_models/shop/explores/nope"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -287,11 +316,18 @@ async fn a_422_lists_each_validation_error_and_is_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let err = client(&server).create_query(&orders_query()).await.unwrap_err();
+    let err = client(&server)
+        .create_query(&orders_query())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation);
     assert!(!err.is_retryable());
     assert_eq!(err.validation_errors()[0].field.as_deref(), Some("view"));
-    assert!(err.to_string().contains("view: 'view' is required. (missing_field)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("view: 'view' is required. (missing_field)"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

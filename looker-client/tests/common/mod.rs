@@ -28,7 +28,8 @@ pub async fn server() -> MockServer {
 
 /// The login form exactly as it must be sent.
 pub fn login_form() -> String {
-    serde_urlencoded::to_string([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]).unwrap()
+    serde_urlencoded::to_string([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)])
+        .unwrap()
 }
 
 /// An `AccessToken` response.
@@ -72,13 +73,15 @@ pub fn client(server: &MockServer) -> Client {
         .unwrap()
 }
 
-/// For tests on a paused clock: no request timeout (a paused clock would
-/// jump to it while a request waits for the server on another thread).
+/// For tests on a paused clock: no request timeout and no idle-connection
+/// timer (a paused clock jumps to the next timer while a request waits for
+/// the server, which runs on another thread).
 pub fn paused_client(server: &MockServer, retry: RetryPolicy) -> Client {
     Client::builder(server.uri())
         .credentials(CLIENT_ID, CLIENT_SECRET)
         .retry_policy(retry)
         .no_timeout()
+        .pool_idle_timeout(None)
         .build()
         .unwrap()
 }
