@@ -6,15 +6,19 @@
 //! - [`inspect`]: the request log (never secrets) and counters;
 //! - [`acumatica`]: the Acumatica fake;
 //! - [`looker`]: the Looker fake;
+//! - [`sandbox`]: both fakes at once ([`Sandbox`]), as the
+//!   `ml-connector-sandbox` binary serves them;
 //! - [`seed`]: the demo company both fakes are generated from.
 
 pub mod acumatica;
 pub mod faults;
 pub mod inspect;
 pub mod looker;
+pub mod sandbox;
 pub mod seed;
 pub mod server;
 
 pub use faults::{FaultKind, FaultRule, Faults};
 pub use inspect::{AuthScheme, RequestLog, RequestRecord};
+pub use sandbox::{Sandbox, SandboxOptions};
 pub use server::{ErrorStyle, FakeServer};
