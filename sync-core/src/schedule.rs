@@ -1,1 +1,5 @@
-//! Work in progress.
+//! Schedules: flows with cron cadences, and a runner that runs each due flow once.
+
+mod clock;
+
+pub use clock::{Clock, ManualClock, SystemClock};

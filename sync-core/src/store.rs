@@ -1,1 +1,221 @@
-//! Work in progress.
+//! The state store: everything a flow must remember between runs and share between replicas.
+//!
+//! [`StateStore`] holds, per flow:
+//! - **leases** with fencing tokens, so one replica runs a flow at a time and a replica whose
+//!   lease expired cannot write ([`Lease`]);
+//! - **high-water marks** per partition, moved only by compare-and-set ([`Watermark`]);
+//! - the **intent/outcome ledger** behind exactly-once posting ([`IntentStatus`], [`Outcome`]);
+//! - **run history** ([`RunRecord`]), the **audit trail** ([`AuditRecord`]) and **dead letters**
+//!   ([`DeadLetter`]) for replay.
+//!
+//! Every write takes the caller's [`Lease`] and is refused with a fenced error
+//! ([`StoreError::is_fenced`]) unless that lease is still the current, unexpired one for its
+//! flow; the check and the write happen in one transaction. Reads need no lease.
+//!
+//! Two backends implement it with `sqlx`: [`SqliteStore`] (a file, zero setup, the default) and
+//! [`PostgresStore`] (shared by several replicas). Both pass the same test suite.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sync_core::store::{Intent, IntentStatus, Outcome, SqliteStore, StateStore};
+//!
+//! # async fn demo() -> Result<(), sync_core::store::StoreError> {
+//! let store = SqliteStore::open("state.db").await?;
+//! let Some(lease) = store.acquire_lease("allocations", "host-a:4242", Duration::from_secs(60)).await? else {
+//!     return Ok(()); // another replica runs this flow now
+//! };
+//! let intent = Intent {
+//!     natural_key: "alloc/202601/3f2a9c".into(),
+//!     partition: "202601".into(),
+//!     payload_hash: "3f2a9c...".into(),
+//!     run_id: None,
+//! };
+//! match store.record_intent(&lease, &intent).await? {
+//!     IntentStatus::New(_) | IntentStatus::Rearmed { .. } | IntentStatus::Pending(_) => {
+//!         // look the key up in Acumatica, create only if absent, then:
+//!         let outcome = Outcome::Posted { batch_number: "GL000123".into(), entity_id: None };
+//!         store.record_outcome(&lease, &intent.natural_key, &outcome).await?;
+//!     }
+//!     IntentStatus::Settled(_) => {} // posted before: never again
+//! }
+//! store.release_lease(&lease).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+mod audit;
+mod backend;
+mod dead_letter;
+mod error;
+mod lease;
+mod ledger;
+mod postgres;
+mod run;
+mod sqlite;
+
+pub use audit::{AuditEvent, AuditRecord, AuditStage, redact};
+pub use dead_letter::{DeadLetter, NewDeadLetter};
+pub use error::StoreError;
+pub use lease::{Lease, Watermark};
+pub use ledger::{Intent, IntentStatus, LedgerEntry, LedgerFilter, LedgerState, Outcome};
+pub use postgres::{PostgresStore, PostgresStoreBuilder};
+pub use run::{RunCounts, RunId, RunRecord, RunStatus};
+pub use sqlite::{SqliteStore, SqliteStoreBuilder};
+
+/// Durable state for flows: leases, marks, the exactly-once ledger, runs, audit and dead letters.
+///
+/// Implementations must make each write atomic with its lease check (see the module docs).
+/// Users may bring their own implementation; the crate's own are [`SqliteStore`] and
+/// [`PostgresStore`].
+#[async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    // ---- leases -------------------------------------------------------------------------
+
+    /// Grants `owner` the lease on `flow` for `ttl` when nobody else holds an unexpired one,
+    /// with a fence one higher than any before. Returns `None` when another owner holds it.
+    ///
+    /// The same owner re-acquiring gets a new fence, which makes its older lease handles stale.
+    async fn acquire_lease(
+        &self,
+        flow: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Extends a held lease to `now + ttl`, keeping its fence. Fails (fenced) when the lease
+    /// expired, was released or was superseded: acquire a new one then.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;
+
+    /// Releases a held lease so another owner may acquire it at once. Releasing a lease that
+    /// was already lost does nothing (and never affects the current holder).
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// Checks that `lease` is still the current, unexpired lease of its flow.
+    async fn check_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    // ---- high-water marks ---------------------------------------------------------------
+
+    /// The mark of `flow` in `partition`, if one was ever set.
+    async fn watermark(&self, flow: &str, partition: &str)
+    -> Result<Option<Watermark>, StoreError>;
+
+    /// Moves the mark of the lease's flow in `partition` from `expected` (`None`: never set) to
+    /// `value`. Fails with [`StoreError::WatermarkConflict`] when the mark is not `expected`.
+    async fn set_watermark(
+        &self,
+        lease: &Lease,
+        partition: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<Watermark, StoreError>;
+
+    // ---- ledger -------------------------------------------------------------------------
+
+    /// Records the intent to post a document, unless the key is already known; the returned
+    /// [`IntentStatus`] says what the flow must do next.
+    async fn record_intent(
+        &self,
+        lease: &Lease,
+        intent: &Intent,
+    ) -> Result<IntentStatus, StoreError>;
+
+    /// Records how an intended document ended. Only an intended entry takes an outcome;
+    /// recording the same `Posted` outcome twice is accepted (idempotent).
+    async fn record_outcome(
+        &self,
+        lease: &Lease,
+        natural_key: &str,
+        outcome: &Outcome,
+    ) -> Result<LedgerEntry, StoreError>;
+
+    /// The ledger entry of a natural key.
+    async fn ledger_entry(
+        &self,
+        flow: &str,
+        natural_key: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError>;
+
+    /// Ledger entries of a flow, oldest intent first.
+    async fn ledger_entries(
+        &self,
+        flow: &str,
+        filter: &LedgerFilter,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Intents without an outcome: to reconcile by lookup before posting anything new.
+    async fn pending_intents(&self, flow: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        let filter = LedgerFilter {
+            state: Some(LedgerState::Intended),
+            partition: None,
+        };
+        self.ledger_entries(flow, &filter).await
+    }
+
+    // ---- runs ---------------------------------------------------------------------------
+
+    /// Starts a run of the lease's flow (status running).
+    async fn start_run(&self, lease: &Lease) -> Result<RunRecord, StoreError>;
+
+    /// Finishes a running run of the lease's flow with its final status and counts.
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        run_id: &RunId,
+        status: RunStatus,
+        counts: &RunCounts,
+        message: Option<&str>,
+    ) -> Result<RunRecord, StoreError>;
+
+    /// One run.
+    async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The latest `limit` runs of a flow, newest first.
+    async fn recent_runs(&self, flow: &str, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+
+    // ---- audit --------------------------------------------------------------------------
+
+    /// Appends an event (summary redacted with [`redact`]); returns its sequence number.
+    async fn append_audit(&self, lease: &Lease, event: &AuditEvent) -> Result<i64, StoreError>;
+
+    /// The events of a run, in order.
+    async fn audit_for_run(&self, run_id: &RunId) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The events of one document across runs, in order.
+    async fn audit_for_key(
+        &self,
+        flow: &str,
+        natural_key: &str,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    // ---- dead letters -------------------------------------------------------------------
+
+    /// Parks a failed document (payload redacted with [`redact`]), or updates the unresolved
+    /// dead letter of the same key.
+    async fn add_dead_letter(
+        &self,
+        lease: &Lease,
+        letter: &NewDeadLetter,
+    ) -> Result<DeadLetter, StoreError>;
+
+    /// Dead letters of a flow, oldest first; resolved ones only when asked.
+    async fn dead_letters(
+        &self,
+        flow: &str,
+        include_resolved: bool,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Marks a dead letter of the lease's flow resolved (replayed, or dismissed).
+    async fn resolve_dead_letter(
+        &self,
+        lease: &Lease,
+        id: i64,
+        resolution: &str,
+    ) -> Result<DeadLetter, StoreError>;
+}

@@ -1,0 +1,39 @@
+//! Flow leases with fencing tokens, and high-water marks.
+
+use chrono::{DateTime, Utc};
+
+/// Permission for one owner (a replica) to run one flow until `expires_at`.
+///
+/// The `fence` grows by one each time the lease changes hands (or is re-acquired), and every
+/// state write presents it: the store refuses writes whose fence is not the current one, or
+/// whose lease has expired. A replica that paused past its TTL therefore cannot overwrite the
+/// work of the replica that took over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The flow this lease covers.
+    pub flow: String,
+    /// Who holds it (e.g. `hostname:pid`).
+    pub owner: String,
+    /// The fencing token: strictly increasing per flow.
+    pub fence: i64,
+    /// When the lease ends unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A high-water mark: how far a flow has safely progressed in one partition.
+///
+/// The value is opaque to the store (an RFC 3339 timestamp, a period such as `202601`, an id);
+/// it only ever changes by compare-and-set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    /// The flow.
+    pub flow: String,
+    /// The partition (use `""` when the flow has only one).
+    pub partition: String,
+    /// The mark.
+    pub value: String,
+    /// The fence of the lease that last moved it.
+    pub fence: i64,
+    /// When it last moved.
+    pub updated_at: DateTime<Utc>,
+}
