@@ -39,9 +39,7 @@ pub use config::{
     SubaccountSource, ValueMap, ZeroAmount,
 };
 pub use error::MappingError;
-pub use journal::{
-    Field, FieldOrigins, JournalDocument, JournalLine, MappedJournals, Partition,
-};
+pub use journal::{Field, FieldOrigins, JournalDocument, JournalLine, MappedJournals, Partition};
 pub use period::{Period, PeriodParseError, acumatica_date, parse_date_text};
 pub use reference::{
     EmptyCells, FieldChange, FieldType, FieldValue, KeyField, MappedRecords, RecordChange,

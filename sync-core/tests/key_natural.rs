@@ -15,7 +15,7 @@ fn code() -> impl Strategy<Value = String> {
 }
 
 fn cents() -> impl Strategy<Value = Decimal> {
-    (0i64..10_000_000_00).prop_map(|c| Decimal::new(c, 2))
+    (0i64..1_000_000_000).prop_map(|c| Decimal::new(c, 2))
 }
 
 fn line() -> impl Strategy<Value = JournalLine> {
@@ -25,20 +25,24 @@ fn line() -> impl Strategy<Value = JournalLine> {
         (cents(), cents()),
         proptest::option::of("[ -~]{0,40}"),
     )
-        .prop_map(|((account, subaccount, branch), (project, task), (debit, credit), description)| JournalLine {
-            row: 0,
-            account,
-            subaccount,
-            branch,
-            project,
-            task,
-            cost_code: None,
-            reference_nbr: None,
-            debit,
-            credit,
-            description,
-            date: None,
-        })
+        .prop_map(
+            |((account, subaccount, branch), (project, task), (debit, credit), description)| {
+                JournalLine {
+                    row: 0,
+                    account,
+                    subaccount,
+                    branch,
+                    project,
+                    task,
+                    cost_code: None,
+                    reference_nbr: None,
+                    debit,
+                    credit,
+                    description,
+                    date: None,
+                }
+            },
+        )
 }
 
 fn document() -> impl Strategy<Value = JournalDocument> {
@@ -55,7 +59,10 @@ fn document() -> impl Strategy<Value = JournalDocument> {
             let period = Period::new(year, month).unwrap();
             JournalDocument {
                 flow,
-                partition: Partition::new([("period", period.to_string()), ("branch", branch.clone())]),
+                partition: Partition::new([
+                    ("period", period.to_string()),
+                    ("branch", branch.clone()),
+                ]),
                 branch,
                 ledger: "ACTUAL".into(),
                 currency: None,

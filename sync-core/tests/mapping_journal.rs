@@ -55,16 +55,26 @@ fn example_file_maps_an_allocation_into_one_balanced_journal_per_branch() {
     let mapped = mapping.map_rows(&input).unwrap();
     assert!(mapped.errors.is_empty(), "{:?}", mapped.errors);
     assert_eq!(mapped.rows_read, 6);
-    assert_eq!(mapped.skipped_rows, [5], "the zero row is skipped by zero_amount = skip");
+    assert_eq!(
+        mapped.skipped_rows,
+        [5],
+        "the zero row is skipped by zero_amount = skip"
+    );
     assert_eq!(mapped.documents.len(), 2);
 
     let hq = &mapped.documents[0];
-    assert_eq!(hq.partition.to_string(), "period=012025 branch=HQ overhead_allocation.pool=Rent");
+    assert_eq!(
+        hq.partition.to_string(),
+        "period=012025 branch=HQ overhead_allocation.pool=Rent"
+    );
     assert_eq!(hq.branch, "HQ");
     assert_eq!(hq.ledger, "ACTUAL");
     assert_eq!(hq.period, Period::new(2025, 1).unwrap());
     assert_eq!(hq.transaction_date, NaiveDate::from_ymd_opt(2025, 1, 31));
-    assert_eq!(acumatica_date(hq.transaction_date.unwrap()), "2025-01-31T00:00:00");
+    assert_eq!(
+        acumatica_date(hq.transaction_date.unwrap()),
+        "2025-01-31T00:00:00"
+    );
     assert_eq!(hq.description, "Overhead allocation Rent 012025 HQ");
     assert!(!hq.hold);
     let summary: Vec<(usize, &str, Option<&str>, String, String)> = hq
@@ -121,25 +131,82 @@ fn every_row_problem_is_reported_at_once_with_row_column_value_and_hint() {
     assert_eq!(mapped.errors.len(), 6, "{messages:#?}");
 
     match &mapped.errors[0] {
-        MappingError::Unmapped { row, column, value, map, suggestions } => {
-            assert_eq!((*row, column.as_str(), value.as_str(), map.as_str()), (1, "overhead_allocation.cost_center", "Marketting", "department"));
+        MappingError::Unmapped {
+            row,
+            column,
+            value,
+            map,
+            suggestions,
+        } => {
+            assert_eq!(
+                (*row, column.as_str(), value.as_str(), map.as_str()),
+                (
+                    1,
+                    "overhead_allocation.cost_center",
+                    "Marketting",
+                    "department"
+                )
+            );
             assert_eq!(suggestions[0], "Marketing");
             assert!(suggestions.len() <= 3);
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(messages[0].contains("add it under [maps.department]"), "{}", messages[0]);
+    assert!(
+        messages[0].contains("add it under [maps.department]"),
+        "{}",
+        messages[0]
+    );
 
     assert!(matches!(
         &mapped.errors[1],
-        MappingError::Amount { row: 2, source: AmountError::ExceedsCurrencyPrecision { actual: 3, allowed: 2 }, .. }
+        MappingError::Amount {
+            row: 2,
+            source: AmountError::ExceedsCurrencyPrecision {
+                actual: 3,
+                allowed: 2
+            },
+            ..
+        }
     ));
-    assert!(messages[1].starts_with("row 2, column `overhead_allocation.amount`: value \"12.345\""), "{}", messages[1]);
-    assert!(matches!(&mapped.errors[2], MappingError::MissingValue { row: 3, field: "account", .. }));
-    assert!(matches!(&mapped.errors[3], MappingError::Amount { row: 4, source: AmountError::NotANumber, .. }));
-    assert!(messages[3].contains("no thousands separators"), "{}", messages[3]);
-    assert!(matches!(&mapped.errors[4], MappingError::Amount { row: 5, source: AmountError::NotFinite, .. }));
-    assert!(matches!(&mapped.errors[5], MappingError::DateOrPeriod { row: 6, .. }));
+    assert!(
+        messages[1].starts_with("row 2, column `overhead_allocation.amount`: value \"12.345\""),
+        "{}",
+        messages[1]
+    );
+    assert!(matches!(
+        &mapped.errors[2],
+        MappingError::MissingValue {
+            row: 3,
+            field: "account",
+            ..
+        }
+    ));
+    assert!(matches!(
+        &mapped.errors[3],
+        MappingError::Amount {
+            row: 4,
+            source: AmountError::NotANumber,
+            ..
+        }
+    ));
+    assert!(
+        messages[3].contains("no thousands separators"),
+        "{}",
+        messages[3]
+    );
+    assert!(matches!(
+        &mapped.errors[4],
+        MappingError::Amount {
+            row: 5,
+            source: AmountError::NotFinite,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &mapped.errors[5],
+        MappingError::DateOrPeriod { row: 6, .. }
+    ));
 
     // Rows 1-5 still belong to the HQ journal (their partition is known), so it is incomplete;
     // row 6's period cannot be read, so it belongs to no journal.
@@ -161,7 +228,10 @@ fn a_column_missing_from_the_result_is_one_error_with_suggestions() {
     let mapped = mapping.map_rows(&rows(json!([r.clone(), r]))).unwrap();
     assert_eq!(mapped.errors.len(), 1, "{:?}", mapped.errors);
     match &mapped.errors[0] {
-        MappingError::ColumnNotFound { column, suggestions } => {
+        MappingError::ColumnNotFound {
+            column,
+            suggestions,
+        } => {
             assert_eq!(column, "overhead_allocation.amount");
             assert_eq!(suggestions[0], "overhead_allocation.amont");
         }
@@ -199,15 +269,29 @@ description = "{flow} {period} {ledger} {currency}"
         ])))
         .unwrap();
     assert!(mapped.errors.is_empty(), "{:?}", mapped.errors);
-    assert_eq!(mapped.documents.len(), 1, "all three period forms name February 2025");
+    assert_eq!(
+        mapped.documents.len(),
+        1,
+        "all three period forms name February 2025"
+    );
     let doc = &mapped.documents[0];
     assert_eq!(doc.description, "dc 022025 ACTUAL USD");
     assert_eq!(doc.transaction_date, None);
     assert_eq!(doc.currency.as_deref(), Some("USD"));
     let l = &doc.lines;
-    assert_eq!((l[0].account.as_str(), l[0].debit, l[0].credit), ("1000", dec("25.10"), dec("0.00")));
-    assert_eq!((l[1].branch.as_str(), l[1].debit, l[1].credit), ("WEST", dec("0.00"), dec("25.10")));
-    assert_eq!((l[2].debit, l[2].credit), (dec("1.00"), dec("1.00")), "kept for validation to report");
+    assert_eq!(
+        (l[0].account.as_str(), l[0].debit, l[0].credit),
+        ("1000", dec("25.10"), dec("0.00"))
+    );
+    assert_eq!(
+        (l[1].branch.as_str(), l[1].debit, l[1].credit),
+        ("WEST", dec("0.00"), dec("25.10"))
+    );
+    assert_eq!(
+        (l[2].debit, l[2].credit),
+        (dec("1.00"), dec("1.00")),
+        "kept for validation to report"
+    );
     assert_eq!(l[0].reference_nbr.as_deref(), Some("A1"));
 }
 
@@ -235,11 +319,18 @@ description = "x"
         .unwrap();
     assert_eq!(mapped.errors.len(), 1);
     let msg = mapped.errors[0].to_string();
-    assert!(msg.contains("`ACTUAL` in row 1 but `BUDGET` in row 2"), "{msg}");
+    assert!(
+        msg.starts_with("row 2, column `j.ledger`: the ledger is `BUDGET` but `ACTUAL` in row 1"),
+        "{msg}"
+    );
     assert!(msg.contains("group_by"), "{msg}");
     let doc = &mapped.documents[0];
     assert_eq!(doc.unmapped_rows, [2]);
-    assert_eq!(doc.lines[0].credit, dec("5.00"), "invert: positive is a credit");
+    assert_eq!(
+        doc.lines[0].credit,
+        dec("5.00"),
+        "invert: positive is a credit"
+    );
 }
 
 #[test]
@@ -256,12 +347,16 @@ ledger = { constant = "ACTUAL" }
 description = "r"
 "#;
     let input = rows(json!([{"j.amount": "10.005"}, {"j.amount": "-10.015"}]));
-    let strict = JournalMapping::from_toml_str(base).unwrap().map_rows(&input).unwrap();
-    assert_eq!(strict.errors.len(), 2);
-    let rounded = JournalMapping::from_toml_str(&format!("{base}[money]\nrounding = \"half_even\"\n"))
+    let strict = JournalMapping::from_toml_str(base)
         .unwrap()
         .map_rows(&input)
         .unwrap();
+    assert_eq!(strict.errors.len(), 2);
+    let rounded =
+        JournalMapping::from_toml_str(&format!("{base}[money]\nrounding = \"half_even\"\n"))
+            .unwrap()
+            .map_rows(&input)
+            .unwrap();
     assert!(rounded.errors.is_empty());
     let l = &rounded.documents[0].lines;
     assert_eq!((l[0].debit, l[1].credit), (dec("10.00"), dec("10.02")));
@@ -290,14 +385,28 @@ fn inconsistent_mappings_are_rejected_on_load_with_the_setting_named() {
             "closest: `allocation_label`",
         ),
         (
-            EXAMPLE.replace("date = { column = \"overhead_allocation.posting_date\" }", ""),
+            EXAMPLE.replace(
+                "date = { column = \"overhead_allocation.posting_date\" }",
+                "",
+            ),
             "a journal needs a period",
         ),
-        (EXAMPLE.replace("places = 2", "places = 2\nplaces_typo = 3"), "unknown field `places_typo`"),
-        (EXAMPLE.replace("description = \"{allocation_label} {", "description = \"{allocation_label {"), "`{` inside a placeholder"),
+        (
+            EXAMPLE.replace("places = 2", "places = 2\nplaces_typo = 3"),
+            "unknown field `places_typo`",
+        ),
+        (
+            EXAMPLE.replace(
+                "description = \"{allocation_label} {",
+                "description = \"{allocation_label {",
+            ),
+            "`{` inside a placeholder",
+        ),
     ];
     for (text, expected) in cases {
-        let err = JournalMapping::from_toml_str(&text).unwrap_err().to_string();
+        let err = JournalMapping::from_toml_str(&text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
     }
 }

@@ -2,9 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
-use sync_core::mapping::{
-    FieldValue, MappingError, RecordChange, ReferenceMapping, Row,
-};
+use sync_core::mapping::{FieldValue, MappingError, RecordChange, ReferenceMapping, Row};
 
 const EXAMPLE: &str = include_str!("data/approved_vendors.toml");
 
@@ -41,10 +39,23 @@ fn example_maps_rows_to_typed_vendor_records() {
         .unwrap();
     assert!(mapped.errors.is_empty(), "{:?}", mapped.errors);
     let rec = &mapped.records[0];
-    assert_eq!((rec.entity.as_str(), rec.key_field.as_str(), rec.key.as_str()), ("Vendor", "VendorID", "V100"));
+    assert_eq!(
+        (
+            rec.entity.as_str(),
+            rec.key_field.as_str(),
+            rec.key.as_str()
+        ),
+        ("Vendor", "VendorID", "V100")
+    );
     assert_eq!(rec.fields["Status"], FieldValue::Text("Active".into()));
-    assert_eq!(rec.fields["VendorClass"], FieldValue::Text("APPROVED".into()));
-    assert_eq!(rec.fields["MaxReceipt"], FieldValue::Decimal(Decimal::new(1000, 1)));
+    assert_eq!(
+        rec.fields["VendorClass"],
+        FieldValue::Text("APPROVED".into())
+    );
+    assert_eq!(
+        rec.fields["MaxReceipt"],
+        FieldValue::Decimal(Decimal::new(1000, 1))
+    );
     assert_eq!(rec.fields["F1099Vendor"], FieldValue::Bool(true));
     assert!(
         !rec.fields.contains_key("MainContact/Email"),
@@ -100,7 +111,9 @@ fn diff_sends_only_changed_fields_comparing_by_type() {
     assert_eq!(payload["MaxReceipt"].to_string(), "100");
 
     // No current record: create with every non-empty field.
-    let RecordChange::Create(all) = rec.diff(None) else { panic!() };
+    let RecordChange::Create(all) = rec.diff(None) else {
+        panic!()
+    };
     assert_eq!(all.len(), 7);
 }
 
@@ -114,7 +127,9 @@ fn clear_mode_sends_empty_cells_as_null() {
         .records
         .remove(0);
     let current = obj(json!({"MainContact/Email": {"value": "old@example.com"}}));
-    let RecordChange::Update(fields) = rec.diff(Some(&current)) else { panic!() };
+    let RecordChange::Update(fields) = rec.diff(Some(&current)) else {
+        panic!()
+    };
     assert_eq!(fields["MainContact/Email"].wanted, FieldValue::Empty);
     let payload = rec.payload(&RecordChange::Update(fields)).unwrap();
     assert_eq!(payload["MainContact/Email"], Value::Null);
@@ -140,11 +155,25 @@ fn row_problems_and_conflicting_duplicates_are_all_reported() {
         .unwrap();
     let msgs: Vec<String> = mapped.errors.iter().map(ToString::to_string).collect();
     assert_eq!(mapped.errors.len(), 4, "{msgs:#?}");
-    assert!(matches!(&mapped.errors[0], MappingError::Unmapped { row: 1, suggestions, .. } if suggestions[0] == "approved"));
-    assert!(matches!(&mapped.errors[1], MappingError::DuplicateKey { first_row: 2, row: 4, .. }));
+    assert!(
+        matches!(&mapped.errors[0], MappingError::Unmapped { row: 1, suggestions, .. } if suggestions[0] == "approved")
+    );
+    assert!(matches!(
+        &mapped.errors[1],
+        MappingError::DuplicateKey {
+            first_row: 2,
+            row: 4,
+            ..
+        }
+    ));
     assert!(msgs[1].contains("keep one row per key"), "{}", msgs[1]);
-    assert!(matches!(&mapped.errors[2], MappingError::Amount { row: 5, .. }));
-    assert!(matches!(&mapped.errors[3], MappingError::WrongType { row: 6, expected, .. } if expected.starts_with("boolean")));
+    assert!(matches!(
+        &mapped.errors[2],
+        MappingError::Amount { row: 5, .. }
+    ));
+    assert!(
+        matches!(&mapped.errors[3], MappingError::WrongType { row: 6, expected, .. } if expected.starts_with("boolean"))
+    );
     // The identical duplicate (row 3) is merged; the conflicting key V2 is left out entirely.
     let keys: Vec<&str> = mapped.records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["V5"]);
@@ -153,17 +182,28 @@ fn row_problems_and_conflicting_duplicates_are_all_reported() {
 #[test]
 fn inconsistent_reference_mappings_are_rejected() {
     for (text, expected) in [
-        (EXAMPLE.replace("map = \"status\"", "map = \"state\""), "map `state` is not defined"),
         (
-            EXAMPLE.replace("[maps.status]", "[fields.VendorID]\ncolumn = \"x\"\n\n[maps.status]"),
+            EXAMPLE.replace("map = \"status\"", "map = \"state\""),
+            "map `state` is not defined",
+        ),
+        (
+            EXAMPLE.replace(
+                "[maps.status]",
+                "[fields.VendorID]\ncolumn = \"x\"\n\n[maps.status]",
+            ),
             "remove it from [fields]",
         ),
         (
-            EXAMPLE.replace("VendorClass = { constant = \"APPROVED\" }", "VendorClass = { constant = \"APPROVED\", column = \"x\" }"),
+            EXAMPLE.replace(
+                "VendorClass = { constant = \"APPROVED\" }",
+                "VendorClass = { constant = \"APPROVED\", column = \"x\" }",
+            ),
             "not both",
         ),
     ] {
-        let err = ReferenceMapping::from_toml_str(&text).unwrap_err().to_string();
+        let err = ReferenceMapping::from_toml_str(&text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expected), "expected {expected:?} in {err}");
     }
 }

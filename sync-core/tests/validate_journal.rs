@@ -73,12 +73,18 @@ fn reference() -> ReferenceData {
             PeriodInfo::new(Period::new(2024, 12).unwrap(), PeriodStatus::Closed),
             PeriodInfo::new(jan, PeriodStatus::Open).with_dates(d(1, 1), d(1, 31)),
             PeriodInfo::new(Period::new(2025, 2).unwrap(), PeriodStatus::Open),
-            PeriodInfo::new(Period::new(2025, 3).unwrap(), PeriodStatus::from_label("Inactive")),
+            PeriodInfo::new(
+                Period::new(2025, 3).unwrap(),
+                PeriodStatus::from_label("Inactive"),
+            ),
         ])
 }
 
 fn map(v: Value) -> MappedJournals {
-    JournalMapping::from_toml_str(MAPPING).unwrap().map_rows(&rows(v)).unwrap()
+    JournalMapping::from_toml_str(MAPPING)
+        .unwrap()
+        .map_rows(&rows(v))
+        .unwrap()
 }
 
 #[test]
@@ -98,13 +104,13 @@ fn a_valid_allocation_is_clean_and_postable() {
 #[test]
 fn every_problem_is_reported_at_once_naming_row_column_value_and_choices() {
     let mapped = map(json!([
-        line("HQ", "6130", "MKT-000", json!("100.00"), json!(null)),  // 1: unknown account
-        line("HQ", "6150", "MKT-000", json!("10.00"), json!(null)),   // 2: inactive account
-        line("HQ", "6100", "MKX-000", json!("5.00"), json!(null)),    // 3: unknown subaccount
-        line("HQ", "6100", "OLD-000", json!("5.00"), json!("5.00")),  // 4: inactive sub, debit and credit
-        line("HQ", "6100", "MKT-000", json!(0), json!(null)),         // 5: zero
-        line("HQ", "6900", "000-000", json!(null), json!("100.00")),  // 6: fine
-        line("HQ", "6900", "000-000", json!("-3.00"), json!(null)),   // 7: negative debit
+        line("HQ", "6130", "MKT-000", json!("100.00"), json!(null)), // 1: unknown account
+        line("HQ", "6150", "MKT-000", json!("10.00"), json!(null)),  // 2: inactive account
+        line("HQ", "6100", "MKX-000", json!("5.00"), json!(null)),   // 3: unknown subaccount
+        line("HQ", "6100", "OLD-000", json!("5.00"), json!("5.00")), // 4: inactive sub, debit and credit
+        line("HQ", "6100", "MKT-000", json!(0), json!(null)),        // 5: zero
+        line("HQ", "6900", "000-000", json!(null), json!("100.00")), // 6: fine
+        line("HQ", "6900", "000-000", json!("-3.00"), json!(null)),  // 7: negative debit
         line("SOUTH", "6900", "000-000", json!(null), json!("1.00")), // 8: unknown branch (own journal)
     ]));
     let report = validate(&mapped, &reference(), ValidationPolicy::AllOrNothing);
@@ -135,7 +141,11 @@ fn every_problem_is_reported_at_once_naming_row_column_value_and_choices() {
     assert_eq!(unknown.value, "6130");
     assert_eq!(unknown.column, "a.account");
     assert_eq!(unknown.field, Some(Field::Account));
-    assert_eq!(unknown.suggestions, ["6100", "6110", "6120"], "active accounts, nearest first");
+    assert_eq!(
+        unknown.suggestions,
+        ["6100", "6110", "6120"],
+        "active accounts, nearest first"
+    );
     let msg = unknown.to_string();
     assert!(
         msg.starts_with("journal period=012025 branch=HQ, row 1, column `a.account`: account `6130` does not exist in Acumatica; closest valid: `6100`, `6110`, `6120`"),
@@ -143,7 +153,10 @@ fn every_problem_is_reported_at_once_naming_row_column_value_and_choices() {
     );
 
     let inactive = &report.issues[2];
-    assert!(!inactive.suggestions.contains(&"6150".to_string()), "inactive accounts are not suggested");
+    assert!(
+        !inactive.suggestions.contains(&"6150".to_string()),
+        "inactive accounts are not suggested"
+    );
     assert!(inactive.to_string().contains("is inactive"));
 
     let unbalanced = &report.issues[1];
@@ -155,7 +168,11 @@ fn every_problem_is_reported_at_once_naming_row_column_value_and_choices() {
             unmapped_rows: vec![]
         }
     );
-    assert!(unbalanced.to_string().contains("difference 12.00"), "{}", unbalanced);
+    assert!(
+        unbalanced.to_string().contains("difference 12.00"),
+        "{}",
+        unbalanced
+    );
     assert_eq!(unbalanced.column, "a.debit / a.credit");
 
     let branch = &report.issues[8];
@@ -163,10 +180,19 @@ fn every_problem_is_reported_at_once_naming_row_column_value_and_choices() {
     assert_eq!(branch.suggestions.len(), 3);
     assert!(!branch.suggestions.contains(&"NORTH".to_string()));
 
-    assert_eq!(report.documents[0].status, DocumentStatus::Invalid { issues: 8 });
-    assert_eq!(report.documents[1].status, DocumentStatus::Invalid { issues: 2 });
+    assert_eq!(
+        report.documents[0].status,
+        DocumentStatus::Invalid { issues: 8 }
+    );
+    assert_eq!(
+        report.documents[1].status,
+        DocumentStatus::Invalid { issues: 2 }
+    );
     assert!(report.postable_indices().is_empty());
-    assert!(text.starts_with("10 problem(s); 0 of 2 journal(s) postable"), "{text}");
+    assert!(
+        text.starts_with("10 problem(s); 0 of 2 journal(s) postable"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 11);
 }
 
@@ -186,27 +212,54 @@ fn header_problems_period_ledger_and_dates() {
     budget["a.ledger"] = json!("BUDGTE");
     let mut inactive_branch = line("NORTH", "6100", "MKT-000", json!(1), json!(null));
     inactive_branch["a.period"] = json!("032025");
-    let mapped = map(json!([closed, closed2, missing, outside, outside2, budget, inactive_branch]));
+    let mapped = map(json!([
+        closed,
+        closed2,
+        missing,
+        outside,
+        outside2,
+        budget,
+        inactive_branch
+    ]));
     let report = validate(&mapped, &reference(), ValidationPolicy::PerDocument);
-    let by_doc = |d: usize| -> Vec<String> {
-        report.issues_for(d).map(|i| i.kind.to_string()).collect()
-    };
+    let by_doc =
+        |d: usize| -> Vec<String> { report.issues_for(d).map(|i| i.kind.to_string()).collect() };
     assert_eq!(by_doc(0), ["period not open"]);
     let closed = report.issues_for(0).next().unwrap();
     assert_eq!(closed.value, "122024");
     assert_eq!(closed.rows, [1, 2]);
-    assert_eq!(closed.suggestions, ["012025", "022025"], "nearest open periods");
-    assert!(closed.to_string().contains("is Closed, not Open"), "{closed}");
+    assert_eq!(
+        closed.suggestions,
+        ["012025", "022025"],
+        "nearest open periods"
+    );
+    assert!(
+        closed.to_string().contains("is Closed, not Open"),
+        "{closed}"
+    );
     assert_eq!(by_doc(1), ["unknown period", "unbalanced"]);
-    assert_eq!(by_doc(2), ["date outside period"], "latest row date 2025-02-03 is after January");
+    assert_eq!(
+        by_doc(2),
+        ["date outside period"],
+        "latest row date 2025-02-03 is after January"
+    );
     assert_eq!(by_doc(3), ["unknown ledger", "unbalanced"]);
-    assert_eq!(report.issues_for(3).next().unwrap().suggestions[0], "BUDGET");
-    assert_eq!(by_doc(4), ["inactive branch", "period not open", "unbalanced"]);
+    assert_eq!(
+        report.issues_for(3).next().unwrap().suggestions[0],
+        "BUDGET"
+    );
+    assert_eq!(
+        by_doc(4),
+        ["inactive branch", "period not open", "unbalanced"]
+    );
 }
 
 #[test]
 fn ledger_must_belong_to_the_branch_when_known() {
-    let data = reference().with_ledgers([LedgerInfo::new("ACTUAL", ["EAST"]), LedgerInfo::new("HQLEDGER", ["HQ"])]);
+    let data = reference().with_ledgers([
+        LedgerInfo::new("ACTUAL", ["EAST"]),
+        LedgerInfo::new("HQLEDGER", ["HQ"]),
+    ]);
     let mapped = map(json!([
         line("HQ", "6100", "MKT-000", json!(1), json!(null)),
         line("HQ", "6900", "000-000", json!(null), json!(1)),
@@ -214,7 +267,12 @@ fn ledger_must_belong_to_the_branch_when_known() {
     let report = validate(&mapped, &data, ValidationPolicy::AllOrNothing);
     assert_eq!(report.issues.len(), 1, "{report}");
     let issue = &report.issues[0];
-    assert_eq!(issue.kind, IssueKind::LedgerNotForBranch { branch: "HQ".into() });
+    assert_eq!(
+        issue.kind,
+        IssueKind::LedgerNotForBranch {
+            branch: "HQ".into()
+        }
+    );
     assert_eq!(issue.suggestions, ["HQLEDGER"]);
 }
 
@@ -228,12 +286,20 @@ fn policy_decides_whether_valid_journals_proceed() {
     ]));
     let all = validate(&mapped, &reference(), ValidationPolicy::AllOrNothing);
     assert_eq!(all.documents[0].status, DocumentStatus::Withheld);
-    assert_eq!(all.documents[1].status, DocumentStatus::Invalid { issues: 1 });
+    assert_eq!(
+        all.documents[1].status,
+        DocumentStatus::Invalid { issues: 1 }
+    );
     assert!(all.postable_indices().is_empty());
 
     let per = validate(&mapped, &reference(), ValidationPolicy::PerDocument);
     assert_eq!(per.documents[0].status, DocumentStatus::Postable);
-    assert_eq!(per.postable(&mapped).map(|d| d.branch.as_str()).collect::<Vec<_>>(), ["HQ"]);
+    assert_eq!(
+        per.postable(&mapped)
+            .map(|d| d.branch.as_str())
+            .collect::<Vec<_>>(),
+        ["HQ"]
+    );
 }
 
 #[test]
@@ -258,19 +324,31 @@ fn mapping_problems_block_their_journal_and_unplaceable_rows_block_the_run() {
     assert_eq!(mapping_issue.column, "a.debit");
     assert!(mapping_issue.to_string().contains("has 3 decimal places"));
     assert!(
-        report.issues[1].to_string().contains("row 3 could not be mapped and are not counted"),
+        report.issues[1]
+            .to_string()
+            .contains("row 3 could not be mapped and are not counted"),
         "{}",
         report.issues[1]
     );
-    assert_eq!(report.postable_indices(), [0], "HQ may proceed under PerDocument");
+    assert_eq!(
+        report.postable_indices(),
+        [0],
+        "HQ may proceed under PerDocument"
+    );
 
     let mut with_orphan = input.as_array().unwrap().clone();
     with_orphan.push(no_period);
     let mapped = map(Value::Array(with_orphan));
     let report = validate(&mapped, &reference(), ValidationPolicy::PerDocument);
-    let orphan = report.run_issues().next().expect("the unreadable period is a run-level issue");
+    let orphan = report
+        .run_issues()
+        .next()
+        .expect("the unreadable period is a run-level issue");
     assert_eq!(orphan.rows, [5]);
-    assert!(report.postable_indices().is_empty(), "a row of unknown journal stops the run");
+    assert!(
+        report.postable_indices().is_empty(),
+        "a row of unknown journal stops the run"
+    );
     assert_eq!(report.documents[0].status, DocumentStatus::Withheld);
 }
 
@@ -279,14 +357,23 @@ fn texts_longer_than_their_fields_are_reported() {
     let mut long = line("HQ", "6100", "MKT-000", json!(1), json!(null));
     long["a.text"] = json!("é".repeat(256));
     long["a.ref"] = json!("REF-0123456789AB");
-    let mapped = map(json!([long, line("HQ", "6900", "000-000", json!(null), json!(1))]));
+    let mapped = map(json!([
+        long,
+        line("HQ", "6900", "000-000", json!(null), json!(1))
+    ]));
     let report = validate(&mapped, &reference(), ValidationPolicy::AllOrNothing);
     let kinds: Vec<&IssueKind> = report.issues.iter().map(|i| &i.kind).collect();
     assert_eq!(
         kinds,
         [
-            &IssueKind::TooLong { actual: 256, max: 255 },
-            &IssueKind::TooLong { actual: 16, max: 15 }
+            &IssueKind::TooLong {
+                actual: 256,
+                max: 255
+            },
+            &IssueKind::TooLong {
+                actual: 16,
+                max: 15
+            }
         ]
     );
     assert_eq!(report.issues[1].field, Some(Field::ReferenceNbr));

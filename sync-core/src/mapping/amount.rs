@@ -23,7 +23,9 @@ pub enum AmountError {
     )]
     NotANumber,
     /// The cell holds `NaN` or an infinity, which no ledger can post.
-    #[error("is not a finite number (NaN or infinity); fix the measure in LookML so it yields a number")]
+    #[error(
+        "is not a finite number (NaN or infinity); fix the measure in LookML so it yields a number"
+    )]
     NotFinite,
     /// The number has more digits than an exact 96-bit decimal can hold.
     #[error(
@@ -237,8 +239,9 @@ pub fn to_currency_precision(
             Rounding::HalfEven => {
                 normalized.round_dp_with_strategy(places, RoundingStrategy::MidpointNearestEven)
             }
-            Rounding::HalfAwayFromZero => normalized
-                .round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero),
+            Rounding::HalfAwayFromZero => {
+                normalized.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero)
+            }
         }
     } else {
         normalized
@@ -263,13 +266,14 @@ mod tests {
     #[test]
     fn json_numbers_keep_every_digit() {
         assert_eq!(
-            parse_amount(&num("0.1000000000000000055511151231257827"))
-                .map(|d| d.to_string()),
+            parse_amount(&num("0.1000000000000000055511151231257827")).map(|d| d.to_string()),
             Err(AmountError::TooPrecise),
             "35 fractional digits cannot be held exactly and must not be rounded"
         );
         assert_eq!(
-            parse_amount(&num("1234567890123456.78")).unwrap().to_string(),
+            parse_amount(&num("1234567890123456.78"))
+                .unwrap()
+                .to_string(),
             "1234567890123456.78"
         );
         assert_eq!(parse_amount(&num("-0.1")).unwrap().to_string(), "-0.1");
@@ -282,16 +286,33 @@ mod tests {
     fn strings_follow_the_same_grammar() {
         assert_eq!(parse_amount(&json!("+5.")).unwrap().to_string(), "5");
         assert_eq!(parse_amount(&json!(".5")).unwrap().to_string(), "0.5");
-        for bad in ["", " ", "1,000.00", "$5", "(5.00)", "1_000", "5..0", "e5", "1e", "--1", "+-1", "-+1", "0x10", "1e5.5"] {
-            assert_eq!(parse_amount(&json!(bad)), Err(AmountError::NotANumber), "{bad:?}");
+        for bad in [
+            "", " ", "1,000.00", "$5", "(5.00)", "1_000", "5..0", "e5", "1e", "--1", "+-1", "-+1",
+            "0x10", "1e5.5",
+        ] {
+            assert_eq!(
+                parse_amount(&json!(bad)),
+                Err(AmountError::NotANumber),
+                "{bad:?}"
+            );
         }
         for bad in ["NaN", "-inf", "Infinity", "+INF"] {
-            assert_eq!(parse_amount(&json!(bad)), Err(AmountError::NotFinite), "{bad:?}");
+            assert_eq!(
+                parse_amount(&json!(bad)),
+                Err(AmountError::NotFinite),
+                "{bad:?}"
+            );
         }
         assert_eq!(parse_amount(&json!("1e400")), Err(AmountError::TooPrecise));
         assert_eq!(parse_amount(&json!("1e-40")), Err(AmountError::TooPrecise));
-        assert_eq!(parse_amount(&json!(true)), Err(AmountError::WrongType("boolean")));
-        assert_eq!(parse_amount(&json!(null)), Err(AmountError::WrongType("null")));
+        assert_eq!(
+            parse_amount(&json!(true)),
+            Err(AmountError::WrongType("boolean"))
+        );
+        assert_eq!(
+            parse_amount(&json!(null)),
+            Err(AmountError::WrongType("null"))
+        );
     }
 
     #[test]
@@ -299,14 +320,21 @@ mod tests {
         let d = Decimal::new(-12345, 3);
         assert_eq!(
             to_currency_precision(d, 2, Rounding::Error),
-            Err(AmountError::ExceedsCurrencyPrecision { actual: 3, allowed: 2 })
+            Err(AmountError::ExceedsCurrencyPrecision {
+                actual: 3,
+                allowed: 2
+            })
         );
         assert_eq!(
-            to_currency_precision(d, 2, Rounding::HalfAwayFromZero).unwrap().to_string(),
+            to_currency_precision(d, 2, Rounding::HalfAwayFromZero)
+                .unwrap()
+                .to_string(),
             "-12.35"
         );
         assert_eq!(
-            to_currency_precision(Decimal::new(-0, 4), 2, Rounding::Error).unwrap().to_string(),
+            to_currency_precision(Decimal::new(-0, 4), 2, Rounding::Error)
+                .unwrap()
+                .to_string(),
             "0.00"
         );
         assert_eq!(

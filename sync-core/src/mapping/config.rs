@@ -86,7 +86,10 @@ impl FieldSource {
                 ));
             }
             (None, None) => {
-                return Err(MappingError::config(setting, "give a `column` or a `constant`"));
+                return Err(MappingError::config(
+                    setting,
+                    "give a `column` or a `constant`",
+                ));
             }
             (Some(c), None) if c.trim().is_empty() => {
                 return Err(MappingError::config(setting, "the column name is empty"));
@@ -189,8 +192,16 @@ impl SubaccountSource {
             }
             .describe();
         }
-        let parts: Vec<String> = self.segments.iter().map(|s| s.source().describe()).collect();
-        format!("segments {} joined by `{}`", parts.join(" + "), self.separator)
+        let parts: Vec<String> = self
+            .segments
+            .iter()
+            .map(|s| s.source().describe())
+            .collect();
+        format!(
+            "segments {} joined by `{}`",
+            parts.join(" + "),
+            self.separator
+        )
     }
 
     fn check(&self, maps: &BTreeMap<String, ValueMap>) -> Result<(), MappingError> {
@@ -212,13 +223,13 @@ impl SubaccountSource {
         for (i, seg) in self.segments.iter().enumerate() {
             let s = format!("{setting}.segments[{i}]");
             seg.source().check(&s, maps)?;
-            if let (Some(len), Some(k)) = (seg.length, &seg.constant) {
-                if k.chars().count() != len {
-                    return Err(MappingError::config(
-                        s,
-                        format!("constant `{k}` does not have the segment's length {len}"),
-                    ));
-                }
+            if let (Some(len), Some(k)) = (seg.length, &seg.constant)
+                && k.chars().count() != len
+            {
+                return Err(MappingError::config(
+                    s,
+                    format!("constant `{k}` does not have the segment's length {len}"),
+                ));
             }
         }
         Ok(())
@@ -492,11 +503,20 @@ impl JournalMapping {
         let mut out = BTreeSet::new();
         let l = &self.lines;
         let d = &self.document;
-        let sources = [Some(&l.account), Some(&l.branch), l.project.as_ref(), l.task.as_ref()]
-            .into_iter()
-            .chain([l.cost_code.as_ref(), l.reference_nbr.as_ref(), Some(&d.ledger)])
-            .chain([d.branch.as_ref(), d.currency.as_ref()])
-            .flatten();
+        let sources = [
+            Some(&l.account),
+            Some(&l.branch),
+            l.project.as_ref(),
+            l.task.as_ref(),
+        ]
+        .into_iter()
+        .chain([
+            l.cost_code.as_ref(),
+            l.reference_nbr.as_ref(),
+            Some(&d.ledger),
+        ])
+        .chain([d.branch.as_ref(), d.currency.as_ref()])
+        .flatten();
         for s in sources {
             if let Some(c) = &s.column {
                 out.insert(c.as_str());
@@ -512,7 +532,10 @@ impl JournalMapping {
                 }
             }
         }
-        for c in [&l.amount.signed, &l.amount.debit, &l.amount.credit].into_iter().flatten() {
+        for c in [&l.amount.signed, &l.amount.debit, &l.amount.credit]
+            .into_iter()
+            .flatten()
+        {
             out.insert(c.as_str());
         }
         if let Some(date) = &l.date {
@@ -595,8 +618,9 @@ impl JournalMapping {
             match (&p.column, &p.constant) {
                 (Some(_), None) => {}
                 (None, Some(k)) => {
-                    k.parse::<super::Period>()
-                        .map_err(|e| MappingError::config("lines.period.constant", e.to_string()))?;
+                    k.parse::<super::Period>().map_err(|e| {
+                        MappingError::config("lines.period.constant", e.to_string())
+                    })?;
                 }
                 _ => {
                     return Err(MappingError::config(
@@ -622,7 +646,10 @@ impl JournalMapping {
             ));
         }
         if self.money.places > 28 {
-            return Err(MappingError::config("money.places", "at most 28 decimal places"));
+            return Err(MappingError::config(
+                "money.places",
+                "at most 28 decimal places",
+            ));
         }
         for name in self.constants.keys() {
             if name.contains('.') || name.trim().is_empty() {
@@ -631,7 +658,8 @@ impl JournalMapping {
                     "constant names are non-empty and have no dot (dotted names are columns)",
                 ));
             }
-            if LINE_BUILTINS.contains(&name.as_str()) || DOCUMENT_BUILTINS.contains(&name.as_str()) {
+            if LINE_BUILTINS.contains(&name.as_str()) || DOCUMENT_BUILTINS.contains(&name.as_str())
+            {
                 return Err(MappingError::config(
                     format!("constants.{name}"),
                     "this name is a built-in placeholder; rename the constant",
@@ -649,7 +677,10 @@ impl JournalMapping {
         }
         if let Some(t) = &l.description {
             for p in t.placeholders() {
-                if !p.contains('.') && !LINE_BUILTINS.contains(&p) && !self.constants.contains_key(p) {
+                if !p.contains('.')
+                    && !LINE_BUILTINS.contains(&p)
+                    && !self.constants.contains_key(p)
+                {
                     return Err(self.unknown_placeholder("lines.description", p, LINE_BUILTINS));
                 }
             }

@@ -58,7 +58,9 @@ pub enum MappingError {
         field: &'static str,
     },
     /// A cell holds a JSON array or object where text was expected.
-    #[error("row {row}, column `{column}`: value {value} is not text or a number; map a scalar field")]
+    #[error(
+        "row {row}, column `{column}`: value {value} is not text or a number; map a scalar field"
+    )]
     NotScalar {
         /// 1-based row number.
         row: usize,
@@ -97,7 +99,9 @@ pub enum MappingError {
         suggestions: Vec<String>,
     },
     /// A date or period cell cannot be read.
-    #[error("row {row}, column `{column}`: value `{value}` is not a {expected}; fix the field's format in LookML or set the mapping's format")]
+    #[error(
+        "row {row}, column `{column}`: value `{value}` is not a {expected}; fix the field's format in LookML or set the mapping's format"
+    )]
     DateOrPeriod {
         /// 1-based row number.
         row: usize,
@@ -126,11 +130,9 @@ pub enum MappingError {
     },
     /// Rows of one journal disagree on a header field that a journal holds once.
     #[error(
-        "journal {partition}: the {field} is `{first_value}` in row {first_row} but `{value}` in row {row} (column `{column}`); a journal has one {field}: add the column to [document] group_by, or make it the same for the whole journal"
+        "row {row}, column `{column}`: the {field} is `{value}` but `{first_value}` in row {first_row} of the same journal; a journal has one {field}: add the column to [document] group_by, or make it the same for the whole journal"
     )]
     NotUniform {
-        /// The journal's partition, e.g. `period=012025 branch=HQ`.
-        partition: String,
         /// The header field.
         field: &'static str,
         /// The column it comes from.
@@ -161,7 +163,9 @@ pub enum MappingError {
         row: usize,
     },
     /// A cell cannot be converted to the type the target field takes.
-    #[error("row {row}, column `{column}`: value {value} is not a {expected}; fix the value or the field's `type` in the mapping")]
+    #[error(
+        "row {row}, column `{column}`: value {value} is not a {expected}; fix the value or the field's `type` in the mapping"
+    )]
     WrongType {
         /// 1-based row number.
         row: usize,
@@ -194,7 +198,10 @@ impl MappingError {
             | Self::NotUniform { row, .. }
             | Self::DuplicateKey { row, .. }
             | Self::WrongType { row, .. } => Some(*row),
-            Self::Io { .. } | Self::Toml { .. } | Self::Config { .. } | Self::ColumnNotFound { .. } => None,
+            Self::Io { .. }
+            | Self::Toml { .. }
+            | Self::Config { .. }
+            | Self::ColumnNotFound { .. } => None,
         }
     }
 

@@ -7,13 +7,13 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::Row;
 use super::amount::{parse_amount, to_currency_precision};
 use super::cell::{cell, cell_text};
 use super::config::{DocumentDate, FieldSource, JournalMapping, PeriodFormat, ZeroAmount};
 use super::error::MappingError;
 use super::period::{Period, parse_date_text};
 use super::suggest::closest_names;
-use super::Row;
 
 /// The values that identify one journal within a flow: period, header branch and any
 /// `group_by` columns, in that order.
@@ -29,8 +29,15 @@ pub struct Partition(Vec<(String, String)>);
 
 impl Partition {
     /// A partition from ordered name/value pairs.
-    pub fn new<N: Into<String>, V: Into<String>>(entries: impl IntoIterator<Item = (N, V)>) -> Self {
-        Self(entries.into_iter().map(|(n, v)| (n.into(), v.into())).collect())
+    pub fn new<N: Into<String>, V: Into<String>>(
+        entries: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        Self(
+            entries
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// The name/value pairs in order.
@@ -40,7 +47,10 @@ impl Partition {
 
     /// The value for a name.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -476,7 +486,10 @@ impl<'a> RowReader<'a> {
     }
 
     fn text_or_empty(&self, column: &str) -> String {
-        cell_text(self.row, column).ok().flatten().unwrap_or_default()
+        cell_text(self.row, column)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 }
 
@@ -594,7 +607,6 @@ impl JournalMapping {
                 (Some(l), None) => g.ledger = Some((number, l.clone())),
                 (Some(l), Some((first_row, first))) if l != first => {
                     out.errors.push(MappingError::NotUniform {
-                        partition: g.partition.to_string(),
                         field: "ledger",
                         column: self.document.ledger.describe(),
                         first_row: *first_row,
@@ -610,9 +622,9 @@ impl JournalMapping {
                 match &g.currency {
                     None => g.currency = Some((number, cur.clone())),
                     Some((first_row, first)) if first != cur => {
-                        let show = |c: &Option<String>| c.clone().unwrap_or_else(|| "(empty)".into());
+                        let show =
+                            |c: &Option<String>| c.clone().unwrap_or_else(|| "(empty)".into());
                         out.errors.push(MappingError::NotUniform {
-                            partition: g.partition.to_string(),
                             field: "currency",
                             column: self
                                 .document
@@ -659,7 +671,10 @@ impl JournalMapping {
     fn map_row(
         &self,
         r: &mut RowReader<'_>,
-    ) -> (Option<(Partition, Period, String, Vec<(String, String)>)>, RowLine) {
+    ) -> (
+        Option<(Partition, Period, String, Vec<(String, String)>)>,
+        RowLine,
+    ) {
         let l = &self.lines;
         // Partition: period, header branch, group columns.
         let date = r.date();
@@ -712,11 +727,7 @@ impl JournalMapping {
         let project = l.project.as_ref().map(|s| r.optional(s)).transpose();
         let task = l.task.as_ref().map(|s| r.optional(s)).transpose();
         let cost_code = l.cost_code.as_ref().map(|s| r.optional(s)).transpose();
-        let reference_nbr = l
-            .reference_nbr
-            .as_ref()
-            .map(|s| r.optional(s))
-            .transpose();
+        let reference_nbr = l.reference_nbr.as_ref().map(|s| r.optional(s)).transpose();
         let amounts = match (&l.amount.signed, &l.amount.debit, &l.amount.credit) {
             (Some(col), _, _) => r.amount(col, false).map(|mut v| {
                 if l.amount.invert {
@@ -729,8 +740,12 @@ impl JournalMapping {
                 }
             }),
             (None, d, c) => {
-                let debit = d.as_deref().map_or(Ok(Decimal::ZERO), |col| r.amount(col, true));
-                let credit = c.as_deref().map_or(Ok(Decimal::ZERO), |col| r.amount(col, true));
+                let debit = d
+                    .as_deref()
+                    .map_or(Ok(Decimal::ZERO), |col| r.amount(col, true));
+                let credit = c
+                    .as_deref()
+                    .map_or(Ok(Decimal::ZERO), |col| r.amount(col, true));
                 match (debit, credit) {
                     (Ok(d), Ok(c)) => Ok((d, c)),
                     _ => Err(Failed),
@@ -919,7 +934,10 @@ impl JournalMapping {
             .describe(),
             None => format!(
                 "{} (calendar month)",
-                l.date.as_ref().map(|d| d.column.as_str()).unwrap_or_default()
+                l.date
+                    .as_ref()
+                    .map(|d| d.column.as_str())
+                    .unwrap_or_default()
             ),
         };
         m.insert(Field::Period, period);

@@ -130,7 +130,11 @@ impl Period {
     }
 
     fn from_parts(number: &str, year: &str) -> Option<Self> {
-        if !number.bytes().chain(year.bytes()).all(|b| b.is_ascii_digit()) {
+        if !number
+            .bytes()
+            .chain(year.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         Self::new(year.parse().ok()?, number.parse().ok()?)
@@ -186,10 +190,13 @@ pub fn parse_date_text(text: &str) -> Result<NaiveDate, PeriodParseError> {
         (Some(d), Some(r)) => (d, r),
         _ => return Err(bad()),
     };
-    let shape_ok = date_part
-        .bytes()
-        .enumerate()
-        .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let shape_ok = date_part.bytes().enumerate().all(|(i, b)| {
+        if i == 4 || i == 7 {
+            b == b'-'
+        } else {
+            b.is_ascii_digit()
+        }
+    });
     if !shape_ok || !(rest.is_empty() || rest.starts_with(['T', ' '])) {
         return Err(bad());
     }
@@ -228,7 +235,11 @@ mod tests {
     #[test]
     fn dates() {
         let d = NaiveDate::from_ymd_opt(2025, 1, 31).unwrap();
-        for t in ["2025-01-31", "2025-01-31 23:59:59", "2025-01-31T10:00:00+02:00"] {
+        for t in [
+            "2025-01-31",
+            "2025-01-31 23:59:59",
+            "2025-01-31T10:00:00+02:00",
+        ] {
             assert_eq!(parse_date_text(t).unwrap(), d, "{t}");
         }
         for t in ["2025-1-31", "31/01/2025", "2025-01-31x", "2025-02-30"] {

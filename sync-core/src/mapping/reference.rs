@@ -9,12 +9,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::Row;
 use super::amount::parse_amount;
 use super::cell::{cell, cell_text};
 use super::config::{FieldSource, ValueMap};
 use super::error::MappingError;
 use super::suggest::closest_names;
-use super::Row;
 
 /// The type a reference field takes in Acumatica (`StringValue`, `DecimalValue`,
 /// `BooleanValue`), which decides how values are read and compared.
@@ -371,10 +371,16 @@ impl ReferenceMapping {
             return Err(MappingError::config("flow", "the flow name is empty"));
         }
         if self.entity.trim().is_empty() {
-            return Err(MappingError::config("entity", "name the Acumatica entity, e.g. `Vendor`"));
+            return Err(MappingError::config(
+                "entity",
+                "name the Acumatica entity, e.g. `Vendor`",
+            ));
         }
         if self.key.column.trim().is_empty() || self.key.field.trim().is_empty() {
-            return Err(MappingError::config("key", "give the key `field` and its `column`"));
+            return Err(MappingError::config(
+                "key",
+                "give the key `field` and its `column`",
+            ));
         }
         if self.fields.is_empty() {
             return Err(MappingError::config("fields", "map at least one field"));
@@ -392,13 +398,13 @@ impl ReferenceMapping {
                     MappingError::config(format!("fields.{name}"), format!("constant `{k}` {e}"))
                 })?;
             }
-            if let (Some(k), FieldType::Boolean) = (&f.constant, f.field_type) {
-                if parse_bool(&Value::String(k.clone())).is_none() {
-                    return Err(MappingError::config(
-                        format!("fields.{name}"),
-                        format!("constant `{k}` is not a boolean (true/false)"),
-                    ));
-                }
+            if let (Some(k), FieldType::Boolean) = (&f.constant, f.field_type)
+                && parse_bool(&Value::String(k.clone())).is_none()
+            {
+                return Err(MappingError::config(
+                    format!("fields.{name}"),
+                    format!("constant `{k}` is not a boolean (true/false)"),
+                ));
             }
         }
         Ok(())
@@ -424,8 +430,10 @@ impl ReferenceMapping {
             rows_read: rows.len(),
         };
         if !rows.is_empty() {
-            let mut present: Vec<&str> =
-                rows.iter().flat_map(|r| r.keys().map(String::as_str)).collect();
+            let mut present: Vec<&str> = rows
+                .iter()
+                .flat_map(|r| r.keys().map(String::as_str))
+                .collect();
             present.sort_unstable();
             present.dedup();
             for column in self.columns() {
@@ -471,7 +479,12 @@ impl ReferenceMapping {
         Ok(out)
     }
 
-    fn map_row(&self, row: &Row, number: usize, errors: &mut Vec<MappingError>) -> Option<ReferenceRecord> {
+    fn map_row(
+        &self,
+        row: &Row,
+        number: usize,
+        errors: &mut Vec<MappingError>,
+    ) -> Option<ReferenceRecord> {
         let before = errors.len();
         let key = match cell_text(row, &self.key.column) {
             Ok(Some(k)) => Some(k),
@@ -494,10 +507,10 @@ impl ReferenceMapping {
         };
         let mut fields = BTreeMap::new();
         for (name, f) in &self.fields {
-            if let Some(v) = self.field_value(row, number, f, errors) {
-                if v != FieldValue::Empty || self.empty_cells == EmptyCells::Clear {
-                    fields.insert(name.clone(), v);
-                }
+            if let Some(v) = self.field_value(row, number, f, errors)
+                && (v != FieldValue::Empty || self.empty_cells == EmptyCells::Clear)
+            {
+                fields.insert(name.clone(), v);
             }
         }
         (errors.len() == before).then(|| ReferenceRecord {

@@ -15,7 +15,10 @@ pub const MAX_SUGGESTIONS: usize = 3;
 /// let got = closest_names("6110", ["6100", "6200", "1000", "6110-X"]);
 /// assert_eq!(got, ["6100", "6110-X", "6200"]);
 /// ```
-pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn closest_names<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
     let wanted_lower = wanted.to_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()

@@ -140,7 +140,9 @@ fn describe(i: &ValidationIssue) -> String {
     } else {
         format!("{}: ", place.join(", "))
     };
-    let field = i.field.map_or_else(|| "value".to_owned(), |f| f.to_string());
+    let field = i
+        .field
+        .map_or_else(|| "value".to_owned(), |f| f.to_string());
     let v = &i.value;
     let c = choices(&i.suggestions);
     let body = match &i.kind {

@@ -80,7 +80,10 @@ pub struct LedgerInfo {
 
 impl LedgerInfo {
     /// A ledger with its branches (pass an empty list when they are not known).
-    pub fn new<S: Into<String>>(ledger_id: impl Into<String>, branches: impl IntoIterator<Item = S>) -> Self {
+    pub fn new<S: Into<String>>(
+        ledger_id: impl Into<String>,
+        branches: impl IntoIterator<Item = S>,
+    ) -> Self {
         Self {
             ledger_id: ledger_id.into(),
             branches: branches.into_iter().map(Into::into).collect(),
@@ -231,7 +234,8 @@ impl ReferenceData {
 
     /// Adds financial periods.
     pub fn with_periods(mut self, items: impl IntoIterator<Item = PeriodInfo>) -> Self {
-        self.periods.extend(items.into_iter().map(|p| (p.period, p)));
+        self.periods
+            .extend(items.into_iter().map(|p| (p.period, p)));
         self
     }
 

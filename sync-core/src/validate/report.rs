@@ -208,7 +208,11 @@ pub fn validate(
         .iter()
         .enumerate()
         .map(|(index, doc)| {
-            let own = v.issues.iter().filter(|i| i.document == Some(index)).count();
+            let own = v
+                .issues
+                .iter()
+                .filter(|i| i.document == Some(index))
+                .count();
             let status = if own > 0 {
                 DocumentStatus::Invalid { issues: own }
             } else if run_blocked || (policy == ValidationPolicy::AllOrNothing && any) {
@@ -246,7 +250,9 @@ impl Checker<'_> {
         let s = match what {
             0 => closest_names(
                 value,
-                r.accounts().filter(|a| a.active).map(|a| a.account_cd.as_str()),
+                r.accounts()
+                    .filter(|a| a.active)
+                    .map(|a| a.account_cd.as_str()),
             ),
             1 => closest_names(
                 value,
@@ -256,7 +262,9 @@ impl Checker<'_> {
             ),
             2 => closest_names(
                 value,
-                r.branches().filter(|b| b.active).map(|b| b.branch_id.as_str()),
+                r.branches()
+                    .filter(|b| b.active)
+                    .map(|b| b.branch_id.as_str()),
             ),
             _ => closest_names(value, r.ledgers().map(|l| l.ledger_id.as_str())),
         };
@@ -293,7 +301,11 @@ impl Checker<'_> {
             self.mapped.origins.get(Field::Debit),
             self.mapped.origins.get(Field::Credit),
         );
-        if d == c { d.to_owned() } else { format!("{d} / {c}") }
+        if d == c {
+            d.to_owned()
+        } else {
+            format!("{d} / {c}")
+        }
     }
 
     /// Sets the column of the issue just pushed to the amount column(s).
@@ -304,7 +316,14 @@ impl Checker<'_> {
         }
     }
 
-    fn branch(&mut self, index: usize, doc: &JournalDocument, rows: Vec<usize>, field: Field, id: &str) {
+    fn branch(
+        &mut self,
+        index: usize,
+        doc: &JournalDocument,
+        rows: Vec<usize>,
+        field: Field,
+        id: &str,
+    ) {
         match self.reference.branch(id) {
             Some(b) if b.active => {}
             Some(_) => {
@@ -323,21 +342,35 @@ impl Checker<'_> {
         let r = self.reference;
 
         // Header.
-        self.branch(index, doc, all_rows.clone(), Field::DocumentBranch, &doc.branch);
+        self.branch(
+            index,
+            doc,
+            all_rows.clone(),
+            Field::DocumentBranch,
+            &doc.branch,
+        );
         match r.ledger(&doc.ledger) {
             None => {
                 let s = self.suggestions(3, &doc.ledger);
-                self.push(IssueKind::UnknownLedger, index, doc, all_rows.clone(), Field::Ledger, &doc.ledger, s);
+                self.push(
+                    IssueKind::UnknownLedger,
+                    index,
+                    doc,
+                    all_rows.clone(),
+                    Field::Ledger,
+                    &doc.ledger,
+                    s,
+                );
             }
             // (An unknown branch is reported once, above; no ledger can fit it.)
             Some(l)
                 if r.branch(&doc.branch).is_some()
                     && !l.branches.is_empty()
-                    && !l.branches.iter().any(|b| *b == doc.branch) =>
+                    && !l.branches.contains(&doc.branch) =>
             {
                 let fitting: Vec<&str> = r
                     .ledgers()
-                    .filter(|l| l.branches.iter().any(|b| *b == doc.branch))
+                    .filter(|l| l.branches.contains(&doc.branch))
                     .map(|l| l.ledger_id.as_str())
                     .collect();
                 let s = closest_names(&doc.ledger, fitting);
@@ -366,12 +399,23 @@ impl Checker<'_> {
                     .abs_diff(i32::from(doc.period.year()) * 100 + i32::from(doc.period.number()))
             };
             open.sort_by_key(|p| (key(p), *p));
-            open.into_iter().take(3).map(|p| p.to_string()).collect::<Vec<_>>()
+            open.into_iter()
+                .take(3)
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
         };
         match r.period(doc.period) {
             None => {
                 let s = open_near();
-                self.push(IssueKind::UnknownPeriod, index, doc, all_rows.clone(), Field::Period, doc.period.to_string(), s);
+                self.push(
+                    IssueKind::UnknownPeriod,
+                    index,
+                    doc,
+                    all_rows.clone(),
+                    Field::Period,
+                    doc.period.to_string(),
+                    s,
+                );
             }
             Some(p) => {
                 if p.status != PeriodStatus::Open {
@@ -388,18 +432,18 @@ impl Checker<'_> {
                         s,
                     );
                 }
-                if let (Some(date), Some(start), Some(end)) = (doc.transaction_date, p.start, p.end) {
-                    if date < start || date > end {
-                        self.push(
-                            IssueKind::DateOutsidePeriod { start, end },
-                            index,
-                            doc,
-                            all_rows.clone(),
-                            Field::Date,
-                            date.to_string(),
-                            Vec::new(),
-                        );
-                    }
+                if let (Some(date), Some(start), Some(end)) = (doc.transaction_date, p.start, p.end)
+                    && (date < start || date > end)
+                {
+                    self.push(
+                        IssueKind::DateOutsidePeriod { start, end },
+                        index,
+                        doc,
+                        all_rows.clone(),
+                        Field::Date,
+                        date.to_string(),
+                        Vec::new(),
+                    );
                 }
             }
         }
@@ -416,7 +460,15 @@ impl Checker<'_> {
                         IssueKind::UnknownAccount
                     };
                     let s = self.suggestions(0, &line.account);
-                    self.push(kind, index, doc, row.clone(), Field::Account, &line.account, s);
+                    self.push(
+                        kind,
+                        index,
+                        doc,
+                        row.clone(),
+                        Field::Account,
+                        &line.account,
+                        s,
+                    );
                 }
             }
             if let Some(sub) = &line.subaccount {
@@ -439,25 +491,65 @@ impl Checker<'_> {
             let amounts = format!("debit {}, credit {}", line.debit, line.credit);
             for (field, amount) in [(Field::Debit, line.debit), (Field::Credit, line.credit)] {
                 if amount < Decimal::ZERO {
-                    self.push(IssueKind::NegativeAmount, index, doc, row.clone(), field, amount.to_string(), Vec::new());
+                    self.push(
+                        IssueKind::NegativeAmount,
+                        index,
+                        doc,
+                        row.clone(),
+                        field,
+                        amount.to_string(),
+                        Vec::new(),
+                    );
                 }
             }
             if !line.debit.is_zero() && !line.credit.is_zero() {
-                self.push(IssueKind::DebitAndCredit, index, doc, row.clone(), Field::Debit, &amounts, Vec::new());
+                self.push(
+                    IssueKind::DebitAndCredit,
+                    index,
+                    doc,
+                    row.clone(),
+                    Field::Debit,
+                    &amounts,
+                    Vec::new(),
+                );
                 self.on_amount_columns();
             } else if line.debit.is_zero() && line.credit.is_zero() {
-                self.push(IssueKind::ZeroAmount, index, doc, row.clone(), Field::Debit, &amounts, Vec::new());
+                self.push(
+                    IssueKind::ZeroAmount,
+                    index,
+                    doc,
+                    row.clone(),
+                    Field::Debit,
+                    &amounts,
+                    Vec::new(),
+                );
                 self.on_amount_columns();
             }
             let texts = [
-                (Field::LineDescription, line.description.as_deref(), MAX_DESCRIPTION_CHARS),
-                (Field::ReferenceNbr, line.reference_nbr.as_deref(), MAX_REFERENCE_NBR_CHARS),
+                (
+                    Field::LineDescription,
+                    line.description.as_deref(),
+                    MAX_DESCRIPTION_CHARS,
+                ),
+                (
+                    Field::ReferenceNbr,
+                    line.reference_nbr.as_deref(),
+                    MAX_REFERENCE_NBR_CHARS,
+                ),
             ];
             for (field, text, max) in texts {
                 let Some(text) = text else { continue };
                 let actual = text.encode_utf16().count();
                 if actual > max {
-                    self.push(IssueKind::TooLong { actual, max }, index, doc, row.clone(), field, text, Vec::new());
+                    self.push(
+                        IssueKind::TooLong { actual, max },
+                        index,
+                        doc,
+                        row.clone(),
+                        field,
+                        text,
+                        Vec::new(),
+                    );
                 }
             }
         }
