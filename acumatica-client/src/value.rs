@@ -481,7 +481,13 @@ impl From<NaiveDateTime> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.local.format("%Y-%m-%dT%H:%M:%S%.f"))?;
+        write!(f, "{}", self.local.format("%Y-%m-%dT%H:%M:%S"))?;
+        // Fractions with as many digits as needed (Acumatica writes `.16`).
+        let nanos = self.local.and_utc().timestamp_subsec_nanos();
+        if nanos > 0 {
+            let digits = format!("{nanos:09}");
+            write!(f, ".{}", digits.trim_end_matches('0'))?;
+        }
         if let Some(offset) = self.offset {
             write!(f, "{offset}")?;
         }
@@ -672,7 +678,7 @@ mod tests {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
         }
         let t: Timestamp = "2020-08-11T10:47:41.17-04:00".parse().unwrap();
-        assert_eq!(t.to_string(), "2020-08-11T10:47:41.170-04:00");
+        assert_eq!(t.to_string(), "2020-08-11T10:47:41.17-04:00");
         assert_eq!(
             t.to_utc().unwrap().to_rfc3339(),
             "2020-08-11T14:47:41.170+00:00"
