@@ -27,6 +27,7 @@ mod cell;
 mod config;
 mod error;
 mod journal;
+mod payload;
 mod period;
 mod reference;
 mod suggest;
@@ -40,6 +41,7 @@ pub use config::{
 };
 pub use error::MappingError;
 pub use journal::{Field, FieldOrigins, JournalDocument, JournalLine, MappedJournals, Partition};
+pub use payload::contract_fields;
 pub use period::{Period, PeriodParseError, acumatica_date, parse_date_text};
 pub use reference::{
     EmptyCells, FieldChange, FieldType, FieldValue, KeyField, MappedRecords, RecordChange,

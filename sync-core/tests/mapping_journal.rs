@@ -431,3 +431,52 @@ fn columns_lists_everything_the_query_must_return() {
         ]
     );
 }
+
+#[test]
+fn contract_body_follows_the_journal_transaction_wire_format() {
+    use sync_core::key::{NaturalKey, extract_key};
+    // A JSON number with exactly these digits (a `json!` float literal would go through f64).
+    let exact = |t: &str| serde_json::from_str::<Value>(t).unwrap();
+    let mapping = example();
+    let input = rows(json!([
+        row("HQ", "Marketing", json!("6100"), json!("1200.5")),
+        row("HQ", "Overhead Pool", json!("6900"), json!(-1200.50)),
+    ]));
+    let mapped = mapping.map_rows(&input).unwrap();
+    let doc = &mapped.documents[0];
+    let key = NaturalKey::for_document(doc);
+    let body = doc.contract_body(&key);
+    let expected = json!({
+        "Module": {"value": "GL"},
+        "BranchID": {"value": "HQ"},
+        "LedgerID": {"value": "ACTUAL"},
+        "PostPeriod": {"value": "012025"},
+        "TransactionDate": {"value": "2025-01-31T00:00:00"},
+        "Description": {"value": format!("Overhead allocation Rent 012025 HQ {}", key.tag())},
+        "Hold": {"value": false},
+        "Details": [
+            {
+                "BranchID": {"value": "HQ"},
+                "Account": {"value": "6100"},
+                "Subaccount": {"value": "MKT-000"},
+                "TransactionDescription": {"value": "Overhead allocation: Marketing (headcount 0.25)"},
+                "DebitAmount": {"value": exact("1200.50")}
+            },
+            {
+                "BranchID": {"value": "HQ"},
+                "Account": {"value": "6900"},
+                "Subaccount": {"value": "POL-000"},
+                "TransactionDescription": {"value": "Overhead allocation: Overhead Pool (headcount 0.25)"},
+                "CreditAmount": {"value": exact("1200.50")}
+            }
+        ]
+    });
+    assert_eq!(body, expected);
+    assert_eq!(
+        body["Details"][0]["DebitAmount"]["value"].to_string(),
+        "1200.50",
+        "amounts go out exactly, at the currency's scale"
+    );
+    let description = body["Description"]["value"].as_str().unwrap();
+    assert_eq!(extract_key(description), Some(key));
+}
