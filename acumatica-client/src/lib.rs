@@ -93,3 +93,8 @@ pub use write::{PutMode, Upserted};
 
 /// Re-exported so callers can name the retry policy without another dependency.
 pub use ml_connector_retry::RetryPolicy;
+
+/// The README's examples, compiled as doctests so they stay correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
