@@ -26,8 +26,8 @@ pub enum ErrorKind {
     Config,
     /// Looker refused the credentials or a token (login refused, 401 twice).
     Authentication,
-    /// 404. Looker also answers 404 when the API user lacks the permission to
-    /// see a resource, so this may mean "forbidden".
+    /// A 404 answer. Looker also answers 404 when the API user lacks the
+    /// permission to see a resource, so this may mean "forbidden".
     NotFound,
     /// 422 (or the 403 "Database OAuth Error"): Looker rejected the request
     /// body; see [`Error::validation_errors`].
@@ -140,7 +140,9 @@ impl fmt::Display for UnknownField {
 /// }
 /// # let _ = report;
 /// ```
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+struct Inner {
     kind: ErrorKind,
     message: String,
     status: Option<u16>,
@@ -156,7 +158,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             message: message.into(),
             status: None,
@@ -168,7 +170,7 @@ impl Error {
             decode_path: None,
             row_limit: None,
             source: None,
-        }
+        }))
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -177,7 +179,7 @@ impl Error {
 
     pub(crate) fn decode(message: impl Into<String>, path: Option<String>) -> Self {
         let mut e = Self::new(ErrorKind::Decode, message);
-        e.decode_path = path;
+        e.0.decode_path = path;
         e
     }
 
@@ -191,7 +193,7 @@ impl Error {
                  RunOptions::allow_truncation(true) if the first {limit} rows are enough"
             ),
         );
-        e.row_limit = Some(limit);
+        e.0.row_limit = Some(limit);
         e
     }
 
@@ -205,7 +207,7 @@ impl Error {
                 list.join("; ")
             ),
         );
-        e.unknown = unknown;
+        e.0.unknown = unknown;
         e
     }
 
@@ -218,13 +220,13 @@ impl Error {
             ErrorKind::Transport,
             format!("{context}: {}", error_chain(&err)),
         );
-        e.retryable = retryable;
-        e.source = Some(Box::new(err));
+        e.0.retryable = retryable;
+        e.0.source = Some(Box::new(err));
         e
     }
 
     pub(crate) fn with_retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+        self.0.retryable = retryable;
         self
     }
 
@@ -232,7 +234,7 @@ impl Error {
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 
@@ -310,22 +312,22 @@ impl Error {
             message.push_str(&format!(" [{}]", items.join("; ")));
         }
         let mut e = Self::new(kind, message);
-        e.status = Some(status);
-        e.retryable = retryable;
-        e.retry_after = retry_after;
-        e.documentation_url = doc_url;
-        e.validation = details;
+        e.0.status = Some(status);
+        e.0.retryable = retryable;
+        e.0.retry_after = retry_after;
+        e.0.documentation_url = doc_url;
+        e.0.validation = details;
         e
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The HTTP status, when the error came from a response.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.0.status
     }
 
     /// Whether sending the same request again may succeed: 429, 502, 503,
@@ -337,71 +339,71 @@ impl Error {
     /// # let _ = should_retry;
     /// ```
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.0.retryable
     }
 
     /// The wait the server asked for with `Retry-After`, if any.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// Whether this is a 404 (which Looker also uses for "no permission").
     pub fn is_not_found(&self) -> bool {
-        self.kind == ErrorKind::NotFound
+        self.0.kind == ErrorKind::NotFound
     }
 
     /// Whether a result reached its row limit (see [`ErrorKind::Truncated`]).
     pub fn is_truncated(&self) -> bool {
-        self.kind == ErrorKind::Truncated
+        self.0.kind == ErrorKind::Truncated
     }
 
     /// The items of a 422 `ValidationError` body.
     pub fn validation_errors(&self) -> &[ValidationErrorDetail] {
-        &self.validation
+        &self.0.validation
     }
 
     /// The unknown names found by explore validation, each with suggestions.
     pub fn unknown_fields(&self) -> &[UnknownField] {
-        &self.unknown
+        &self.0.unknown
     }
 
     /// Where in a response a decode error happened, as a path such as
     /// `[12].orders.count` (row 12, key `orders.count`).
     pub fn decode_path(&self) -> Option<&str> {
-        self.decode_path.as_deref()
+        self.0.decode_path.as_deref()
     }
 
     /// The row limit a truncated result reached.
     pub fn row_limit(&self) -> Option<i64> {
-        self.row_limit
+        self.0.row_limit
     }
 
     /// Looker's `documentation_url` for the error, when it sent one.
     pub fn documentation_url(&self) -> Option<&str> {
-        self.documentation_url.as_deref()
+        self.0.documentation_url.as_deref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
+        write!(f, "{}: {}", self.0.kind, self.0.message)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(s) = self.status {
+        d.field("kind", &self.0.kind).field("message", &self.0.message);
+        if let Some(s) = self.0.status {
             d.field("status", &s);
         }
-        if self.retryable {
+        if self.0.retryable {
             d.field("retryable", &true);
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = self.0.retry_after {
             d.field("retry_after", &r);
         }
-        if let Some(p) = &self.decode_path {
+        if let Some(p) = &self.0.decode_path {
             d.field("decode_path", p);
         }
         d.finish()
@@ -410,7 +412,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0.source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
@@ -418,11 +420,11 @@ impl std::error::Error for Error {
 
 impl Classify for Error {
     fn is_retryable(&self) -> bool {
-        self.retryable
+        self.0.retryable
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 }
 
