@@ -262,8 +262,8 @@ pub struct AmountSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PeriodFormat {
-    /// `MM-YYYY`, `YYYY-MM` by the separator's position; six digits without a separator are
-    /// read as `MMYYYY`, Acumatica's `PostPeriod` form (default).
+    /// Any of the forms, told apart by shape (default; see
+    /// [`Period::parse_any`](super::Period::parse_any)).
     #[default]
     Auto,
     /// `MMYYYY` or `MM-YYYY`.

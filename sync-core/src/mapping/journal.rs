@@ -461,19 +461,13 @@ impl<'a> RowReader<'a> {
         let parsed = match src.format {
             PeriodFormat::Mmyyyy => Period::parse_mmyyyy(&text),
             PeriodFormat::Yyyymm => Period::parse_yyyymm(&text),
-            PeriodFormat::Auto => {
-                let t = text.trim();
-                if t.len() == 7 && matches!(t.as_bytes()[4], b'-' | b'/') {
-                    Period::parse_yyyymm(t)
-                } else {
-                    Period::parse_mmyyyy(t)
-                }
-            }
+            PeriodFormat::Auto => Period::parse_any(&text),
         };
         parsed.map_err(|_| {
             let expected = match src.format {
                 PeriodFormat::Yyyymm => "period in YYYYMM or YYYY-MM form",
-                _ => "period in MMYYYY, MM-YYYY or YYYY-MM form",
+                PeriodFormat::Mmyyyy => "period in MMYYYY or MM-YYYY form",
+                PeriodFormat::Auto => "period in MMYYYY, MM-YYYY, YYYYMM or YYYY-MM form",
             };
             self.errors.push(MappingError::DateOrPeriod {
                 row: self.number,

@@ -129,6 +129,34 @@ impl Period {
             .ok_or_else(|| PeriodParseError::new(text, "period in YYYYMM form"))
     }
 
+    /// Parses any of the forms by their shape: `MM-YYYY` and `YYYY-MM` by the separator's
+    /// position; six digits as `MMYYYY` when that gives a year from 1900 to 2199, otherwise as
+    /// `YYYYMM` (so `012025` is January 2025 and `202501` is too). Use
+    /// [`Period::parse_mmyyyy`] or [`Period::parse_yyyymm`] when the form is known.
+    ///
+    /// ```
+    /// use sync_core::mapping::Period;
+    /// let jan = Period::new(2025, 1).unwrap();
+    /// for text in ["012025", "01-2025", "202501", "2025-01"] {
+    ///     assert_eq!(Period::parse_any(text).unwrap(), jan);
+    /// }
+    /// ```
+    pub fn parse_any(text: &str) -> Result<Self, PeriodParseError> {
+        let t = text.trim();
+        let plausible = |p: &Period| (1900..=2199).contains(&p.year);
+        match t.len() {
+            7 if matches!(t.as_bytes()[4], b'-' | b'/') => Self::parse_yyyymm(t),
+            6 => match Self::parse_mmyyyy(t) {
+                Ok(p) if plausible(&p) => Ok(p),
+                _ => Self::parse_yyyymm(t)
+                    .ok()
+                    .filter(plausible)
+                    .ok_or_else(|| PeriodParseError::new(text, "period in MMYYYY or YYYYMM form")),
+            },
+            _ => Self::parse_mmyyyy(t),
+        }
+    }
+
     fn from_parts(number: &str, year: &str) -> Option<Self> {
         if !number
             .bytes()

@@ -139,6 +139,9 @@ impl fmt::Display for PeriodStatus {
 
 /// A financial period (`FinancialPeriod.Details`: `FinancialPeriodID`, `Status`,
 /// `StartDate`, `EndDate`).
+///
+/// An adapter reads `FinancialPeriodID` with [`Period::parse_any`] (it accepts the `MMYYYY`
+/// display form and the internal `YYYYPP` ID) and `Status` with [`PeriodStatus::from_label`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodInfo {
     /// The period.
