@@ -426,13 +426,14 @@ impl Client {
     pub async fn find_by_values<E: Entity>(
         &self,
         field: &str,
-        values: &[&str],
+        values: &[impl AsRef<str>],
         query: ListQuery,
     ) -> Result<Vec<E>> {
         let mut out = Vec::new();
         let mut unique: Vec<&str> = Vec::new();
         for v in values {
-            if !unique.contains(v) {
+            let v = v.as_ref();
+            if !unique.contains(&v) {
                 unique.push(v);
             }
         }

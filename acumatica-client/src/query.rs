@@ -45,6 +45,21 @@ impl ListQuery {
         Self::default()
     }
 
+    /// A query that expands every detail collection of `E`
+    /// ([`Entity::DETAILS`](crate::Entity::DETAILS)), e.g. `Details` for a
+    /// journal transaction.
+    ///
+    /// ```
+    /// use acumatica_client::{ListQuery, entity::Bill};
+    /// assert_eq!(
+    ///     ListQuery::with_details::<Bill>().to_query_string(),
+    ///     "$expand=Details,TaxDetails,Applications"
+    /// );
+    /// ```
+    pub fn with_details<E: crate::Entity>() -> Self {
+        Self::new().expand(E::DETAILS.iter().copied())
+    }
+
     /// Sets `$filter`, combined with `and` when one is set already.
     pub fn filter(mut self, filter: Filter) -> Self {
         self.filter = Some(match self.filter.take() {

@@ -335,7 +335,7 @@ impl Client {
     pub async fn find_journal_transactions(
         &self,
         field: &str,
-        values: &[&str],
+        values: &[impl AsRef<str>],
     ) -> Result<Vec<JournalTransaction>> {
         self.find_by_values::<JournalTransaction>(
             field,

@@ -568,3 +568,65 @@ async fn the_postman_vendor_body_round_trips_through_the_typed_vendor() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_real_400_model_state_becomes_field_errors() {
+    let s = server().await;
+    let (status, body) = jetbuilt("customer_create_empty_body", 1);
+    assert_eq!(status, 400);
+    Mock::given(method("PUT"))
+        .and(path(format!("{EP}/Customer")))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let client = anonymous(&s);
+    let err = client
+        .put_dynamic(
+            "Customer",
+            &acumatica_client::DynamicEntity::new(),
+            PutMode::Upsert,
+            &ListQuery::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.field_errors().len(), 1);
+    assert_eq!(
+        err.field_errors()[0].message,
+        "The request body should not be empty."
+    );
+}
+
+#[tokio::test]
+async fn dynamic_put_round_trips_the_real_customer_response() {
+    let s = server().await;
+    let (_, request) = {
+        let all = fixture("jetbuilt_cassettes_20.200.001.json");
+        (
+            0,
+            all["interactions"]["customer_create_ok"][1]["request"]["body"].clone(),
+        )
+    };
+    let (_, response) = jetbuilt("customer_create_ok", 1);
+    Mock::given(method("PUT"))
+        .and(path(format!("{EP}/Customer")))
+        .and(body_json(request.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(response))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let client = anonymous(&s);
+    let mut customer = acumatica_client::DynamicEntity::new();
+    customer
+        .set("CustomerID", "123".to_string())
+        .set("CustomerName", "ACME".to_string())
+        .set("TaxZone", "AVALARA".to_string());
+    let saved = client
+        .put_dynamic("Customer", &customer, PutMode::Upsert, &ListQuery::new())
+        .await
+        .unwrap();
+    // The numbering sequence overrode the key we sent (FACTS section 7).
+    assert_eq!(saved.get_str("CustomerID"), Some("C1165"));
+    assert_eq!(saved.id(), Some("2eed8918-a59a-ee11-8359-0690322d016b"));
+}
