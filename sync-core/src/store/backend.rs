@@ -401,12 +401,13 @@ macro_rules! impl_state_store {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db(OP))?;
-                    if let Some(holder) = &row.owner {
-                        if holder != owner && row.expires_at > now {
-                            tx.rollback().await.map_err(db(OP))?;
-                            tracing::debug!(flow, holder, "lease held by another owner");
-                            return Ok(None);
-                        }
+                    if let Some(holder) = &row.owner
+                        && holder != owner
+                        && row.expires_at > now
+                    {
+                        tx.rollback().await.map_err(db(OP))?;
+                        tracing::debug!(flow, holder, "lease held by another owner");
+                        return Ok(None);
                     }
                     let lease = Lease {
                         flow: flow.to_owned(),
