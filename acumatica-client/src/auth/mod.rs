@@ -12,6 +12,8 @@
 pub(crate) mod oauth;
 pub(crate) mod session;
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -27,6 +29,7 @@ pub(crate) struct Auth {
 #[derive(Default)]
 struct State {
     generation: u64,
+    /// The access token and when to renew it.
     access: Option<(SecretString, Instant)>,
     refresh: Option<SecretString>,
     session_open: bool,
@@ -77,9 +80,10 @@ impl Auth {
                 })
             }
             _ => {
-                let fresh = state.access.as_ref().is_some_and(|(_, expires)| {
-                    Instant::now() + config.token_refresh_margin < *expires
-                });
+                let fresh = state
+                    .access
+                    .as_ref()
+                    .is_some_and(|(_, refresh_at)| Instant::now() < *refresh_at);
                 if !fresh {
                     self.obtain_token(&mut state, config, transport).await?;
                 }
@@ -164,8 +168,12 @@ impl Auth {
                 ));
             }
         };
-        let expires = Instant::now() + token.expires_in;
-        state.access = Some((token.access_token, expires));
+        let refresh_at = refresh_at(
+            Instant::now(),
+            token.expires_in,
+            config.token_refresh_margin,
+        );
+        state.access = Some((token.access_token, refresh_at));
         if let Some(rotated) = token.refresh_token {
             // Rotation: the old refresh token is dead once a new one is issued.
             state.refresh = Some(rotated);
@@ -192,5 +200,30 @@ impl Auth {
         state.access = None;
         state.generation += 1;
         result
+    }
+}
+
+/// When to renew a token issued at `now` for `lifetime`: `margin` before it
+/// expires, but never later than half-way through a short-lived token's life.
+fn refresh_at(now: Instant, lifetime: Duration, margin: Duration) -> Instant {
+    now + lifetime - margin.min(lifetime / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let minute = Duration::from_secs(60);
+        assert_eq!(refresh_at(now, hour, minute), now + hour - minute);
+        // A 60 s token with a 60 s margin is renewed after 30 s, not at once.
+        assert_eq!(
+            refresh_at(now, minute, minute),
+            now + Duration::from_secs(30)
+        );
+        assert_eq!(refresh_at(now, Duration::ZERO, minute), now);
     }
 }

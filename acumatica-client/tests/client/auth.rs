@@ -107,19 +107,19 @@ async fn a_second_401_is_final_not_a_loop() {
 #[tokio::test]
 async fn refresh_tokens_rotate_and_the_newest_is_used() {
     let s = server().await;
-    // expires_in below the refresh margin: every call refreshes proactively.
-    mount_password_grant(&s, "A1", Some("R1"), 30).await;
+    // Tokens that expire at once: every call refreshes proactively.
+    mount_password_grant(&s, "A1", Some("R1"), 0).await;
     Mock::given(method("POST"))
         .and(path("/identity/connect/token"))
         .and(body_string_contains("refresh_token=R1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A2", Some("R2"), 30)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A2", Some("R2"), 0)))
         .expect(1)
         .mount(&s)
         .await;
     Mock::given(method("POST"))
         .and(path("/identity/connect/token"))
         .and(body_string_contains("refresh_token=R2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A3", Some("R3"), 30)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A3", Some("R3"), 0)))
         .expect(1)
         .mount(&s)
         .await;
@@ -218,7 +218,7 @@ async fn refused_refresh_falls_back_to_the_password_grant() {
     Mock::given(method("POST"))
         .and(path("/identity/connect/token"))
         .and(body_string_contains("grant_type=password"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A1", Some("R1"), 30)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A1", Some("R1"), 0)))
         .up_to_n_times(1)
         .expect(1)
         .mount(&s)
