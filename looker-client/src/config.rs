@@ -246,16 +246,19 @@ impl ClientBuilder {
         self
     }
 
-    /// The timeout of each HTTP request, from sending to the end of the body
-    /// (default 120 s). Streamed results must finish within it too, so raise
-    /// it for large extracts, or use [`no_timeout`](Self::no_timeout).
+    /// How long the server may stay silent (default 120 s, as in the
+    /// official SDKs): connecting, waiting for a response to start (a
+    /// synchronous run waits while the query runs), and each wait for more of
+    /// a streamed body. A streamed result that keeps arriving is not cut off
+    /// however long it takes in total. For queries that run longer than
+    /// this before their first byte, raise it or use an async query task.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// No request timeout at all (large streamed extracts; async tasks have
-    /// their own deadline).
+    /// No timeout at all (a stalled connection then waits forever; async
+    /// query tasks still have their own deadline).
     pub fn no_timeout(mut self) -> Self {
         self.timeout = None;
         self

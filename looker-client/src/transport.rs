@@ -195,7 +195,10 @@ impl Transport {
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .danger_accept_invalid_certs(!cfg.verify_ssl);
         if let Some(t) = cfg.timeout {
-            http = http.timeout(t);
+            // A silence limit rather than a total: waiting for the response
+            // to start and each wait for more of a streamed body. A result
+            // that keeps arriving may take longer in total.
+            http = http.connect_timeout(t).read_timeout(t);
         }
         let http = http
             .build()
