@@ -471,6 +471,22 @@ mod tests {
     }
 
     #[test]
+    fn ini_files_are_read_and_a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("looker.ini");
+        std::fs::write(&path, INI).unwrap();
+        let b = ClientBuilder::from_ini(&path, Some("Other")).unwrap();
+        // The environment may override; the file alone gives this URL.
+        if std::env::var("LOOKERSDK_BASE_URL").is_err() {
+            assert_eq!(b.base_url, "https://other.example.com");
+        }
+        let missing = dir.path().join("nope.ini");
+        let e = ClientBuilder::from_ini(&missing, None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("nope.ini"), "{e}");
+    }
+
+    #[test]
     fn build_requires_credentials() {
         let e = ClientBuilder::new("https://x.example.com")
             .build()
