@@ -442,3 +442,62 @@ async fn discovery_parses_both_shapes() {
     assert_eq!(bare.endpoints.len(), info.endpoints.len());
     assert!(SiteInfo::from_json(&json!({"version": {}})).is_err());
 }
+
+#[tokio::test]
+async fn an_instance_path_and_user_agent_are_used_for_every_url() {
+    let s = server().await;
+    Mock::given(method("POST"))
+        .and(path("/AcumaticaERP/identity/connect/token"))
+        .and(wiremock::matchers::header("user-agent", "sync-bot/1.0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("A1", None, 3600)))
+        .expect(1)
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/AcumaticaERP/entity/Default/24.200.001/Vendor/V1"))
+        .and(wiremock::matchers::header("user-agent", "sync-bot/1.0"))
+        .and(wiremock::matchers::header("accept", "application/json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(record(
+            "00000000-0000-0000-0000-000000000001",
+            "VendorID",
+            "V1",
+        )))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let client = acumatica_client::Client::builder(format!("{}/AcumaticaERP/", s.uri()))
+        .endpoint_version("24.200.001")
+        .user_agent("sync-bot/1.0")
+        .oauth_password("GUID", "secret", "user", "pass")
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.endpoint_url().path(),
+        "/AcumaticaERP/entity/Default/24.200.001/"
+    );
+    let v: Vendor = client
+        .get_by_keys(&["V1"], &ListQuery::new())
+        .await
+        .unwrap();
+    assert_eq!(v.vendor_id.get().unwrap(), "V1");
+}
+
+#[tokio::test]
+#[ignore = "ml-connector-retry's Pacer lets a whole minute's quota through as a burst \
+            (governor Quota::per_minute without allow_burst); un-ignore once fixed there"]
+async fn requests_per_minute_spreads_requests() {
+    let s = server().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{EP}/Vendor")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(3)
+        .mount(&s)
+        .await;
+    // 600 per minute: one every 100 ms after the first.
+    let client = builder(&s).requests_per_minute(600).build().unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        client.get_json("Vendor", &ListQuery::new()).await.unwrap();
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(190));
+}
