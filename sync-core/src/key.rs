@@ -18,7 +18,7 @@
 //! the end: `"Overhead allocation 012025 HQ [mlc:3f2a…-9c41…]"`. Reasons:
 //!
 //! - It is a top-level field, so a list query can find it:
-//!   `$filter=substringof('[mlc:<partition>-',Description)` (the bare `substringof` form; the
+//!   `$filter=substringof(':<partition>-',Description)` (the bare `substringof` form; the
 //!   `eq true` form silently returns nothing, reference FACTS §6). The contract API does not
 //!   filter on detail lines ("results cannot be predicted", FACTS §6), which rules out
 //!   line-level fields for lookup.
@@ -33,7 +33,8 @@
 //! Looking up by the partition half finds a journal whatever its content; comparing the content
 //! half then tells "already posted" from "changed since it was posted"
 //! ([`KeyMatch::ChangedContent`]), which the [`ChangedContentPolicy`] resolves — a changed
-//! amount is never posted a second time.
+//! amount is never posted a second time. A journal that reverses a posted one carries
+//! `[mlc-rev:<key>]` ([`embed_reversal_key`]), so lookups count the reversed posting as undone.
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,7 +52,10 @@ pub const HASH_HEX_DIGITS: usize = 16;
 /// What opens the key tag in a description.
 pub const TAG_OPEN: &str = "[mlc:";
 
-/// What closes the key tag.
+/// What opens the tag of a reversing journal (see [`embed_reversal_key`]).
+pub const REVERSAL_TAG_OPEN: &str = "[mlc-rev:";
+
+/// What closes a tag.
 pub const TAG_CLOSE: &str = "]";
 
 /// Longest description [`embed_key`] produces, in UTF-16 code units (how `nvarchar` counts).
@@ -105,10 +109,11 @@ impl PartitionKey {
         &self.0
     }
 
-    /// The text every description tagged with this partition contains (`[mlc:<partition>-`),
-    /// for a substring search.
+    /// The text every description tagged with this partition contains (`:<partition>-`, the
+    /// common part of the posting tag `[mlc:…]` and the reversal tag `[mlc-rev:…]`), for a
+    /// substring search.
     pub fn description_needle(&self) -> String {
-        format!("{TAG_OPEN}{}-", self.0)
+        format!(":{}-", self.0)
     }
 }
 
@@ -288,14 +293,32 @@ fn utf16_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-/// Finds well-formed tags: (byte start, byte end, key).
-fn tags(description: &str) -> Vec<(usize, usize, NaturalKey)> {
+/// A tag found in a description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagKind {
+    /// `[mlc:…]`: this journal posts the key's content.
+    Posting,
+    /// `[mlc-rev:…]`: this journal reverses a journal that posted the key's content.
+    Reversal,
+}
+
+/// Finds well-formed tags of both kinds, in order: (byte start, byte end, kind, key).
+fn tags(description: &str) -> Vec<(usize, usize, TagKind, NaturalKey)> {
+    let body_len = 2 * HASH_HEX_DIGITS + 1;
     let mut out = Vec::new();
     let mut from = 0;
-    while let Some(i) = description[from..].find(TAG_OPEN) {
+    while let Some(i) = description[from..].find("[mlc") {
         let start = from + i;
-        let body_start = start + TAG_OPEN.len();
-        let body_len = 2 * HASH_HEX_DIGITS + 1;
+        let rest = &description[start..];
+        let (kind, open) = if rest.starts_with(TAG_OPEN) {
+            (TagKind::Posting, TAG_OPEN)
+        } else if rest.starts_with(REVERSAL_TAG_OPEN) {
+            (TagKind::Reversal, REVERSAL_TAG_OPEN)
+        } else {
+            from = start + 1;
+            continue;
+        };
+        let body_start = start + open.len();
         let parsed = description
             .get(body_start..body_start + body_len)
             .filter(|_| description[body_start + body_len..].starts_with(TAG_CLOSE))
@@ -303,13 +326,47 @@ fn tags(description: &str) -> Vec<(usize, usize, NaturalKey)> {
         match parsed {
             Some(key) => {
                 let end = body_start + body_len + TAG_CLOSE.len();
-                out.push((start, end, key));
+                out.push((start, end, kind, key));
                 from = end;
             }
             None => from = body_start,
         }
     }
     out
+}
+
+/// The description without any tags, whitespace collapsed.
+fn strip_tags(description: &str) -> String {
+    let mut human = String::with_capacity(description.len());
+    let mut last = 0;
+    for (start, end, _, _) in tags(description) {
+        human.push_str(&description[last..start]);
+        last = end;
+    }
+    human.push_str(&description[last..]);
+    human.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `human` plus a tag, the human part shortened (ending in `…`) to fit [`DESCRIPTION_MAX`].
+fn with_tag(human: &str, tag: &str) -> String {
+    if human.is_empty() {
+        return tag.to_owned();
+    }
+    let budget = DESCRIPTION_MAX - utf16_len(tag) - 1; // one space before the tag
+    if utf16_len(human) <= budget {
+        return format!("{human} {tag}");
+    }
+    let ellipsis = '…';
+    let mut kept = String::new();
+    let mut used = ellipsis.len_utf16();
+    for c in human.chars() {
+        if used + c.len_utf16() > budget {
+            break;
+        }
+        used += c.len_utf16();
+        kept.push(c);
+    }
+    format!("{}{ellipsis} {tag}", kept.trim_end())
 }
 
 /// Appends the key's tag to a human description, so the journal can be found again.
@@ -330,36 +387,31 @@ fn tags(description: &str) -> Vec<(usize, usize, NaturalKey)> {
 /// assert!(long.ends_with(&key.tag()));
 /// ```
 pub fn embed_key(description: &str, key: &NaturalKey) -> String {
-    let tag = key.tag();
-    let mut human = String::with_capacity(description.len());
-    let mut last = 0;
-    for (start, end, _) in tags(description) {
-        human.push_str(&description[last..start]);
-        last = end;
-    }
-    human.push_str(&description[last..]);
-    let human = human.split_whitespace().collect::<Vec<_>>().join(" ");
-    if human.is_empty() {
-        return tag;
-    }
-    let budget = DESCRIPTION_MAX - utf16_len(&tag) - 1; // one space before the tag
-    if utf16_len(&human) <= budget {
-        return format!("{human} {tag}");
-    }
-    let ellipsis = '…';
-    let mut kept = String::new();
-    let mut used = ellipsis.len_utf16();
-    for c in human.chars() {
-        if used + c.len_utf16() > budget {
-            break;
-        }
-        used += c.len_utf16();
-        kept.push(c);
-    }
-    format!("{}{ellipsis} {tag}", kept.trim_end())
+    with_tag(&strip_tags(description), &key.tag())
 }
 
-/// The natural key embedded in a description (the last well-formed tag), if any.
+/// Tags the description of a journal that **reverses** a posted one (the
+/// [`ChangedContentPolicy::ReverseAndRepost`] path): `[mlc-rev:<partition>-<content>]`, with
+/// the reversed journal's key. [`match_existing`] then counts the original as undone, so the
+/// same content can be posted again later if the source returns to it, and
+/// [`extract_key`] never mistakes the reversal for a posting (Acumatica copies the original's
+/// description onto a reversing batch, so the flow must re-tag it before releasing it).
+///
+/// ```
+/// use sync_core::key::{embed_key, embed_reversal_key, extract_key, NaturalKey};
+/// let key: NaturalKey = "0123456789abcdef-fedcba9876543210".parse().unwrap();
+/// let original = embed_key("Overhead 012025 HQ", &key);
+/// let reversal = embed_reversal_key(&original, &key);
+/// assert_eq!(reversal, "Overhead 012025 HQ [mlc-rev:0123456789abcdef-fedcba9876543210]");
+/// assert_eq!(extract_key(&reversal), None);
+/// ```
+pub fn embed_reversal_key(description: &str, reversed: &NaturalKey) -> String {
+    let tag = format!("{REVERSAL_TAG_OPEN}{reversed}{TAG_CLOSE}");
+    with_tag(&strip_tags(description), &tag)
+}
+
+/// The natural key a journal posts: the last well-formed tag of its description, when that is
+/// a posting tag (a reversing journal's tag gives `None`).
 ///
 /// ```
 /// use sync_core::key::extract_key;
@@ -367,12 +419,16 @@ pub fn embed_key(description: &str, key: &NaturalKey) -> String {
 /// assert!(extract_key("[mlc:not-a-key]").is_none());
 /// ```
 pub fn extract_key(description: &str) -> Option<NaturalKey> {
-    tags(description).pop().map(|(_, _, k)| k)
+    match tags(description).pop() {
+        Some((_, _, TagKind::Posting, key)) => Some(key),
+        _ => None,
+    }
 }
 
 /// An OData `$filter` that finds every journal whose description carries one of these
 /// partitions (at most [`LOOKUP_PAGE_SIZE`] per query is advisable), for a single list query
-/// per page of keys: `substringof('[mlc:<p1>-',Description) or substringof('[mlc:<p2>-',Description)`.
+/// per page of keys: `substringof(':<p1>-',Description) or substringof(':<p2>-',Description)`
+/// (the needle matches posting and reversal tags alike).
 ///
 /// The flow sends it URL-encoded, with `$select` of at least `BatchNbr`, `Module` and
 /// `Description`, and passes the found descriptions to [`match_existing`].
@@ -380,7 +436,7 @@ pub fn extract_key(description: &str) -> Option<NaturalKey> {
 /// ```
 /// use sync_core::key::{lookup_filter, PartitionKey};
 /// let p = PartitionKey::try_from("0123456789abcdef".to_string()).unwrap();
-/// assert_eq!(lookup_filter([&p]), "substringof('[mlc:0123456789abcdef-',Description)");
+/// assert_eq!(lookup_filter([&p]), "substringof(':0123456789abcdef-',Description)");
 /// ```
 pub fn lookup_filter<'a>(partitions: impl IntoIterator<Item = &'a PartitionKey>) -> String {
     partitions
@@ -408,37 +464,55 @@ pub enum KeyMatch<T> {
 /// Compares a key with the journals a lookup found.
 ///
 /// `existing` yields each found journal's description with whatever the flow wants back (e.g.
-/// its batch number). Journals without a tag or of other partitions are ignored.
+/// its batch number). Journals without a tag or of other partitions are ignored. A reversing
+/// journal (tagged by [`embed_reversal_key`]) cancels one posting of the content it reverses,
+/// so only postings still in effect count.
 ///
 /// ```
-/// use sync_core::key::{match_existing, KeyMatch, NaturalKey};
+/// use sync_core::key::{embed_key, embed_reversal_key, match_existing, KeyMatch, NaturalKey};
 /// let key: NaturalKey = "0123456789abcdef-fedcba9876543210".parse().unwrap();
-/// let other: NaturalKey = "0123456789abcdef-00000000000000aa".parse().unwrap();
-/// let found = [(format!("x {}", other.tag()), "000041")];
+/// let old: NaturalKey = "0123456789abcdef-00000000000000aa".parse().unwrap();
+/// let found = vec![(embed_key("x", &old), "000041")];
 /// let m = match_existing(&key, found.iter().map(|(d, n)| (d.as_str(), *n)));
-/// assert_eq!(m, KeyMatch::ChangedContent { posted: vec![(other.content().clone(), "000041")] });
+/// assert_eq!(m, KeyMatch::ChangedContent { posted: vec![(old.content().clone(), "000041")] });
+///
+/// // After the old journal is reversed, nothing of this partition is in effect any more.
+/// let mut found = found;
+/// found.push((embed_reversal_key("x", &old), "000042"));
+/// let m = match_existing(&key, found.iter().map(|(d, n)| (d.as_str(), *n)));
+/// assert_eq!(m, KeyMatch::Absent);
 /// ```
 pub fn match_existing<'a, T>(
     key: &NaturalKey,
     existing: impl IntoIterator<Item = (&'a str, T)>,
 ) -> KeyMatch<T> {
-    let mut other = Vec::new();
+    let mut posted: Vec<(ContentHash, T)> = Vec::new();
+    let mut reversed: Vec<ContentHash> = Vec::new();
     for (description, item) in existing {
-        let Some(found) = extract_key(description) else {
+        let Some((_, _, kind, found)) = tags(description).pop() else {
             continue;
         };
         if found.partition != key.partition {
             continue;
         }
-        if found.content == key.content {
-            return KeyMatch::Posted(item);
+        match kind {
+            TagKind::Posting => posted.push((found.content, item)),
+            TagKind::Reversal => reversed.push(found.content),
         }
-        other.push((found.content, item));
     }
-    if other.is_empty() {
+    // Each reversal cancels one posting of the same content (the earliest found).
+    for content in reversed {
+        if let Some(i) = posted.iter().position(|(c, _)| *c == content) {
+            posted.remove(i);
+        }
+    }
+    if let Some(i) = posted.iter().position(|(c, _)| *c == key.content) {
+        return KeyMatch::Posted(posted.swap_remove(i).1);
+    }
+    if posted.is_empty() {
         KeyMatch::Absent
     } else {
-        KeyMatch::ChangedContent { posted: other }
+        KeyMatch::ChangedContent { posted }
     }
 }
 

@@ -215,7 +215,7 @@ fn lookups_tell_absent_posted_and_changed_content_apart() {
     let filter = lookup_filter([k1.partition(), other.partition()]);
     assert_eq!(
         filter,
-        "substringof('[mlc:aaaaaaaaaaaaaaaa-',Description) or substringof('[mlc:bbbbbbbbbbbbbbbb-',Description)"
+        "substringof(':aaaaaaaaaaaaaaaa-',Description) or substringof(':bbbbbbbbbbbbbbbb-',Description)"
     );
 }
 
@@ -261,3 +261,41 @@ fn hashes_are_pinned_so_a_refactor_cannot_silently_change_every_key() {
 /// Computed independently of this crate (Python's hashlib over the same domain-separated JSON
 /// encoding) when the encoding was fixed.
 const PINNED_KEY: &str = "e04c60839453a72b-15604113678b4d89";
+
+#[test]
+fn reversals_cancel_postings_so_reverse_and_repost_stays_exactly_once() {
+    use sync_core::key::embed_reversal_key;
+    let c1: NaturalKey = "aaaaaaaaaaaaaaaa-0000000000000001".parse().unwrap();
+    let c2: NaturalKey = "aaaaaaaaaaaaaaaa-0000000000000002".parse().unwrap();
+    // Acumatica copies the original description onto the reversing batch; the flow re-tags it.
+    let original = embed_key("Overhead 012025 HQ", &c1);
+    let reversal = embed_reversal_key(&original, &c1);
+    let repost = embed_key("Overhead 012025 HQ", &c2);
+    assert_eq!(extract_key(&reversal), None);
+    assert!(reversal.contains(&c1.partition().description_needle()));
+    assert!(original.contains(&c1.partition().description_needle()));
+
+    let history = [
+        (original.as_str(), "01"),
+        (reversal.as_str(), "02"),
+        (repost.as_str(), "03"),
+    ];
+    // The current content is posted (by 03).
+    assert_eq!(match_existing(&c2, history), KeyMatch::Posted("03"));
+    // The source went back to the first content: 01 was reversed, so only 03 is in effect and
+    // it holds other content - a changed-content conflict, not "already posted".
+    assert_eq!(
+        match_existing(&c1, history),
+        KeyMatch::ChangedContent {
+            posted: vec![(c2.content().clone(), "03")]
+        }
+    );
+    // Posting c1 a second time after a second reversal is again possible.
+    let second = embed_key("Overhead 012025 HQ", &c1);
+    let history2 = [
+        (original.as_str(), "01"),
+        (reversal.as_str(), "02"),
+        (second.as_str(), "04"),
+    ];
+    assert_eq!(match_existing(&c1, history2), KeyMatch::Posted("04"));
+}
