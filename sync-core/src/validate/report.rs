@@ -177,8 +177,14 @@ pub fn validate(
         issues: Vec::new(),
         cache: HashMap::new(),
     };
+    let row_to_document: HashMap<usize, usize> = mapped
+        .documents
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| d.rows().into_iter().map(move |r| (r, i)))
+        .collect();
     for error in &mapped.errors {
-        let document = error.row().and_then(|r| mapped.document_of_row(r));
+        let document = error.row().and_then(|r| row_to_document.get(&r).copied());
         v.issues.push(ValidationIssue {
             kind: IssueKind::Mapping(error.to_string()),
             document,
