@@ -209,16 +209,16 @@ pub fn validate(
 
     let run_blocked = v.issues.iter().any(ValidationIssue::is_run_level);
     let any = !v.issues.is_empty();
+    let mut per_document: HashMap<usize, usize> = HashMap::new();
+    for d in v.issues.iter().filter_map(|i| i.document) {
+        *per_document.entry(d).or_default() += 1;
+    }
     let documents = mapped
         .documents
         .iter()
         .enumerate()
         .map(|(index, doc)| {
-            let own = v
-                .issues
-                .iter()
-                .filter(|i| i.document == Some(index))
-                .count();
+            let own = per_document.get(&index).copied().unwrap_or(0);
             let status = if own > 0 {
                 DocumentStatus::Invalid { issues: own }
             } else if run_blocked || (policy == ValidationPolicy::AllOrNothing && any) {
