@@ -480,3 +480,57 @@ fn contract_body_follows_the_journal_transaction_wire_format() {
     let description = body["Description"]["value"].as_str().unwrap();
     assert_eq!(extract_key(description), Some(key));
 }
+
+#[test]
+fn document_date_rules() {
+    let base = r#"
+flow = "d"
+[lines]
+account = { constant = "1000" }
+branch = { constant = "HQ" }
+amount = { signed = "j.amount" }
+date = { column = "j.date" }
+[document]
+ledger = { constant = "ACTUAL" }
+description = "{flow} {date}"
+"#;
+    let input = rows(json!([
+        {"j.amount": 1, "j.date": "2025-03-20"},
+        {"j.amount": -1, "j.date": "2025-03-02T08:00:00"},
+    ]));
+    let date_of = |rule: &str| {
+        let text = base.replace("[document]\n", &format!("[document]\n{rule}\n"));
+        let m = JournalMapping::from_toml_str(&text).unwrap();
+        let doc = m.map_rows(&input).unwrap().documents.remove(0);
+        (doc.transaction_date, doc.description)
+    };
+    let d = |day| NaiveDate::from_ymd_opt(2025, 3, day);
+    assert_eq!(
+        date_of(""),
+        (d(20), "d 2025-03-20".into()),
+        "default: latest row date"
+    );
+    assert_eq!(
+        date_of("date = \"earliest_row_date\""),
+        (d(2), "d 2025-03-02".into())
+    );
+    assert_eq!(
+        date_of("date = \"period_end\""),
+        (d(31), "d 2025-03-31".into())
+    );
+    assert_eq!(date_of("date = \"none\""), (None, "d ".into()));
+    assert_eq!(
+        date_of("date = { constant = \"2025-03-15\" }"),
+        (d(15), "d 2025-03-15".into())
+    );
+    let err = JournalMapping::from_toml_str(
+        &base
+            .replace(
+                "date = { column = \"j.date\" }",
+                "period = { constant = \"032025\" }",
+            )
+            .replace("[document]\n", "[document]\ndate = \"latest_row_date\"\n"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("needs `lines.date`"), "{err}");
+}
