@@ -1,0 +1,156 @@
+//! The command line, as `clap` parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// `ml-connector`: post Looker numbers to Acumatica exactly once, and feed Acumatica
+/// changes to a warehouse.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ml-connector",
+    version,
+    about = "Post Looker numbers to Acumatica exactly once, and feed Acumatica changes to a warehouse",
+    long_about = "Post Looker numbers to Acumatica exactly once, and feed Acumatica changes to a \
+                  warehouse.\n\nStart with `ml-connector sandbox` (local fakes of both APIs), then \
+                  `ml-connector ping` against your real systems.",
+    after_help = EXIT_CODES_HELP,
+    after_long_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file (default: ./ml-connector.toml if it exists, else the environment alone).
+    #[arg(long, short = 'c', global = true, env = "ML_CONNECTOR_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of tables (logs stay on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never draw progress bars (they are drawn only on a terminal anyway).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve local fakes of Acumatica and Looker with demo data; prints their URLs, demo
+    /// credentials and a ready-to-use config.
+    Sandbox(SandboxArgs),
+    /// Check the configured systems: Looker login, version, models and explores; Acumatica
+    /// token, endpoint version, accounts. Prints a pass/fail table.
+    Ping(FlowArg),
+    /// Dry run: run the Looker queries, map and validate, and print the journals that would
+    /// be posted. Writes nothing anywhere.
+    Plan(FlowArg),
+    /// Run the flows: once with --once, else as a daemon on their cron cadences.
+    Run(RunArgs),
+    /// Flows, their last runs, high-water marks, pending documents and dead letters.
+    Status(FlowArg),
+    /// The audit trail of a run (--run) or of one document (--flow and --key).
+    Audit(AuditArgs),
+    /// Retry documents that failed (dead letters) of a flow.
+    Replay(ReplayArgs),
+    /// Store and list encrypted credentials.
+    Vault(VaultArgs),
+}
+
+/// `--flow NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct FlowArg {
+    /// Only this flow (default: every configured flow).
+    #[arg(long, value_name = "NAME")]
+    pub flow: Option<String>,
+}
+
+/// Arguments of `sandbox`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Port of the Acumatica fake (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub acumatica_port: u16,
+    /// Port of the Looker fake (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub looker_port: u16,
+    /// Also write the config snippet to this file.
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Run each selected flow once and exit (default: daemon on the cron cadences).
+    #[arg(long)]
+    pub once: bool,
+    /// Only this flow.
+    #[arg(long, value_name = "NAME")]
+    pub flow: Option<String>,
+}
+
+/// Arguments of `audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// A run id (from `status`).
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "key")]
+    pub run: Option<String>,
+    /// The flow of --key (and of the latest run when neither --run nor --key is given).
+    #[arg(long, value_name = "NAME")]
+    pub flow: Option<String>,
+    /// A document's natural key (from `plan` or `status`).
+    #[arg(long, value_name = "KEY", requires = "flow")]
+    pub key: Option<String>,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The flow whose failed documents to retry.
+    #[arg(long, value_name = "NAME")]
+    pub flow: String,
+    /// Only this dead letter (id from `status`); default: all unresolved ones.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<i64>,
+}
+
+/// Arguments of `vault`.
+#[derive(Debug, Clone, Args)]
+pub struct VaultArgs {
+    /// What to do with the vault.
+    #[command(subcommand)]
+    pub command: VaultCommand,
+}
+
+/// `vault store` and `vault list`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum VaultCommand {
+    /// Store a secret, read from stdin (or from an environment variable with --from-env).
+    /// Names: acumatica.client_secret, acumatica.password, looker.client_secret (and any
+    /// other you like).
+    Store {
+        /// The secret's name.
+        name: String,
+        /// Read the value from this environment variable instead of stdin.
+        #[arg(long, value_name = "VAR")]
+        from_env: Option<String>,
+    },
+    /// List the stored names (never the values).
+    List,
+}

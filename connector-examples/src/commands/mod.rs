@@ -1,0 +1,42 @@
+//! One module per subcommand.
+
+pub mod audit;
+pub mod ping;
+pub mod plan;
+pub mod replay;
+pub mod run;
+pub mod sandbox;
+pub mod status;
+pub mod vault;
+
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::exit::CliResult;
+use crate::secrets::Secrets;
+
+/// The configuration and secrets a command works with.
+#[derive(Debug)]
+pub struct Context {
+    /// The resolved configuration.
+    pub config: Config,
+    /// Secrets from the environment and the vault.
+    pub secrets: Secrets,
+    /// `--json`.
+    pub json: bool,
+    /// Whether progress bars may be drawn.
+    pub bars: bool,
+}
+
+impl Context {
+    /// Loads the configuration named by the global options.
+    pub fn load(global: &GlobalArgs) -> CliResult<Context> {
+        let config = Config::load(global.config.as_deref())?;
+        let secrets = Secrets::from_env(&config.vault_path);
+        Ok(Context {
+            config,
+            secrets,
+            json: global.json,
+            bars: crate::progress::bars_enabled(global),
+        })
+    }
+}

@@ -1,0 +1,273 @@
+//! `ml-connector ping`: does the configured setup fit the real systems?
+
+use serde::Serialize;
+
+use crate::cli::{FlowArg, GlobalArgs};
+use crate::commands::Context;
+use crate::config::{AcumaticaSettings, FlowConfig, LookerSettings};
+use crate::connect;
+use crate::exit::{CliError, Exit};
+use crate::output::{Table, print_json};
+use crate::secrets::Secrets;
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `looker` or `acumatica`.
+    pub system: &'static str,
+    /// What was checked.
+    pub check: String,
+    /// `pass`, `fail` or `skip`.
+    pub status: &'static str,
+    /// What was found, or what went wrong and what to do.
+    pub detail: String,
+    /// The exit code a failure stands for.
+    #[serde(skip)]
+    pub exit: Exit,
+}
+
+impl Check {
+    fn pass(system: &'static str, check: impl Into<String>, detail: impl Into<String>) -> Self {
+        Check {
+            system,
+            check: check.into(),
+            status: "pass",
+            detail: detail.into(),
+            exit: Exit::Ok,
+        }
+    }
+
+    fn fail(system: &'static str, check: impl Into<String>, err: &CliError) -> Self {
+        let mut detail = err.message.clone();
+        if let Some(h) = &err.hint {
+            detail.push_str(&format!(" ({h})"));
+        }
+        Check {
+            system,
+            check: check.into(),
+            status: "fail",
+            detail,
+            exit: err.exit,
+        }
+    }
+
+    fn skip(system: &'static str, check: impl Into<String>, why: impl Into<String>) -> Self {
+        Check {
+            system,
+            check: check.into(),
+            status: "skip",
+            detail: why.into(),
+            exit: Exit::Ok,
+        }
+    }
+}
+
+/// Runs every Looker check; later checks are skipped when login fails.
+pub async fn looker_checks(
+    settings: &LookerSettings,
+    secrets: &Secrets,
+    flows: &[&FlowConfig],
+) -> Vec<Check> {
+    const S: &str = "looker";
+    let mut out = Vec::new();
+    let client = match connect::looker_client(settings, secrets) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(Check::fail(S, "Looker login", &e));
+            return out;
+        }
+    };
+    match client.login().await {
+        Ok(()) => out.push(Check::pass(S, "Looker login", format!("{} accepted the API3 credentials", settings.base_url))),
+        Err(e) => {
+            out.push(Check::fail(S, "Looker login", &CliError::from_looker("login", &e)));
+            return out;
+        }
+    }
+    match client.get_json::<serde_json::Value>("versions", &[]).await {
+        Ok(v) => {
+            let release = v["looker_release_version"].as_str().unwrap_or("?");
+            let api = v["current_version"]["version"].as_str().unwrap_or("?");
+            out.push(Check::pass(S, "Looker version", format!("release {release}, API {api}")));
+        }
+        Err(e) => out.push(Check::fail(S, "Looker version", &CliError::from_looker("GET /versions", &e))),
+    }
+    for flow in flows {
+        let Some(post) = flow.post() else { continue };
+        let q = &post.query;
+        let name = format!("explore {}::{} ({})", q.model, q.explore, flow.name);
+        match client.lookml_model_explore(&q.model, &q.explore).await {
+            Ok(explore) => {
+                let f = &explore.fields;
+                let count = f.dimensions.len() + f.measures.len();
+                match explore.check(&q.to_write_query()) {
+                    Ok(()) => out.push(Check::pass(
+                        S,
+                        name,
+                        format!(
+                            "{count} fields ({} dimensions, {} measures); the flow's {} fields exist",
+                            f.dimensions.len(),
+                            f.measures.len(),
+                            q.fields.len()
+                        ),
+                    )),
+                    Err(e) => out.push(Check::fail(
+                        S,
+                        name,
+                        &CliError::from_looker(&format!("flow `{}`", flow.name), &e),
+                    )),
+                }
+            }
+            Err(e) => {
+                let err = CliError::from_looker(&format!("model {} explore {}", q.model, q.explore), &e);
+                let err = if e.is_not_found() {
+                    CliError { exit: Exit::Usage, ..err }.with_hint(
+                        "check [flows.looker] model and explore, and that the API user may see them",
+                    )
+                } else {
+                    err
+                };
+                out.push(Check::fail(S, name, &err));
+            }
+        }
+    }
+    let _ = client.logout().await;
+    out
+}
+
+/// Runs every Acumatica check; later checks are skipped when sign-in fails.
+pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -> Vec<Check> {
+    const S: &str = "acumatica";
+    let mut out = Vec::new();
+    let client = match connect::acumatica_client(settings, secrets, true) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(Check::fail(S, "Acumatica token", &e));
+            return out;
+        }
+    };
+    let what = match settings.auth {
+        crate::config::AcumaticaAuth::Oauth => "OAuth token",
+        crate::config::AcumaticaAuth::Session => "session login",
+    };
+    match client.sign_in().await {
+        Ok(()) => out.push(Check::pass(S, "Acumatica token", format!("{what} for {} accepted", settings.username.as_deref().unwrap_or("?")))),
+        Err(e) => {
+            out.push(Check::fail(S, "Acumatica token", &CliError::from_acumatica(what, &e)));
+            return out;
+        }
+    }
+    let pinned_ok = match client.site_info().await {
+        Ok(info) => {
+            out.push(Check::pass(
+                S,
+                "GET /entity",
+                format!(
+                    "build {}, {} endpoints",
+                    info.build_version.as_deref().unwrap_or("?"),
+                    info.endpoints.len()
+                ),
+            ));
+            let offered: Vec<String> = info
+                .versions_of(&settings.endpoint)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let check = format!("endpoint {}/{}", settings.endpoint, settings.endpoint_version.as_deref().unwrap_or("(not set)"));
+            match &settings.endpoint_version {
+                Some(v) if offered.iter().any(|o| o == v) => {
+                    out.push(Check::pass(S, check, "offered by the site"));
+                    true
+                }
+                pinned => {
+                    let msg = match pinned {
+                        Some(v) => format!("the site does not offer {}/{v}", settings.endpoint),
+                        None => "no endpoint version is pinned".to_owned(),
+                    };
+                    let offered_text = if offered.is_empty() {
+                        format!("the site offers no version of endpoint `{}`", settings.endpoint)
+                    } else {
+                        format!("the site offers {}", offered.join(", "))
+                    };
+                    out.push(Check::fail(
+                        S,
+                        check,
+                        &CliError::usage(format!("{msg}; {offered_text}")).with_hint(
+                            "set acumatica.endpoint_version (or ACUMATICA_ENDPOINT_VERSION) to the \
+                             version your mappings were written against",
+                        ),
+                    ));
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            out.push(Check::fail(S, "GET /entity", &CliError::from_acumatica("GET /entity", &e)));
+            false
+        }
+    };
+    if pinned_ok {
+        match client.accounts(false).await {
+            Ok(a) => {
+                let active = a.iter().filter(|x| x.active.get() == Some(&true)).count();
+                out.push(Check::pass(S, "accounts readable", format!("{} accounts ({active} active)", a.len())))
+            }
+            Err(e) => out.push(Check::fail(S, "accounts readable", &CliError::from_acumatica("GET Account", &e))),
+        }
+    } else {
+        out.push(Check::skip(S, "accounts readable", "needs a valid endpoint version"));
+    }
+    let _ = client.close().await;
+    out
+}
+
+/// Runs `ping`.
+pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
+    let ctx = Context::load(global)?;
+    let flows = ctx.config.select(args.flow.as_deref())?;
+    if ctx.config.looker.is_none() && ctx.config.acumatica.is_none() {
+        return Err(CliError::usage(format!(
+            "nothing to ping: neither Looker nor Acumatica is configured ({})",
+            ctx.config.describe_source()
+        ))
+        .with_hint(
+            "pass --config PATH, or set LOOKERSDK_BASE_URL and ACUMATICA_URL (with their \
+             credentials); `ml-connector sandbox` prints a complete example",
+        ));
+    }
+    let mut checks = Vec::new();
+    match &ctx.config.looker {
+        Some(l) => checks.extend(looker_checks(l, &ctx.secrets, &flows).await),
+        None => checks.push(Check::skip("looker", "Looker", "not configured")),
+    }
+    match &ctx.config.acumatica {
+        Some(a) => checks.extend(acumatica_checks(a, &ctx.secrets).await),
+        None => checks.push(Check::skip("acumatica", "Acumatica", "not configured")),
+    }
+    let exit = checks.iter().fold(Exit::Ok, |acc, c| acc.worst(c.exit));
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "ok": exit == Exit::Ok,
+            "exit_code": exit.code(),
+            "checks": checks,
+        }));
+    } else {
+        let mut t = Table::new(["", "Check", "Result"]);
+        for c in &checks {
+            let mark = match c.status {
+                "pass" => "PASS",
+                "fail" => "FAIL",
+                _ => "SKIP",
+            };
+            t.row([mark.to_owned(), c.check.clone(), c.detail.clone()]);
+        }
+        print!("{}", t.render());
+        let failed = checks.iter().filter(|c| c.status == "fail").count();
+        if failed == 0 {
+            println!("\nAll checks passed: the configuration fits these systems.");
+        } else {
+            println!("\n{failed} check(s) failed.");
+        }
+    }
+    Ok(exit)
+}

@@ -1,0 +1,96 @@
+//! `ml-connector sandbox`: local fakes of both APIs with demo data.
+
+use std::time::Duration;
+
+use testkit::seed::{self, credentials};
+
+use crate::cli::{GlobalArgs, SandboxArgs};
+use crate::exit::{CliError, Exit};
+use crate::output::print_json;
+use crate::sandbox::{DEMO_ENDPOINT_VERSION, Sandbox, SandboxOptions};
+
+/// Runs `sandbox`: starts the fakes, prints URLs, credentials and a config, then serves until
+/// Ctrl-C (or `--duration`).
+pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliError> {
+    let sandbox = Sandbox::start(SandboxOptions {
+        acumatica_port: args.acumatica_port,
+        looker_port: args.looker_port,
+        ..SandboxOptions::default()
+    })
+    .await?;
+    let config = sandbox.config_toml("");
+    if let Some(path) = &args.write_config {
+        std::fs::write(path, &config).map_err(|e| {
+            CliError::usage(format!("cannot write the config to {}: {e}", path.display()))
+        })?;
+    }
+    if global.json {
+        print_json(&serde_json::json!({
+            "acumatica": {
+                "url": sandbox.acumatica_url(),
+                "endpoint_versions": seed::ENDPOINT_VERSIONS,
+                "tenant": seed::TENANT,
+                "client_id": credentials::ACUMATICA_CLIENT_ID,
+                "client_secret": credentials::ACUMATICA_CLIENT_SECRET,
+                "username": credentials::ACUMATICA_USERNAME,
+                "password": credentials::ACUMATICA_PASSWORD,
+            },
+            "looker": {
+                "base_url": sandbox.looker_url(),
+                "client_id": credentials::LOOKER_CLIENT_ID,
+                "client_secret": credentials::LOOKER_CLIENT_SECRET,
+            },
+            "env": sandbox.env().into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
+            "config": config,
+        }));
+    } else {
+        println!("ml-connector sandbox: fakes of both APIs with demo data (demo credentials only)");
+        println!();
+        println!("Acumatica  {}", sandbox.acumatica_url());
+        println!(
+            "           endpoint Default/{} (also offers {})",
+            DEMO_ENDPOINT_VERSION,
+            seed::ENDPOINT_VERSIONS.join(", ")
+        );
+        println!("           tenant {}, user {} / {}", seed::TENANT, credentials::ACUMATICA_USERNAME, credentials::ACUMATICA_PASSWORD);
+        println!("           OAuth client {} / {}", credentials::ACUMATICA_CLIENT_ID, credentials::ACUMATICA_CLIENT_SECRET);
+        println!("Looker     {}  (API at {}/api/4.0)", sandbox.looker_url(), sandbox.looker_url());
+        println!("           API3 client {} / {}", credentials::LOOKER_CLIENT_ID, credentials::LOOKER_CLIENT_SECRET);
+        println!();
+        println!("In another shell:");
+        for (k, v) in sandbox.env() {
+            println!("  export {k}={v}");
+        }
+        match &args.write_config {
+            Some(p) => {
+                println!("  ml-connector --config {} ping", p.display());
+                println!("  ml-connector --config {} plan", p.display());
+                println!("  ml-connector --config {} run --once", p.display());
+            }
+            None => {
+                println!("  # save the config below as ml-connector.toml, then:");
+                println!("  ml-connector ping && ml-connector plan && ml-connector run --once");
+            }
+        }
+        println!();
+        println!("--- ml-connector.toml ---");
+        print!("{config}");
+        println!("--- end ---");
+        println!();
+        match args.duration {
+            Some(s) => println!("Serving for {s} s."),
+            None => println!("Serving until Ctrl-C."),
+        }
+    }
+    // Flush now: stdout may be a pipe read by a script waiting for the URLs.
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    match args.duration {
+        Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    sandbox.shutdown().await;
+    Ok(Exit::Ok)
+}

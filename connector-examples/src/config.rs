@@ -1,0 +1,902 @@
+//! The `ml-connector` configuration: a TOML file for connections and flows, with environment
+//! variables on top.
+//!
+//! Precedence, highest first: environment variables, the config file, defaults. The
+//! environment uses the official Looker SDK names (`LOOKERSDK_BASE_URL`,
+//! `LOOKERSDK_CLIENT_ID`, `LOOKERSDK_CLIENT_SECRET`, `LOOKERSDK_VERIFY_SSL`,
+//! `LOOKERSDK_TIMEOUT`) and their Acumatica equivalents (`ACUMATICA_URL`,
+//! `ACUMATICA_ENDPOINT_VERSION`, `ACUMATICA_TENANT`, `ACUMATICA_BRANCH`, `ACUMATICA_CLIENT_ID`,
+//! `ACUMATICA_CLIENT_SECRET`, `ACUMATICA_USERNAME`, `ACUMATICA_PASSWORD`), plus
+//! `ML_CONNECTOR_STORE_URL`, `ML_CONNECTOR_VAULT` and `ML_CONNECTOR_VAULT_KEY`.
+//!
+//! Secrets (client secrets, passwords, a password inside a store URL) are never read from the
+//! file: a file that contains one is refused, naming the line, because config files get
+//! committed, copied and attached to tickets. Secrets come from the environment or the
+//! encrypted vault ([`crate::secrets`]).
+//!
+//! A complete example is in `connector-examples/README.md`; [`Config::load`] reads one.
+//!
+//! ```
+//! use connector_examples::config::{Config, FlowKind};
+//!
+//! let text = r#"
+//! [looker]
+//! base_url = "https://example.cloud.looker.com"
+//!
+//! [[flows]]
+//! name = "gl_feed"
+//! kind = "feed"
+//! cron = "*/15 * * * *"
+//! entities = ["JournalTransaction"]
+//! "#;
+//! let config = Config::from_str_with_env(text, "ml-connector.toml".as_ref(), |_| None).unwrap();
+//! assert_eq!(config.flow("gl_feed").unwrap().kind(), FlowKind::Feed);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sync_core::mapping::JournalMapping;
+use sync_core::validate::ValidationPolicy;
+use toml::Spanned;
+
+use crate::exit::{CliError, CliResult};
+
+/// The file read when `--config` and `ML_CONNECTOR_CONFIG` are not given (if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "ml-connector.toml";
+
+/// The state store used when none is configured: a SQLite file next to the config.
+pub const DEFAULT_STORE_FILE: &str = "ml-connector.db";
+
+/// The vault file used when none is configured.
+pub const DEFAULT_VAULT_FILE: &str = "ml-connector.vault";
+
+/// The whole configuration, resolved: file values, environment overrides and defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (`None`: environment only).
+    pub source: Option<PathBuf>,
+    /// The Acumatica connection, if configured (file or `ACUMATICA_URL`).
+    pub acumatica: Option<AcumaticaSettings>,
+    /// The Looker connection, if configured (file or `LOOKERSDK_BASE_URL`).
+    pub looker: Option<LookerSettings>,
+    /// Where flow state (leases, ledger, runs, audit) lives.
+    pub store: StoreUrl,
+    /// The encrypted credentials file.
+    pub vault_path: PathBuf,
+    /// The flows, in file order.
+    pub flows: Vec<FlowConfig>,
+}
+
+/// How the command signs in to Acumatica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcumaticaAuth {
+    /// OAuth 2.0 password grant of a Connected Application (client id and secret, user
+    /// name and password). The default.
+    Oauth,
+    /// The legacy cookie session (`/entity/auth/login`, user name and password).
+    Session,
+}
+
+impl fmt::Display for AcumaticaAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AcumaticaAuth::Oauth => "oauth",
+            AcumaticaAuth::Session => "session",
+        })
+    }
+}
+
+/// The Acumatica connection (`[acumatica]`), without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcumaticaSettings {
+    /// Site URL, e.g. `https://erp.example.com/AcumaticaERP` (`ACUMATICA_URL`).
+    pub url: String,
+    /// Endpoint name (default `Default`).
+    pub endpoint: String,
+    /// Pinned endpoint version, e.g. `24.200.001` (`ACUMATICA_ENDPOINT_VERSION`).
+    pub endpoint_version: Option<String>,
+    /// Tenant (company login name) (`ACUMATICA_TENANT`).
+    pub tenant: Option<String>,
+    /// Branch for session logins (`ACUMATICA_BRANCH`).
+    pub branch: Option<String>,
+    /// How to sign in.
+    pub auth: AcumaticaAuth,
+    /// OAuth client id, if given in the file or `ACUMATICA_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// User name, if given in the file or `ACUMATICA_USERNAME`.
+    pub username: Option<String>,
+    /// Whole-request timeout.
+    pub timeout: Option<Duration>,
+    /// Client-side pacing: requests per minute.
+    pub requests_per_minute: Option<u32>,
+    /// Client-side pacing: requests in flight.
+    pub max_concurrent_requests: Option<usize>,
+    /// Records per page when listing.
+    pub page_size: Option<u32>,
+    /// Allow plain http to a remote host (test rigs only).
+    pub allow_insecure_http: bool,
+}
+
+/// The Looker connection (`[looker]`), without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookerSettings {
+    /// Instance URL without `/api/*` (`LOOKERSDK_BASE_URL`).
+    pub base_url: String,
+    /// API3 client id, if given in the file or `LOOKERSDK_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// Verify TLS certificates (`LOOKERSDK_VERIFY_SSL`, default true).
+    pub verify_ssl: bool,
+    /// Request timeout (`LOOKERSDK_TIMEOUT`, seconds; default 120).
+    pub timeout: Duration,
+}
+
+/// Where the state store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (its password comes from `PGPASSWORD` or `~/.pgpass`, never the file).
+    Postgres(String),
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            StoreUrl::Postgres(u) => f.write_str(&redact_url(u)),
+        }
+    }
+}
+
+impl StoreUrl {
+    /// Parses `sqlite://path`, `sqlite:path`, a bare path, or `postgres://…`; relative SQLite
+    /// paths are taken relative to `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let text = text.trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            let url = url::Url::parse(text).map_err(|e| format!("not a valid URL: {e}"))?;
+            if url.password().is_some() {
+                return Err("the PostgreSQL URL contains a password; remove it and set \
+                            PGPASSWORD (or use ~/.pgpass) instead, so the secret is not \
+                            written in a file"
+                    .into());
+            }
+            return Ok(StoreUrl::Postgres(text.to_owned()));
+        }
+        let path = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+            .unwrap_or(text);
+        if path.is_empty() {
+            return Err("empty store path; use e.g. sqlite://ml-connector.db".into());
+        }
+        if text.contains("://") && !text.starts_with("sqlite://") {
+            return Err(format!(
+                "unsupported store URL `{text}`: use sqlite://FILE or postgres://USER@HOST/DB"
+            ));
+        }
+        let path = Path::new(path);
+        Ok(StoreUrl::Sqlite(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        }))
+    }
+}
+
+fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => u.to_owned(),
+    }
+}
+
+/// Whether a flow posts documents to Acumatica or feeds a warehouse from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowKind {
+    /// Looker query → mapping → validation → journals posted exactly once.
+    Post,
+    /// Acumatica changes since the high-water mark → warehouse tables.
+    Feed,
+}
+
+impl fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FlowKind::Post => "post",
+            FlowKind::Feed => "feed",
+        })
+    }
+}
+
+/// The Looker query of a post flow (`[flows.looker]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookerQuery {
+    /// LookML model.
+    pub model: String,
+    /// Explore.
+    pub explore: String,
+    /// Fields to select (default: every column the mapping reads).
+    pub fields: Vec<String>,
+    /// Filters: field → Looker filter expression.
+    pub filters: BTreeMap<String, String>,
+    /// Sorts, e.g. `view.field desc`.
+    pub sorts: Vec<String>,
+    /// Row limit (`-1`, the default, means all rows; a result that reaches a limit is an
+    /// error, never silently cut).
+    pub limit: i64,
+}
+
+impl LookerQuery {
+    /// The query as the Looker client takes it.
+    pub fn to_write_query(&self) -> looker_client::WriteQuery {
+        let mut q = looker_client::WriteQuery::new(&self.model, &self.explore)
+            .fields(self.fields.iter().cloned())
+            .with_limit(self.limit);
+        for (f, e) in &self.filters {
+            q = q.filter(f, e);
+        }
+        if !self.sorts.is_empty() {
+            q = q.sorts(self.sorts.iter().cloned());
+        }
+        q
+    }
+}
+
+/// What a post flow does (`kind = "post"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostFlow {
+    /// The Looker query.
+    pub query: LookerQuery,
+    /// Rows to journals.
+    pub mapping: JournalMapping,
+    /// Which journals may be posted when some have problems.
+    pub policy: ValidationPolicy,
+    /// Release batches after creating them.
+    pub release: bool,
+}
+
+/// What a feed flow does (`kind = "feed"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedFlow {
+    /// Acumatica entities to copy, e.g. `JournalTransaction`.
+    pub entities: Vec<String>,
+    /// Where the warehouse tables live (default: the state store's database).
+    pub warehouse: Option<StoreUrl>,
+    /// Entities' `$expand`, e.g. `Details`.
+    pub expand: Vec<String>,
+}
+
+/// What a flow does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlowSpec {
+    /// Looker → Acumatica.
+    Post(Box<PostFlow>),
+    /// Acumatica → warehouse.
+    Feed(FeedFlow),
+}
+
+/// One flow (`[[flows]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowConfig {
+    /// Unique name; part of every natural key and the state store's key.
+    pub name: String,
+    /// Cron cadence for `run` without `--once` (five or six fields).
+    pub cron: Option<String>,
+    /// Time zone the cadence is read in (IANA name; default UTC).
+    pub time_zone: chrono_tz::Tz,
+    /// What the flow does.
+    pub spec: FlowSpec,
+    /// The line of `[[flows]]` in the file (for messages).
+    pub line: Option<usize>,
+}
+
+impl FlowConfig {
+    /// Post or feed.
+    pub fn kind(&self) -> FlowKind {
+        match self.spec {
+            FlowSpec::Post(_) => FlowKind::Post,
+            FlowSpec::Feed(_) => FlowKind::Feed,
+        }
+    }
+
+    /// The post settings, if this is a post flow.
+    pub fn post(&self) -> Option<&PostFlow> {
+        match &self.spec {
+            FlowSpec::Post(p) => Some(p),
+            FlowSpec::Feed(_) => None,
+        }
+    }
+
+    /// The feed settings, if this is a feed flow.
+    pub fn feed(&self) -> Option<&FeedFlow> {
+        match &self.spec {
+            FlowSpec::Feed(f) => Some(f),
+            FlowSpec::Post(_) => None,
+        }
+    }
+}
+
+// ---- the file as written ------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    acumatica: Option<Spanned<RawAcumatica>>,
+    looker: Option<Spanned<RawLooker>>,
+    store: Option<RawStore>,
+    vault: Option<RawVault>,
+    #[serde(default)]
+    flows: Vec<Spanned<RawFlow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcumatica {
+    url: Option<String>,
+    endpoint: Option<String>,
+    endpoint_version: Option<String>,
+    tenant: Option<String>,
+    branch: Option<String>,
+    auth: Option<AcumaticaAuth>,
+    client_id: Option<String>,
+    username: Option<String>,
+    // Accepted only to refuse them with a clear message.
+    client_secret: Option<Spanned<toml::Value>>,
+    password: Option<Spanned<toml::Value>>,
+    timeout: Option<u64>,
+    requests_per_minute: Option<u32>,
+    max_concurrent_requests: Option<usize>,
+    page_size: Option<u32>,
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLooker {
+    base_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<Spanned<toml::Value>>,
+    verify_ssl: Option<bool>,
+    timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVault {
+    path: String,
+    // Refused: the vault key must not sit next to the vault.
+    key: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    name: Spanned<String>,
+    kind: FlowKind,
+    cron: Option<Spanned<String>>,
+    time_zone: Option<Spanned<String>>,
+    looker: Option<RawQuery>,
+    mapping: Option<Spanned<toml::Table>>,
+    mapping_file: Option<Spanned<String>>,
+    #[serde(default)]
+    policy: ValidationPolicy,
+    #[serde(default)]
+    release: bool,
+    #[serde(default)]
+    entities: Vec<String>,
+    warehouse: Option<Spanned<String>>,
+    #[serde(default)]
+    expand: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    model: String,
+    explore: String,
+    #[serde(default)]
+    fields: Vec<String>,
+    #[serde(default)]
+    filters: BTreeMap<String, String>,
+    #[serde(default)]
+    sorts: Vec<String>,
+    limit: Option<i64>,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn at(&self, span: std::ops::Range<usize>) -> String {
+        let (line, col) = line_col(self.text, span.start);
+        format!("{}:{line}:{col}", self.path.display())
+    }
+
+    fn error(&self, span: std::ops::Range<usize>, msg: impl fmt::Display) -> CliError {
+        CliError::usage(format!("{}: {msg}", self.at(span)))
+    }
+
+    fn secret(&self, span: std::ops::Range<usize>, key: &str, env: &str, vault: &str) -> CliError {
+        CliError::credentials(format!(
+            "{}: `{key}` is a secret and is refused in the config file: config files get \
+             committed, copied and attached to tickets, and a secret there leaks with them",
+            self.at(span)
+        ))
+        .with_hint(format!(
+            "delete the line, then set {env} in the environment or store it encrypted with \
+             `ml-connector vault store {vault}`"
+        ))
+    }
+}
+
+fn env_bool(var: &str, v: &str) -> CliResult<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(CliError::usage(format!(
+            "{var} must be true or false, not `{v}`"
+        ))),
+    }
+}
+
+fn env_secs(var: &str, v: &str) -> CliResult<Duration> {
+    v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
+        CliError::usage(format!(
+            "{var} must be a whole number of seconds, not `{v}`"
+        ))
+    })
+}
+
+impl Config {
+    /// Reads the configuration: `path` if given (it must exist), else `ml-connector.toml` in
+    /// the current directory if it exists, else the environment alone.
+    pub fn load(path: Option<&Path>) -> CliResult<Config> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        match path {
+            Some(p) => Self::from_file(p, env),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                Self::from_file(Path::new(DEFAULT_CONFIG_FILE), env)
+            }
+            None => Self::from_str_with_env("", Path::new(""), env).map(|mut c| {
+                c.source = None;
+                c
+            }),
+        }
+    }
+
+    /// Reads a config file, with `env` looking up environment variables.
+    pub fn from_file(path: &Path, env: impl Fn(&str) -> Option<String>) -> CliResult<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "does not exist".to_owned()
+            } else {
+                format!("cannot be read: {e}")
+            };
+            CliError::usage(format!("config file {} {what}", path.display())).with_hint(
+                "pass --config PATH (or set ML_CONNECTOR_CONFIG); `ml-connector sandbox` \
+                 prints a ready-to-use config",
+            )
+        })?;
+        Self::from_str_with_env(&text, path, env)
+    }
+
+    /// Parses config text that came from `path` (used in messages and to resolve relative
+    /// paths), with `env` looking up environment variables.
+    pub fn from_str_with_env(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> CliResult<Config> {
+        let src = Source { path, text };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let raw: RawConfig = parse_toml(&src)?;
+
+        // ---- Acumatica
+        let acumatica = match (&raw.acumatica, env("ACUMATICA_URL")) {
+            (None, None) => None,
+            (file, env_url) => {
+                let a = file.as_ref().map(|s| s.get_ref());
+                if let Some(s) = a.and_then(|a| a.client_secret.as_ref()) {
+                    return Err(src.secret(
+                        s.span(),
+                        "acumatica.client_secret",
+                        "ACUMATICA_CLIENT_SECRET",
+                        "acumatica.client_secret",
+                    ));
+                }
+                if let Some(s) = a.and_then(|a| a.password.as_ref()) {
+                    return Err(src.secret(
+                        s.span(),
+                        "acumatica.password",
+                        "ACUMATICA_PASSWORD",
+                        "acumatica.password",
+                    ));
+                }
+                let pick = |var: &str, f: Option<&String>| env(var).or_else(|| f.cloned());
+                let url = env_url.or_else(|| a.and_then(|a| a.url.clone())).ok_or_else(|| {
+                    let at = file.as_ref().map(|s| src.at(s.span())).unwrap_or_default();
+                    CliError::usage(format!(
+                        "{at}: [acumatica] has no `url`: set the site URL (e.g. \
+                         https://erp.example.com/AcumaticaERP) or ACUMATICA_URL"
+                    ))
+                })?;
+                Some(AcumaticaSettings {
+                    url,
+                    endpoint: a
+                        .and_then(|a| a.endpoint.clone())
+                        .unwrap_or_else(|| "Default".into()),
+                    endpoint_version: pick(
+                        "ACUMATICA_ENDPOINT_VERSION",
+                        a.and_then(|a| a.endpoint_version.as_ref()),
+                    ),
+                    tenant: pick("ACUMATICA_TENANT", a.and_then(|a| a.tenant.as_ref())),
+                    branch: pick("ACUMATICA_BRANCH", a.and_then(|a| a.branch.as_ref())),
+                    auth: a.and_then(|a| a.auth).unwrap_or(AcumaticaAuth::Oauth),
+                    client_id: pick("ACUMATICA_CLIENT_ID", a.and_then(|a| a.client_id.as_ref())),
+                    username: pick("ACUMATICA_USERNAME", a.and_then(|a| a.username.as_ref())),
+                    timeout: a.and_then(|a| a.timeout).map(Duration::from_secs),
+                    requests_per_minute: a.and_then(|a| a.requests_per_minute),
+                    max_concurrent_requests: a.and_then(|a| a.max_concurrent_requests),
+                    page_size: a.and_then(|a| a.page_size),
+                    allow_insecure_http: a.is_some_and(|a| a.allow_insecure_http),
+                })
+            }
+        };
+
+        // ---- Looker
+        let looker = match (&raw.looker, env("LOOKERSDK_BASE_URL")) {
+            (None, None) => None,
+            (file, env_url) => {
+                let l = file.as_ref().map(|s| s.get_ref());
+                if let Some(s) = l.and_then(|l| l.client_secret.as_ref()) {
+                    return Err(src.secret(
+                        s.span(),
+                        "looker.client_secret",
+                        "LOOKERSDK_CLIENT_SECRET",
+                        "looker.client_secret",
+                    ));
+                }
+                let base_url = env_url
+                    .or_else(|| l.and_then(|l| l.base_url.clone()))
+                    .ok_or_else(|| {
+                        let at = file.as_ref().map(|s| src.at(s.span())).unwrap_or_default();
+                        CliError::usage(format!(
+                            "{at}: [looker] has no `base_url`: set the instance URL (e.g. \
+                             https://example.cloud.looker.com) or LOOKERSDK_BASE_URL"
+                        ))
+                    })?;
+                let verify_ssl = match env("LOOKERSDK_VERIFY_SSL") {
+                    Some(v) => env_bool("LOOKERSDK_VERIFY_SSL", &v)?,
+                    None => l.and_then(|l| l.verify_ssl).unwrap_or(true),
+                };
+                let timeout = match env("LOOKERSDK_TIMEOUT") {
+                    Some(v) => env_secs("LOOKERSDK_TIMEOUT", &v)?,
+                    None => l
+                        .and_then(|l| l.timeout)
+                        .map_or(looker_client::DEFAULT_TIMEOUT, Duration::from_secs),
+                };
+                Some(LookerSettings {
+                    base_url,
+                    client_id: env("LOOKERSDK_CLIENT_ID")
+                        .or_else(|| l.and_then(|l| l.client_id.clone())),
+                    verify_ssl,
+                    timeout,
+                })
+            }
+        };
+
+        // ---- store and vault
+        let store = match env("ML_CONNECTOR_STORE_URL") {
+            Some(u) => StoreUrl::parse(&u, &base)
+                .map_err(|e| CliError::usage(format!("ML_CONNECTOR_STORE_URL: {e}")))?,
+            None => match &raw.store {
+                Some(s) => StoreUrl::parse(s.url.get_ref(), &base).map_err(|e| {
+                    let err = src.error(s.url.span(), format!("store.url: {e}"));
+                    if e.contains("password") {
+                        CliError { exit: crate::exit::Exit::Credentials, ..err }
+                    } else {
+                        err
+                    }
+                })?,
+                None => StoreUrl::Sqlite(base.join(DEFAULT_STORE_FILE)),
+            },
+        };
+        if let Some(k) = raw.vault.as_ref().and_then(|v| v.key.as_ref()) {
+            return Err(src.secret(k.span(), "vault.key", "ML_CONNECTOR_VAULT_KEY", "-"));
+        }
+        let vault_path = env("ML_CONNECTOR_VAULT")
+            .map(PathBuf::from)
+            .or_else(|| raw.vault.as_ref().map(|v| base.join(&v.path)))
+            .unwrap_or_else(|| base.join(DEFAULT_VAULT_FILE));
+
+        // ---- flows
+        let mut flows: Vec<FlowConfig> = Vec::new();
+        for f in raw.flows {
+            let span = f.span();
+            let flow = resolve_flow(&src, &base, f.into_inner(), span.clone())?;
+            if let Some(other) = flows.iter().find(|o| o.name == flow.name) {
+                return Err(CliError::usage(format!(
+                    "{}: flow name `{}` is used twice (first on line {}); names must be unique",
+                    src.at(span),
+                    flow.name,
+                    other.line.unwrap_or(0)
+                )));
+            }
+            flows.push(flow);
+        }
+
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            acumatica,
+            looker,
+            store,
+            vault_path,
+            flows,
+        })
+    }
+
+    /// The flow called `name`, or an error listing the flows that exist.
+    pub fn flow(&self, name: &str) -> CliResult<&FlowConfig> {
+        self.flows.iter().find(|f| f.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+            let known = if names.is_empty() {
+                "no flows are configured".to_owned()
+            } else {
+                format!("the configured flows are: {}", names.join(", "))
+            };
+            let mut e = CliError::usage(format!("unknown flow `{name}`: {known}"));
+            if let Some(close) = sync_core::mapping::closest_names(name, names.iter().copied())
+                .into_iter()
+                .next()
+            {
+                e = e.with_hint(format!("did you mean `{close}`?"));
+            }
+            e
+        })
+    }
+
+    /// The flows selected by `--flow` (all when `None`).
+    pub fn select(&self, name: Option<&str>) -> CliResult<Vec<&FlowConfig>> {
+        match name {
+            Some(n) => Ok(vec![self.flow(n)?]),
+            None => Ok(self.flows.iter().collect()),
+        }
+    }
+
+    /// A short description of where the configuration came from.
+    pub fn describe_source(&self) -> String {
+        match &self.source {
+            Some(p) => p.display().to_string(),
+            None => "environment only (no config file)".into(),
+        }
+    }
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(src: &Source<'_>) -> CliResult<T> {
+    let de = toml::Deserializer::parse(src.text).map_err(|e| toml_error(src, "", &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        toml_error(src, &key, e.inner())
+    })
+}
+
+fn toml_error(src: &Source<'_>, key: &str, e: &toml::de::Error) -> CliError {
+    let at = match e.span() {
+        Some(s) => src.at(s),
+        None => src.path.display().to_string(),
+    };
+    let key = if key.is_empty() || key == "." {
+        String::new()
+    } else {
+        format!("key `{key}`: ")
+    };
+    CliError::usage(format!("{at}: {key}{}", e.message().trim_end()))
+        .with_hint("see the config reference in connector-examples/README.md")
+}
+
+fn resolve_flow(
+    src: &Source<'_>,
+    base: &Path,
+    f: RawFlow,
+    span: std::ops::Range<usize>,
+) -> CliResult<FlowConfig> {
+    let name = f.name.get_ref().trim().to_owned();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(src.error(
+            f.name.span(),
+            format!(
+                "flows.name `{name}` must be letters, digits, '_', '-' or '.' (it is part of \
+                 every natural key)"
+            ),
+        ));
+    }
+    let ctx = |what: &str| format!("flow `{name}`: {what}");
+    if let Some(c) = &f.cron {
+        c.get_ref().parse::<croner::Cron>().map_err(|e| {
+            src.error(
+                c.span(),
+                ctx(&format!(
+                    "cron `{}` is not a valid cadence ({e}); e.g. \"0 6 1 * *\" = 06:00 on the 1st",
+                    c.get_ref()
+                )),
+            )
+        })?;
+    }
+    let time_zone = match &f.time_zone {
+        Some(tz) => tz.get_ref().parse::<chrono_tz::Tz>().map_err(|_| {
+            src.error(
+                tz.span(),
+                ctx(&format!(
+                    "time_zone `{}` is not an IANA time zone name (e.g. Europe/Berlin, \
+                     America/New_York, UTC)",
+                    tz.get_ref()
+                )),
+            )
+        })?,
+        None => chrono_tz::UTC,
+    };
+    let spec = match f.kind {
+        FlowKind::Post => {
+            let Some(q) = f.looker else {
+                return Err(src.error(
+                    span,
+                    ctx("a post flow needs [flows.looker] with model, explore (and fields/filters)"),
+                ));
+            };
+            let mapping = match (f.mapping, f.mapping_file) {
+                (Some(_), Some(file)) => {
+                    return Err(src.error(
+                        file.span(),
+                        ctx("give either [flows.mapping] or mapping_file, not both"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(src.error(
+                        span,
+                        ctx("a post flow needs a mapping: [flows.mapping] or mapping_file = \"FILE\""),
+                    ));
+                }
+                (Some(table), None) => inline_mapping(src, &name, table)?,
+                (None, Some(file)) => {
+                    let p = base.join(file.get_ref());
+                    let m = JournalMapping::from_toml_file(&p).map_err(|e| {
+                        src.error(file.span(), ctx(&format!("mapping_file {}: {e}", p.display())))
+                    })?;
+                    if m.flow != name {
+                        return Err(src.error(
+                            file.span(),
+                            ctx(&format!(
+                                "mapping_file says flow = \"{}\"; it must match the flow name",
+                                m.flow
+                            )),
+                        ));
+                    }
+                    m
+                }
+            };
+            let fields = if q.fields.is_empty() {
+                mapping.columns().into_iter().map(str::to_owned).collect()
+            } else {
+                q.fields
+            };
+            FlowSpec::Post(Box::new(PostFlow {
+                query: LookerQuery {
+                    model: q.model,
+                    explore: q.explore,
+                    fields,
+                    filters: q.filters,
+                    sorts: q.sorts,
+                    limit: q.limit.unwrap_or(-1),
+                },
+                mapping,
+                policy: f.policy,
+                release: f.release,
+            }))
+        }
+        FlowKind::Feed => {
+            if f.entities.is_empty() {
+                return Err(src.error(
+                    span,
+                    ctx("a feed flow needs entities = [\"JournalTransaction\", ...]"),
+                ));
+            }
+            let warehouse = match &f.warehouse {
+                Some(w) => Some(
+                    StoreUrl::parse(w.get_ref(), base)
+                        .map_err(|e| src.error(w.span(), ctx(&format!("warehouse: {e}"))))?,
+                ),
+                None => None,
+            };
+            FlowSpec::Feed(FeedFlow {
+                entities: f.entities,
+                warehouse,
+                expand: f.expand,
+            })
+        }
+    };
+    Ok(FlowConfig {
+        name,
+        cron: f.cron.map(Spanned::into_inner),
+        time_zone,
+        spec,
+        line: Some(line_col(src.text, span.start).0),
+    })
+}
+
+fn inline_mapping(
+    src: &Source<'_>,
+    name: &str,
+    table: Spanned<toml::Table>,
+) -> CliResult<JournalMapping> {
+    let span = table.span();
+    let mut t = table.into_inner();
+    match t.get("flow") {
+        Some(toml::Value::String(f)) if f != name => {
+            return Err(src.error(
+                span,
+                format!(
+                    "flow `{name}`: [flows.mapping] says flow = \"{f}\"; leave it out or make \
+                     it match the flow name"
+                ),
+            ));
+        }
+        _ => {
+            t.insert("flow".into(), toml::Value::String(name.to_owned()));
+        }
+    }
+    let mapping: JournalMapping = serde_path_to_error::deserialize(toml::Value::Table(t))
+        .map_err(|e| {
+            src.error(
+                span.clone(),
+                format!(
+                    "flow `{name}`: key `flows.mapping.{}`: {}",
+                    e.path(),
+                    e.inner().message().trim_end()
+                ),
+            )
+        })?;
+    mapping
+        .check()
+        .map_err(|e| src.error(span, format!("flow `{name}`: mapping: {e}")))?;
+    Ok(mapping)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! The month-end story the `period_close` example tells.

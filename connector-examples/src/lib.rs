@@ -1,0 +1,85 @@
+//! The `ml-connector` command and the examples of the ml-connector crates.
+//!
+//! The binary (`src/main.rs`) only parses arguments and calls [`run`]; everything else lives
+//! here so the examples and the tests use the same code:
+//!
+//! - [`cli`]: the command line (`clap`);
+//! - [`config`]: the TOML configuration with environment overrides; secrets refused in files;
+//! - [`secrets`] and [`vault`]: secrets from the environment or the encrypted vault;
+//! - [`connect`]: Looker and Acumatica clients from the configuration;
+//! - [`commands`]: one module per subcommand;
+//! - [`output`] and [`progress`]: tables, JSON, progress bars and log lines;
+//! - [`sandbox`]: both fakes started together, and the config pointing at them;
+//! - [`demo`]: the month-end story the `period_close` example tells;
+//! - [`exit`]: exit codes and the command error type.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod connect;
+pub mod demo;
+pub mod exit;
+pub mod output;
+pub mod progress;
+pub mod sandbox;
+pub mod secrets;
+pub mod vault;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::exit::{CliError, Exit};
+
+/// Runs a parsed command line to completion and returns the process exit code; errors are
+/// printed on stderr (or as JSON on stdout with `--json`).
+pub fn run(cli: Cli) -> ExitCode {
+    progress::init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Failed.code());
+        }
+    };
+    let json = cli.global.json;
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) => {
+            report_error(&e, json);
+            ExitCode::from(e.exit.code())
+        }
+    }
+}
+
+/// Prints an error the way the command does.
+pub fn report_error(e: &CliError, json: bool) {
+    if json {
+        output::print_json(&serde_json::json!({
+            "ok": false,
+            "exit_code": e.exit.code(),
+            "error_kind": e.exit.name(),
+            "error": e.message,
+            "hint": e.hint,
+        }));
+    } else {
+        eprintln!("error: {}", e.message);
+        if let Some(h) = &e.hint {
+            eprintln!("hint: {h}");
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Sandbox(args) => commands::sandbox::run(g, &args).await,
+        Command::Ping(args) => commands::ping::run(g, &args).await,
+        Command::Plan(args) => commands::plan::run(g, &args).await,
+        Command::Run(args) => commands::run::run(g, &args).await,
+        Command::Status(args) => commands::status::run(g, &args).await,
+        Command::Audit(args) => commands::audit::run(g, &args).await,
+        Command::Replay(args) => commands::replay::run(g, &args).await,
+        Command::Vault(args) => commands::vault::run(g, &args).await,
+    }
+}
