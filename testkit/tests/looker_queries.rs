@@ -464,3 +464,24 @@ async fn gl_summary_balances_and_matches_the_pool() {
         testkit::looker::overhead_pool(10, 0)
     );
 }
+
+#[tokio::test]
+async fn url_encoded_queries_run_like_inline_ones() {
+    let l = Looker::start(LookerConfig::default().with_gl_lines_rows(100)).await;
+    let resp = l
+        .get("/queries/models/finance/views/gl_lines/run/json?fields=gl_lines.id,gl_lines.branch&f[gl_lines.branch]=HQ&sorts=gl_lines.id+desc&limit=3")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let rows: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["gl_lines.branch"] == "HQ"));
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r["gl_lines.id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    let bad = l
+        .get("/queries/models/finance/views/gl_lines/run/json?fields=gl_lines.zip")
+        .await;
+    assert_eq!(bad.status(), 422);
+}

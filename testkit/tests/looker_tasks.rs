@@ -230,3 +230,25 @@ async fn bad_task_bodies_are_refused() {
     assert_eq!(resp.status(), 404);
     assert!(l.fake.tasks().is_empty());
 }
+
+#[tokio::test]
+async fn multi_results_report_each_task() {
+    let l = Looker::start(
+        LookerConfig::default()
+            .with_gl_lines_rows(10)
+            .with_task_progress(1, Duration::ZERO),
+    )
+    .await;
+    let (a, _) = start_task(&l, "json", None).await;
+    let (b, _) = start_task(&l, "csv", Some("2")).await;
+    let path = format!("/query_tasks/multi_results?query_task_ids={a},{b},cafe");
+    let first: Value = l.get(&path).await.json().await.unwrap();
+    assert_eq!(first[&a]["status"], "running");
+    assert!(first[&a].get("data").is_none());
+    assert_eq!(first["cafe"]["status"], "missing");
+    let second: Value = l.get(&path).await.json().await.unwrap();
+    assert_eq!(second[&a]["status"], "complete");
+    assert_eq!(second[&a]["data"].as_array().unwrap().len(), 10);
+    assert_eq!(second[&b]["data"].as_str().unwrap().lines().count(), 3);
+    assert_eq!(l.get("/query_tasks/multi_results").await.status(), 422);
+}

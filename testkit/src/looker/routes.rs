@@ -43,6 +43,11 @@ pub(crate) fn router(fake: LookerFake) -> Router {
         .route("/queries/slug/{slug}", get(get_query_by_slug))
         .route("/queries/{query_id}/run/{result_format}", get(run_query))
         .route("/queries/run/{result_format}", post(run_inline_query))
+        .route(
+            "/queries/models/{model}/views/{view}/run/{result_format}",
+            get(run_url_encoded_query),
+        )
+        .route("/query_tasks/multi_results", get(query_task_multi_results))
         .route("/query_tasks", post(create_query_task))
         .route("/query_tasks/{task_id}", get(get_query_task))
         .route("/query_tasks/{task_id}/results", get(query_task_results))
@@ -346,6 +351,30 @@ fn parse_format(raw: &str, method: &str, route: &str) -> Result<Format, Response
 }
 
 /// Runs a stored query and streams the result.
+/// Starts a stored query: the renderer of its result.
+fn start_run(
+    fake: &LookerFake,
+    q: &StoredQuery,
+    format: Format,
+    limit: Option<Limit>,
+) -> Result<Renderer, String> {
+    let config = fake.config();
+    let counters = &fake.inner.counters;
+    let rows = limit.unwrap_or(q.plan.limit).rows(config.default_row_limit);
+    counters.query_runs.fetch_add(1, Ordering::Relaxed);
+    let cursor =
+        exec::run(&q.plan, &config, rows, counters.rows_generated.clone()).map_err(|e| e.0)?;
+    Ok(Renderer::new(
+        format,
+        &q.plan,
+        rows,
+        &q.spec.filters,
+        cursor,
+        counters.clone(),
+    ))
+}
+
+/// Runs a stored query and streams the result.
 fn run_stored(
     fake: &LookerFake,
     q: &StoredQuery,
@@ -354,22 +383,10 @@ fn run_stored(
     method: &str,
     route: &str,
 ) -> Response {
-    let config = fake.config();
-    let counters = &fake.inner.counters;
-    let rows = limit.unwrap_or(q.plan.limit).rows(config.default_row_limit);
-    counters.query_runs.fetch_add(1, Ordering::Relaxed);
-    let cursor = match exec::run(&q.plan, &config, rows, counters.rows_generated.clone()) {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.0, method, route),
+    let renderer = match start_run(fake, q, format, limit) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e, method, route),
     };
-    let renderer = Renderer::new(
-        format,
-        &q.plan,
-        rows,
-        &q.spec.filters,
-        cursor,
-        counters.clone(),
-    );
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
@@ -417,6 +434,60 @@ async fn run_inline_query(
     };
     match intern(&fake, &body, "post", ROUTE) {
         Ok(stored) => run_stored(&fake, &stored, format, limit, "post", ROUTE),
+        Err(r) => r,
+    }
+}
+
+/// `GET /queries/models/{m}/views/{v}/run/{fmt}?fields=a,b&f[a]=x&sorts=a desc&limit=N`:
+/// the query in explore-URL syntax (FACTS section 4).
+async fn run_url_encoded_query(
+    _: Authed,
+    State(fake): State<LookerFake>,
+    Path((model, view, fmt)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    const ROUTE: &str = "/queries/models/{model_name}/views/{view_name}/run/{result_format}";
+    let format = match parse_format(&fmt, "get", ROUTE) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let pairs: Vec<(String, String)> = q
+        .as_deref()
+        .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
+        .unwrap_or_default();
+    let mut body = serde_json::Map::new();
+    body.insert("model".into(), Json::from(model));
+    body.insert("view".into(), Json::from(view));
+    let mut filters = serde_json::Map::new();
+    let list = |v: &str| -> Json {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Json::from)
+            .collect()
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "fields" | "sorts" | "pivots" | "fill_fields" => {
+                body.insert(key.clone(), list(&value));
+            }
+            "limit" | "query_timezone" | "column_limit" | "dynamic_fields"
+            | "filter_expression" => {
+                body.insert(key.clone(), Json::from(value));
+            }
+            _ => {
+                if let Some(field) = key.strip_prefix("f[").and_then(|k| k.strip_suffix(']')) {
+                    filters.insert(field.to_owned(), Json::from(value));
+                }
+            }
+        }
+    }
+    if !filters.is_empty() {
+        body.insert("filters".into(), Json::Object(filters));
+    }
+    let bytes = Bytes::from(Json::Object(body).to_string());
+    match intern(&fake, &bytes, "get", ROUTE) {
+        Ok(stored) => run_stored(&fake, &stored, format, None, "get", ROUTE),
         Err(r) => r,
     }
 }
@@ -562,6 +633,61 @@ async fn query_task_results(
             ROUTE,
         ),
     }
+}
+
+/// `GET /query_tasks/multi_results?query_task_ids=a,b`: each task's status,
+/// with its data once complete (JSON formats embedded as JSON, the others
+/// as a string). The whole result is buffered, as Looker does here.
+async fn query_task_multi_results(
+    _: Authed,
+    State(fake): State<LookerFake>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    const ROUTE: &str = "/query_tasks/multi_results";
+    let p = params(q.as_deref());
+    let Some(ids) = p.get("query_task_ids").filter(|s| !s.trim().is_empty()) else {
+        return validation(
+            &[Detail {
+                field: "query_task_ids".into(),
+                code: "missing_field",
+                message: "'query_task_ids' is required: a comma-separated list of query task ids"
+                    .into(),
+            }],
+            "get",
+            ROUTE,
+        );
+    };
+    let config = fake.config();
+    let mut out = serde_json::Map::new();
+    for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let observed = lock(&fake.inner.tasks)
+            .get_mut(id)
+            .map(|t| (t.observe(&config), t.query.clone(), t.format, t.limit));
+        let entry = match observed {
+            None => json!({"status": "missing"}),
+            Some((TaskStatus::Complete, stored, format, limit)) => {
+                match start_run(&fake, &stored, format, limit) {
+                    Ok(mut renderer) => {
+                        let mut buf = Vec::new();
+                        while renderer.fill(&mut buf, usize::MAX) {}
+                        let data = match format {
+                            Format::Json | Format::JsonBi => {
+                                serde_json::from_slice(&buf).unwrap_or(Json::Null)
+                            }
+                            _ => Json::from(String::from_utf8_lossy(&buf).into_owned()),
+                        };
+                        json!({"status": "complete", "data": data})
+                    }
+                    Err(e) => {
+                        json!({"status": "error", "data": {"id": id, "errors": [{"message": e}]}})
+                    }
+                }
+            }
+            Some((status, ..)) => json!({"status": status.as_str()}),
+        };
+        out.insert(id.to_owned(), entry);
+    }
+    axum::Json(Json::Object(out)).into_response()
 }
 
 async fn running_queries(

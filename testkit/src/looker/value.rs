@@ -80,9 +80,7 @@ impl Value {
         match self {
             Value::Null => out.extend_from_slice(b"null"),
             Value::Int(i) => write_int(out, *i),
-            Value::Dec(d) => {
-                let _ = write!(out, "{d}");
-            }
+            Value::Dec(d) => write_decimal(out, d),
             Value::Str(s) => write_json_str(out, s),
             Value::Date(d) => {
                 out.push(b'"');
@@ -121,9 +119,7 @@ impl Value {
         match self {
             Value::Null => {}
             Value::Int(i) => write_int(out, *i),
-            Value::Dec(d) => {
-                let _ = write!(out, "{d}");
-            }
+            Value::Dec(d) => write_decimal(out, d),
             Value::Str(s) => out.extend_from_slice(s.as_bytes()),
             Value::Date(d) => write_date(out, *d),
             Value::YesNo(b) => out.extend_from_slice(if *b { b"Yes" } else { b"No" }),
@@ -154,6 +150,37 @@ pub(crate) fn write_csv_text(out: &mut Vec<u8>, s: &str) {
         write_quoted(out, s);
     } else {
         out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Writes a decimal as `Display` does (`-12.30`, `15`), without the
+/// formatting machinery for the common sizes.
+fn write_decimal(out: &mut Vec<u8>, d: &Decimal) {
+    let scale = d.scale();
+    let mantissa = d.mantissa();
+    let Ok(m) = i64::try_from(mantissa.unsigned_abs()) else {
+        let _ = write!(out, "{d}");
+        return;
+    };
+    if scale > 18 {
+        let _ = write!(out, "{d}");
+        return;
+    }
+    if mantissa < 0 {
+        out.push(b'-');
+    }
+    let pow = 10i64.pow(scale);
+    write_int(out, m / pow);
+    if scale > 0 {
+        out.push(b'.');
+        let frac = m % pow;
+        let mut digits = [b'0'; 18];
+        let mut f = frac;
+        for i in (0..scale as usize).rev() {
+            digits[i] = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        out.extend_from_slice(&digits[..scale as usize]);
     }
 }
 
@@ -224,6 +251,33 @@ mod tests {
         );
         assert_eq!(json(Value::YesNo(false)), "\"No\"");
         assert_eq!(json(Value::Null), "null");
+    }
+
+    #[test]
+    fn decimals_render_like_display() {
+        for (m, scale) in [
+            (0, 2),
+            (-50, 2),
+            (1230, 2),
+            (5, 0),
+            (-7, 3),
+            (123456789012, 4),
+            (1, 18),
+            (i64::MAX, 2),
+        ] {
+            let d = Decimal::new(m, scale);
+            let mut b = Vec::new();
+            write_decimal(&mut b, &d);
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                d.to_string(),
+                "{m} scale {scale}"
+            );
+        }
+        let big = Decimal::MAX;
+        let mut b = Vec::new();
+        write_decimal(&mut b, &big);
+        assert_eq!(String::from_utf8(b).unwrap(), big.to_string());
     }
 
     #[test]
