@@ -93,9 +93,9 @@ fn example_file_maps_an_allocation_into_one_balanced_journal_per_branch() {
     assert_eq!(
         summary,
         [
-            (1, "6100", Some("MKT-000"), "1200.50".into(), "0.00".into()),
-            (2, "6100", Some("SAL-000"), "799.50".into(), "0.00".into()),
-            (4, "6900", Some("POL-000"), "0.00".into(), "2000.00".into()),
+            (1, "6100", Some("MKT000"), "1200.50".into(), "0.00".into()),
+            (2, "6100", Some("SAL000"), "799.50".into(), "0.00".into()),
+            (4, "6900", Some("POL000"), "0.00".into(), "2000.00".into()),
         ]
     );
     assert_eq!(
@@ -458,14 +458,14 @@ fn contract_body_follows_the_journal_transaction_wire_format() {
             {
                 "BranchID": {"value": "HQ"},
                 "Account": {"value": "6100"},
-                "Subaccount": {"value": "MKT-000"},
+                "Subaccount": {"value": "MKT000"},
                 "TransactionDescription": {"value": "Overhead allocation: Marketing (headcount 0.25)"},
                 "DebitAmount": {"value": exact("1200.50")}
             },
             {
                 "BranchID": {"value": "HQ"},
                 "Account": {"value": "6900"},
-                "Subaccount": {"value": "POL-000"},
+                "Subaccount": {"value": "POL000"},
                 "TransactionDescription": {"value": "Overhead allocation: Overhead Pool (headcount 0.25)"},
                 "CreditAmount": {"value": exact("1200.50")}
             }
@@ -533,4 +533,39 @@ description = "{flow} {date}"
     )
     .unwrap_err();
     assert!(err.to_string().contains("needs `lines.date`"), "{err}");
+}
+
+#[test]
+fn subaccount_segments_join_with_the_separator_and_check_their_length() {
+    let mapping =
+        JournalMapping::from_toml_str(&EXAMPLE.replace("separator = \"\"", "separator = \"-\""))
+            .unwrap();
+    let mapped = mapping
+        .map_rows(&rows(json!([
+            row("HQ", "Marketing", json!("6100"), json!(1)),
+            row("HQ", "Overhead Pool", json!("6900"), json!(-1)),
+        ])))
+        .unwrap();
+    let subs: Vec<_> = mapped.documents[0]
+        .lines
+        .iter()
+        .map(|l| l.subaccount.clone().unwrap())
+        .collect();
+    assert_eq!(subs, ["MKT-000", "POL-000"]);
+
+    let wrong_length = EXAMPLE.replace("\"Sales\" = \"SAL\"", "\"Sales\" = \"SALES\"");
+    let mapped = JournalMapping::from_toml_str(&wrong_length)
+        .unwrap()
+        .map_rows(&rows(json!([row("HQ", "Sales", json!("6100"), json!(1))])))
+        .unwrap();
+    assert_eq!(
+        mapped.errors,
+        [MappingError::SegmentLength {
+            row: 1,
+            column: "overhead_allocation.cost_center".into(),
+            value: "SALES".into(),
+            actual: 5,
+            expected: 3
+        }]
+    );
 }

@@ -156,8 +156,10 @@ impl Segment {
 ///
 /// In TOML, either `{ column = "view.sub" }` / `{ constant = "000-000" }`, or
 /// `{ segments = [ { column = "view.cc", map = "department" }, { constant = "000" } ], separator = "-" }`.
-/// The separator is whatever the site's subaccount segmented key uses between segments
-/// (default `-`; use `""` if the site expects the segments without one).
+/// The separator goes between segments. It defaults to none, the form Acumatica's own REST
+/// examples send (`"Subaccount": {"value": "000000"}`); set it (e.g. `"-"`) when the site's
+/// subaccount CDs, as the `Subaccount` entity lists them, carry the display separator, so that
+/// mapped values and reference data agree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SubaccountSource {
@@ -179,7 +181,7 @@ pub struct SubaccountSource {
 }
 
 fn default_separator() -> String {
-    "-".to_owned()
+    String::new()
 }
 
 impl SubaccountSource {
