@@ -70,8 +70,6 @@ impl Pager {
             .remaining
             .map_or(self.page_size, |r| r.min(self.page_size));
         let mut q = self.query.clone();
-        q.top = None;
-        q.skip = None;
         if let Mode::Keyset {
             field,
             after: Some(last),
@@ -79,20 +77,14 @@ impl Pager {
         {
             q = q.filter(Filter::gt(field.clone(), last.as_str()));
         }
-        let mut pairs = q.pairs(false);
-        pairs.push(("$top", want.to_string()));
-        if let Mode::Offset { next_skip } = &self.mode
-            && *next_skip > 0
-        {
-            pairs.push(("$skip", next_skip.to_string()));
-        }
-        let mut url = self.client.entity_url(&self.entity)?;
-        query::apply(&mut url, &pairs);
-        let resp = self.client.get_path(url, &self.entity).await?;
-        let rows: Vec<Json> = decode(&resp.body, &format!("GET {} (list)", self.entity))?;
+        let skip = match &self.mode {
+            Mode::Offset { next_skip } => *next_skip,
+            Mode::Keyset { .. } => 0,
+        };
+        let rows = fetch_rows(&self.client, &self.entity, q, want, skip).await?;
         let returned = rows.len();
         if returned as u64 > u64::from(want) {
-            // The server ignored $top; still correct, but stop paging.
+            // The server ignored $top; paging stays correct (repeats are dropped).
             tracing::warn!(entity = %self.entity, returned, want, "the server returned more rows than $top");
         }
         let mut records = Vec::with_capacity(returned);
@@ -161,6 +153,106 @@ impl Pager {
     }
 }
 
+/// One `GET` of `$top = top` records after `$skip = skip`.
+async fn fetch_rows(
+    client: &Client,
+    entity: &str,
+    mut q: ListQuery,
+    top: u32,
+    skip: u32,
+) -> Result<Vec<Json>> {
+    q.top = None;
+    q.skip = None;
+    let mut pairs = q.pairs(false);
+    pairs.push(("$top", top.to_string()));
+    if skip > 0 {
+        pairs.push(("$skip", skip.to_string()));
+    }
+    let mut url = client.entity_url(entity)?;
+    query::apply(&mut url, &pairs);
+    let resp = client.get_path(url, entity).await?;
+    decode(&resp.body, &format!("GET {entity} (list)"))
+}
+
+/// Offset paging with up to `concurrency` pages in flight: page offsets are
+/// known in advance, so later pages are requested while earlier ones are
+/// still on the wire. Pages are still yielded in order, repeats dropped, and
+/// the stream ends at the first short page (requests already started for
+/// later pages are cancelled).
+fn pages_json_concurrent(
+    client: Client,
+    entity: String,
+    query: ListQuery,
+    page_size: u32,
+    concurrency: usize,
+) -> BoxStream<'static, Result<Page<Json>>> {
+    let start = query.skip.unwrap_or(0);
+    let limit = query.top;
+    let offsets = (0u32..).map_while(move |k| {
+        let offset = k.checked_mul(page_size)?;
+        let want = match limit {
+            Some(total) if offset >= total => return None,
+            Some(total) => (total - offset).min(page_size),
+            None => page_size,
+        };
+        Some((start.checked_add(offset)?, want))
+    });
+    let fetches = stream::iter(offsets)
+        .map(move |(skip, want)| {
+            let client = client.clone();
+            let entity = entity.clone();
+            let query = query.clone();
+            async move {
+                let rows = fetch_rows(&client, &entity, query, want, skip).await?;
+                Ok::<_, Error>((entity, rows, want))
+            }
+        })
+        .buffered(concurrency.max(1));
+    // `unfold` rather than `scan`: once done, the in-flight requests are
+    // dropped without polling the buffer again (which would start more).
+    let state = (fetches.boxed(), HashSet::<String>::new(), false);
+    stream::unfold(state, |(mut fetches, mut seen, done)| async move {
+        if done {
+            return None;
+        }
+        let (out, done) = match fetches.next().await? {
+            Err(e) => (Err(e), true),
+            Ok((entity, rows, want)) => {
+                let returned = rows.len();
+                let mut records = Vec::with_capacity(returned);
+                let mut repeats = 0;
+                for row in rows {
+                    match row.get("id").and_then(Json::as_str) {
+                        Some(id) if !seen.insert(id.to_owned()) => repeats += 1,
+                        _ => records.push(row),
+                    }
+                }
+                let page = Page {
+                    records,
+                    returned,
+                    repeats_dropped: repeats,
+                };
+                if returned < want as usize {
+                    (Ok(page), true)
+                } else if page.records.is_empty() {
+                    let e = Error::decode(
+                        "",
+                        format!(
+                            "listing {entity}: a full page of {returned} records held only records already seen; \
+                             the server seems to ignore $skip. Use keyset paging (list_keyset) instead"
+                        ),
+                    );
+                    (Err(e), true)
+                } else {
+                    (Ok(page), false)
+                }
+            }
+        };
+        Some((out, (fetches, seen, done)))
+    })
+    .boxed()
+}
+
 fn pages_json(pager: Pager) -> BoxStream<'static, Result<Page<Json>>> {
     stream::try_unfold(pager, |mut pager| async move {
         let page = pager.next_page().await?;
@@ -227,7 +319,13 @@ impl Client {
         entity: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<Page<Json>>> {
-        pages_json(self.pager(entity, query, Mode::Offset { next_skip: 0 }))
+        match query.concurrency {
+            Some(n) if n > 1 => {
+                let page_size = query.page_size.unwrap_or(self.inner.config.page_size);
+                pages_json_concurrent(self.clone(), entity.to_owned(), query, page_size, n)
+            }
+            _ => pages_json(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
+        }
     }
 
     /// Lists `entity` as raw JSON records (offset paging).

@@ -37,6 +37,7 @@ pub struct ListQuery {
     pub(crate) top: Option<u32>,
     pub(crate) skip: Option<u32>,
     pub(crate) page_size: Option<u32>,
+    pub(crate) concurrency: Option<usize>,
 }
 
 impl ListQuery {
@@ -108,6 +109,17 @@ impl ListQuery {
     /// Records per page for the paging streams (default: the client's).
     pub fn page_size(mut self, n: u32) -> Self {
         self.page_size = Some(n.max(1));
+        self
+    }
+
+    /// Offset paging with up to `n` page requests in flight (default 1).
+    /// Pages still arrive in order; a few requests past the last page may
+    /// be started and are cancelled. Keep `n` within the licence's
+    /// concurrent-request limit (see
+    /// [`max_concurrent_requests`](crate::ClientBuilder::max_concurrent_requests)).
+    /// Keyset paging is always sequential.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n.max(1));
         self
     }
 

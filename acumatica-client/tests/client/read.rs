@@ -501,3 +501,69 @@ async fn requests_per_minute_spreads_requests() {
     }
     assert!(started.elapsed() >= std::time::Duration::from_millis(190));
 }
+
+#[tokio::test]
+async fn concurrent_offset_paging_keeps_order_drops_repeats_and_stops_on_a_short_page() {
+    let s = server().await;
+    let id = |n: u32| format!("00000000-0000-0000-0000-00000000000{n}");
+    let pages = [
+        (
+            None,
+            vec![
+                record(&id(1), "BatchNbr", "1"),
+                record(&id(2), "BatchNbr", "2"),
+            ],
+            300,
+        ),
+        (
+            Some("2"),
+            vec![
+                record(&id(2), "BatchNbr", "2"),
+                record(&id(3), "BatchNbr", "3"),
+            ],
+            100,
+        ),
+        (Some("4"), vec![record(&id(4), "BatchNbr", "4")], 0),
+    ];
+    for (skip, rows, delay_ms) in pages {
+        let m = Mock::given(method("GET"))
+            .and(path(format!("{EP}/JournalTransaction")))
+            .and(query_param("$top", "2"))
+            .and(query_param("$expand", "Details"));
+        let m = match skip {
+            Some(k) => m.and(query_param("$skip", k)),
+            None => m.and(query_param_is_missing("$skip")),
+        };
+        m.respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!(rows))
+                .set_delay(std::time::Duration::from_millis(delay_ms)),
+        )
+        .expect(1)
+        .mount(&s)
+        .await;
+    }
+    // Pages past the end may be requested ahead and are then dropped.
+    Mock::given(method("GET"))
+        .and(path(format!("{EP}/JournalTransaction")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(0..=2)
+        .mount(&s)
+        .await;
+    let client = anonymous(&s);
+    let query = ListQuery::new()
+        .expand(["Details"])
+        .page_size(2)
+        .concurrency(3);
+    let batches: Vec<acumatica_client::entity::JournalTransaction> =
+        client.list(query).try_collect().await.unwrap();
+    let numbers: Vec<&str> = batches
+        .iter()
+        .map(|b| b.batch_nbr.get().unwrap().as_str())
+        .collect();
+    assert_eq!(
+        numbers,
+        ["1", "2", "3", "4"],
+        "in order, the repeat dropped"
+    );
+}
