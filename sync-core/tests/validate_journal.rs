@@ -378,3 +378,36 @@ fn texts_longer_than_their_fields_are_reported() {
     );
     assert_eq!(report.issues[1].field, Some(Field::ReferenceNbr));
 }
+
+#[test]
+fn reports_serialize_for_the_audit_trail() {
+    let mapped = map(json!([
+        line("HQ", "6130", "MKT-000", json!("1.00"), json!(null)),
+        line("HQ", "6900", "000-000", json!(null), json!("1.00")),
+    ]));
+    let report = validate(&mapped, &reference(), ValidationPolicy::AllOrNothing);
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["policy"], "all_or_nothing");
+    assert_eq!(
+        v["documents"][0]["status"],
+        json!({"invalid": {"issues": 1}})
+    );
+    let issue = &v["issues"][0];
+    assert_eq!(issue["kind"], json!({"kind": "unknown_account"}));
+    assert_eq!(issue["rows"], json!([1]));
+    assert_eq!(issue["field"], "account");
+    assert_eq!(issue["value"], "6130");
+    assert_eq!(issue["suggestions"][0], "6100");
+    assert_eq!(issue["message"], report.issues[0].to_string());
+
+    // Every kind serializes, including mapping problems and amounts.
+    let mapped = map(json!([
+        line("HQ", "6100", "MKT-000", json!("1.005"), json!(null)),
+        line("HQ", "6900", "000-000", json!(null), json!("2.00")),
+    ]));
+    let report = validate(&mapped, &reference(), ValidationPolicy::AllOrNothing);
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["issues"][0]["kind"]["kind"], "mapping");
+    assert_eq!(v["issues"][1]["kind"]["kind"], "unbalanced");
+    assert_eq!(v["issues"][1]["kind"]["unmapped_rows"], json!([1]));
+}

@@ -4,15 +4,20 @@ use std::fmt;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use serde::Serialize;
 
 use crate::mapping::Field;
 
 /// What kind of problem an issue is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum IssueKind {
     /// The row could not be mapped (the mapping's message says why).
-    Mapping(String),
+    Mapping {
+        /// The mapping's message.
+        message: String,
+    },
     /// The account does not exist.
     UnknownAccount,
     /// The account exists but is inactive.
@@ -74,6 +79,8 @@ pub enum IssueKind {
 ///
 /// `Display` gives a complete sentence: the row(s), the column the value came from, the value,
 /// what is wrong, the closest valid choices (up to three), and what to do.
+///
+/// It serializes (for audit records) with every field plus `message`, the `Display` text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", describe(self))]
 pub struct ValidationIssue {
@@ -146,7 +153,7 @@ fn describe(i: &ValidationIssue) -> String {
     let v = &i.value;
     let c = choices(&i.suggestions);
     let body = match &i.kind {
-        IssueKind::Mapping(message) => return message.clone(),
+        IssueKind::Mapping { message } => return message.clone(),
         IssueKind::UnknownAccount => format!(
             "account `{v}` does not exist in Acumatica{c}; correct the account in the source data or the mapping"
         ),
@@ -214,6 +221,23 @@ fn describe(i: &ValidationIssue) -> String {
     format!("{place}{body}")
 }
 
+impl Serialize for ValidationIssue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("ValidationIssue", 9)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("document", &self.document)?;
+        s.serialize_field("partition", &self.partition)?;
+        s.serialize_field("rows", &self.rows)?;
+        s.serialize_field("field", &self.field)?;
+        s.serialize_field("column", &self.column)?;
+        s.serialize_field("value", &self.value)?;
+        s.serialize_field("suggestions", &self.suggestions)?;
+        s.serialize_field("message", &self.to_string())?;
+        s.end()
+    }
+}
+
 impl ValidationIssue {
     /// Whether the issue is tied to no single journal (then no journal is postable).
     pub fn is_run_level(&self) -> bool {
@@ -224,7 +248,7 @@ impl ValidationIssue {
 impl fmt::Display for IssueKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
-            IssueKind::Mapping(_) => "mapping",
+            IssueKind::Mapping { .. } => "mapping",
             IssueKind::UnknownAccount => "unknown account",
             IssueKind::InactiveAccount => "inactive account",
             IssueKind::UnknownSubaccount => "unknown subaccount",

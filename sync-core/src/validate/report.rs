@@ -62,7 +62,7 @@ pub struct DocumentVerdict {
 ///
 /// `Display` lists a summary line and then every issue, one per line; the report is also an
 /// error type so a flow can return it as the reason nothing was posted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{}", summary(self))]
 pub struct ValidationReport {
     /// The policy applied.
@@ -186,7 +186,9 @@ pub fn validate(
     for error in &mapped.errors {
         let document = error.row().and_then(|r| row_to_document.get(&r).copied());
         v.issues.push(ValidationIssue {
-            kind: IssueKind::Mapping(error.to_string()),
+            kind: IssueKind::Mapping {
+                message: error.to_string(),
+            },
             document,
             partition: document.map(|d| mapped.documents[d].partition.to_string()),
             rows: error.row().into_iter().collect(),
