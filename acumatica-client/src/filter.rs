@@ -327,4 +327,16 @@ mod tests {
         );
         assert!(Filter::any_of::<&str>("X", []).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn string_literals_escape_every_quote(text in ".*") {
+            let lit = Literal::from(text.as_str()).to_string();
+            proptest::prop_assert!(lit.starts_with('\'') && lit.ends_with('\''));
+            let inner = &lit[1..lit.len() - 1];
+            // Every quote inside comes in a pair, and undoubling gives the text back.
+            proptest::prop_assert!(!inner.replace("''", "").contains('\''));
+            proptest::prop_assert_eq!(inner.replace("''", "'"), text);
+        }
+    }
 }

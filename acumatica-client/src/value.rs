@@ -684,4 +684,32 @@ mod tests {
             "2020-08-11T14:47:41.170+00:00"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_wrapping_round_trips(mantissa in proptest::num::i64::ANY, scale in 0u32..=12) {
+            let d = Decimal::new(mantissa, scale);
+            let text = serde_json::to_string(&Value::set(d)).unwrap();
+            let back: Value<Decimal> = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(back.get(), Some(&d));
+        }
+
+        #[test]
+        fn string_wrapping_round_trips(text in ".*") {
+            let json = serde_json::to_string(&Value::set(text.clone())).unwrap();
+            let back: Value<String> = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert_eq!(back.into_inner(), Some(text));
+        }
+
+        #[test]
+        fn timestamps_round_trip(secs in 0i64..4_102_444_800, nanos in 0u32..10_000_000, offset_min in -720i32..=840) {
+            let offset = FixedOffset::east_opt(offset_min * 60).unwrap();
+            // .NET precision: 100 ns ticks.
+            let nanos = nanos / 100 * 100;
+            let at = DateTime::from_timestamp(secs, nanos).unwrap().with_timezone(&offset);
+            let t = Timestamp::from(at);
+            let back: Timestamp = t.to_string().parse().unwrap();
+            proptest::prop_assert_eq!(back.to_fixed(), Some(at));
+        }
+    }
 }
