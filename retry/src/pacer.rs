@@ -47,7 +47,12 @@ impl Pacer {
     pub fn new(requests_per_minute: Option<NonZeroU32>, max_concurrent: Option<usize>) -> Self {
         let max_concurrent = max_concurrent.map(|n| n.max(1));
         Self {
-            rate: requests_per_minute.map(|n| Arc::new(RateLimiter::direct(Quota::per_minute(n)))),
+            rate: requests_per_minute.map(|n| {
+                // A burst of one: requests are spread evenly over the minute
+                // instead of a whole minute's quota going out at once.
+                let quota = Quota::per_minute(n).allow_burst(NonZeroU32::MIN);
+                Arc::new(RateLimiter::direct(quota))
+            }),
             slots: max_concurrent.map(|n| Arc::new(Semaphore::new(n))),
             max_concurrent,
         }
@@ -104,7 +109,10 @@ mod tests {
             }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiting.is_finished(), "second request must wait for the slot");
+        assert!(
+            !waiting.is_finished(),
+            "second request must wait for the slot"
+        );
         drop(first);
         waiting.await.unwrap();
         assert_eq!(pacer.available_slots(), Some(1));
