@@ -708,7 +708,14 @@ impl Config {
 fn parse_toml<T: serde::de::DeserializeOwned>(src: &Source<'_>) -> CliResult<T> {
     let de = toml::Deserializer::parse(src.text).map_err(|e| toml_error(src, "", &e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
+        // `Spanned` wrappers show up as a private segment of the path; drop it.
+        let key = e
+            .path()
+            .to_string()
+            .split('.')
+            .filter(|s| !s.starts_with("$__serde_spanned"))
+            .collect::<Vec<_>>()
+            .join(".");
         toml_error(src, &key, e.inner())
     })
 }
