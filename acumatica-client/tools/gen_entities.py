@@ -82,8 +82,9 @@ def gen_struct(schemas, name):
     lines.append("///")
     lines.append("/// Unset fields are [`Value::absent`] and are not sent; fields the client does")
     lines.append("/// not model (custom fields, newer endpoint versions) are kept in `extra` and")
-    lines.append("/// written back unchanged.")
-    lines.append("#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]")
+    lines.append("/// written back unchanged. `Debug` shows the fields that are present, as")
+    lines.append("/// they would be sent.")
+    lines.append("#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]")
     lines.append(f"pub struct {name} {{")
     lines.append("    /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.")
     lines.append("    #[serde(flatten)]")
@@ -112,6 +113,7 @@ def gen_struct(schemas, name):
     lines.append("    #[serde(flatten)]")
     lines.append("    pub extra: Map<String, Json>,")
     lines.append("}")
+    lines.append(f"compact_debug!({name});")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::client::Client;
-use crate::entity::{SystemFields, impl_entity};
+use crate::entity::{SystemFields, compact_debug, impl_entity};
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::query::ListQuery;
@@ -17,8 +17,9 @@ use crate::value::{Timestamp, Value};
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -148,13 +149,15 @@ pub struct Account {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(Account);
 
 /// `Subaccount` (top-level entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Subaccount {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -190,13 +193,15 @@ pub struct Subaccount {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(Subaccount);
 
 /// `Ledger` (top-level entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -241,13 +246,15 @@ pub struct Ledger {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(Ledger);
 
 /// `LedgerBranches` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LedgerBranches {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -276,13 +283,15 @@ pub struct LedgerBranches {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(LedgerBranches);
 
 /// `LedgerCompanies` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LedgerCompanies {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -311,13 +320,15 @@ pub struct LedgerCompanies {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(LedgerCompanies);
 
 /// `FinancialPeriod` (top-level entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FinancialPeriod {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -371,13 +382,15 @@ pub struct FinancialPeriod {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(FinancialPeriod);
 
 /// `FinancialPeriodDetail` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FinancialPeriodDetail {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -469,6 +482,7 @@ pub struct FinancialPeriodDetail {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(FinancialPeriodDetail);
 // END GENERATED
 
 impl_entity!(

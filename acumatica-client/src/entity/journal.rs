@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::action::ActionOutcome;
 use crate::client::Client;
-use crate::entity::{Entity, SystemFields, impl_entity};
+use crate::entity::{Entity, SystemFields, compact_debug, impl_entity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::ListQuery;
 use crate::value::{Timestamp, Value};
@@ -17,8 +17,9 @@ use crate::value::{Timestamp, Value};
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JournalTransaction {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -90,13 +91,15 @@ pub struct JournalTransaction {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(JournalTransaction);
 
 /// `JournalTransactionDetail` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JournalTransactionDetail {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -199,6 +202,7 @@ pub struct JournalTransactionDetail {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(JournalTransactionDetail);
 // END GENERATED
 
 impl_entity!(

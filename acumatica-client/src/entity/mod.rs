@@ -210,6 +210,22 @@ pub(crate) fn key_values(json: &Json, fields: &[&str]) -> Option<Vec<String>> {
         .collect()
 }
 
+/// `Debug` as the name and the wire JSON of the fields that are present:
+/// a record with 90 fields, most of them absent, stays readable in logs.
+macro_rules! compact_debug {
+    ($t:ident) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match serde_json::to_string(self) {
+                    Ok(json) => write!(f, "{} {}", stringify!($t), json),
+                    Err(_) => f.write_str(stringify!($t)),
+                }
+            }
+        }
+    };
+}
+pub(crate) use compact_debug;
+
 macro_rules! impl_entity {
     ($t:ty, $name:literal, keys = [$($k:literal),*], details = [$($d:literal),*], auto_numbered = $auto:literal) => {
         impl $crate::entity::Entity for $t {
@@ -228,6 +244,16 @@ pub(crate) use impl_entity;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_present_fields_only() {
+        let line =
+            JournalTransactionDetail::debit("10200", "000000", rust_decimal::Decimal::new(5, 0));
+        assert_eq!(
+            format!("{line:?}"),
+            r#"JournalTransactionDetail {"Account":{"value":"10200"},"DebitAmount":{"value":5},"Subaccount":{"value":"000000"}}"#
+        );
+    }
 
     #[test]
     fn system_and_extra_fields_round_trip_under_flatten() {

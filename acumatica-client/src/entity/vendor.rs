@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::client::Client;
 use crate::dynamic::DynamicEntity;
-use crate::entity::{SystemFields, impl_entity};
+use crate::entity::{SystemFields, compact_debug, impl_entity};
 use crate::error::Result;
 use crate::value::{Timestamp, Value};
 use crate::write::Upserted;
@@ -16,8 +16,9 @@ use crate::write::Upserted;
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Vendor {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -375,13 +376,15 @@ pub struct Vendor {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(Vendor);
 
 /// `Contact` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -776,13 +779,15 @@ pub struct Contact {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(Contact);
 
 /// `Address` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Address {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -828,13 +833,15 @@ pub struct Address {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(Address);
 
 /// `AttributeValue` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
-/// written back unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// written back unchanged. `Debug` shows the fields that are present, as
+/// they would be sent.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttributeValue {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -880,6 +887,7 @@ pub struct AttributeValue {
     #[serde(flatten)]
     pub extra: Map<String, Json>,
 }
+compact_debug!(AttributeValue);
 // END GENERATED
 
 impl_entity!(
