@@ -1037,3 +1037,23 @@ async fn injected_errors_use_the_real_error_shape() {
     assert!(r.headers().get("retry-after").is_none());
     assert_eq!(api.get("Vendor").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_large_document_fits_in_one_put() {
+    let fake = fake().await;
+    let api = Api::new(&fake).await;
+    // 12 000 lines are about 2.3 MB of JSON, above axum's 2 MB default and
+    // well below IIS's 30 MB.
+    let mut lines = Vec::new();
+    for _ in 0..6_000 {
+        lines.push(line("61000", "100-000", "1.25", "0"));
+        lines.push(line("20000", "000-000", "0", "1.25"));
+    }
+    let body = journal(lines, false);
+    assert!(serde_json::to_vec(&body).unwrap().len() > 2_000_000);
+    let r = api.put("JournalTransaction", &body).await;
+    assert_eq!(r.status(), 200);
+    let stored = fake.state().journal_transactions();
+    assert_eq!(stored.last().unwrap().lines.len(), 12_000);
+    assert_eq!(stored.last().unwrap().lines[11_999].line_nbr, 12_000);
+}

@@ -265,15 +265,20 @@ pub(crate) fn write_row(
         out.extend_from_slice(b",\"files\":[]");
     }
     if let Some(l) = links {
-        let _ = std::io::Write::write_fmt(
-            out,
-            format_args!(
-                ",\"_links\":{{\"self\":\"{base}/{entity}/{id}\",\"files:put\":\"{base}/files/{entity}/{id}/{{filename}}\"}}",
-                base = l.base,
-                entity = l.entity,
-                id = row.id
-            ),
-        );
+        let id = row.id.hyphenated().encode_lower(&mut id_buf);
+        out.extend_from_slice(b",\"_links\":{\"self\":\"");
+        out.extend_from_slice(l.base.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(l.entity.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\",\"files:put\":\"");
+        out.extend_from_slice(l.base.as_bytes());
+        out.extend_from_slice(b"/files/");
+        out.extend_from_slice(l.entity.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"/{filename}\"}");
     }
     out.push(b'}');
 }

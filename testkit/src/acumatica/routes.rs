@@ -76,6 +76,8 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/identity/connect/token", post(token))
         .route("/identity/.well-known/openid-configuration", get(discovery))
         .route("/entity/{*rest}", any(entity))
+        // IIS accepts bodies up to about 30 MB by default (maxAllowedContentLength).
+        .layer(axum::extract::DefaultBodyLimit::max(30_000_000))
         .with_state(inner)
 }
 

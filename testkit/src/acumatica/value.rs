@@ -97,15 +97,45 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// `2023-12-14T17:20:45.16+00:00`: offset always, 0 to 3 fractional digits
 /// (as the real server writes them, FACTS section 5).
 pub(crate) fn write_datetime(out: &mut Vec<u8>, ms: i64) {
+    use chrono::{Datelike, Timelike};
     let dt = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
-    let _ = write!(out, "{}", dt.format("%Y-%m-%dT%H:%M:%S"));
-    let frac = ms.rem_euclid(1000);
+    let two = |out: &mut Vec<u8>, n: u32| {
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8])
+    };
+    let year = dt.year();
+    if (0..10_000).contains(&year) {
+        let y = year as u32;
+        two(out, y / 100);
+        two(out, y % 100);
+    } else {
+        let _ = write!(out, "{year}");
+    }
+    out.push(b'-');
+    two(out, dt.month());
+    out.push(b'-');
+    two(out, dt.day());
+    out.push(b'T');
+    two(out, dt.hour());
+    out.push(b':');
+    two(out, dt.minute());
+    out.push(b':');
+    two(out, dt.second());
+    let frac = ms.rem_euclid(1000) as u32;
     if frac != 0 {
-        let mut digits = format!("{frac:03}");
-        while digits.ends_with('0') {
-            digits.pop();
-        }
-        let _ = write!(out, ".{digits}");
+        let digits = [
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        let len = if frac % 100 == 0 {
+            1
+        } else if frac % 10 == 0 {
+            2
+        } else {
+            3
+        };
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
     }
     out.extend_from_slice(b"+00:00");
 }
