@@ -172,7 +172,12 @@ impl Client {
     /// the status check.
     async fn call_once(&self, req: &Request) -> Result<Response> {
         let inner = &self.inner;
-        let token = inner.auth.token(&inner.transport, &inner.retry).await?;
+        // A login failure has been retried by the login itself: not again here.
+        let token = inner
+            .auth
+            .token(&inner.transport, &inner.retry)
+            .await
+            .map_err(|e| e.with_retryable(false))?;
         let mut resp = inner.transport.send(req, Some(&token.value)).await?;
         if resp.status() == 401 {
             tracing::info!(
@@ -182,7 +187,8 @@ impl Client {
             let fresh = inner
                 .auth
                 .renew_after_401(token.generation, &inner.transport, &inner.retry)
-                .await?;
+                .await
+                .map_err(|e| e.with_retryable(false))?;
             resp = inner.transport.send(req, Some(&fresh.value)).await?;
             if resp.status() == 401 {
                 let err = self.error_from(req, resp).await;

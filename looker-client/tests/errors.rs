@@ -256,3 +256,17 @@ async fn an_unexpected_json_shape_names_the_path() {
     assert_eq!(err.decode_path(), Some("fields"));
     assert!(err.to_string().contains("GET /api/4.0/queries/5"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failing_login_is_retried_once_per_policy_not_per_call() {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path("/api/4.0/login"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .expect(3) // fast_retry: 3 attempts in all, not 3 x 3
+        .mount(&server)
+        .await;
+    let err = client(&server).get_json::<serde_json::Value>("versions", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert!(err.to_string().contains("POST /api/4.0/login"), "{err}");
+}

@@ -239,6 +239,13 @@ impl<T> State<T> {
         loop {
             if self.pos < self.chunk.len() {
                 match self.decoder.next(&self.chunk[self.pos..]) {
+                    Ok((0, None)) => {
+                        // Cannot happen with the decoders here; never spin.
+                        return Some(Err(Error::decode(
+                            "the row decoder stopped making progress",
+                            None,
+                        )));
+                    }
                     Ok((used, row)) => {
                         self.pos += used;
                         if let Some(row) = row {
