@@ -74,3 +74,17 @@ pub use task::{CreateQueryTask, QueryTask, QueryTaskStatus, TaskOptions};
 /// The retry policy type shared with the other ml-connector clients
 /// (re-exported so callers can configure [`ClientBuilder::retry_policy`]).
 pub use ml_connector_retry::RetryPolicy;
+
+#[cfg(test)]
+mod tests {
+    /// What sync-core moves between tasks must be `Send` (and the client `Sync`).
+    #[test]
+    fn handles_can_cross_tasks() {
+        fn send<T: Send>() {}
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Client>();
+        send_sync::<crate::Error>();
+        send::<crate::RowStream<crate::Row>>();
+        send::<crate::ItemStream<crate::Row>>();
+    }
+}
