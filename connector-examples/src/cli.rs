@@ -65,7 +65,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Retry documents that failed (dead letters) of a flow.
     Replay(ReplayArgs),
-    /// Store and list encrypted credentials.
+    /// Store and list encrypted credentials (key in ML_CONNECTOR_VAULT_KEY).
     Vault(VaultArgs),
 }
 
@@ -153,4 +153,6 @@ pub enum VaultCommand {
     },
     /// List the stored names (never the values).
     List,
+    /// Make a new random master key and print it once (base64), for ML_CONNECTOR_VAULT_KEY.
+    NewKey,
 }

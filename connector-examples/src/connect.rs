@@ -60,13 +60,13 @@ pub fn acumatica_settings(config: &Config) -> CliResult<&AcumaticaSettings> {
 }
 
 /// A Looker client with credentials from the environment or the vault.
-pub fn looker_client(settings: &LookerSettings, secrets: &Secrets) -> CliResult<looker_client::Client> {
+pub async fn looker_client(settings: &LookerSettings, secrets: &Secrets) -> CliResult<looker_client::Client> {
     let client_id = settings
         .client_id
         .clone()
         .ok_or_else(|| missing("Looker client id", "looker.client_id", "LOOKERSDK_CLIENT_ID"))?;
     let secret: SecretString = secrets
-        .get("LOOKERSDK_CLIENT_SECRET", names::LOOKER_CLIENT_SECRET)?
+        .get("LOOKERSDK_CLIENT_SECRET", names::LOOKER_CLIENT_SECRET).await?
         .ok_or_else(|| {
             missing_secret(
                 "Looker client secret",
@@ -86,7 +86,7 @@ pub fn looker_client(settings: &LookerSettings, secrets: &Secrets) -> CliResult<
 ///
 /// With `discovery_only`, a missing endpoint version is tolerated so `GET /entity` can list
 /// the offered versions; such a client must not be used for entity requests.
-pub fn acumatica_client(
+pub async fn acumatica_client(
     settings: &AcumaticaSettings,
     secrets: &Secrets,
     discovery_only: bool,
@@ -117,7 +117,7 @@ pub fn acumatica_client(
         .clone()
         .ok_or_else(|| missing("Acumatica user name", "acumatica.username", "ACUMATICA_USERNAME"))?;
     let password = secrets
-        .get("ACUMATICA_PASSWORD", names::ACUMATICA_PASSWORD)?
+        .get("ACUMATICA_PASSWORD", names::ACUMATICA_PASSWORD).await?
         .ok_or_else(|| {
             missing_secret("Acumatica password", "ACUMATICA_PASSWORD", names::ACUMATICA_PASSWORD)
         })?;
@@ -131,7 +131,7 @@ pub fn acumatica_client(
                 )
             })?;
             let secret = secrets
-                .get("ACUMATICA_CLIENT_SECRET", names::ACUMATICA_CLIENT_SECRET)?
+                .get("ACUMATICA_CLIENT_SECRET", names::ACUMATICA_CLIENT_SECRET).await?
                 .ok_or_else(|| {
                     missing_secret(
                         "Acumatica OAuth client secret",

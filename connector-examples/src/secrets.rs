@@ -43,10 +43,15 @@ impl Secrets {
     }
 
     /// The secret in environment variable `env_var`, else the vault entry `vault_name`.
-    pub fn get(&self, env_var: &str, vault_name: &str) -> CliResult<Option<SecretString>> {
+    pub async fn get(&self, env_var: &str, vault_name: &str) -> CliResult<Option<SecretString>> {
         if let Some(v) = (self.env)(env_var).filter(|v| !v.is_empty()) {
             return Ok(Some(SecretString::from(v)));
         }
-        crate::vault::lookup(&self.vault_path, vault_name, &*self.env)
+        crate::vault::lookup(&self.vault_path, vault_name, &*self.env).await
+    }
+
+    /// An environment variable (not necessarily a secret).
+    pub fn env(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|v| !v.is_empty())
     }
 }

@@ -70,7 +70,7 @@ pub async fn looker_checks(
 ) -> Vec<Check> {
     const S: &str = "looker";
     let mut out = Vec::new();
-    let client = match connect::looker_client(settings, secrets) {
+    let client = match connect::looker_client(settings, secrets).await {
         Ok(c) => c,
         Err(e) => {
             out.push(Check::fail(S, "Looker login", &e));
@@ -139,7 +139,7 @@ pub async fn looker_checks(
 pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -> Vec<Check> {
     const S: &str = "acumatica";
     let mut out = Vec::new();
-    let client = match connect::acumatica_client(settings, secrets, true) {
+    let client = match connect::acumatica_client(settings, secrets, true).await {
         Ok(c) => c,
         Err(e) => {
             out.push(Check::fail(S, "Acumatica token", &e));
