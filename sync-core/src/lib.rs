@@ -6,3 +6,4 @@ pub mod schedule;
 pub mod store;
 pub mod validate;
 pub mod vault;
+pub mod warehouse;
