@@ -13,6 +13,10 @@
 //! - actions (`POST .../JournalTransaction/ReleaseJournalTransaction`) with
 //!   `202` + `Location`, then `204` when polled.
 //!
+//! Subaccount codes are served raw, without the segment separator of
+//! [`crate::seed::SUBACCOUNTS`] (`"100000"` for `"100-000"`), as the official
+//! examples send them; writes accept either form.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use testkit::acumatica::{AcumaticaFake, AcumaticaOptions};

@@ -621,6 +621,10 @@ async fn a_repeated_create_makes_a_duplicate() {
     assert_eq!(last.lines[0].debit, "350.00".parse().unwrap());
     assert_eq!(last.lines[1].credit, "350.00".parse().unwrap());
     assert_eq!(last.post_period.as_deref(), Some("102026"));
+    // Sent with the display separator, stored and served raw as the real API does.
+    assert_eq!(last.lines[0].subaccount.as_deref(), Some("100000"));
+    let subs = api.json("Subaccount?$filter=SubaccountCD eq '100000'").await;
+    assert_eq!(subs[0]["Description"]["value"], "Sales");
 }
 
 #[tokio::test]
@@ -722,7 +726,7 @@ async fn validation_errors_have_the_real_422_shape() {
         d[2]["Subaccount"]["error"]
             .as_str()
             .unwrap()
-            .contains("999-999")
+            .contains("999999")
     );
     assert!(
         d[2]["DebitAmount"]["error"]

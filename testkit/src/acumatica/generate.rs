@@ -60,6 +60,25 @@ fn spread(kind: u64, i: u64, n: u64) -> i64 {
     BASE_MS + (p as i64) * (SPAN_MS / n as i64) + ((i as i64 * 37) % 1000)
 }
 
+/// A subaccount code in the form the real API stores and serves it: the
+/// segments without the display separator (`"100-000"` -> `"100000"`; the
+/// official examples send `"Subaccount": {"value": "000000"}`).
+pub(crate) fn raw_subaccount(cd: &'static str) -> Val {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static RAW: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    let table = RAW.get_or_init(|| {
+        seed::SUBACCOUNTS
+            .iter()
+            .map(|s| (s.cd, &*Box::leak(s.cd.replace('-', "").into_boxed_str())))
+            .collect()
+    });
+    match table.get(cd) {
+        Some(raw) => Val::Static(raw),
+        None => Val::Str(cd.replace('-', "").into_boxed_str()),
+    }
+}
+
 fn idx(s: &Schema, f: &str) -> u16 {
     s.idx(f)
 }
@@ -231,7 +250,7 @@ fn subaccounts(store: &mut Store) {
             .with(idx(s, "Active"), Val::Bool(sub.active))
             .with(idx(s, "Description"), st(sub.description))
             .with(idx(s, "Secured"), Val::Bool(false))
-            .with(idx(s, "SubaccountCD"), st(sub.cd))
+            .with(idx(s, "SubaccountCD"), raw_subaccount(sub.cd))
             .with(idx(s, "SubaccountID"), Val::Int(sub.id as i64));
         add(store, "Subaccount", row);
     }
@@ -339,7 +358,7 @@ fn vendor(i: u64, n: u64) -> Row {
     let ms = spread(5, i, n);
     let mut row = Row::new(det_uuid(5, i))
         .with(idx(s, "APAccount"), st("20000"))
-        .with(idx(s, "APSubaccount"), st("000-000"))
+        .with(idx(s, "APSubaccount"), raw_subaccount("000-000"))
         .with(idx(s, "CashAccount"), st("10200"))
         .with(
             idx(s, "CreatedDateTime"),
@@ -445,7 +464,7 @@ fn non_stock_item(i: u64, n: u64) -> Row {
         )
         .with(idx(s, "Description"), owned(format!("{desc} {}", i + 1)))
         .with(idx(s, "ExpenseAccount"), st("63000"))
-        .with(idx(s, "ExpenseSubaccount"), st("300-000"))
+        .with(idx(s, "ExpenseSubaccount"), raw_subaccount("300-000"))
         .with(idx(s, "InventoryID"), owned(format!("{code}{:04}", i + 1)))
         .with(idx(s, "ItemClass"), st("NONSTOCK"))
         .with(idx(s, "ItemStatus"), st("Active"))
@@ -455,7 +474,7 @@ fn non_stock_item(i: u64, n: u64) -> Row {
         .with(idx(s, "PurchaseUnit"), st(unit))
         .with(idx(s, "RequireReceipt"), Val::Bool(false))
         .with(idx(s, "SalesAccount"), st("40000"))
-        .with(idx(s, "SalesSubaccount"), st("000-000"))
+        .with(idx(s, "SalesSubaccount"), raw_subaccount("000-000"))
         .with(idx(s, "SalesUnit"), st(unit))
         .with(idx(s, "TaxCategory"), st("EXEMPT"))
 }
@@ -499,7 +518,7 @@ fn bill(i: u64, n: u64, nbr: String) -> Row {
                 .with(idx(d, "Description"), st(account_desc(acct)))
                 .with(idx(d, "ExtendedCost"), money(amount))
                 .with(idx(d, "Qty"), Val::Dec(Decimal::ONE))
-                .with(idx(d, "Subaccount"), st(cc.subaccount))
+                .with(idx(d, "Subaccount"), raw_subaccount(cc.subaccount))
                 .with(
                     idx(d, "TransactionDescription"),
                     owned(format!("Bill {nbr} line {}", l + 1)),
@@ -598,7 +617,7 @@ fn purchase_order(i: u64, n: u64, nbr: String) -> Row {
                 .with(idx(d, "OrderNbr"), owned(nbr.clone()))
                 .with(idx(d, "OrderQty"), Val::Dec(Decimal::new(qty, 0)))
                 .with(idx(d, "OrderType"), st("Normal"))
-                .with(idx(d, "Subaccount"), st("000-000"))
+                .with(idx(d, "Subaccount"), raw_subaccount("000-000"))
                 .with(idx(d, "UnitCost"), money(cost))
                 .with(idx(d, "UOM"), st("EA"))
                 .with(idx(d, "WarehouseID"), st("WHOLESALE")),
@@ -659,7 +678,7 @@ fn journal(i: u64, n: u64, nbr: String) -> Row {
                 .with(idx(d, "IsNonPM"), Val::Bool(true))
                 .with(idx(d, "LineNbr"), Val::Int(l as i64 + 1))
                 .with(idx(d, "Qty"), Val::Dec(Decimal::ZERO))
-                .with(idx(d, "Subaccount"), st(sub))
+                .with(idx(d, "Subaccount"), raw_subaccount(sub))
                 .with(
                     idx(d, "TransactionDescription"),
                     owned(format!("Accrual {} line {}", i + 1, l + 1)),

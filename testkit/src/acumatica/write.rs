@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value as J, json};
 use uuid::Uuid;
 
+use super::generate::raw_subaccount;
 use super::input::{Input, ModelState, parse};
 use super::render::{Shape, journal_totals, to_value};
 use super::schema::{EntityDef, FieldType, Schema, schema};
@@ -353,12 +354,16 @@ fn defaults(def: &EntityDef, schema: &Schema, row: &mut Row, inserting: bool) {
                 if let Some(b) = &branch {
                     set_default(line, lines, "BranchID", b.clone());
                 }
-                set_default(
-                    line,
-                    lines,
-                    "Subaccount",
-                    Val::Static(seed::SUBACCOUNTS[0].cd),
-                );
+                // Subaccounts are kept raw, without the segment separator.
+                let sub_idx = lines.idx("Subaccount");
+                match line.get(sub_idx).and_then(Val::as_str) {
+                    None => line.set(sub_idx, Some(raw_subaccount(seed::SUBACCOUNTS[0].cd))),
+                    Some(s) if s.contains('-') => {
+                        let raw = s.replace('-', "");
+                        line.set(sub_idx, Some(Val::Str(raw.into_boxed_str())));
+                    }
+                    Some(_) => {}
+                }
                 set_default(line, lines, "DebitAmount", Val::Dec(Decimal::new(0, 2)));
                 set_default(line, lines, "CreditAmount", Val::Dec(Decimal::new(0, 2)));
                 set_default(line, lines, "Qty", Val::Dec(Decimal::ZERO));
@@ -544,7 +549,8 @@ fn validate_journal(store: &Store, s: &'static Schema, row: &Row, errors: &mut E
         }
         if let Some(sub) = str_of(line, l, "Subaccount") {
             let ss = schema_of("Subaccount");
-            match exists(store, "Subaccount", &sub) {
+            // Accepted with or without the segment separator; stored raw.
+            match exists(store, "Subaccount", &sub.replace('-', "")) {
                 None => errors.fields.push((
                     at,
                     "Subaccount",
