@@ -33,14 +33,13 @@
 //! assert_eq!(config.flow("gl_feed").unwrap().kind(), FlowKind::Feed);
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use sync_core::mapping::JournalMapping;
-use sync_core::validate::ValidationPolicy;
+use sync_core::post::{LookerQueryConfig, PostOptions};
 use toml::Spanned;
 
 use crate::exit::{CliError, CliResult};
@@ -224,51 +223,41 @@ impl fmt::Display for FlowKind {
     }
 }
 
-/// The Looker query of a post flow (`[flows.looker]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookerQuery {
-    /// LookML model.
-    pub model: String,
-    /// Explore.
-    pub explore: String,
-    /// Fields to select (default: every column the mapping reads).
-    pub fields: Vec<String>,
-    /// Filters: field → Looker filter expression.
-    pub filters: BTreeMap<String, String>,
-    /// Sorts, e.g. `view.field desc`.
-    pub sorts: Vec<String>,
-    /// Row limit (`-1`, the default, means all rows; a result that reaches a limit is an
-    /// error, never silently cut).
-    pub limit: i64,
-}
-
-impl LookerQuery {
-    /// The query as the Looker client takes it.
-    pub fn to_write_query(&self) -> looker_client::WriteQuery {
-        let mut q = looker_client::WriteQuery::new(&self.model, &self.explore)
-            .fields(self.fields.iter().cloned())
-            .with_limit(self.limit);
-        for (f, e) in &self.filters {
-            q = q.filter(f, e);
-        }
-        if !self.sorts.is_empty() {
-            q = q.sorts(self.sorts.iter().cloned());
-        }
-        q
-    }
-}
-
 /// What a post flow does (`kind = "post"`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostFlow {
-    /// The Looker query.
-    pub query: LookerQuery,
-    /// Rows to journals.
+    /// The Looker query (`[flows.looker]`, sync-core's [`LookerQueryConfig`]).
+    pub query: LookerQueryConfig,
+    /// Rows to journals (`[flows.mapping]` or `mapping_file`).
     pub mapping: JournalMapping,
-    /// Which journals may be posted when some have problems.
-    pub policy: ValidationPolicy,
-    /// Release batches after creating them.
-    pub release: bool,
+    /// How to post (`[flows.post]`, sync-core's [`PostOptions`]).
+    pub options: PostOptions,
+}
+
+impl PostFlow {
+    /// The fields the query selects: the configured ones, else every column the mapping reads.
+    pub fn fields(&self) -> Vec<String> {
+        if self.query.fields.is_empty() {
+            self.mapping.columns().into_iter().map(str::to_owned).collect()
+        } else {
+            self.query.fields.clone()
+        }
+    }
+
+    /// The query as the Looker client takes it.
+    pub fn write_query(&self) -> looker_client::WriteQuery {
+        let q = &self.query;
+        let mut w = looker_client::WriteQuery::new(&q.model, &q.explore)
+            .fields(self.fields())
+            .with_limit(q.limit);
+        for (f, e) in &q.filters {
+            w = w.filter(f, e);
+        }
+        if !q.sorts.is_empty() {
+            w = w.sorts(q.sorts.iter().cloned());
+        }
+        w
+    }
 }
 
 /// What a feed flow does (`kind = "feed"`).
@@ -398,32 +387,15 @@ struct RawFlow {
     kind: FlowKind,
     cron: Option<Spanned<String>>,
     time_zone: Option<Spanned<String>>,
-    looker: Option<RawQuery>,
+    looker: Option<LookerQueryConfig>,
     mapping: Option<Spanned<toml::Table>>,
     mapping_file: Option<Spanned<String>>,
-    #[serde(default)]
-    policy: ValidationPolicy,
-    #[serde(default)]
-    release: bool,
+    post: Option<PostOptions>,
     #[serde(default)]
     entities: Vec<String>,
     warehouse: Option<Spanned<String>>,
     #[serde(default)]
     expand: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawQuery {
-    model: String,
-    explore: String,
-    #[serde(default)]
-    fields: Vec<String>,
-    #[serde(default)]
-    filters: BTreeMap<String, String>,
-    #[serde(default)]
-    sorts: Vec<String>,
-    limit: Option<i64>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -818,23 +790,14 @@ fn resolve_flow(
                     m
                 }
             };
-            let fields = if q.fields.is_empty() {
-                mapping.columns().into_iter().map(str::to_owned).collect()
-            } else {
-                q.fields
-            };
+            let options = f.post.unwrap_or_default();
+            options
+                .check()
+                .map_err(|e| src.error(span.clone(), ctx(&format!("[flows.post]: {e}"))))?;
             FlowSpec::Post(Box::new(PostFlow {
-                query: LookerQuery {
-                    model: q.model,
-                    explore: q.explore,
-                    fields,
-                    filters: q.filters,
-                    sorts: q.sorts,
-                    limit: q.limit.unwrap_or(-1),
-                },
+                query: q,
                 mapping,
-                policy: f.policy,
-                release: f.release,
+                options,
             }))
         }
         FlowKind::Feed => {

@@ -172,7 +172,9 @@ sorts = ["overhead_allocation.line_id"]
 
 [flows.mapping]
 lines.account = {{ column = "overhead_allocation.account" }}
-lines.subaccount = {{ column = "overhead_allocation.subaccount" }}
+# Looker shows subaccounts with their segment separator (100-000); Acumatica's API takes
+# them unsegmented (100000).
+lines.subaccount = {{ column = "overhead_allocation.subaccount", map = "subaccount" }}
 lines.branch = {{ column = "overhead_allocation.branch" }}
 lines.amount = {{ signed = "overhead_allocation.amount" }}
 lines.description = "{{overhead_allocation.description}}"
@@ -181,6 +183,7 @@ lines.period = {{ column = "overhead_allocation.period", format = "mmyyyy" }}
 document.ledger = {{ constant = "{ledger}" }}
 document.description = "Overhead allocation {{period}} {{branch}}"
 document.date = "period_end"
+{maps}
 
 # Supporting flow: copy the latest GL entries into warehouse tables.
 [[flows]]
@@ -198,5 +201,16 @@ warehouse = "sqlite://{state_dir}{sep}warehouse.db"
         looker_client = credentials::LOOKER_CLIENT_ID,
         period = demo_period(),
         ledger = seed::LEDGER,
+        maps = subaccount_map(),
     )
+}
+
+/// The `[flows.mapping.maps.subaccount]` table: the demo subaccounts as Looker shows them
+/// (with separator) to Acumatica's unsegmented codes.
+fn subaccount_map() -> String {
+    let mut out = String::from("\n[flows.mapping.maps.subaccount]\n");
+    for s in seed::SUBACCOUNTS {
+        out.push_str(&format!("\"{}\" = \"{}\"\n", s.cd, s.cd.replace('-', "")));
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod flows;
 pub mod ping;
 pub mod plan;
 pub mod replay;

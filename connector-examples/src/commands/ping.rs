@@ -100,7 +100,7 @@ pub async fn looker_checks(
             Ok(explore) => {
                 let f = &explore.fields;
                 let count = f.dimensions.len() + f.measures.len();
-                match explore.check(&q.to_write_query()) {
+                match explore.check(&post.write_query()) {
                     Ok(()) => out.push(Check::pass(
                         S,
                         name,
@@ -108,7 +108,7 @@ pub async fn looker_checks(
                             "{count} fields ({} dimensions, {} measures); the flow's {} fields exist",
                             f.dimensions.len(),
                             f.measures.len(),
-                            q.fields.len()
+                            post.fields().len()
                         ),
                     )),
                     Err(e) => out.push(Check::fail(

@@ -1,10 +1,318 @@
-//! `ml-connector plan`.
+//! `ml-connector plan`: a dry run that writes nothing.
+//!
+//! Runs the flow's Looker query, maps the rows, validates the journals against Acumatica's
+//! reference data, looks their natural keys up in Acumatica (read-only), and prints each
+//! journal that would be posted: lines, totals and natural key.
 
-use crate::cli::GlobalArgs;
-use crate::exit::{CliError, Exit};
+use futures::TryStreamExt;
+use rust_decimal::Decimal;
+use serde_json::json;
+use sync_core::key::NaturalKey;
+use sync_core::mapping::{JournalDocument, MappedJournals};
+use sync_core::post::{AcumaticaJournals, LookerQuerySource};
+use sync_core::traits::{DocumentSink, RecordSource};
+use sync_core::validate::{DocumentStatus, ValidationReport, validate};
+
+use crate::cli::{FlowArg, GlobalArgs};
+use crate::commands::Context;
+use crate::commands::flows::from_sync;
+use crate::config::{FlowConfig, PostFlow};
+use crate::connect;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Align, Table, print_json};
+use crate::progress::Progress;
+
+/// What a journal would do if the flow ran now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanState {
+    /// Valid and not in Acumatica yet: it would be created.
+    WouldPost,
+    /// Acumatica already holds it (same natural key): it would not be posted again.
+    AlreadyPosted {
+        /// The batch number.
+        batch: String,
+    },
+    /// Acumatica holds this period and branch with other content: the flow's
+    /// `changed_content` policy decides; nothing is posted twice.
+    ChangedContent {
+        /// The batch posted earlier.
+        batch: String,
+    },
+    /// It has validation problems and would not be posted.
+    Invalid {
+        /// How many problems.
+        issues: usize,
+    },
+    /// Valid, but held back because other journals have problems (all-or-nothing policy).
+    Withheld,
+}
+
+impl PlanState {
+    /// A short label.
+    pub fn label(&self) -> String {
+        match self {
+            PlanState::WouldPost => "would post".into(),
+            PlanState::AlreadyPosted { batch } => format!("already posted as batch {batch}"),
+            PlanState::ChangedContent { batch } => {
+                format!("posted before as batch {batch} with other amounts (changed content)")
+            }
+            PlanState::Invalid { issues } => format!("invalid ({issues} problem(s))"),
+            PlanState::Withheld => "withheld (other journals have problems)".into(),
+        }
+    }
+}
+
+/// One journal of a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedJournal {
+    /// The journal.
+    pub document: JournalDocument,
+    /// Its natural key.
+    pub key: NaturalKey,
+    /// What would happen to it.
+    pub state: PlanState,
+}
+
+/// The dry run of one post flow.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The flow.
+    pub flow: String,
+    /// Rows Looker returned.
+    pub rows_read: usize,
+    /// The journals.
+    pub journals: Vec<PlannedJournal>,
+    /// Every validation problem.
+    pub report: ValidationReport,
+}
+
+impl Plan {
+    /// How many journals would be posted.
+    pub fn would_post(&self) -> usize {
+        self.journals.iter().filter(|j| j.state == PlanState::WouldPost).count()
+    }
+}
+
+/// Reads the flow's rows from Looker (validating the fields against the explore first).
+pub async fn read_rows(
+    looker: &looker_client::Client,
+    flow: &FlowConfig,
+    post: &PostFlow,
+    bars: bool,
+) -> CliResult<Vec<sync_core::mapping::Row>> {
+    let ctx = format!("flow `{}`: Looker {}::{}", flow.name, post.query.model, post.query.explore);
+    looker
+        .validate(&post.write_query())
+        .await
+        .map_err(|e| CliError::from_looker(&ctx, &e))?;
+    let source = LookerQuerySource::new(looker.clone(), &post.query, &post.mapping)
+        .map_err(|e| from_sync(&ctx, &e))?;
+    let mut pages = source.pages(None).await.map_err(|e| from_sync(&ctx, &e))?;
+    let mut progress = Progress::new(format!("rows from {}", source.describe()), None, bars);
+    let mut rows = Vec::new();
+    while let Some(page) = pages.try_next().await.map_err(|e| from_sync(&ctx, &e))? {
+        progress.inc(page.len() as u64);
+        rows.extend(page);
+    }
+    progress.finish();
+    Ok(rows)
+}
+
+/// Plans one post flow: query, map, validate, look up; writes nothing.
+pub async fn plan_flow(
+    looker: &looker_client::Client,
+    acumatica: &acumatica_client::Client,
+    flow: &FlowConfig,
+    bars: bool,
+) -> CliResult<Plan> {
+    let post = flow.post().ok_or_else(|| {
+        CliError::usage(format!("flow `{}` is a {} flow; plan shows post flows", flow.name, flow.kind()))
+    })?;
+    let rows = read_rows(looker, flow, post, bars).await?;
+    let mapped: MappedJournals = post
+        .mapping
+        .map_rows(&rows)
+        .map_err(|e| CliError::validation(format!("flow `{}`: mapping: {e}", flow.name)))?;
+    let sink = AcumaticaJournals::new(acumatica.clone());
+    let reference = sink
+        .reference_data()
+        .await
+        .map_err(|e| from_sync(&format!("flow `{}`: Acumatica reference data", flow.name), &e))?;
+    let report = validate(&mapped, &reference, post.options.validation);
+    let keys: Vec<NaturalKey> = mapped.documents.iter().map(NaturalKey::for_document).collect();
+    let mut existing = Vec::new();
+    for chunk in keys.chunks(post.options.lookup_page_size.max(1)) {
+        let partitions: Vec<_> = chunk.iter().map(|k| k.partition().clone()).collect();
+        existing.extend(sink.find(&partitions).await.map_err(|e| {
+            from_sync(&format!("flow `{}`: looking up posted journals", flow.name), &e)
+        })?);
+    }
+    let journals = mapped
+        .documents
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (doc, key))| {
+            let verdict = report.documents.iter().find(|v| v.index == i).map(|v| v.status);
+            let same = existing.iter().find(|e| e.natural_key().as_ref() == Some(&key));
+            let other = existing.iter().find(|e| {
+                e.natural_key().is_some_and(|k| k.partition() == key.partition() && k != key)
+            });
+            let state = match (verdict, same, other) {
+                (_, Some(e), _) => PlanState::AlreadyPosted { batch: e.number.clone() },
+                (Some(DocumentStatus::Invalid { issues }), _, _) => PlanState::Invalid { issues },
+                (_, _, Some(e)) => PlanState::ChangedContent { batch: e.number.clone() },
+                (Some(DocumentStatus::Withheld), _, _) => PlanState::Withheld,
+                _ => PlanState::WouldPost,
+            };
+            PlannedJournal {
+                document: doc.clone(),
+                key,
+                state,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        flow: flow.name.clone(),
+        rows_read: rows.len(),
+        journals,
+        report,
+    })
+}
+
+fn money(d: Decimal) -> String {
+    if d.is_zero() { String::new() } else { format!("{d:.2}") }
+}
+
+/// The plan as text: a table per journal with totals and natural key, then the problems.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let n = plan.journals.len();
+    out.push_str(&format!(
+        "Flow {}: {} row(s) from Looker, {n} journal(s)\n",
+        plan.flow, plan.rows_read
+    ));
+    for (i, j) in plan.journals.iter().enumerate() {
+        let d = &j.document;
+        out.push_str(&format!(
+            "\nJournal {}/{n}: {}  [{}]\n  branch {}, ledger {}, period {}, date {}\n  natural key {}\n",
+            i + 1,
+            d.description,
+            j.state.label(),
+            d.branch,
+            d.ledger,
+            d.period.mmyyyy(),
+            d.transaction_date.map_or_else(|| "-".into(), |t| t.to_string()),
+            j.key
+        ));
+        let mut t = Table::new(["Row", "Account", "Subaccount", "Branch", "Debit", "Credit", "Description"])
+            .align(0, Align::Right)
+            .align(4, Align::Right)
+            .align(5, Align::Right);
+        for l in &d.lines {
+            t.row([
+                l.row.to_string(),
+                l.account.clone(),
+                l.subaccount.clone().unwrap_or_default(),
+                l.branch.clone(),
+                money(l.debit),
+                money(l.credit),
+                l.description.clone().unwrap_or_default(),
+            ]);
+        }
+        t.rule();
+        let balance = if d.is_balanced() { "balanced" } else { "NOT BALANCED" };
+        t.row([
+            String::new(),
+            "Total".into(),
+            String::new(),
+            String::new(),
+            format!("{:.2}", d.total_debit()),
+            format!("{:.2}", d.total_credit()),
+            balance.into(),
+        ]);
+        for line in t.render().lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !plan.report.is_clean() {
+        out.push_str(&format!("\n{} problem(s) found; nothing invalid is ever posted:\n", plan.report.issues.len()));
+        for issue in &plan.report.issues {
+            out.push_str(&format!("  - {issue}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\nPlan: {} of {n} journal(s) would be posted. Nothing was written.\n",
+        plan.would_post()
+    ));
+    out
+}
+
+/// The plan as JSON.
+pub fn to_json(plan: &Plan) -> serde_json::Value {
+    json!({
+        "flow": plan.flow,
+        "rows_read": plan.rows_read,
+        "would_post": plan.would_post(),
+        "journals": plan.journals.iter().map(|j| json!({
+            "natural_key": j.key.to_string(),
+            "state": j.state.label(),
+            "document": j.document,
+            "total_debit": j.document.total_debit(),
+            "total_credit": j.document.total_credit(),
+            "balanced": j.document.is_balanced(),
+        })).collect::<Vec<_>>(),
+        "problems": plan.report.issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
 
 /// Runs `plan`.
-pub async fn run<A>(global: &GlobalArgs, args: &A) -> Result<Exit, CliError> {
-    let _ = (global, args);
-    Err(CliError::failed("`plan` is not wired yet"))
+pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
+    let ctx = Context::load(global)?;
+    let flows: Vec<&FlowConfig> = ctx
+        .config
+        .select(args.flow.as_deref())?
+        .into_iter()
+        .filter(|f| args.flow.is_some() || f.post().is_some())
+        .collect();
+    if flows.is_empty() {
+        return Err(CliError::usage(format!(
+            "no post flow is configured ({}); plan shows what post flows would write",
+            ctx.config.describe_source()
+        )));
+    }
+    let looker = connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
+    let acumatica =
+        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false)
+            .await?;
+    let mut exit = Exit::Ok;
+    let mut plans = Vec::new();
+    for flow in flows {
+        let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await;
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = acumatica.close().await;
+                return Err(e);
+            }
+        };
+        if !plan.report.is_clean() {
+            exit = exit.worst(Exit::Validation);
+        }
+        if !ctx.json {
+            print!("{}", render(&plan));
+        }
+        plans.push(plan);
+    }
+    let _ = acumatica.close().await;
+    if ctx.json {
+        print_json(&json!({
+            "ok": exit == Exit::Ok,
+            "exit_code": exit.code(),
+            "plans": plans.iter().map(to_json).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(exit)
 }

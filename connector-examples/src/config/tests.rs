@@ -64,8 +64,9 @@ fn reads_connections_flows_and_defaults() {
     let post = f.post().unwrap();
     assert_eq!(post.mapping.flow, "alloc", "the flow name is the mapping's key space");
     // Fields default to every column the mapping reads.
+    assert!(post.query.fields.is_empty());
     assert_eq!(
-        post.query.fields,
+        post.fields(),
         [
             "overhead_allocation.account",
             "overhead_allocation.amount",
@@ -74,6 +75,7 @@ fn reads_connections_flows_and_defaults() {
         ]
     );
     assert_eq!(post.query.limit, -1);
+    assert!(!post.options.release);
 }
 
 #[test]

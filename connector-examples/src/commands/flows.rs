@@ -1,0 +1,80 @@
+//! What `plan`, `run`, `status`, `audit` and `replay` share: the state store, the flows built
+//! from the configuration, and how sync-core's errors become exit codes.
+
+use std::sync::Arc;
+
+use sync_core::post::{AcumaticaJournals, LookerQuerySource, PostFlow};
+use sync_core::store::{PostgresStore, SqliteStore, StateStore};
+
+use crate::commands::Context;
+use crate::config::{FlowConfig, StoreUrl};
+use crate::connect;
+use crate::exit::{CliError, CliResult, Exit};
+
+/// Opens the state store. With `create` false, a SQLite file that does not exist yet gives
+/// `None` (nothing has run), instead of being created by a read-only command.
+pub async fn open_store(url: &StoreUrl, create: bool) -> CliResult<Option<Arc<dyn StateStore>>> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            if !create && !path.exists() {
+                return Ok(None);
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    CliError::usage(format!("cannot create the store directory {}: {e}", dir.display()))
+                })?;
+            }
+            let store = SqliteStore::open(path)
+                .await
+                .map_err(|e| CliError::failed(format!("state store {url}: {e}")))?;
+            Ok(Some(Arc::new(store)))
+        }
+        StoreUrl::Postgres(u) => {
+            let store = PostgresStore::connect(u).await.map_err(|e| {
+                CliError::new(Exit::Unreachable, format!("state store {url}: {e}"))
+            })?;
+            Ok(Some(Arc::new(store)))
+        }
+    }
+}
+
+/// Classifies a sync-core error.
+pub fn from_sync(context: &str, err: &sync_core::Error) -> CliError {
+    use sync_core::Error as E;
+    let e = match err {
+        E::Looker(l) => return CliError::from_looker(context, l),
+        E::Acumatica(a) => return CliError::from_acumatica(context, a),
+        E::Validation(_) | E::Mapping(_) => CliError::validation(format!("{context}: {err}")),
+        E::Config { .. } => CliError::usage(format!("{context}: {err}")),
+        _ if err.is_invalid_data() => CliError::validation(format!("{context}: {err}")),
+        _ => CliError::failed(format!("{context}: {err}")),
+    };
+    if err.is_busy() {
+        return e.with_hint("another replica is running this flow; it will be picked up next time");
+    }
+    e
+}
+
+/// Builds sync-core's post flow for a configured post flow, with both clients and the store.
+pub async fn post_flow(
+    ctx: &Context,
+    flow: &FlowConfig,
+    store: Arc<dyn StateStore>,
+) -> CliResult<PostFlow> {
+    let post = flow.post().ok_or_else(|| {
+        CliError::usage(format!("flow `{}` is a {} flow, not a post flow", flow.name, flow.kind()))
+    })?;
+    let looker = connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
+    let acumatica =
+        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false)
+            .await?;
+    let source = LookerQuerySource::new(looker, &post.query, &post.mapping)
+        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))?;
+    PostFlow::builder(post.mapping.clone())
+        .source(source)
+        .sink(AcumaticaJournals::new(acumatica))
+        .store(store)
+        .options(post.options.clone())
+        .build()
+        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
+}
