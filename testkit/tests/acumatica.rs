@@ -623,7 +623,9 @@ async fn a_repeated_create_makes_a_duplicate() {
     assert_eq!(last.post_period.as_deref(), Some("102026"));
     // Sent with the display separator, stored and served raw as the real API does.
     assert_eq!(last.lines[0].subaccount.as_deref(), Some("100000"));
-    let subs = api.json("Subaccount?$filter=SubaccountCD eq '100000'").await;
+    let subs = api
+        .json("Subaccount?$filter=SubaccountCD eq '100000'")
+        .await;
     assert_eq!(subs[0]["Description"]["value"], "Sales");
 }
 
@@ -1060,4 +1062,69 @@ async fn a_large_document_fits_in_one_put() {
     let stored = fake.state().journal_transactions();
     assert_eq!(stored.last().unwrap().lines.len(), 12_000);
     assert_eq!(stored.last().unwrap().lines[11_999].line_nbr, 12_000);
+}
+
+#[tokio::test]
+async fn configurable_versions_bare_endpoint_list_and_patch_from_25() {
+    use testkit::acumatica::EndpointListShape;
+    let fake = AcumaticaFake::start(
+        AcumaticaOptions::default()
+            .versions(["24.200.001", "25.200.001"])
+            .endpoint_list(EndpointListShape::BareArray),
+    )
+    .await
+    .unwrap();
+    let list: Value = reqwest::get(format!("{}/entity", fake.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[1]["version"], "25.200.001");
+
+    let token = token(&fake).await;
+    let http = reqwest::Client::new();
+    let patch = |version: &str, body: Value| {
+        http.patch(format!("{}JournalTransaction", fake.endpoint_url(version)))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    // Posted batches refuse changes (422); pick one still on hold.
+    let held = fake
+        .state()
+        .journal_transactions()
+        .into_iter()
+        .find(|b| b.status == "On Hold")
+        .unwrap();
+    let body = json!({"Module": {"value": "GL"}, "BatchNbr": {"value": held.batch_nbr}, "Description": {"value": "patched"}});
+    assert_eq!(
+        patch("24.200.001", body.clone()).await.unwrap().status(),
+        405,
+        "no PATCH before 25.200.001"
+    );
+    let r = patch("25.200.001", body).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["Description"]["value"],
+        "patched"
+    );
+    let missing = json!({"Module": {"value": "GL"}, "BatchNbr": {"value": "999999"}, "Description": {"value": "x"}});
+    assert_eq!(
+        patch("25.200.001", missing).await.unwrap().status(),
+        404,
+        "PATCH cannot insert"
+    );
+    assert_eq!(fake.state().created("JournalTransaction"), 0);
+    assert_eq!(
+        http.get(format!("{}Account", fake.endpoint_url("23.200.001")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "23.200.001 is not served here"
+    );
 }
