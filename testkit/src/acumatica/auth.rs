@@ -551,5 +551,35 @@ mod tests {
         a.logout(Some(&s1), None);
         assert!(a.login(&body).is_ok());
         assert_eq!(a.counters.login_limit_refusals, 1);
+        let refused = a.token(&password_form("api"), None).unwrap_err();
+        assert_eq!(
+            (refused.1, refused.2.as_deref()),
+            ("invalid_grant", Some("API Login Limit"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cookie_sessions_close_after_ten_idle_minutes() {
+        let faults = Faults::new();
+        let mut a = state(5);
+        let body =
+            serde_json::json!({"name": "admin", "password": seed::credentials::ACUMATICA_PASSWORD});
+        let sid = a.login(&body).unwrap();
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert_eq!(
+            a.check_cookie(&sid, &faults),
+            Ok(()),
+            "use resets the idle clock"
+        );
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert_eq!(a.check_cookie(&sid, &faults), Ok(()));
+        assert_eq!(a.live_sessions(), 1);
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert_eq!(
+            a.live_sessions(),
+            0,
+            "closed sessions stop counting against the license"
+        );
+        assert_eq!(a.check_cookie(&sid, &faults), Err(Denied::Expired));
     }
 }
