@@ -1,10 +1,57 @@
-//! `ml-connector replay`.
+//! `ml-connector replay`: retry the failed documents of a flow.
 
-use crate::cli::GlobalArgs;
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, ReplayArgs};
+use crate::commands::Context;
+use crate::commands::flows::{from_sync, open_store, post_flow};
+use crate::commands::run::{render_summary, summary_exit, summary_json};
 use crate::exit::{CliError, Exit};
+use crate::output::print_json;
 
 /// Runs `replay`.
-pub async fn run<A>(global: &GlobalArgs, args: &A) -> Result<Exit, CliError> {
-    let _ = (global, args);
-    Err(CliError::failed("`replay` is not wired yet"))
+pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliError> {
+    let ctx = Context::load(global)?;
+    let flow_cfg = ctx.config.flow(&args.flow)?;
+    let Some(store) = open_store(&ctx.config.store, false).await? else {
+        return Err(CliError::failed(format!(
+            "nothing to replay: the state store {} does not exist yet",
+            ctx.config.store
+        )));
+    };
+    let flow = post_flow(&ctx, flow_cfg, store).await?;
+    let letters = flow
+        .dead_letters()
+        .await
+        .map_err(|e| from_sync(&format!("flow `{}`", args.flow), &e))?;
+    if let Some(id) = args.id
+        && !letters.iter().any(|l| l.id == id)
+    {
+        let ids: Vec<String> = letters.iter().map(|l| format!("#{}", l.id)).collect();
+        return Err(CliError::usage(format!(
+            "flow `{}` has no unresolved failed document #{id}; {}",
+            args.flow,
+            if ids.is_empty() { "it has none".to_owned() } else { format!("it has {}", ids.join(", ")) }
+        )));
+    }
+    if letters.is_empty() {
+        if ctx.json {
+            print_json(&json!({ "ok": true, "flow": args.flow, "replayed": 0 }));
+        } else {
+            println!("Flow {} has no failed documents to replay.", args.flow);
+        }
+        return Ok(Exit::Ok);
+    }
+    let ids = args.id.map(|i| vec![i]);
+    let summary = flow
+        .replay(ids.as_deref())
+        .await
+        .map_err(|e| from_sync(&format!("flow `{}`: replay", args.flow), &e))?;
+    let exit = summary_exit(&summary);
+    if ctx.json {
+        print_json(&json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "run": summary_json(&summary) }));
+    } else {
+        print!("{}", render_summary(&summary));
+    }
+    Ok(exit)
 }

@@ -1,10 +1,245 @@
-//! `ml-connector run`.
+//! `ml-connector run`: run the flows once (`--once`) or as a daemon on their cron cadences.
 
-use crate::cli::GlobalArgs;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use sync_core::post::{DocumentState, PostFlow, RunSummary};
+use sync_core::schedule::{FlowSchedule, Runner, RunnerEvent};
+use sync_core::store::{RunStatus, StateStore};
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::commands::Context;
+use crate::commands::flows::{from_sync, open_store, post_flow};
+use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
+use crate::output::{Table, print_json};
+
+/// The prefix of the schedule's own lease names: the runner leases `schedule:<flow>` while
+/// the flow itself leases `<flow>` for its run, so the two never fence each other out.
+pub const SCHEDULE_LEASE_PREFIX: &str = "schedule:";
+
+/// The exit code a post run summary stands for.
+pub fn summary_exit(summary: &RunSummary) -> Exit {
+    match summary.status {
+        RunStatus::Succeeded => Exit::Ok,
+        _ if summary.validation.as_ref().is_some_and(|r| !r.is_clean()) => Exit::Validation,
+        _ => Exit::Failed,
+    }
+}
+
+/// A post run summary as text: one line per document, then the counts.
+pub fn render_summary(summary: &RunSummary) -> String {
+    let mut out = String::new();
+    let mut t = Table::new(["Journal", "Natural key", "Result"]);
+    for d in &summary.documents {
+        let result = match &d.state {
+            DocumentState::Posted { batch } => format!("posted as batch {batch}"),
+            DocumentState::AlreadyPosted { batch } => match batch {
+                Some(b) => format!("already posted (batch {b}); not posted again"),
+                None => "already posted; not posted again".into(),
+            },
+            DocumentState::Skipped { reason } => format!("skipped: {reason}"),
+            DocumentState::Invalid { issues } => format!("not posted: {issues} validation problem(s)"),
+            DocumentState::Withheld { reason } => format!("withheld: {reason}"),
+            DocumentState::Failed { error } => format!("FAILED (dead-lettered for replay): {error}"),
+            DocumentState::Pending { error } => {
+                format!("outcome unknown, reconciled by lookup next run: {error}")
+            }
+        };
+        t.row([d.partition.clone(), d.natural_key.clone(), result]);
+    }
+    if !t.is_empty() {
+        out.push_str(&t.render());
+    }
+    if let Some(report) = summary.validation.as_ref().filter(|r| !r.is_clean()) {
+        out.push_str(&format!("{} validation problem(s):\n", report.issues.len()));
+        for i in &report.issues {
+            out.push_str(&format!("  - {i}\n"));
+        }
+    }
+    out.push_str(&format!("{summary}\n"));
+    out
+}
+
+/// A post run summary as JSON.
+pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
+    let c = &summary.counts;
+    json!({
+        "flow": summary.flow,
+        "run_id": summary.run_id.to_string(),
+        "status": summary.status.to_string(),
+        "counts": {
+            "rows_read": c.rows_read,
+            "documents_mapped": c.documents_mapped,
+            "documents_posted": c.documents_posted,
+            "duplicates_skipped": c.duplicates_skipped,
+            "invalid": c.invalid,
+            "failed": c.failed,
+            "pending": c.pending,
+            "withheld": c.withheld,
+            "released": c.released,
+        },
+        "posted_batches": summary.posted_batches(),
+        "documents": summary.documents.iter().map(|d| json!({
+            "partition": d.partition,
+            "natural_key": d.natural_key,
+            "state": format!("{:?}", d.state),
+        })).collect::<Vec<_>>(),
+        "problems": summary.validation.as_ref().map(|r| r.issues.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    })
+}
+
+/// Builds every selected flow up front, so configuration and credential problems show at
+/// start-up rather than at the first due time.
+async fn build_flows(
+    ctx: &Context,
+    flows: &[&FlowConfig],
+    store: &Arc<dyn StateStore>,
+) -> Result<HashMap<String, PostFlow>, CliError> {
+    let mut built = HashMap::new();
+    for f in flows {
+        match f.post() {
+            Some(_) => {
+                built.insert(f.name.clone(), post_flow(ctx, f, store.clone()).await?);
+            }
+            None => {
+                return Err(CliError::failed(format!(
+                    "flow `{}` is a feed flow; feed flows cannot run yet (sync-core's feed module \
+                     is not available in this build)",
+                    f.name
+                )));
+            }
+        }
+    }
+    Ok(built)
+}
 
 /// Runs `run`.
-pub async fn run<A>(global: &GlobalArgs, args: &A) -> Result<Exit, CliError> {
-    let _ = (global, args);
-    Err(CliError::failed("`run` is not wired yet"))
+pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> {
+    let ctx = Context::load(global)?;
+    let flows = ctx.config.select(args.flow.as_deref())?;
+    if flows.is_empty() {
+        return Err(CliError::usage(format!(
+            "no flows are configured ({})",
+            ctx.config.describe_source()
+        ))
+        .with_hint("add a [[flows]] table; `ml-connector sandbox` prints a complete example"));
+    }
+    let store = open_store(&ctx.config.store, true)
+        .await?
+        .ok_or_else(|| CliError::failed("the state store could not be opened"))?;
+    let built = build_flows(&ctx, &flows, &store).await?;
+    if args.once {
+        let mut exit = Exit::Ok;
+        let mut summaries = Vec::new();
+        for f in &flows {
+            let flow = &built[&f.name];
+            match flow.run().await {
+                Ok(summary) => {
+                    exit = exit.worst(summary_exit(&summary));
+                    if !ctx.json {
+                        print!("{}", render_summary(&summary));
+                    }
+                    summaries.push(summary_json(&summary));
+                }
+                Err(e) => {
+                    let err = from_sync(&format!("flow `{}`", f.name), &e);
+                    exit = exit.worst(err.exit);
+                    if ctx.json {
+                        summaries.push(json!({ "flow": f.name, "error": err.message, "hint": err.hint }));
+                    } else {
+                        crate::report_error(&err, false);
+                    }
+                }
+            }
+        }
+        if ctx.json {
+            print_json(&json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "runs": summaries }));
+        }
+        return Ok(exit);
+    }
+    daemon(&ctx, &flows, store, built).await
+}
+
+async fn daemon(
+    ctx: &Context,
+    flows: &[&FlowConfig],
+    store: Arc<dyn StateStore>,
+    built: HashMap<String, PostFlow>,
+) -> Result<Exit, CliError> {
+    let mut builder = Runner::builder(store);
+    let mut scheduled = 0;
+    for f in flows {
+        let Some(cron) = &f.cron else {
+            tracing::warn!(flow = %f.name, "no cron cadence configured; not scheduled (run it with --once)");
+            continue;
+        };
+        let schedule = FlowSchedule::new(
+            &format!("{SCHEDULE_LEASE_PREFIX}{}", f.name),
+            cron,
+            f.time_zone.name(),
+        )
+        .map_err(|e| CliError::usage(format!("flow `{}`: {e}", f.name)))?;
+        if let Ok(next) = schedule.next_after(chrono::Utc::now()) {
+            tracing::info!(flow = %f.name, cron = %cron, zone = %f.time_zone, next = %next, "scheduled");
+            if !ctx.json {
+                println!("{}: `{cron}` ({}), next run {next}", f.name, f.time_zone);
+            }
+        }
+        builder = builder.schedule(schedule);
+        scheduled += 1;
+    }
+    if scheduled == 0 {
+        return Err(CliError::usage("no selected flow has a cron cadence")
+            .with_hint("set cron = \"0 6 1 * *\" on a flow, or use `run --once`"));
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunnerEvent>();
+    let runner = builder
+        .events(tx)
+        .build()
+        .map_err(|e| CliError::usage(format!("schedule: {e}")))?;
+    let json = ctx.json;
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            tracing::info!(flow = %ev.flow, occurrence = %ev.occurrence, outcome = ?ev.outcome, "due time handled");
+            if json {
+                println!(
+                    "{}",
+                    json!({"event": "due_time", "flow": ev.flow, "occurrence": ev.occurrence.to_rfc3339(), "outcome": format!("{:?}", ev.outcome)})
+                );
+            }
+        }
+    });
+    let flows = Arc::new(built);
+    if !ctx.json {
+        println!("Running until Ctrl-C.");
+    }
+    let report = runner
+        .run(
+            move |run| {
+                let flows = flows.clone();
+                async move {
+                    let name = run.flow.strip_prefix(SCHEDULE_LEASE_PREFIX).unwrap_or(&run.flow).to_owned();
+                    let flow = flows
+                        .get(&name)
+                        .ok_or_else(|| format!("flow `{name}` is not configured"))?;
+                    let summary = flow.run().await.map_err(|e| e.to_string())?;
+                    tracing::info!("{summary}");
+                    if summary.status == RunStatus::Succeeded {
+                        Ok(())
+                    } else {
+                        Err(format!("{summary}").into())
+                    }
+                }
+            },
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("shutting down: finishing running flows");
+            },
+        )
+        .await
+        .map_err(|e| CliError::failed(format!("schedule runner: {e}")))?;
+    tracing::info!(?report, "schedule runner stopped");
+    Ok(Exit::Ok)
 }

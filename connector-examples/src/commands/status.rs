@@ -1,10 +1,145 @@
-//! `ml-connector status`.
+//! `ml-connector status`: flows, last runs, high-water marks, pending documents, dead letters.
 
-use crate::cli::GlobalArgs;
+use serde_json::json;
+use sync_core::schedule::{FlowSchedule, SCHEDULE_PARTITION};
+use sync_core::store::{LedgerFilter, StateStore};
+
+use crate::cli::{FlowArg, GlobalArgs};
+use crate::commands::Context;
+use crate::commands::flows::open_store;
+use crate::commands::run::SCHEDULE_LEASE_PREFIX;
+use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
+use crate::output::{Table, print_json};
+
+fn store_err(e: impl std::fmt::Display) -> CliError {
+    CliError::failed(format!("state store: {e}"))
+}
+
+async fn flow_status(store: Option<&dyn StateStore>, f: &FlowConfig) -> Result<serde_json::Value, CliError> {
+    let next = f.cron.as_ref().and_then(|c| {
+        FlowSchedule::new(&f.name, c, f.time_zone.name())
+            .ok()
+            .and_then(|s| s.next_after(chrono::Utc::now()).ok())
+    });
+    let mut v = json!({
+        "flow": f.name,
+        "kind": f.kind().to_string(),
+        "cron": f.cron,
+        "time_zone": f.time_zone.name(),
+        "next_due": next.map(|n| n.to_rfc3339()),
+    });
+    let Some(store) = store else {
+        v["runs"] = json!([]);
+        return Ok(v);
+    };
+    let runs = store.recent_runs(&f.name, 5).await.map_err(store_err)?;
+    v["runs"] = runs
+        .iter()
+        .map(|r| {
+            json!({
+                "run_id": r.id.to_string(),
+                "status": r.status.to_string(),
+                "started_at": r.started_at.to_rfc3339(),
+                "finished_at": r.finished_at.map(|t| t.to_rfc3339()),
+                "read": r.counts.read, "mapped": r.counts.mapped, "written": r.counts.written,
+                "skipped": r.counts.skipped, "failed": r.counts.failed,
+                "message": r.message,
+            })
+        })
+        .collect();
+    let mark = store
+        .watermark(&format!("{SCHEDULE_LEASE_PREFIX}{}", f.name), SCHEDULE_PARTITION)
+        .await
+        .map_err(store_err)?;
+    v["last_scheduled_due_time"] = json!(mark.map(|m| m.value));
+    let mut marks = serde_json::Map::new();
+    if let Some(feed) = f.feed() {
+        for e in &feed.entities {
+            if let Some(m) = store.watermark(&f.name, e).await.map_err(store_err)? {
+                marks.insert(e.clone(), json!({"value": m.value, "updated_at": m.updated_at.to_rfc3339()}));
+            }
+        }
+    }
+    v["high_water_marks"] = serde_json::Value::Object(marks);
+    let ledger = store.ledger_entries(&f.name, &LedgerFilter::default()).await.map_err(store_err)?;
+    let pending = store.pending_intents(&f.name).await.map_err(store_err)?;
+    v["ledger_entries"] = json!(ledger.len());
+    v["pending_intents"] = pending.iter().map(|p| json!(p.natural_key)).collect();
+    let letters = store.dead_letters(&f.name, false).await.map_err(store_err)?;
+    v["dead_letters"] = letters
+        .iter()
+        .map(|d| json!({"id": d.id, "natural_key": d.natural_key, "attempts": d.attempts, "error": d.error}))
+        .collect();
+    Ok(v)
+}
 
 /// Runs `status`.
-pub async fn run<A>(global: &GlobalArgs, args: &A) -> Result<Exit, CliError> {
-    let _ = (global, args);
-    Err(CliError::failed("`status` is not wired yet"))
+pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
+    let ctx = Context::load(global)?;
+    let flows = ctx.config.select(args.flow.as_deref())?;
+    let store = open_store(&ctx.config.store, false).await?;
+    let mut out = Vec::new();
+    for f in &flows {
+        out.push(flow_status(store.as_deref(), f).await?);
+    }
+    if ctx.json {
+        print_json(&json!({ "store": ctx.config.store.to_string(), "flows": out }));
+        return Ok(Exit::Ok);
+    }
+    println!("State store: {}{}", ctx.config.store, if store.is_none() { " (nothing has run yet)" } else { "" });
+    if flows.is_empty() {
+        println!("No flows are configured ({}).", ctx.config.describe_source());
+    }
+    for v in &out {
+        println!(
+            "\nFlow {} ({}), cron {} {}, next due {}",
+            v["flow"].as_str().unwrap_or_default(),
+            v["kind"].as_str().unwrap_or_default(),
+            v["cron"].as_str().unwrap_or("(none)"),
+            v["time_zone"].as_str().unwrap_or_default(),
+            v["next_due"].as_str().unwrap_or("-"),
+        );
+        if let Some(m) = v["last_scheduled_due_time"].as_str() {
+            println!("  last scheduled due time run: {m}");
+        }
+        if let Some(marks) = v["high_water_marks"].as_object().filter(|m| !m.is_empty()) {
+            for (k, m) in marks {
+                println!("  high-water mark {k}: {}", m["value"].as_str().unwrap_or_default());
+            }
+        }
+        let runs = v["runs"].as_array().cloned().unwrap_or_default();
+        if runs.is_empty() {
+            println!("  no runs yet");
+        } else {
+            let mut t = Table::new(["Run", "Status", "Started", "Read", "Written", "Skipped", "Failed"]);
+            for r in &runs {
+                t.row([
+                    r["run_id"].as_str().unwrap_or_default().to_owned(),
+                    r["status"].as_str().unwrap_or_default().to_owned(),
+                    r["started_at"].as_str().unwrap_or_default().to_owned(),
+                    r["read"].to_string(),
+                    r["written"].to_string(),
+                    r["skipped"].to_string(),
+                    r["failed"].to_string(),
+                ]);
+            }
+            for line in t.render().lines() {
+                println!("  {line}");
+            }
+        }
+        if let Some(n) = v["ledger_entries"].as_u64() {
+            println!("  ledger: {n} document(s) known");
+        }
+        if let Some(p) = v["pending_intents"].as_array().filter(|p| !p.is_empty()) {
+            println!("  {} document(s) with unknown outcome (reconciled by lookup at the next run)", p.len());
+        }
+        if let Some(d) = v["dead_letters"].as_array().filter(|d| !d.is_empty()) {
+            println!("  {} failed document(s) waiting for `ml-connector replay --flow {}`:", d.len(), v["flow"].as_str().unwrap_or_default());
+            for l in d {
+                println!("    #{} {} ({} attempt(s)): {}", l["id"], l["natural_key"].as_str().unwrap_or_default(), l["attempts"], l["error"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    Ok(Exit::Ok)
 }
