@@ -486,7 +486,7 @@ fn fill_gl_line(total: u64, id: u64, row: &mut [Value]) {
     row[BRANCH] = Value::text(branch);
     row[DESCRIPTION] =
         Value::text(LINE_DESCRIPTIONS[(p % LINE_DESCRIPTIONS.len() as u64) as usize]);
-    if (id - 1) % 2 == 0 {
+    if (id - 1).is_multiple_of(2) {
         row[ACCOUNT] = Value::text(expenses[((p / 3) % expenses.len() as u64) as usize]);
         row[SUBACCOUNT] = Value::text(
             seed::COST_CENTERS[(p % seed::COST_CENTERS.len() as u64) as usize].subaccount,

@@ -260,13 +260,17 @@ fn unescape(term: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '^' => {
-                if let Some(n) = chars.next() {
-                    parts.last_mut().map(|p| p.push(n));
+                if let Some(n) = chars.next()
+                    && let Some(p) = parts.last_mut()
+                {
+                    p.push(n);
                 }
             }
             '%' => parts.push(String::new()),
             _ => {
-                parts.last_mut().map(|p| p.push(c));
+                if let Some(p) = parts.last_mut() {
+                    p.push(c);
+                }
             }
         }
     }

@@ -204,21 +204,21 @@ impl QuerySpec {
             )),
         }
         let limit = scalar_string(obj, "limit", &mut errors);
-        if let Some(l) = &limit {
-            if let Err(msg) = Limit::parse(l) {
-                errors.push(Detail::new("limit", "invalid", msg));
-            }
+        if let Some(l) = &limit
+            && let Err(msg) = Limit::parse(l)
+        {
+            errors.push(Detail::new("limit", "invalid", msg));
         }
         let query_timezone = scalar_string(obj, "query_timezone", &mut errors);
         let client_id = scalar_string(obj, "client_id", &mut errors);
-        if let Some(c) = &client_id {
-            if c.len() != 22 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                errors.push(Detail::new(
-                    "client_id",
-                    "invalid",
-                    "client_id must be a unique 22 character alphanumeric string".into(),
-                ));
-            }
+        if let Some(c) = &client_id
+            && (c.len() != 22 || !c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            errors.push(Detail::new(
+                "client_id",
+                "invalid",
+                "client_id must be a unique 22 character alphanumeric string".into(),
+            ));
         }
         let visible_ui_sections = scalar_string(obj, "visible_ui_sections", &mut errors);
         unsupported(obj, &mut errors);
@@ -235,10 +235,10 @@ impl QuerySpec {
             filter_config: obj.get("filter_config").filter(|v| !v.is_null()).cloned(),
             visible_ui_sections,
         };
-        if errors.is_empty() {
-            if let Err(mut more) = spec.compile().map(|_| ()) {
-                errors.append(&mut more);
-            }
+        if errors.is_empty()
+            && let Err(mut more) = spec.compile()
+        {
+            errors.append(&mut more);
         }
         if errors.is_empty() {
             Ok(spec)

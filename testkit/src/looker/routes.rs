@@ -245,14 +245,14 @@ async fn get_explore(
     }
 }
 
-fn parse_json(body: &Bytes, method: &str, route: &str) -> Result<Json, Response> {
+fn parse_json(body: &Bytes, method: &str, route: &str) -> Result<Json, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             &format!("the request body is not valid JSON: {e}"),
             method,
             route,
-        )
+        ))
     })
 }
 
@@ -262,21 +262,23 @@ fn intern(
     body: &Bytes,
     method: &str,
     route: &str,
-) -> Result<Arc<StoredQuery>, Response> {
+) -> Result<Arc<StoredQuery>, Box<Response>> {
     let json = parse_json(body, method, route)?;
-    let spec = QuerySpec::from_json(&json).map_err(|d| validation(&d, method, route))?;
-    let plan = spec.compile().map_err(|d| validation(&d, method, route))?;
+    let spec = QuerySpec::from_json(&json).map_err(|d| Box::new(validation(&d, method, route)))?;
+    let plan = spec
+        .compile()
+        .map_err(|d| Box::new(validation(&d, method, route)))?;
     let interned = lock(&fake.inner.queries).intern(spec, plan, &fake.inner.counters);
     match interned {
         Interned::Stored(q) => Ok(q),
-        Interned::SlugTaken(slug) => Err(error(
+        Interned::SlugTaken(slug) => Err(Box::new(error(
             StatusCode::CONFLICT,
             &format!(
                 "client_id {slug} is already the slug of a different query; use a new client_id or none"
             ),
             method,
             route,
-        )),
+        ))),
     }
 }
 
@@ -295,7 +297,7 @@ async fn create_query(
         Ok(stored) => {
             axum::Json(select(query_doc(&stored, &headers), &params(q.as_deref()))).into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -346,8 +348,8 @@ fn limit_param(p: &HashMap<String, String>) -> Result<Option<Limit>, String> {
     p.get("limit").map(|l| Limit::parse(l)).transpose()
 }
 
-fn parse_format(raw: &str, method: &str, route: &str) -> Result<Format, Response> {
-    Format::parse(raw).map_err(|e| error(StatusCode::BAD_REQUEST, &e, method, route))
+fn parse_format(raw: &str, method: &str, route: &str) -> Result<Format, Box<Response>> {
+    Format::parse(raw).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, &e, method, route)))
 }
 
 /// Runs a stored query and streams the result.
@@ -403,7 +405,7 @@ async fn run_query(
     const ROUTE: &str = "/queries/{query_id}/run/{result_format}";
     let format = match parse_format(&fmt, "get", ROUTE) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let limit = match limit_param(&params(q.as_deref())) {
         Ok(l) => l,
@@ -426,7 +428,7 @@ async fn run_inline_query(
     const ROUTE: &str = "/queries/run/{result_format}";
     let format = match parse_format(&fmt, "post", ROUTE) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let limit = match limit_param(&params(q.as_deref())) {
         Ok(l) => l,
@@ -434,7 +436,7 @@ async fn run_inline_query(
     };
     match intern(&fake, &body, "post", ROUTE) {
         Ok(stored) => run_stored(&fake, &stored, format, limit, "post", ROUTE),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -449,7 +451,7 @@ async fn run_url_encoded_query(
     const ROUTE: &str = "/queries/models/{model_name}/views/{view_name}/run/{result_format}";
     let format = match parse_format(&fmt, "get", ROUTE) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let pairs: Vec<(String, String)> = q
         .as_deref()
@@ -488,7 +490,7 @@ async fn run_url_encoded_query(
     let bytes = Bytes::from(Json::Object(body).to_string());
     match intern(&fake, &bytes, "get", ROUTE) {
         Ok(stored) => run_stored(&fake, &stored, format, None, "get", ROUTE),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -507,7 +509,7 @@ async fn create_query_task(
     };
     let json = match parse_json(&body, "post", ROUTE) {
         Ok(j) => j,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let text = |key: &str| match json.get(key) {
         Some(Json::String(s)) => Some(s.clone()),

@@ -186,10 +186,12 @@ impl QueryStore {
         counters: &Counters,
     ) -> Interned {
         let identity = spec.identity();
-        if let Some(id) = self.by_identity.get(&identity) {
-            if let Some(q) = self.by_id.get(id) {
-                return Interned::Stored(q.clone());
-            }
+        if let Some(q) = self
+            .by_identity
+            .get(&identity)
+            .and_then(|id| self.by_id.get(id))
+        {
+            return Interned::Stored(q.clone());
         }
         let slug = match &spec.client_id {
             Some(c) => c.clone(),
