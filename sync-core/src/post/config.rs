@@ -1,0 +1,285 @@
+//! The primary flow's configuration, readable from TOML.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::key::{ChangedContentPolicy, LOOKUP_PAGE_SIZE};
+use crate::mapping::JournalMapping;
+use crate::validate::ValidationPolicy;
+
+/// Which Looker query feeds the flow.
+///
+/// ```
+/// let q: sync_core::post::LookerQueryConfig = toml::from_str(r#"
+/// model = "finance"
+/// explore = "overhead_allocation"
+/// filters = { "overhead_allocation.period" = "102026" }
+/// "#).unwrap();
+/// assert!(q.fields.is_empty()); // the mapping's columns are requested
+/// assert_eq!(q.limit, -1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookerQueryConfig {
+    /// LookML model.
+    pub model: String,
+    /// Explore (the query's `view`).
+    pub explore: String,
+    /// Fields to select; empty means exactly the columns the mapping reads.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Filters: field name to Looker filter expression.
+    #[serde(default)]
+    pub filters: BTreeMap<String, String>,
+    /// Sorts (`view.field desc`).
+    #[serde(default)]
+    pub sorts: Vec<String>,
+    /// Row limit; `-1` (the default) reads every row. A result that reaches a positive limit
+    /// is an error, never silently cut.
+    #[serde(default = "unlimited")]
+    pub limit: i64,
+    /// Rows per page handed to the flow (default 500).
+    #[serde(default = "default_page_rows")]
+    pub page_rows: usize,
+}
+
+fn unlimited() -> i64 {
+    -1
+}
+
+fn default_page_rows() -> usize {
+    500
+}
+
+/// How the primary flow posts.
+///
+/// ```
+/// use sync_core::post::PostOptions;
+/// let o = PostOptions::default();
+/// assert!(!o.release);
+/// assert_eq!(o.lookup_page_size, 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostOptions {
+    /// Which journals may be posted when some have problems (default: all or nothing).
+    pub validation: ValidationPolicy,
+    /// What to do when a journal's partition was posted with other content (default: fail).
+    pub changed_content: ChangedContentPolicy,
+    /// Release each batch after creating it (default: no; batches stay balanced for review).
+    pub release: bool,
+    /// Natural keys per lookup request (1 to [`LOOKUP_PAGE_SIZE`], the default).
+    pub lookup_page_size: usize,
+    /// How long the flow's lease lasts without renewal, in seconds (default 300). The flow
+    /// renews it as it goes.
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for PostOptions {
+    fn default() -> Self {
+        Self {
+            validation: ValidationPolicy::default(),
+            changed_content: ChangedContentPolicy::default(),
+            release: false,
+            lookup_page_size: LOOKUP_PAGE_SIZE,
+            lease_ttl_secs: 300,
+        }
+    }
+}
+
+impl PostOptions {
+    /// The lease TTL.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
+    }
+
+    /// Checks the values, naming the setting that is wrong.
+    ///
+    /// # Errors
+    /// A configuration error for a lookup page size outside 1..=20 or a lease TTL outside
+    /// 10 s..=24 h.
+    pub fn check(&self) -> Result<()> {
+        if !(1..=LOOKUP_PAGE_SIZE).contains(&self.lookup_page_size) {
+            return Err(Error::config(
+                "post.lookup_page_size",
+                format!(
+                    "{} is out of range; use 1 to {LOOKUP_PAGE_SIZE} keys per lookup request (longer filters risk URL length limits)",
+                    self.lookup_page_size
+                ),
+            ));
+        }
+        if !(10..=24 * 3600).contains(&self.lease_ttl_secs) {
+            return Err(Error::config(
+                "post.lease_ttl_secs",
+                format!(
+                    "{} is out of range; use 10 seconds to 86400 (24 hours)",
+                    self.lease_ttl_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A post flow as a file describes it: the Looker query, the mapping, and the options.
+///
+/// ```
+/// use sync_core::post::PostFlowConfig;
+///
+/// let config = PostFlowConfig::from_toml_str(r#"
+/// mapping_file = "overhead_allocation.toml"
+///
+/// [looker]
+/// model = "finance"
+/// explore = "overhead_allocation"
+///
+/// [post]
+/// release = true
+/// changed_content = "reverse_and_repost"
+/// "#, None).unwrap();
+/// assert!(config.post.release);
+/// assert_eq!(config.mapping_file.unwrap().to_str(), Some("overhead_allocation.toml"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostFlowConfig {
+    /// The mapping file (relative paths are read from the configuration file's directory).
+    #[serde(default)]
+    pub mapping_file: Option<PathBuf>,
+    /// The mapping inline, instead of a file.
+    #[serde(default)]
+    pub mapping: Option<JournalMapping>,
+    /// The Looker query.
+    pub looker: LookerQueryConfig,
+    /// Posting options.
+    #[serde(default)]
+    pub post: PostOptions,
+}
+
+impl PostFlowConfig {
+    /// Parses a configuration; `base_dir` resolves a relative `mapping_file`.
+    ///
+    /// # Errors
+    /// A configuration error naming the line for invalid TOML or settings.
+    pub fn from_toml_str(text: &str, base_dir: Option<&Path>) -> Result<Self> {
+        let mut config: Self = toml::from_str(text)
+            .map_err(|e| Error::config("post flow file", format!("not a valid post flow: {e}")))?;
+        if let (Some(dir), Some(file)) = (base_dir, &config.mapping_file)
+            && file.is_relative()
+        {
+            config.mapping_file = Some(dir.join(file));
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    /// An I/O error as a configuration error naming the path, or a parse error.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                "post flow file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        Self::from_toml_str(&text, path.parent())
+    }
+
+    /// Checks the settings that need no file access.
+    ///
+    /// # Errors
+    /// A configuration error naming the setting.
+    pub fn check(&self) -> Result<()> {
+        match (&self.mapping_file, &self.mapping) {
+            (None, None) => {
+                return Err(Error::config(
+                    "mapping_file",
+                    "no mapping given; set `mapping_file` to a mapping TOML file, or write the mapping inline under [mapping]",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "mapping_file",
+                    "both `mapping_file` and an inline [mapping] are given; keep one",
+                ));
+            }
+            _ => {}
+        }
+        if self.looker.model.trim().is_empty() || self.looker.explore.trim().is_empty() {
+            return Err(Error::config(
+                "looker.model",
+                "the LookML model and explore must both be named",
+            ));
+        }
+        if self.looker.page_rows == 0 {
+            return Err(Error::config(
+                "looker.page_rows",
+                "0 rows per page cannot make progress; use at least 1",
+            ));
+        }
+        if self.looker.limit == 0 || self.looker.limit < -1 {
+            return Err(Error::config(
+                "looker.limit",
+                format!(
+                    "{} is not a row limit; use -1 for every row or a positive number",
+                    self.looker.limit
+                ),
+            ));
+        }
+        self.post.check()
+    }
+
+    /// The mapping: the inline one, or the file read and checked.
+    ///
+    /// # Errors
+    /// A mapping error naming the file and what is wrong with it.
+    pub fn load_mapping(&self) -> Result<JournalMapping> {
+        match (&self.mapping, &self.mapping_file) {
+            (Some(m), _) => {
+                m.check()?;
+                Ok(m.clone())
+            }
+            (None, Some(path)) => Ok(JournalMapping::from_toml_file(path)?),
+            (None, None) => Err(Error::config("mapping_file", "no mapping given")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_named() {
+        let base = r#"
+mapping_file = "m.toml"
+[looker]
+model = "finance"
+explore = "overhead_allocation"
+"#;
+        let ok = PostFlowConfig::from_toml_str(base, Some(Path::new("/etc/mlc"))).unwrap();
+        assert_eq!(ok.mapping_file.unwrap(), Path::new("/etc/mlc/m.toml"));
+        let err = PostFlowConfig::from_toml_str(
+            &format!("{base}[post]\nlookup_page_size = 50\n"),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("post.lookup_page_size"), "{err}");
+        let err = PostFlowConfig::from_toml_str(&format!("{base}[post]\nrelase = true\n"), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("relase"), "{err}");
+        let err = PostFlowConfig::from_toml_str(
+            "[looker]\nmodel = \"m\"\nexplore = \"e\"\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("mapping_file"), "{err}");
+    }
+}

@@ -1,0 +1,582 @@
+//! The primary flow: Looker rows to balanced Acumatica journals, posted exactly once.
+//!
+//! A run ([`PostFlow::run`]):
+//!
+//! 1. acquires the flow's lease (another replica running it gives [`Error::Busy`]) and starts a
+//!    run in the history; every state write presents the lease's fence;
+//! 2. **reconciles** intents earlier runs left without outcome, by lookup, before anything else;
+//! 3. reads Acumatica's reference data once ([`DocumentSink::reference_data`]);
+//! 4. runs the Looker query (its fields validated against the explore first) and streams the
+//!    rows; maps them ([`JournalMapping`]); **validates** every journal, reporting every problem
+//!    at once; journals with problems are never posted, dead-lettered for replay, and the
+//!    [`ValidationPolicy`](crate::validate::ValidationPolicy) decides about the others;
+//! 5. for each journal: natural key → **intent** in the ledger → **lookup** in Acumatica (one
+//!    list request per page of keys) → **create only if absent** (insert-only PUT) →
+//!    **outcome** in the ledger → **audit** event; optional release. A create whose outcome is
+//!    unknown (dropped connection, timeout) is followed by a lookup, never resent. A journal
+//!    whose partition was posted with other content is reported and handled by the
+//!    [`ChangedContentPolicy`](crate::key::ChangedContentPolicy) — never posted twice;
+//! 6. finishes the run with its counts ([`RunSummary`]) and releases the lease.
+//!
+//! [`PostFlow::replay`] sends dead-lettered journals through the same protocol.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sync_core::post::{PostFlow, PostFlowConfig};
+//! use sync_core::store::SqliteStore;
+//!
+//! # async fn demo(looker: looker_client::Client, acumatica: acumatica_client::Client) -> sync_core::Result<()> {
+//! let config = PostFlowConfig::from_toml_file("flows/overhead_allocation.toml")?;
+//! let store = Arc::new(SqliteStore::open("state.db").await?);
+//! let flow = PostFlow::from_config(&config, looker, acumatica, store)?;
+//! let summary = flow.run().await?;
+//! println!("{summary}");
+//! for batch in summary.posted_batches() {
+//!     println!("posted batch {batch}");
+//! }
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod lease;
+mod protocol;
+mod sources;
+mod summary;
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use serde_json::json;
+use tracing::Instrument;
+
+pub use config::{LookerQueryConfig, PostFlowConfig, PostOptions};
+pub use lease::default_owner;
+pub(crate) use lease::LeaseKeeper;
+pub use sources::{AcumaticaJournals, LookerQuerySource};
+pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
+
+use crate::error::{Error, Result};
+use crate::key::NaturalKey;
+use crate::mapping::{JournalDocument, JournalMapping, MappedJournals, Row};
+use crate::store::{
+    AuditRecord, AuditStage, DeadLetter, LedgerEntry, LedgerFilter, RunId, RunRecord, RunStatus,
+    StateStore,
+};
+use crate::traits::{DocumentSink, RecordSource};
+use crate::validate::{DocumentStatus, ValidationPolicy, ValidationReport, validate};
+use protocol::Poster;
+
+/// A source of Looker-like rows for the post flow.
+pub type RowSource = dyn RecordSource<Record = Row, Cursor = ()>;
+
+/// A configured post flow; cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct PostFlow {
+    mapping: Arc<JournalMapping>,
+    source: Arc<RowSource>,
+    sink: Arc<dyn DocumentSink>,
+    store: Arc<dyn StateStore>,
+    options: PostOptions,
+    owner: String,
+}
+
+impl std::fmt::Debug for PostFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostFlow")
+            .field("flow", &self.mapping.flow)
+            .field("source", &self.source.describe())
+            .field("options", &self.options)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`PostFlow`]; see [`PostFlow::builder`].
+#[must_use]
+pub struct PostFlowBuilder {
+    mapping: JournalMapping,
+    source: Option<Arc<RowSource>>,
+    sink: Option<Arc<dyn DocumentSink>>,
+    store: Option<Arc<dyn StateStore>>,
+    options: PostOptions,
+    owner: Option<String>,
+}
+
+impl PostFlowBuilder {
+    /// Where rows come from (e.g. a [`LookerQuerySource`]).
+    pub fn source(mut self, source: impl RecordSource<Record = Row, Cursor = ()> + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where journals go (e.g. [`AcumaticaJournals`]).
+    pub fn sink(mut self, sink: impl DocumentSink + 'static) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// The state store (ledger, leases, runs, audit, dead letters).
+    pub fn store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Posting options (default: [`PostOptions::default`]).
+    pub fn options(mut self, options: PostOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The lease owner name of this replica (default: [`default_owner`]).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Checks the parts and builds the flow.
+    ///
+    /// # Errors
+    /// A configuration error naming a missing part or a bad option.
+    pub fn build(self) -> Result<PostFlow> {
+        self.options.check()?;
+        self.mapping.check()?;
+        let missing = |what: &str| {
+            Error::config(
+                what,
+                format!("a post flow needs a {what}; set it on the builder"),
+            )
+        };
+        Ok(PostFlow {
+            source: self.source.ok_or_else(|| missing("source"))?,
+            sink: self.sink.ok_or_else(|| missing("sink"))?,
+            store: self.store.ok_or_else(|| missing("store"))?,
+            mapping: Arc::new(self.mapping),
+            options: self.options,
+            owner: self.owner.unwrap_or_else(default_owner),
+        })
+    }
+}
+
+impl PostFlow {
+    /// Starts building a flow for `mapping` (whose `flow` name names the flow: its lease,
+    /// ledger, runs and audit trail).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::mapping::JournalMapping;
+    /// use sync_core::post::{AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions};
+    ///
+    /// # async fn demo(looker: looker_client::Client, acumatica: acumatica_client::Client,
+    /// #   store: Arc<dyn sync_core::store::StateStore>, query: LookerQueryConfig) -> sync_core::Result<()> {
+    /// let mapping = JournalMapping::from_toml_file("overhead_allocation.toml")?;
+    /// let flow = PostFlow::builder(mapping.clone())
+    ///     .source(LookerQuerySource::new(looker, &query, &mapping)?)
+    ///     .sink(AcumaticaJournals::new(acumatica))
+    ///     .store(store)
+    ///     .options(PostOptions { release: true, ..Default::default() })
+    ///     .build()?;
+    /// let summary = flow.run().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(mapping: JournalMapping) -> PostFlowBuilder {
+        PostFlowBuilder {
+            mapping,
+            source: None,
+            sink: None,
+            store: None,
+            options: PostOptions::default(),
+            owner: None,
+        }
+    }
+
+    /// A flow from its configuration file's contents and the two clients.
+    ///
+    /// # Errors
+    /// A configuration or mapping error.
+    pub fn from_config(
+        config: &PostFlowConfig,
+        looker: looker_client::Client,
+        acumatica: acumatica_client::Client,
+        store: Arc<dyn StateStore>,
+    ) -> Result<Self> {
+        config.check()?;
+        let mapping = config.load_mapping()?;
+        let source = LookerQuerySource::new(looker, &config.looker, &mapping)?;
+        Self::builder(mapping)
+            .source(source)
+            .sink(AcumaticaJournals::new(acumatica))
+            .store(store)
+            .options(config.post.clone())
+            .build()
+    }
+
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.mapping.flow
+    }
+
+    /// The options.
+    pub fn options(&self) -> &PostOptions {
+        &self.options
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Runs the flow once (see the module docs for the steps).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when another replica runs it; [`Error::Validation`] when validation
+    /// stopped the run (every problem listed; nothing posted under all-or-nothing);
+    /// [`Error::ChangedContent`] under the `fail` policy; a fenced store error when the lease
+    /// was lost; client and store errors that stopped the run (its state stays consistent:
+    /// the next run reconciles).
+    pub async fn run(&self) -> Result<RunSummary> {
+        self.run_with_shutdown(None).await
+    }
+
+    /// [`run`](Self::run), stopping between documents once `shutdown` turns `true` (the current
+    /// document is finished and its state saved; the run ends [`Error::Cancelled`]).
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), plus [`Error::Cancelled`].
+    pub async fn run_with_shutdown(
+        &self,
+        shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<RunSummary> {
+        self.in_run("post", shutdown, |flow, poster| Box::pin(flow.post_body(poster)))
+            .await
+    }
+
+    /// Replays dead-lettered journals of this flow (all unresolved ones, or those with the
+    /// given ids) through the same protocol: re-validated against fresh reference data, looked
+    /// up, created only if absent. Posted ones are resolved.
+    ///
+    /// ```no_run
+    /// # async fn demo(flow: sync_core::post::PostFlow) -> sync_core::Result<()> {
+    /// let letters = flow.dead_letters().await?;
+    /// let summary = flow.replay(Some(&[letters[0].id])).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`run`](Self::run); a dead letter that cannot be read back is reported, not fatal.
+    pub async fn replay(&self, ids: Option<&[i64]>) -> Result<RunSummary> {
+        let ids = ids.map(<[i64]>::to_vec);
+        self.in_run("replay", None, move |flow, poster| {
+            Box::pin(flow.replay_body(poster, ids))
+        })
+        .await
+    }
+
+    /// The latest runs of this flow, newest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        Ok(self.store.recent_runs(self.name(), limit).await?)
+    }
+
+    /// The audit trail of one run.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn audit_for_run(&self, run: &RunId) -> Result<Vec<AuditRecord>> {
+        Ok(self.store.audit_for_run(run).await?)
+    }
+
+    /// The audit trail of one document across runs.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn audit_for_document(&self, natural_key: &str) -> Result<Vec<AuditRecord>> {
+        Ok(self.store.audit_for_key(self.name(), natural_key).await?)
+    }
+
+    /// Ledger entries of this flow.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn ledger(&self, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
+        Ok(self.store.ledger_entries(self.name(), filter).await?)
+    }
+
+    /// Unresolved dead letters of this flow.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        Ok(self.store.dead_letters(self.name(), false).await?)
+    }
+
+    /// The lease → run → body → finish → release frame shared by runs and replays.
+    async fn in_run<F>(
+        &self,
+        kind: &'static str,
+        shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+        body: F,
+    ) -> Result<RunSummary>
+    where
+        F: for<'a> FnOnce(
+            &'a PostFlow,
+            &'a mut Poster,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
+    {
+        let flow = self.name().to_owned();
+        let mut keeper = LeaseKeeper::acquire(
+            self.store.clone(),
+            &flow,
+            &self.owner,
+            self.options.lease_ttl(),
+        )
+        .await?;
+        let lease = keeper.fresh().await?;
+        let run = match self.store.start_run(&lease).await {
+            Ok(run) => run,
+            Err(e) => {
+                keeper.release().await;
+                return Err(e.into());
+            }
+        };
+        let span = tracing::info_span!("flow_run", flow = %flow, kind, run_id = %run.id, fence = lease.fence);
+        let open_letters = match self.store.dead_letters(&flow, false).await {
+            Ok(letters) => letters.into_iter().map(|l| (l.natural_key, l.id)).collect(),
+            Err(e) => {
+                keeper.release().await;
+                return Err(e.into());
+            }
+        };
+        let mut poster = Poster::new(
+            flow.clone(),
+            self.store.clone(),
+            self.sink.clone(),
+            keeper,
+            run.id.clone(),
+            self.options.clone(),
+            open_letters,
+            shutdown,
+        );
+        let result = body(self, &mut poster).instrument(span.clone()).await;
+        let counts = poster.counts;
+        let status = match &result {
+            Ok(()) if counts.has_errors() => RunStatus::CompletedWithErrors,
+            Ok(()) => RunStatus::Succeeded,
+            Err(Error::Cancelled { .. }) => RunStatus::Cancelled,
+            Err(_) => RunStatus::Failed,
+        };
+        let message = match &result {
+            Ok(()) => counts.to_string(),
+            Err(e) => format!("{counts}; stopped: {e}"),
+        };
+        let _enter = span.enter();
+        tracing::info!(
+            status = %status,
+            rows_read = counts.rows_read,
+            documents_posted = counts.documents_posted,
+            duplicates_skipped = counts.duplicates_skipped,
+            failures = counts.invalid + counts.failed + counts.pending + counts.release_failures,
+            retries = counts.retries,
+            "run finished"
+        );
+        drop(_enter);
+        let lease = poster.keeper.lease().clone();
+        if let Err(e) = self
+            .store
+            .finish_run(&lease, &run.id, status, &counts.to_run_counts(), Some(&message))
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the end of the run");
+            if result.is_ok() {
+                poster.keeper.release().await;
+                return Err(e.into());
+            }
+        }
+        let Poster {
+            keeper,
+            documents,
+            validation,
+            ..
+        } = poster;
+        keeper.release().await;
+        result?;
+        Ok(RunSummary {
+            flow,
+            run_id: run.id,
+            status,
+            counts,
+            documents,
+            validation,
+        })
+    }
+
+    async fn post_body(&self, poster: &mut Poster) -> Result<()> {
+        poster.reconcile().await?;
+        let reference = self.sink.reference_data().await?;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut pages = self.source.pages(None).await?;
+        while let Some(page) = pages.try_next().await? {
+            rows.extend(page);
+            poster.keeper.fresh().await?;
+        }
+        poster.counts.rows_read = rows.len() as u64;
+        poster
+            .audit(
+                None,
+                AuditStage::Read,
+                format!("{} row(s) read", rows.len()),
+                json!({"source": self.source.describe(), "rows": rows.len()}),
+            )
+            .await?;
+        let mapped = self.mapping.map_rows(&rows)?;
+        poster.counts.documents_mapped = mapped.documents.len() as u64;
+        for doc in &mapped.documents {
+            let key = NaturalKey::for_document(doc).to_string();
+            poster
+                .audit(
+                    Some(&key),
+                    AuditStage::Mapped,
+                    format!("{} line(s) from {} row(s)", doc.lines.len(), doc.rows().len()),
+                    json!({"partition": doc.partition.to_string(), "lines": doc.lines.len(), "debit_total": doc.total_debit().to_string(), "credit_total": doc.total_credit().to_string()}),
+                )
+                .await?;
+        }
+        let report = validate(&mapped, &reference, self.options.validation);
+        self.handle_validation(poster, &mapped, &report).await?;
+        let postable: Vec<JournalDocument> = report.postable(&mapped).cloned().collect();
+        if !report.is_clean() {
+            poster.validation = Some(report.clone());
+            if postable.is_empty() {
+                return Err(report.into());
+            }
+        }
+        poster.post_documents(postable).await
+    }
+
+    /// Reports every validation problem (audit events, dead letters for invalid journals).
+    async fn handle_validation(
+        &self,
+        poster: &mut Poster,
+        mapped: &MappedJournals,
+        report: &ValidationReport,
+    ) -> Result<()> {
+        if report.is_clean() {
+            return Ok(());
+        }
+        tracing::warn!(issues = report.issues.len(), "validation found problems");
+        let run_issues: Vec<String> = report.run_issues().map(ToString::to_string).collect();
+        if !run_issues.is_empty() {
+            poster
+                .audit(
+                    None,
+                    AuditStage::Failed,
+                    format!("{} problem(s) not tied to one journal", run_issues.len()),
+                    json!({"issues": run_issues}),
+                )
+                .await?;
+        }
+        for verdict in &report.documents {
+            let Some(doc) = mapped.documents.get(verdict.index) else {
+                continue;
+            };
+            let key = NaturalKey::for_document(doc);
+            match verdict.status {
+                DocumentStatus::Invalid { issues } => {
+                    let texts: Vec<String> = report
+                        .issues_for(verdict.index)
+                        .map(ToString::to_string)
+                        .collect();
+                    poster.counts.invalid += 1;
+                    poster
+                        .dead_letter(doc, &key, &texts.join("\n"))
+                        .await?;
+                    poster
+                        .audit(
+                            Some(&key.to_string()),
+                            AuditStage::Failed,
+                            format!("{issues} validation problem(s); not posted"),
+                            json!({"partition": doc.partition.to_string(), "issues": texts}),
+                        )
+                        .await?;
+                    poster.push_report(doc, &key, DocumentState::Invalid { issues });
+                }
+                DocumentStatus::Withheld => {
+                    poster.counts.withheld += 1;
+                    let reason = "withheld: other journals of this run have problems (policy all_or_nothing)".to_owned();
+                    poster
+                        .audit(
+                            Some(&key.to_string()),
+                            AuditStage::Skipped,
+                            "withheld",
+                            json!({"reason": reason}),
+                        )
+                        .await?;
+                    poster.push_report(doc, &key, DocumentState::Withheld { reason });
+                }
+                DocumentStatus::Postable => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn replay_body(&self, poster: &mut Poster, ids: Option<Vec<i64>>) -> Result<()> {
+        poster.reconcile().await?;
+        let letters: Vec<DeadLetter> = self
+            .store
+            .dead_letters(self.name(), false)
+            .await?
+            .into_iter()
+            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.id)))
+            .collect();
+        if let Some(ids) = &ids
+            && let Some(missing) = ids.iter().find(|id| !letters.iter().any(|l| l.id == **id))
+        {
+            return Err(Error::config(
+                "replay ids",
+                format!(
+                    "dead letter {missing} is not an unresolved dead letter of flow `{}`; list them with dead_letters()",
+                    self.name()
+                ),
+            ));
+        }
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let reference = self.sink.reference_data().await?;
+        let mut documents = Vec::new();
+        for letter in &letters {
+            match serde_json::from_value::<JournalDocument>(letter.payload["document"].clone()) {
+                Ok(doc) if doc.flow == self.name() => documents.push(doc),
+                Ok(doc) => {
+                    poster.counts.failed += 1;
+                    poster.audit(Some(&letter.natural_key), AuditStage::Failed, "not replayable", json!({"dead_letter": letter.id, "reason": format!("it belongs to flow `{}`", doc.flow)})).await?;
+                }
+                Err(e) => {
+                    poster.counts.failed += 1;
+                    poster.audit(Some(&letter.natural_key), AuditStage::Failed, "not replayable", json!({"dead_letter": letter.id, "reason": format!("the stored document cannot be read: {e}")})).await?;
+                }
+            }
+        }
+        poster.counts.retries += documents.len() as u64;
+        poster.counts.documents_mapped = documents.len() as u64;
+        let mapped = MappedJournals {
+            flow: self.name().to_owned(),
+            documents,
+            errors: Vec::new(),
+            skipped_rows: Vec::new(),
+            rows_read: 0,
+            origins: self.mapping.origins(),
+        };
+        // Each dead letter stands alone: one invalid journal does not hold back another.
+        let report = validate(&mapped, &reference, ValidationPolicy::PerDocument);
+        self.handle_validation(poster, &mapped, &report).await?;
+        let postable: Vec<JournalDocument> = report.postable(&mapped).cloned().collect();
+        if !report.is_clean() {
+            poster.validation = Some(report);
+        }
+        poster.post_documents(postable).await
+    }
+}

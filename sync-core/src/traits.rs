@@ -1,0 +1,142 @@
+//! The small public traits the flows are written against, so a user can bring their own source
+//! or sink: a [`RecordSource`] read from a cursor, page by page; a [`DocumentSink`] that finds
+//! documents by natural key and creates them insert-only; a [`RecordSink`] that upserts records
+//! by id.
+//!
+//! The crate's own implementations: [`LookerQuerySource`](crate::post::LookerQuerySource) and
+//! [`AcumaticaChanges`](crate::feed::AcumaticaChanges) (sources),
+//! [`AcumaticaJournals`](crate::post::AcumaticaJournals) (document sink). The state store and
+//! the mapping come from [`crate::store`] and [`crate::mapping`]; the natural key from
+//! [`crate::key`].
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::key::{NaturalKey, PartitionKey};
+use crate::mapping::JournalDocument;
+use crate::validate::ReferenceData;
+
+/// Pages of records, in the order the source gives them. A page is the unit a flow writes and
+/// checkpoints; an empty stream means nothing to read.
+pub type PageStream<T> = BoxStream<'static, Result<Vec<T>>>;
+
+/// A source of records, read after a cursor.
+///
+/// The stream pages by itself (offset, keyset or streaming chunks: the source knows what its
+/// API offers), so the flow needs no separate pager.
+///
+/// # Example
+///
+/// A source of fixed records, e.g. for a test:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use futures::{StreamExt, TryStreamExt, stream};
+/// use sync_core::traits::{PageStream, RecordSource};
+///
+/// struct Fixed(Vec<(u32, &'static str)>);
+///
+/// #[async_trait]
+/// impl RecordSource for Fixed {
+///     type Record = &'static str;
+///     type Cursor = u32;
+///     fn describe(&self) -> String { "fixed records".into() }
+///     async fn pages(&self, after: Option<&u32>) -> sync_core::Result<PageStream<&'static str>> {
+///         let after = after.copied().unwrap_or(0);
+///         let page: Vec<_> = self.0.iter().filter(|(c, _)| *c > after).map(|(_, r)| *r).collect();
+///         Ok(stream::iter([Ok(page)]).boxed())
+///     }
+/// }
+///
+/// # tokio_test(async {
+/// let source = Fixed(vec![(1, "a"), (2, "b"), (3, "c")]);
+/// let pages: Vec<Vec<&str>> = source.pages(Some(&1)).await.unwrap().try_collect().await.unwrap();
+/// assert_eq!(pages, vec![vec!["b", "c"]]);
+/// # });
+/// # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait RecordSource: Send + Sync {
+    /// One record.
+    type Record: Send + 'static;
+    /// Where a read starts (exclusive): a timestamp, a key, or `()` for sources read whole.
+    type Cursor: Clone + Send + Sync;
+
+    /// A short description for logs and audit summaries (`looker finance::overhead_allocation`).
+    fn describe(&self) -> String;
+
+    /// Opens the records after `after` (all records when `None`) as a stream of pages.
+    async fn pages(&self, after: Option<&Self::Cursor>) -> Result<PageStream<Self::Record>>;
+}
+
+/// A document the target system holds, as a lookup or a create returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingDocument {
+    /// The document's module or type (`GL`).
+    pub module: String,
+    /// The number the target assigned (`BatchNbr`).
+    pub number: String,
+    /// The target's record id, when known.
+    pub id: Option<String>,
+    /// The header description, which carries the natural key tag.
+    pub description: String,
+    /// The document's status (`Balanced`, `Posted`, ...), when known.
+    pub status: Option<String>,
+}
+
+impl ExistingDocument {
+    /// The natural key embedded in the description, if any.
+    pub fn natural_key(&self) -> Option<NaturalKey> {
+        crate::key::extract_key(&self.description)
+    }
+
+    /// Whether the document is released (status `Posted`, `Unposted` or `Released`).
+    pub fn is_released(&self) -> bool {
+        matches!(
+            self.status.as_deref(),
+            Some("Posted" | "Unposted" | "Released")
+        )
+    }
+}
+
+/// Where journals are posted: finds them by natural key and creates them insert-only.
+///
+/// The flow calls [`find`](Self::find) with one page of partition keys at a time (one request
+/// per page) and [`create`](Self::create) only for keys found absent. An implementation must
+/// never retry a create by itself after it may have reached the target: it returns an error
+/// for which [`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown) is true, and the
+/// flow looks the key up before anything else.
+#[async_trait]
+pub trait DocumentSink: Send + Sync {
+    /// Every document whose description carries one of these partition keys (any content).
+    async fn find(&self, partitions: &[PartitionKey]) -> Result<Vec<ExistingDocument>>;
+
+    /// Creates the document (insert-only) with its natural key embedded where
+    /// [`find`](Self::find) looks for it.
+    async fn create(&self, document: &JournalDocument, key: &NaturalKey)
+    -> Result<ExistingDocument>;
+
+    /// Releases (posts) a created document.
+    async fn release(&self, document: &ExistingDocument) -> Result<()>;
+
+    /// Reads a posted document back in neutral form (lines and header), to build its reversal.
+    /// `flow` and `partition` of the result are left empty; the flow fills them in.
+    async fn fetch(&self, document: &ExistingDocument) -> Result<JournalDocument>;
+
+    /// The target's reference data (accounts, subaccounts, branches, ledgers, periods) that
+    /// documents are validated against before any write; read once per run.
+    async fn reference_data(&self) -> Result<ReferenceData>;
+}
+
+/// Where records are kept by id (e.g. warehouse tables): an upsert must be idempotent, so that
+/// writing a page twice (after a crash, or in the lookback overlap) changes nothing.
+#[async_trait]
+pub trait RecordSink: Send + Sync {
+    /// Upserts one page of `entity`'s records (raw JSON as the source returned them); returns
+    /// how many were written.
+    async fn upsert(&self, entity: &str, records: &[Value]) -> Result<u64>;
+}
