@@ -1128,3 +1128,41 @@ async fn configurable_versions_bare_endpoint_list_and_patch_from_25() {
         "23.200.001 is not served here"
     );
 }
+
+#[tokio::test]
+async fn put_by_filter_and_only_json_bodies() {
+    let fake = fake().await;
+    let api = Api::new(&fake).await;
+    let r = api
+        .http
+        .put(format!(
+            "{}Vendor?$filter=VendorName eq 'Acme Office Supply'",
+            api.base
+        ))
+        .bearer_auth(&api.token)
+        .json(&json!({"Terms": {"value": "NET10"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["VendorID"]["value"], "V000001");
+    assert_eq!(v["Terms"]["value"], "NET10");
+    assert_eq!(fake.state().created("Vendor"), 0);
+
+    let r = api
+        .http
+        .put(format!("{}JournalTransaction", api.base))
+        .bearer_auth(&api.token)
+        .header("content-type", "text/plain")
+        .body(serde_json::to_vec(&balanced()).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["exceptionType"],
+        "System.Net.Http.UnsupportedMediaTypeException"
+    );
+    assert_eq!(fake.state().created("JournalTransaction"), 0);
+}

@@ -129,3 +129,22 @@ pub(crate) fn length_required() -> Response<Body> {
         b"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n<HTML><HEAD><TITLE>Length Required</TITLE>\r\n<META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></HEAD>\r\n<BODY><h2>Length Required</h2>\r\n<hr><p>HTTP Error 411. The request must be chunked or have a content length.</p>\r\n</BODY></HTML>\r\n".to_vec(),
     )
 }
+
+/// 415 for an entity body that is not declared as JSON (ASP.NET Web API).
+pub(crate) fn unsupported_media_type(content_type: &str) -> Response<Body> {
+    let media = if content_type.is_empty() {
+        "application/octet-stream"
+    } else {
+        content_type
+    };
+    json_response(
+        415,
+        &json!({
+            "message": format!("The request entity's media type '{media}' is not supported for this resource."),
+            "exceptionMessage": format!(
+                "No MediaTypeFormatter is available to read an object of type 'Entity' from content with media type '{media}'."
+            ),
+            "exceptionType": "System.Net.Http.UnsupportedMediaTypeException",
+        }),
+    )
+}

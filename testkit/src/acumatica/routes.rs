@@ -132,6 +132,14 @@ fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+/// ASP.NET Web API reads entity bodies with its JSON formatter only when
+/// the request says it is JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    let ct = content_type(headers);
+    let media = ct.split(';').next().unwrap_or("").trim();
+    media == "application/json" || media == "text/json" || media.ends_with("+json")
+}
+
 fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
@@ -426,6 +434,10 @@ async fn entity(
     };
     let rest = &segs[3..];
     let q = Query::parse(&uri);
+    if matches!(method.as_str(), "PUT" | "PATCH" | "POST") && !body.is_empty() && !is_json(&headers)
+    {
+        return unsupported_media_type(&content_type(&headers));
+    }
     match (method.as_str(), rest.len()) {
         ("GET", 0) => list(&inner, def, &version, &q),
         ("GET", 3) if rest[1] == "status" && def.actions.contains(&rest[0].as_str()) => {
@@ -640,7 +652,19 @@ fn put(
         insert_only: star(header::IF_NONE_MATCH),
         update_only: star(header::IF_MATCH),
     };
-    let result = write::put(&mut inner.write(), def.name, version, body, pre);
+    // `$filter` on a PUT picks the record to update (FACTS section 7).
+    let filter = match q.filter(def, version) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let result = write::put(
+        &mut inner.write(),
+        def.name,
+        version,
+        body,
+        pre,
+        filter.as_ref(),
+    );
     written(result.map(Some), &shape, def, version)
 }
 

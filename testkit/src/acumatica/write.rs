@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value as J, json};
 use uuid::Uuid;
 
+use super::filter::Filter;
 use super::generate::raw_subaccount;
 use super::input::{Input, ModelState, parse};
 use super::render::{Shape, journal_totals, to_value};
@@ -90,6 +91,7 @@ pub(crate) fn put(
     version: &str,
     body: &[u8],
     pre: Preconditions,
+    filter: Option<&Filter>,
 ) -> Result<Arc<Row>, WriteError> {
     let body = parse_body(body)?;
     let J::Object(obj) = &body else {
@@ -109,7 +111,8 @@ pub(crate) fn put(
     let existing = input
         .id
         .and_then(|id| table.by_id(id))
-        .or_else(|| keys_of_input(table, &input).and_then(|k| table.by_key(&k)));
+        .or_else(|| keys_of_input(table, &input).and_then(|k| table.by_key(&k)))
+        .or_else(|| filter.and_then(|f| table.select(Some(f), 0, Some(1)).pop()));
     if pre.insert_only && existing.is_some() {
         return Err(WriteError::Precondition(
             "The record already exists (If-None-Match: *).",
