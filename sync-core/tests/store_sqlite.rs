@@ -193,6 +193,23 @@ async fn concurrent_acquirers_get_one_lease() {
 }
 
 #[tokio::test]
+async fn settings_out_of_range_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SqliteStore::builder(dir.path().join("s.db"))
+        .busy_timeout(Duration::from_secs(40 * 24 * 3600))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("busy_timeout"), "{err}");
+    let err = SqliteStore::builder(dir.path().join("s.db"))
+        .max_connections(0)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_connections"), "{err}");
+}
+
+#[tokio::test]
 async fn open_reports_an_unusable_path() {
     let err = SqliteStore::open("/proc/definitely/not/here/state.db")
         .await

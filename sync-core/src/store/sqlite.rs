@@ -107,7 +107,8 @@ impl SqliteStore {
 }
 
 impl SqliteStoreBuilder {
-    /// How long a connection waits for another writer's lock before failing (default 5 s).
+    /// How long a connection waits for another writer's lock before failing (default 5 s, at
+    /// most one hour).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -131,6 +132,14 @@ impl SqliteStoreBuilder {
             return Err(StoreError::invalid(
                 "max_connections",
                 "0 connections cannot serve anything; use at least 1",
+            ));
+        }
+        if self.busy_timeout > Duration::from_secs(3600) {
+            // SQLite takes the timeout as i32 milliseconds; an hour is already far too long to
+            // hold a flow waiting on a lock.
+            return Err(StoreError::invalid(
+                "busy_timeout",
+                format!("{:?} is too long; use at most one hour", self.busy_timeout),
             ));
         }
         let target = self.path.display().to_string();
