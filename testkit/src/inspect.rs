@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -205,6 +206,24 @@ impl RequestLog {
             .count()
     }
 
+    /// Requests per `"METHOD /path"` (query strings left out), sorted.
+    pub fn counts_by_route(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in &self.lock().records {
+            *out.entry(format!("{} {}", r.method, r.path)).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Requests per status sent (`None`: the connection was dropped).
+    pub fn counts_by_status(&self) -> BTreeMap<Option<u16>, usize> {
+        let mut out = BTreeMap::new();
+        for r in &self.lock().records {
+            *out.entry(r.status).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// How many requests were received in total.
     pub fn len(&self) -> usize {
         self.lock().records.len()
@@ -281,6 +300,8 @@ mod tests {
         assert_eq!(log.count("*", "/**"), 3);
         assert_eq!(log.count_status(200), 2);
         assert_eq!(log.last().unwrap().seq, 3);
+        assert_eq!(log.counts_by_route()["GET /a/1"], 1);
+        assert_eq!(log.counts_by_status()[&Some(200)], 2);
         log.reset();
         assert!(log.is_empty());
     }
