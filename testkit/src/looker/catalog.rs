@@ -120,7 +120,6 @@ impl FieldDef {
             "is_numeric": self.ty.is_numeric(),
             "is_timeframe": self.ty == FieldType::Date,
             "can_time_filter": self.ty == FieldType::Date,
-            "time_interval": null,
             "label": self.label(),
             "label_from_parameter": null,
             "label_short": self.label_short,
