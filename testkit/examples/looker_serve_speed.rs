@@ -77,6 +77,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => println!(),
         }
     }
+    if let Some(kib) = peak_rss_kib() {
+        println!(
+            "peak resident memory of this process (server and client): {:.1} MiB",
+            kib as f64 / 1024.0
+        );
+    }
     let c = fake.counters();
     println!(
         "server: {} rows generated, {} served, {} streams finished",
@@ -96,4 +102,11 @@ fn cpu_seconds() -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// Peak resident set size (`VmHWM` of `/proc/self/status`, Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

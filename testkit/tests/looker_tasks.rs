@@ -195,6 +195,56 @@ async fn a_running_task_can_be_killed_once() {
 }
 
 #[tokio::test]
+async fn a_database_error_ends_the_task_in_error_and_results_answer_400() {
+    let l = Looker::start(LookerConfig::default().with_task_progress(1, Duration::ZERO)).await;
+    let (ok, _) = start_task(&l, "json", None).await;
+    assert_eq!(status(&l, &ok).await, "running");
+    l.fake
+        .update_config(|c| {
+            c.sql_error = Some("ERROR: relation \"analytics.gl_lines\" does not exist".into())
+        })
+        .unwrap();
+    let (bad, _) = start_task(&l, "json_bi", None).await;
+    assert_eq!(status(&l, &bad).await, "running");
+    assert_eq!(status(&l, &bad).await, "error");
+    let resp = l.get(&format!("/query_tasks/{bad}/results")).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("does not exist"),
+        "{body}"
+    );
+    let multi: Value = l
+        .get(&format!("/query_tasks/multi_results?query_task_ids={bad}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(multi[&bad]["status"], "error");
+    assert!(
+        multi[&bad]["data"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist")
+    );
+    // Synchronous runs fail the same way.
+    let inline = l
+        .post(
+            "/queries/run/json",
+            &json!({"model": "finance", "view": "gl_lines", "fields": ["gl_lines.id"]}),
+        )
+        .await;
+    assert_eq!(inline.status(), 400);
+    // Clearing the knob heals new runs.
+    l.fake.update_config(|c| c.sql_error = None).unwrap();
+    assert_eq!(status(&l, &ok).await, "complete");
+    assert_eq!(
+        l.fake.tasks().iter().find(|t| t.id == bad).unwrap().status,
+        TaskStatus::Error
+    );
+}
+
+#[tokio::test]
 async fn a_finished_task_cannot_be_killed() {
     let l = Looker::start(LookerConfig::default().with_task_progress(0, Duration::ZERO)).await;
     let (id, _) = start_task(&l, "json", None).await;

@@ -127,6 +127,10 @@ pub struct LookerConfig {
     /// streamed in generation order; larger results are refused with a
     /// message saying how to query instead.
     pub max_buffered_rows: usize,
+    /// When set, every query run fails as if the database refused its SQL
+    /// with this message: synchronous runs answer `400`, query tasks end in
+    /// status `error` and their `/results` answer `400` (FACTS 6.3).
+    pub sql_error: Option<String>,
 }
 
 impl fmt::Debug for LookerConfig {
@@ -148,6 +152,7 @@ impl fmt::Debug for LookerConfig {
             .field("task_result_ttl", &self.task_result_ttl)
             .field("pending_results", &self.pending_results)
             .field("max_buffered_rows", &self.max_buffered_rows)
+            .field("sql_error", &self.sql_error)
             .finish()
     }
 }
@@ -168,6 +173,7 @@ impl Default for LookerConfig {
             task_result_ttl: Duration::from_secs(3600),
             pending_results: PendingResults::Accepted,
             max_buffered_rows: 250_000,
+            sql_error: None,
         }
     }
 }
@@ -237,6 +243,12 @@ impl LookerConfig {
     /// Sets the default row limit (Looker's is 5000).
     pub fn with_default_row_limit(mut self, limit: u64) -> Self {
         self.default_row_limit = limit;
+        self
+    }
+
+    /// Makes every query run fail with a database error `message`.
+    pub fn with_sql_error(mut self, message: impl Into<String>) -> Self {
+        self.sql_error = Some(message.into());
         self
     }
 

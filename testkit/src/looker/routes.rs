@@ -364,6 +364,9 @@ fn start_run(
     let counters = &fake.inner.counters;
     let rows = limit.unwrap_or(q.plan.limit).rows(config.default_row_limit);
     counters.query_runs.fetch_add(1, Ordering::Relaxed);
+    if let Some(message) = config.sql_error {
+        return Err(message);
+    }
     let cursor =
         exec::run(&q.plan, &config, rows, counters.rows_generated.clone()).map_err(|e| e.0)?;
     Ok(Renderer::new(
@@ -597,7 +600,7 @@ async fn query_task_results(
 ) -> Response {
     const ROUTE: &str = "/query_tasks/{query_task_id}/results";
     let config = fake.config();
-    let (status, stored, format, limit) = {
+    let (status, stored, format, limit, sql_error) = {
         let mut tasks = lock(&fake.inner.tasks);
         let Some(task) = tasks.get_mut(&id) else {
             return error(
@@ -612,6 +615,7 @@ async fn query_task_results(
             task.query.clone(),
             task.format,
             task.limit,
+            task.error.clone(),
         )
     };
     match status {
@@ -622,6 +626,12 @@ async fn query_task_results(
             PendingResults::NoContent => StatusCode::NO_CONTENT.into_response(),
         },
         TaskStatus::Complete => run_stored(&fake, &stored, format, limit, "get", ROUTE),
+        TaskStatus::Error => error(
+            StatusCode::BAD_REQUEST,
+            sql_error.as_deref().unwrap_or("The query failed."),
+            "get",
+            ROUTE,
+        ),
         TaskStatus::Killed => error(
             StatusCode::NOT_FOUND,
             "The query task was killed; its results do not exist.",
@@ -662,12 +672,22 @@ async fn query_task_multi_results(
     let config = fake.config();
     let mut out = serde_json::Map::new();
     for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let observed = lock(&fake.inner.tasks)
-            .get_mut(id)
-            .map(|t| (t.observe(&config), t.query.clone(), t.format, t.limit));
+        let observed = lock(&fake.inner.tasks).get_mut(id).map(|t| {
+            (
+                t.observe(&config),
+                t.query.clone(),
+                t.format,
+                t.limit,
+                t.error.clone(),
+            )
+        });
         let entry = match observed {
             None => json!({"status": "missing"}),
-            Some((TaskStatus::Complete, stored, format, limit)) => {
+            Some((TaskStatus::Error, stored, .., message)) => json!({"status": "error", "data": {
+                "id": stored.slug, "runtime": 0.0, "sql": null,
+                "errors": [{"message": message, "sql_error_loc": {"line": 1, "column": 1}}],
+            }}),
+            Some((TaskStatus::Complete, stored, format, limit, _)) => {
                 match start_run(&fake, &stored, format, limit) {
                     Ok(mut renderer) => {
                         let mut buf = Vec::new();

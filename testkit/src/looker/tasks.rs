@@ -22,6 +22,8 @@ pub enum TaskStatus {
     Complete,
     /// Cancelled by `DELETE /running_queries/{id}`.
     Killed,
+    /// The database refused the query (see `LookerConfig::sql_error`).
+    Error,
     /// Results are gone.
     Expired,
 }
@@ -34,6 +36,7 @@ impl TaskStatus {
             TaskStatus::Running => "running",
             TaskStatus::Complete => "complete",
             TaskStatus::Killed => "killed",
+            TaskStatus::Error => "error",
             TaskStatus::Expired => "expired",
         }
     }
@@ -57,6 +60,8 @@ pub(crate) struct Task {
     status: TaskStatus,
     completed_at: Option<Instant>,
     runtime: Option<Duration>,
+    /// The database error the task ended with.
+    pub error: Option<String>,
 }
 
 impl Task {
@@ -78,6 +83,7 @@ impl Task {
             status: TaskStatus::Added,
             completed_at: None,
             runtime: None,
+            error: None,
         }
     }
 
@@ -91,7 +97,11 @@ impl Task {
                 if self.observations > config.task_polls_before_complete
                     && elapsed >= config.task_run_time
                 {
-                    self.status = TaskStatus::Complete;
+                    self.error = config.sql_error.clone();
+                    self.status = match self.error {
+                        Some(_) => TaskStatus::Error,
+                        None => TaskStatus::Complete,
+                    };
                     self.completed_at = Some(now);
                     self.runtime = Some(elapsed);
                 } else {
@@ -106,7 +116,7 @@ impl Task {
                     self.status = TaskStatus::Expired;
                 }
             }
-            TaskStatus::Killed | TaskStatus::Expired => {}
+            TaskStatus::Killed | TaskStatus::Expired | TaskStatus::Error => {}
         }
         self.status
     }
