@@ -70,11 +70,11 @@ impl Checker<'_> {
                 .push(format!("{path}: {doc} is not of type {ty}"));
             return;
         }
-        if let (Some(allowed), Some(s)) = (schema["enum"].as_array(), doc.as_str()) {
-            if !allowed.iter().any(|a| a == s) {
-                self.problems
-                    .push(format!("{path}: {s:?} is not one of {allowed:?}"));
-            }
+        if let (Some(allowed), Some(s)) = (schema["enum"].as_array(), doc.as_str())
+            && !allowed.iter().any(|a| a == s)
+        {
+            self.problems
+                .push(format!("{path}: {s:?} is not one of {allowed:?}"));
         }
         match doc {
             Value::Array(items) => {
