@@ -69,6 +69,43 @@ pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use run::{RunCounts, RunId, RunRecord, RunStatus};
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
 
+/// Opens the state store named by `target`: a `postgres://` or `postgresql://` URL gives a
+/// [`PostgresStore`]; a `sqlite://` URL or a plain file path gives a [`SqliteStore`]. Both are
+/// migrated before they are returned.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sync_core::store::StoreError> {
+/// let embedded = sync_core::store::open_store("/var/lib/ml-connector/state.db").await?;
+/// let shared = sync_core::store::open_store("postgres://connector@db.internal/connector").await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn open_store(target: &str) -> Result<std::sync::Arc<dyn StateStore>, StoreError> {
+    let target = target.trim();
+    if target.is_empty() {
+        return Err(StoreError::InvalidInput {
+            what: "state store",
+            reason: "no path or URL given; use a file path (SQLite) or a postgres:// URL".into(),
+        });
+    }
+    if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(PostgresStore::connect(target).await?));
+    }
+    let path = target.strip_prefix("sqlite://").unwrap_or(target);
+    if path.contains("://") {
+        return Err(StoreError::InvalidInput {
+            what: "state store",
+            reason: format!(
+                "the scheme of {:?} is not supported; use a file path, sqlite://PATH or postgres://...",
+                path.split("://").next().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(std::sync::Arc::new(SqliteStore::open(path).await?))
+}
+
 /// Durable state for flows: leases, marks, the exactly-once ledger, runs, audit and dead letters.
 ///
 /// Implementations must make each write atomic with its lease check (see the module docs).

@@ -210,6 +210,22 @@ async fn settings_out_of_range_are_errors_not_panics() {
 }
 
 #[tokio::test]
+async fn open_store_picks_the_backend_from_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("by-url.db");
+    let store = sync_core::store::open_store(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(format!("{store:?}").contains("SqliteStore"), "{store:?}");
+    assert!(path.exists());
+    let err = sync_core::store::open_store("mysql://db/x")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"mysql\""), "{err}");
+    assert!(sync_core::store::open_store("  ").await.is_err());
+}
+
+#[tokio::test]
 async fn open_reports_an_unusable_path() {
     let err = SqliteStore::open("/proc/definitely/not/here/state.db")
         .await

@@ -206,6 +206,8 @@ impl FileCredentialStore {
                 source,
             }
         };
+        // A leftover temporary file (from a crash) may have other permissions: start afresh.
+        let _ = tokio::fs::remove_file(&tmp).await;
         {
             use tokio::io::AsyncWriteExt as _;
             let mut options = tokio::fs::OpenOptions::new();
@@ -219,6 +221,13 @@ impl FileCredentialStore {
         tokio::fs::rename(&tmp, &self.path)
             .await
             .map_err(io("replace", &self.path))?;
+        // Make the rename itself durable (Unix: sync the directory entry).
+        #[cfg(unix)]
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(dir) = tokio::fs::File::open(dir).await {
+                let _ = dir.sync_all().await;
+            }
+        }
         Ok(())
     }
 }
