@@ -5,13 +5,16 @@ use std::fmt;
 
 use crate::key::KeyParseError;
 use crate::mapping::MappingError;
+use crate::schedule::ScheduleError;
 use crate::store::StoreError;
 use crate::validate::ValidationReport;
+use crate::vault::VaultError;
+use crate::warehouse::WarehouseError;
 
 /// Everything that can stop a flow, or one of its steps.
 ///
 /// Module errors convert with `?` ([`StoreError`], [`MappingError`], [`ValidationReport`],
-/// [`KeyParseError`] and, with the `flows` feature, `acumatica_client::Error` and
+/// [`WarehouseError`], [`VaultError`], [`ScheduleError`], [`KeyParseError`] and, with the `flows` feature, `acumatica_client::Error` and
 /// `looker_client::Error`). Ask it questions rather than matching on every variant:
 /// [`is_retryable`](Self::is_retryable), [`is_fenced`](Self::is_fenced),
 /// [`is_outcome_unknown`](Self::is_outcome_unknown), [`is_invalid_data`](Self::is_invalid_data),
@@ -43,6 +46,18 @@ pub enum Error {
     /// Validation against Acumatica's reference data found problems: every one is listed.
     #[error("{0}")]
     Validation(Box<ValidationReport>),
+
+    /// The warehouse could not be written (nothing of the failed call was written).
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+
+    /// The credential vault failed (missing or wrong key, tampered record, ...).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+
+    /// A schedule or the schedule runner failed.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 
     /// A natural key read back (from the ledger or a description) is malformed.
     #[error(transparent)]
@@ -187,7 +202,11 @@ impl Error {
     /// ([`is_outcome_unknown`](Self::is_outcome_unknown)).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Store(e) => e.is_retryable(),
+            Self::Store(e) | Self::Schedule(ScheduleError::Store(e)) => e.is_retryable(),
+            Self::Warehouse(e) => matches!(
+                e,
+                WarehouseError::Database { .. } | WarehouseError::Connect { .. }
+            ),
             #[cfg(feature = "flows")]
             Self::Acumatica(e) => e.is_retryable(),
             #[cfg(feature = "flows")]
@@ -200,7 +219,7 @@ impl Error {
 
     /// True when this replica lost its lease: stop, write nothing more.
     pub fn is_fenced(&self) -> bool {
-        matches!(self, Self::Store(e) if e.is_fenced())
+        matches!(self, Self::Store(e) | Self::Schedule(ScheduleError::Store(e)) if e.is_fenced())
     }
 
     /// True when a write to Acumatica may or may not have happened: the document must be looked
@@ -224,6 +243,8 @@ impl Error {
             Self::Validation(_) | Self::ChangedContent(_) | Self::Data { .. } | Self::Key(_) => {
                 true
             }
+            Self::Warehouse(e) => matches!(e, WarehouseError::InvalidRecord { .. }),
+            Self::Vault(e) => e.is_tampered(),
             #[cfg(feature = "flows")]
             Self::Acumatica(e) => !e.field_errors().is_empty(),
             _ => false,
@@ -234,6 +255,9 @@ impl Error {
     pub fn is_config(&self) -> bool {
         match self {
             Self::Config { .. } => true,
+            Self::Warehouse(e) => matches!(e, WarehouseError::InvalidSpec { .. }),
+            Self::Vault(e) => !e.is_tampered(),
+            Self::Schedule(e) => !matches!(e, ScheduleError::Store(_)),
             Self::Mapping(e) => matches!(
                 e,
                 MappingError::Io { .. } | MappingError::Toml { .. } | MappingError::Config { .. }

@@ -1,7 +1,9 @@
 //! The small public traits the flows are written against, so a user can bring their own source
-//! or sink: a [`RecordSource`] read from a cursor, page by page; a [`DocumentSink`] that finds
-//! documents by natural key and creates them insert-only; a [`RecordSink`] that upserts records
-//! by id.
+//! or sink: a [`RecordSource`] read from a cursor, page by page, and a [`DocumentSink`] that
+//! finds documents by natural key and creates them insert-only. The warehouse side's sink is
+//! [`WarehouseSink`](crate::warehouse::WarehouseSink); the state store is
+//! [`StateStore`](crate::store::StateStore) and the credential store
+//! [`CredentialStore`](crate::vault::CredentialStore).
 //!
 //! The crate's own implementations: [`LookerQuerySource`](crate::post::LookerQuerySource) and
 //! [`AcumaticaChanges`](crate::feed::AcumaticaChanges) (sources),
@@ -11,7 +13,6 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use serde_json::Value;
 
 use crate::error::Result;
 use crate::key::{NaturalKey, PartitionKey};
@@ -130,13 +131,4 @@ pub trait DocumentSink: Send + Sync {
     /// The target's reference data (accounts, subaccounts, branches, ledgers, periods) that
     /// documents are validated against before any write; read once per run.
     async fn reference_data(&self) -> Result<ReferenceData>;
-}
-
-/// Where records are kept by id (e.g. warehouse tables): an upsert must be idempotent, so that
-/// writing a page twice (after a crash, or in the lookback overlap) changes nothing.
-#[async_trait]
-pub trait RecordSink: Send + Sync {
-    /// Upserts one page of `entity`'s records (raw JSON as the source returned them); returns
-    /// how many were written.
-    async fn upsert(&self, entity: &str, records: &[Value]) -> Result<u64>;
 }

@@ -1,1 +1,530 @@
-//! Work in progress.
+//! The supporting flow: Acumatica records kept current in the warehouse behind Looker.
+//!
+//! A run ([`FeedFlow::run`]) takes the flow's lease, then for each entity (its own partition of
+//! the flow's marks):
+//!
+//! 1. takes a **signpost**: the run's start minus a small lag;
+//! 2. reads the entity's **high-water mark** and opens the window at the mark minus a
+//!    configurable **lookback** (everything on the first run);
+//! 3. pages through the records changed in the window ([`AcumaticaChanges`]: offset paging,
+//!    repeats dropped by id; see its docs for why the query has no upper bound), upserting each
+//!    page into the [`WarehouseSink`] by Acumatica id (one transaction per page);
+//! 4. moves the mark to the signpost **only after the whole window is written**
+//!    (compare-and-set, fenced by the lease).
+//!
+//! Killing the process at any point loses nothing (the mark has not moved, the window is read
+//! again) and duplicates nothing (upserts by id are idempotent, and an older version never
+//! replaces a newer one). One entity failing does not stop the others; its mark stays put.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sync_core::feed::{FeedConfig, FeedFlow};
+//! use sync_core::store::SqliteStore;
+//! use sync_core::warehouse::SqliteWarehouse;
+//!
+//! # async fn demo(acumatica: acumatica_client::Client) -> sync_core::Result<()> {
+//! let config = FeedConfig::from_toml_str(r#"
+//!     name = "warehouse"
+//!     entities = [{ entity = "Vendor" }, { entity = "Bill" }, { entity = "Check" },
+//!                 { entity = "JournalTransaction" }, { entity = "Account" }]
+//! "#)?;
+//! let store = Arc::new(SqliteStore::open("state.db").await?);
+//! let warehouse = Arc::new(SqliteWarehouse::open("warehouse.db").await?);
+//! let flow = FeedFlow::from_config(&config, acumatica, warehouse, store)?;
+//! let summary = flow.run().await?;
+//! for window in &summary.entities {
+//!     println!("{}: {} written", window.entity, window.written);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod source;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+pub use config::{FeedConfig, FeedEntity, FeedOptions};
+pub use source::AcumaticaChanges;
+
+use crate::error::{Error, Result};
+use crate::post::{LeaseKeeper, default_owner};
+use crate::store::{AuditEvent, AuditStage, RunCounts, RunId, RunStatus, StateStore};
+use crate::traits::RecordSource;
+use crate::warehouse::{TableSpec, WarehouseRecord, WarehouseSink};
+
+/// A source of changed records for the feed (raw JSON, after a timestamp).
+pub type ChangeSource = dyn RecordSource<Record = Value, Cursor = DateTime<Utc>>;
+
+/// What one entity's window did in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityWindow {
+    /// The entity.
+    pub entity: String,
+    /// Where the window started (the mark minus the lookback); `None`: the first run, read all.
+    pub since: Option<DateTime<Utc>>,
+    /// The signpost the mark moves to when the window is complete.
+    pub signpost: DateTime<Utc>,
+    /// Pages read.
+    pub pages: u64,
+    /// Records read (repeats excluded).
+    pub records_read: u64,
+    /// Records dropped because their id was read before in this window.
+    pub repeats_dropped: u64,
+    /// Records inserted or updated.
+    pub written: u64,
+    /// Records not written because the warehouse held a newer version.
+    pub stale: u64,
+    /// Detail lines written.
+    pub detail_lines: u64,
+    /// Whether the mark moved to the signpost.
+    pub mark_advanced: bool,
+    /// Why the window did not complete.
+    pub error: Option<String>,
+}
+
+/// The result of a feed run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSummary {
+    /// The flow.
+    pub flow: String,
+    /// The run.
+    pub run_id: RunId,
+    /// How it ended.
+    pub status: RunStatus,
+    /// One window per entity, in order.
+    pub entities: Vec<EntityWindow>,
+}
+
+impl FeedSummary {
+    /// Totals in the state store's shape.
+    pub fn counts(&self) -> RunCounts {
+        let mut c = RunCounts::default();
+        for w in &self.entities {
+            c.read += w.records_read;
+            c.mapped += w.records_read;
+            c.written += w.written;
+            c.skipped += w.stale + w.repeats_dropped;
+            c.failed += u64::from(w.error.is_some());
+        }
+        c
+    }
+}
+
+impl fmt::Display for FeedSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "flow `{}` run {} {}:", self.flow, self.run_id, self.status)?;
+        for w in &self.entities {
+            write!(
+                f,
+                " {} {} read, {} written, {} stale, {} repeats{};",
+                w.entity,
+                w.records_read,
+                w.written,
+                w.stale,
+                w.repeats_dropped,
+                match &w.error {
+                    Some(e) => format!(" (failed: {e})"),
+                    None => String::new(),
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Entry {
+    spec: TableSpec,
+    source: Arc<ChangeSource>,
+}
+
+/// A configured feed flow; cheap to clone.
+#[derive(Clone)]
+pub struct FeedFlow {
+    name: String,
+    entries: Arc<Vec<Entry>>,
+    warehouse: Arc<dyn WarehouseSink>,
+    store: Arc<dyn StateStore>,
+    options: FeedOptions,
+    owner: String,
+}
+
+impl fmt::Debug for FeedFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeedFlow")
+            .field("name", &self.name)
+            .field(
+                "entities",
+                &self.entries.iter().map(|e| e.spec.entity.as_str()).collect::<Vec<_>>(),
+            )
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`FeedFlow`]; see [`FeedFlow::builder`].
+#[must_use]
+pub struct FeedFlowBuilder {
+    name: String,
+    entries: Vec<Entry>,
+    warehouse: Option<Arc<dyn WarehouseSink>>,
+    store: Option<Arc<dyn StateStore>>,
+    options: FeedOptions,
+    owner: Option<String>,
+}
+
+impl FeedFlowBuilder {
+    /// Adds an entity: its warehouse table and where its changes come from.
+    pub fn entity(
+        mut self,
+        spec: TableSpec,
+        source: impl RecordSource<Record = Value, Cursor = DateTime<Utc>> + 'static,
+    ) -> Self {
+        self.entries.push(Entry {
+            spec,
+            source: Arc::new(source),
+        });
+        self
+    }
+
+    /// The warehouse.
+    pub fn warehouse(mut self, warehouse: Arc<dyn WarehouseSink>) -> Self {
+        self.warehouse = Some(warehouse);
+        self
+    }
+
+    /// The state store (marks, lease, runs, audit).
+    pub fn store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Window and paging options.
+    pub fn options(mut self, options: FeedOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The lease owner name of this replica (default: [`default_owner`]).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Checks and builds.
+    ///
+    /// # Errors
+    /// A configuration error naming what is missing or wrong.
+    pub fn build(self) -> Result<FeedFlow> {
+        self.options.check()?;
+        if self.name.trim().is_empty() {
+            return Err(Error::config("name", "the feed flow needs a name"));
+        }
+        if self.entries.is_empty() {
+            return Err(Error::config("entities", "no entity to sync; add at least one"));
+        }
+        for e in &self.entries {
+            e.spec.validate()?;
+        }
+        Ok(FeedFlow {
+            name: self.name,
+            entries: Arc::new(self.entries),
+            warehouse: self
+                .warehouse
+                .ok_or_else(|| Error::config("warehouse", "a feed flow needs a warehouse"))?,
+            store: self
+                .store
+                .ok_or_else(|| Error::config("store", "a feed flow needs a state store"))?,
+            options: self.options,
+            owner: self.owner.unwrap_or_else(default_owner),
+        })
+    }
+}
+
+impl FeedFlow {
+    /// Starts building a flow named `name`.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::feed::{AcumaticaChanges, FeedFlow};
+    /// use sync_core::warehouse::TableSpec;
+    ///
+    /// # fn demo(client: acumatica_client::Client, warehouse: Arc<dyn sync_core::warehouse::WarehouseSink>,
+    /// #   store: Arc<dyn sync_core::store::StateStore>) -> sync_core::Result<()> {
+    /// let flow = FeedFlow::builder("warehouse")
+    ///     .entity(TableSpec::vendor(), AcumaticaChanges::new(client.clone(), "Vendor"))
+    ///     .entity(TableSpec::bill(), AcumaticaChanges::new(client, "Bill").expand(["Details"]))
+    ///     .warehouse(warehouse)
+    ///     .store(store)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(name: impl Into<String>) -> FeedFlowBuilder {
+        FeedFlowBuilder {
+            name: name.into(),
+            entries: Vec::new(),
+            warehouse: None,
+            store: None,
+            options: FeedOptions::default(),
+            owner: None,
+        }
+    }
+
+    /// A flow from its configuration and an Acumatica client.
+    ///
+    /// # Errors
+    /// A configuration error.
+    pub fn from_config(
+        config: &FeedConfig,
+        acumatica: acumatica_client::Client,
+        warehouse: Arc<dyn WarehouseSink>,
+        store: Arc<dyn StateStore>,
+    ) -> Result<Self> {
+        config.check()?;
+        let mut builder = Self::builder(&config.name)
+            .warehouse(warehouse)
+            .store(store)
+            .options(config.options.clone());
+        for e in &config.entities {
+            let source = AcumaticaChanges::new(acumatica.clone(), &e.entity)
+                .expand(e.expand())
+                .page_size(e.page_size.unwrap_or(config.options.page_size));
+            builder = builder.entity(e.spec()?, source);
+        }
+        builder.build()
+    }
+
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs every entity's window once.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when another replica runs the flow; a fenced store error when the lease
+    /// was lost. An entity whose window fails is reported in the summary (its mark stays), and
+    /// the run ends [`RunStatus::CompletedWithErrors`].
+    pub async fn run(&self) -> Result<FeedSummary> {
+        self.run_with_shutdown(None).await
+    }
+
+    /// [`run`](Self::run), stopping between pages once `shutdown` turns `true` (the current
+    /// page is written, the mark of the unfinished window stays).
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), plus [`Error::Cancelled`].
+    pub async fn run_with_shutdown(
+        &self,
+        shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<FeedSummary> {
+        let mut keeper = LeaseKeeper::acquire(
+            self.store.clone(),
+            &self.name,
+            &self.owner,
+            self.options.lease_ttl(),
+        )
+        .await?;
+        let lease = keeper.fresh().await?;
+        let run = match self.store.start_run(&lease).await {
+            Ok(r) => r,
+            Err(e) => {
+                keeper.release().await;
+                return Err(e.into());
+            }
+        };
+        let span = tracing::info_span!("flow_run", flow = %self.name, kind = "feed", run_id = %run.id, fence = lease.fence);
+        let started = Utc::now();
+        let mut windows = Vec::new();
+        let mut stop: Option<Error> = None;
+        for entry in self.entries.iter() {
+            if shutdown.as_ref().is_some_and(|s| *s.borrow()) {
+                stop = Some(Error::Cancelled {
+                    flow: self.name.clone(),
+                });
+                break;
+            }
+            let wspan = tracing::info_span!(parent: &span, "window", entity = %entry.spec.entity);
+            let mut window = EntityWindow {
+                entity: entry.spec.entity.clone(),
+                since: None,
+                signpost: started - chrono::Duration::seconds(self.options.lag_secs as i64),
+                pages: 0,
+                records_read: 0,
+                repeats_dropped: 0,
+                written: 0,
+                stale: 0,
+                detail_lines: 0,
+                mark_advanced: false,
+                error: None,
+            };
+            let result = self
+                .window(&mut keeper, &run.id, entry, &mut window, shutdown.as_ref())
+                .instrument(wspan)
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(flow = %self.name, entity = %window.entity, error = %e, "window failed; its mark stays");
+                window.error = Some(e.to_string());
+                let fatal = e.is_fenced() || matches!(e, Error::Cancelled { .. });
+                let _ = self
+                    .audit(&mut keeper, &run.id, AuditStage::Failed, format!("{} window failed", window.entity), json!({"entity": window.entity, "error": crate::error::chain(&e)}))
+                    .await;
+                windows.push(window);
+                if fatal {
+                    stop = Some(e);
+                    break;
+                }
+                continue;
+            }
+            windows.push(window);
+        }
+        let mut summary = FeedSummary {
+            flow: self.name.clone(),
+            run_id: run.id.clone(),
+            status: RunStatus::Succeeded,
+            entities: windows,
+        };
+        summary.status = match &stop {
+            Some(Error::Cancelled { .. }) => RunStatus::Cancelled,
+            Some(_) => RunStatus::Failed,
+            None if summary.entities.iter().any(|w| w.error.is_some()) => {
+                RunStatus::CompletedWithErrors
+            }
+            None => RunStatus::Succeeded,
+        };
+        let counts = summary.counts();
+        span.in_scope(|| {
+            tracing::info!(status = %summary.status, records_read = counts.read, written = counts.written, skipped = counts.skipped, failures = counts.failed, "run finished");
+        });
+        let message = summary.to_string();
+        let finished = self
+            .store
+            .finish_run(keeper.lease(), &run.id, summary.status, &counts, Some(&message))
+            .await;
+        keeper.release().await;
+        if let Some(e) = stop {
+            return Err(e);
+        }
+        finished?;
+        Ok(summary)
+    }
+
+    async fn audit(
+        &self,
+        keeper: &mut LeaseKeeper,
+        run_id: &RunId,
+        stage: AuditStage,
+        outcome: String,
+        summary: Value,
+    ) -> Result<()> {
+        let lease = keeper.fresh().await?;
+        self.store
+            .append_audit(
+                &lease,
+                &AuditEvent {
+                    run_id: run_id.clone(),
+                    natural_key: None,
+                    stage,
+                    outcome,
+                    summary,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One entity's window: read, upsert page by page, then move the mark.
+    async fn window(
+        &self,
+        keeper: &mut LeaseKeeper,
+        run_id: &RunId,
+        entry: &Entry,
+        window: &mut EntityWindow,
+        shutdown: Option<&tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<()> {
+        let entity = entry.spec.entity.clone();
+        let mark = self.store.watermark(&self.name, &entity).await?;
+        let mark_time = match &mark {
+            Some(m) => Some(
+                DateTime::parse_from_rfc3339(&m.value)
+                    .map_err(|e| {
+                        Error::data(
+                            format!("high-water mark of `{entity}`"),
+                            format!("{:?} is not an RFC 3339 time ({e}); reset the mark", m.value),
+                        )
+                    })?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        window.since =
+            mark_time.map(|t| t - chrono::Duration::seconds(self.options.lookback_secs as i64));
+        self.warehouse.ensure_tables(&entry.spec).await?;
+        tracing::info!(entity = %entity, since = ?window.since, signpost = %window.signpost, "window opened");
+        let mut pages = entry.source.pages(window.since.as_ref()).await?;
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some(page) = pages.try_next().await? {
+            window.pages += 1;
+            let mut records: Vec<WarehouseRecord> = Vec::with_capacity(page.len());
+            for raw in &page {
+                let record = entry.spec.record_from_json(raw)?;
+                if seen.insert(record.id.clone()) {
+                    records.push(record);
+                } else {
+                    window.repeats_dropped += 1;
+                }
+            }
+            window.records_read += records.len() as u64;
+            keeper.fresh().await?;
+            let written = self.warehouse.upsert(&entry.spec, &records).await?;
+            window.written += written.written;
+            window.stale += written.stale;
+            window.detail_lines += written.detail_lines;
+            let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+            self.audit(
+                keeper,
+                run_id,
+                AuditStage::Written,
+                format!("{entity}: {} upserted", written.written),
+                json!({"entity": entity, "page": window.pages, "table": entry.spec.table, "records": records.len(), "written": written.written, "stale": written.stale, "ids": ids}),
+            )
+            .await?;
+            if shutdown.is_some_and(|s| *s.borrow()) {
+                return Err(Error::Cancelled {
+                    flow: self.name.clone(),
+                });
+            }
+        }
+        let value = window.signpost.to_rfc3339_opts(SecondsFormat::Micros, true);
+        match mark_time {
+            Some(t) if t >= window.signpost => {
+                // The clock went back (or runs overlapped): never move a mark backwards.
+                tracing::warn!(entity = %entity, mark = %t, signpost = %window.signpost, "signpost not after the mark; mark kept");
+            }
+            _ => {
+                let lease = keeper.fresh().await?;
+                self.store
+                    .set_watermark(&lease, &entity, mark.as_ref().map(|m| m.value.as_str()), &value)
+                    .await?;
+                window.mark_advanced = true;
+            }
+        }
+        self.audit(
+            keeper,
+            run_id,
+            AuditStage::Written,
+            format!("{entity} window complete"),
+            json!({"entity": entity, "since": window.since.map(|t| t.to_rfc3339()), "signpost": value, "pages": window.pages, "records": window.records_read, "written": window.written, "stale": window.stale, "repeats_dropped": window.repeats_dropped}),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The supporting flow's configuration, readable from TOML.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::warehouse::TableSpec;
+
+/// One entity the feed keeps current.
+///
+/// ```
+/// use sync_core::feed::FeedEntity;
+/// let e = FeedEntity::builtin("Bill").unwrap();
+/// assert_eq!(e.expand(), vec!["Details".to_string()]);
+/// assert!(FeedEntity::builtin("Customer").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedEntity {
+    /// The Acumatica entity (`Vendor`, `Bill`, `Check`, `JournalTransaction`, `Account`, or any
+    /// other with a `table`).
+    pub entity: String,
+    /// The warehouse table; built-in for the entities above, required for others.
+    #[serde(default)]
+    pub table: Option<TableSpec>,
+    /// Records per page (default: [`FeedOptions::page_size`]).
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+impl FeedEntity {
+    /// An entity with its built-in table.
+    ///
+    /// # Errors
+    /// A configuration error for an entity without a built-in table.
+    pub fn builtin(entity: &str) -> Result<Self> {
+        let me = Self {
+            entity: entity.to_owned(),
+            table: None,
+            page_size: None,
+        };
+        me.spec()?;
+        Ok(me)
+    }
+
+    /// The table spec: the configured one, else the built-in one.
+    ///
+    /// # Errors
+    /// A configuration error when neither exists, or the spec is for another entity or invalid.
+    pub fn spec(&self) -> Result<TableSpec> {
+        let spec = match &self.table {
+            Some(t) => t.clone(),
+            None => TableSpec::builtin(&self.entity).ok_or_else(|| {
+                Error::config(
+                    format!("feed.entities.{}", self.entity),
+                    "no built-in warehouse table for this entity (built in: Vendor, Bill, Check, JournalTransaction, Account); describe one under `table`",
+                )
+            })?,
+        };
+        if spec.entity != self.entity {
+            return Err(Error::config(
+                format!("feed.entities.{}.table", self.entity),
+                format!(
+                    "the table spec is for `{}`; set its entity to `{}`",
+                    spec.entity, self.entity
+                ),
+            ));
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The detail collections to `$expand` (the spec's detail source).
+    pub fn expand(&self) -> Vec<String> {
+        self.spec()
+            .ok()
+            .and_then(|s| s.details)
+            .map(|d| vec![d.source])
+            .unwrap_or_default()
+    }
+}
+
+/// How the feed reads its windows.
+///
+/// ```
+/// use sync_core::feed::FeedOptions;
+/// let o = FeedOptions::default();
+/// assert_eq!(o.lag_secs, 60);
+/// assert_eq!(o.lookback_secs, 300);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedOptions {
+    /// The signpost is the run's start minus this lag (default 60 s), so changes whose
+    /// timestamps were taken just before the start but committed just after are not passed.
+    pub lag_secs: u64,
+    /// Each window starts this much before the stored mark (default 300 s): a safety overlap
+    /// for clock skew between Acumatica's servers. Records read twice are upserted twice, which
+    /// changes nothing.
+    pub lookback_secs: u64,
+    /// Records per page (default 500).
+    pub page_size: u32,
+    /// The flow's lease TTL in seconds (default 300); renewed as pages are written.
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for FeedOptions {
+    fn default() -> Self {
+        Self {
+            lag_secs: 60,
+            lookback_secs: 300,
+            page_size: 500,
+            lease_ttl_secs: 300,
+        }
+    }
+}
+
+impl FeedOptions {
+    /// The lease TTL.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
+    }
+
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// A configuration error naming the setting.
+    pub fn check(&self) -> Result<()> {
+        if self.page_size == 0 {
+            return Err(Error::config(
+                "feed.page_size",
+                "0 records per page cannot make progress; use 1 to 1000 (500 is a good default)",
+            ));
+        }
+        if !(10..=24 * 3600).contains(&self.lease_ttl_secs) {
+            return Err(Error::config(
+                "feed.lease_ttl_secs",
+                format!(
+                    "{} is out of range; use 10 seconds to 86400 (24 hours)",
+                    self.lease_ttl_secs
+                ),
+            ));
+        }
+        if self.lag_secs > 24 * 3600 || self.lookback_secs > 31 * 24 * 3600 {
+            return Err(Error::config(
+                "feed.lag_secs",
+                "the lag may be at most a day and the lookback at most 31 days",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A feed flow as a file describes it.
+///
+/// ```
+/// use sync_core::feed::FeedConfig;
+/// let config = FeedConfig::from_toml_str(r#"
+/// name = "warehouse"
+/// entities = [{ entity = "Vendor" }, { entity = "Bill" }, { entity = "JournalTransaction" }]
+/// [options]
+/// lookback_secs = 600
+/// "#).unwrap();
+/// assert_eq!(config.entities.len(), 3);
+/// assert_eq!(config.options.lookback_secs, 600);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// The flow's name (its lease, marks, runs and audit trail).
+    pub name: String,
+    /// The entities, synced in this order.
+    pub entities: Vec<FeedEntity>,
+    /// Window and paging options.
+    #[serde(default)]
+    pub options: FeedOptions,
+}
+
+impl FeedConfig {
+    /// Parses and checks a configuration.
+    ///
+    /// # Errors
+    /// A configuration error naming the problem.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        let config: Self = toml::from_str(text)
+            .map_err(|e| Error::config("feed flow file", format!("not a valid feed flow: {e}")))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// A configuration error naming the problem.
+    pub fn check(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::config("name", "the feed flow needs a name"));
+        }
+        if self.entities.is_empty() {
+            return Err(Error::config(
+                "entities",
+                "no entity to sync; list at least one, e.g. entities = [{ entity = \"Vendor\" }]",
+            ));
+        }
+        for (i, e) in self.entities.iter().enumerate() {
+            e.spec()?;
+            if self.entities[..i].iter().any(|o| o.entity == e.entity) {
+                return Err(Error::config(
+                    format!("feed.entities.{}", e.entity),
+                    "listed twice; list each entity once",
+                ));
+            }
+        }
+        self.options.check()
+    }
+}
