@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::commands::Context;
 use crate::commands::flows::{open_store, post_flow};
-use crate::commands::plan::{PlanState, plan_flow, render};
+use crate::commands::plan::{plan_flow, render};
 use crate::commands::run::render_summary;
 use crate::config::{Config, FlowConfig};
 use crate::connect;

@@ -1,0 +1,541 @@
+//! The `ml-connector` binary against the sandbox: every subcommand, and bad input.
+//!
+//! Each test starts both fakes in-process, writes a config pointing at them into a temporary
+//! directory, and runs the real binary with the demo credentials in its environment.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use connector_examples::demo::{PeriodCloseOptions, period_close};
+use connector_examples::sandbox::{Sandbox, SandboxOptions};
+use predicates::prelude::*;
+use testkit::looker::{DataProblem, LookerConfig};
+
+/// Every variable that could leak in from the developer's shell and change the outcome.
+const OUTER_VARS: &[&str] = &[
+    "ML_CONNECTOR_CONFIG",
+    "ML_CONNECTOR_STORE_URL",
+    "ML_CONNECTOR_VAULT",
+    "ML_CONNECTOR_VAULT_KEY",
+    "LOOKERSDK_BASE_URL",
+    "LOOKERSDK_CLIENT_ID",
+    "LOOKERSDK_CLIENT_SECRET",
+    "LOOKERSDK_VERIFY_SSL",
+    "LOOKERSDK_TIMEOUT",
+    "ACUMATICA_URL",
+    "ACUMATICA_ENDPOINT_VERSION",
+    "ACUMATICA_TENANT",
+    "ACUMATICA_BRANCH",
+    "ACUMATICA_CLIENT_ID",
+    "ACUMATICA_CLIENT_SECRET",
+    "ACUMATICA_USERNAME",
+    "ACUMATICA_PASSWORD",
+    "RUST_LOG",
+];
+
+struct Rig {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        Self::with(SandboxOptions::default(), |c| c).await
+    }
+
+    /// A rig whose config text is rewritten by `edit`.
+    async fn with(options: SandboxOptions, edit: impl FnOnce(String) -> String) -> Rig {
+        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
+        let dir = tempfile::tempdir().unwrap();
+        let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
+        let config = dir.path().join("ml-connector.toml");
+        std::fs::write(&config, text).unwrap();
+        Rig { sandbox, dir, config }
+    }
+
+    /// The binary with the demo secrets and `--config`.
+    fn cmd(&self) -> Command {
+        let mut c = bare(self.dir.path());
+        for (k, v) in self.sandbox.env() {
+            c.env(k, v);
+        }
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    fn created(&self) -> u64 {
+        self.sandbox.acumatica().state().created("JournalTransaction")
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("ml-connector.db")
+    }
+}
+
+/// The binary with a clean environment, run in `dir`.
+fn bare(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("ml-connector").unwrap();
+    for v in OUTER_VARS {
+        c.env_remove(v);
+    }
+    c.current_dir(dir).arg("--no-progress");
+    c
+}
+
+fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+// ---- sandbox -------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_prints_urls_credentials_and_a_working_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sandbox.toml");
+    let a = bare(dir.path())
+        .args(["--json", "sandbox", "--duration", "1", "--write-config"])
+        .arg(&cfg)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert!(v["acumatica"]["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(v["looker"]["base_url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert_eq!(v["looker"]["client_secret"], "demo-looker-client-secret");
+    assert_eq!(v["env"]["ACUMATICA_PASSWORD"], "demo-password");
+    let written = std::fs::read_to_string(&cfg).unwrap();
+    assert_eq!(written, v["config"].as_str().unwrap());
+    assert!(written.contains("[[flows]]") && !written.contains("demo-password"), "no secret in the config");
+    // The config it printed is valid.
+    connector_examples::config::Config::from_file(&cfg, |_| None).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_text_output_names_both_fakes() {
+    let dir = tempfile::tempdir().unwrap();
+    bare(dir.path())
+        .args(["sandbox", "--duration", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Acumatica  http://127.0.0.1:"))
+        .stdout(predicate::str::contains("Looker     http://127.0.0.1:"))
+        .stdout(predicate::str::contains("export LOOKERSDK_CLIENT_SECRET=demo-looker-client-secret"))
+        .stdout(predicate::str::contains("--- ml-connector.toml ---"));
+}
+
+// ---- ping ----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_passes_every_check_against_the_sandbox() {
+    let rig = Rig::start().await;
+    rig.cmd()
+        .arg("ping")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("PASS  Looker login"))
+        .stdout(predicate::str::contains("PASS  Looker version"))
+        .stdout(predicate::str::contains("explore finance::overhead_allocation"))
+        .stdout(predicate::str::contains("PASS  Acumatica token"))
+        .stdout(predicate::str::contains("PASS  GET /entity"))
+        .stdout(predicate::str::contains("PASS  endpoint Default/24.200.001"))
+        .stdout(predicate::str::contains("11 accounts (10 active)"))
+        .stdout(predicate::str::contains("All checks passed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_with_bad_credentials_fails_with_exit_3() {
+    let rig = Rig::start().await;
+    let a = rig
+        .cmd()
+        .env("ACUMATICA_PASSWORD", "wrong")
+        .env("LOOKERSDK_CLIENT_SECRET", "wrong")
+        .args(["--json", "ping"])
+        .assert()
+        .code(3);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["Looker login", "Acumatica token"]);
+    assert!(!stdout_of(&a).contains("wrong"), "never echoes the secret it tried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_with_a_wrong_endpoint_version_lists_the_offered_ones() {
+    let rig = Rig::start().await;
+    rig.cmd()
+        .env("ACUMATICA_ENDPOINT_VERSION", "21.200.001")
+        .arg("ping")
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("FAIL  endpoint Default/21.200.001"))
+        .stdout(predicate::str::contains("the site offers 22.200.001, 23.200.001, 24.200.001"))
+        .stdout(predicate::str::contains("SKIP  accounts readable"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_reports_an_unknown_looker_field_with_the_closest_name() {
+    let rig = Rig::with(SandboxOptions::default(), |c| {
+        c.replace(
+            "sorts = [\"overhead_allocation.line_id\"]",
+            "sorts = [\"overhead_allocation.line_id\"]\nfields = [\"overhead_allocation.amout\", \"overhead_allocation.account\"]",
+        )
+    })
+    .await;
+    rig.cmd()
+        .arg("ping")
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("FAIL  explore finance::overhead_allocation"))
+        .stdout(predicate::str::contains("overhead_allocation.amout"))
+        .stdout(predicate::str::contains("overhead_allocation.amount"));
+}
+
+// ---- plan ----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_prints_the_journals_and_writes_nothing() {
+    let rig = Rig::start().await;
+    let a = rig
+        .cmd()
+        .args(["plan", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
+    let out = stdout_of(&a);
+    assert!(out.contains("18 row(s) from Looker, 3 journal(s)"), "{out}");
+    assert_eq!(out.matches("[would post]").count(), 3, "{out}");
+    assert!(out.contains("69100    100000      HQ       5816.50"), "{out}");
+    assert!(out.contains("Total                        16618.49  16618.49  balanced"), "{out}");
+    assert!(out.contains("natural key "), "{out}");
+    assert!(out.contains("Plan: 3 of 3 journal(s) would be posted. Nothing was written."), "{out}");
+    assert_eq!(rig.created(), 0, "plan never writes to Acumatica");
+    assert!(!rig.store().exists(), "plan does not create the state store");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_json_has_documents_totals_and_keys() {
+    let rig = Rig::start().await;
+    let a = rig.cmd().args(["--json", "plan"]).assert().code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let plan = &v["plans"][0];
+    assert_eq!(plan["flow"], "overhead_allocation");
+    assert_eq!(plan["would_post"], 3);
+    let j = &plan["journals"][0];
+    assert_eq!(j["balanced"], true);
+    assert_eq!(j["total_debit"], j["total_credit"]);
+    assert!(j["natural_key"].as_str().unwrap().contains('-'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_reports_an_unmapped_value_and_posts_nothing() {
+    // The branch map lacks WEST: every WEST row is an unmapped value.
+    let rig = Rig::with(SandboxOptions::default(), |c| {
+        c.replace(
+            "lines.branch = { column = \"overhead_allocation.branch\" }",
+            "lines.branch = { column = \"overhead_allocation.branch\", map = \"branch\" }",
+        )
+        .replace(
+            "[flows.mapping.maps.subaccount]",
+            "[flows.mapping.maps.branch]\n\"HQ\" = \"HQ\"\n\"EAST\" = \"EAST\"\n\n[flows.mapping.maps.subaccount]",
+        )
+    })
+    .await;
+    rig.cmd()
+        .arg("plan")
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("WEST"))
+        .stdout(predicate::str::contains("map `branch`").or(predicate::str::contains("map branch")))
+        .stdout(predicate::str::contains("Plan: 0 of"));
+    assert_eq!(rig.created(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_with_an_unknown_looker_field_exits_4_naming_it() {
+    let rig = Rig::with(SandboxOptions::default(), |c| {
+        c.replace("lines.amount = { signed = \"overhead_allocation.amount\" }", "lines.amount = { signed = \"overhead_allocation.amout\" }")
+    })
+    .await;
+    rig.cmd()
+        .arg("plan")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("overhead_allocation.amout"))
+        .stderr(predicate::str::contains("overhead_allocation.amount"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_reports_an_inactive_account_with_choices() {
+    let looker = LookerConfig::default().with_data_problem(DataProblem::inactive_account(10, "EAST"));
+    let rig = Rig::with(SandboxOptions { looker: Some(looker), ..Default::default() }, |c| c).await;
+    rig.cmd()
+        .arg("plan")
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("65000"))
+        .stdout(predicate::str::contains("branch=EAST"));
+}
+
+// ---- run, status, audit, replay ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_posts_each_journal_once_and_a_rerun_posts_nothing() {
+    let rig = Rig::start().await;
+    rig.cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("posted as batch").count(3))
+        .stdout(predicate::str::contains("3 posted, 0 duplicate(s) skipped"));
+    assert_eq!(rig.created(), 3);
+    let a = rig
+        .cmd()
+        .args(["--json", "run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert_eq!(v["runs"][0]["counts"]["documents_posted"], 0);
+    assert_eq!(v["runs"][0]["counts"]["duplicates_skipped"], 3);
+    assert_eq!(rig.created(), 3, "the rerun created nothing");
+    // The posted batches balance, on the allocation accounts.
+    for b in rig.sandbox.acumatica().state().journal_transactions().iter().filter(|b| b.description.as_deref().is_some_and(|d| d.contains("[mlc:"))) {
+        let dr: rust_decimal::Decimal = b.lines.iter().map(|l| l.debit).sum();
+        let cr: rust_decimal::Decimal = b.lines.iter().map(|l| l.credit).sum();
+        assert_eq!(dr, cr, "batch {} balances", b.batch_nbr);
+        assert!(b.lines.iter().all(|l| matches!(l.account.as_deref(), Some("69000" | "69100"))));
+    }
+
+    // status: both runs, the ledger.
+    rig.cmd()
+        .args(["status", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("succeeded").count(2))
+        .stdout(predicate::str::contains("ledger: 3 document(s) known"));
+    // audit of the latest run: three skips as already posted.
+    rig.cmd()
+        .args(["audit", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("already posted as batch").count(3));
+    // replay: nothing failed.
+    rig.cmd()
+        .args(["replay", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no failed documents"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
+    let looker = LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
+    let rig = Rig::with(SandboxOptions { looker: Some(looker), ..Default::default() }, |c| {
+        c.replace("[flows.mapping]\n", "[flows.post]\nvalidation = \"per_document\"\n\n[flows.mapping]\n")
+    })
+    .await;
+    rig.cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("posted as batch").count(2))
+        .stdout(predicate::str::contains("branch=WEST"));
+    assert_eq!(rig.created(), 2, "the two valid journals posted; the unbalanced one not");
+    let a = rig.cmd().args(["--json", "status"]).assert().code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let letters = v["flows"][0]["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{v}");
+    let id = letters[0]["id"].as_i64().unwrap();
+    // Replaying it re-validates: still unbalanced, still not posted.
+    rig.cmd()
+        .args(["replay", "--flow", "overhead_allocation", "--id", &id.to_string()])
+        .assert()
+        .code(predicate::in_iter([1, 4]));
+    assert_eq!(rig.created(), 2);
+    rig.cmd()
+        .args(["replay", "--flow", "overhead_allocation", "--id", "999"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no unresolved failed document #999"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_audit_before_any_run() {
+    let rig = Rig::start().await;
+    rig.cmd()
+        .arg("status")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("nothing has run yet"))
+        .stdout(predicate::str::contains("Flow overhead_allocation (post), cron 0 6 1 * * UTC"));
+    rig.cmd()
+        .args(["audit", "--flow", "overhead_allocation"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nothing has run yet"));
+    rig.cmd().args(["run", "--once", "--flow", "overhead_allocation"]).assert().code(0);
+    rig.cmd()
+        .args(["audit", "--run", "not-a-run"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no run with id `not-a-run`"));
+}
+
+// ---- vault ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vault_stores_secrets_lists_names_only_and_feeds_the_clients() {
+    let rig = Rig::start().await;
+    let key = stdout_of(&bare(rig.dir.path()).args(["--json", "vault", "new-key"]).assert().success());
+    let key: serde_json::Value = serde_json::from_str(&key).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    rig.cmd()
+        .env("ML_CONNECTOR_VAULT_KEY", &key)
+        .args(["vault", "store", "acumatica.password"])
+        .write_stdin("demo-password\n")
+        .assert()
+        .success();
+    let vault_file = std::fs::read_to_string(rig.dir.path().join("ml-connector.vault")).unwrap();
+    assert!(!vault_file.contains("demo-password"), "sealed, not plaintext");
+    rig.cmd()
+        .env("ML_CONNECTOR_VAULT_KEY", &key)
+        .args(["vault", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("acumatica.password"))
+        .stdout(predicate::str::contains("demo-password").not());
+    // The password now comes from the vault.
+    rig.cmd()
+        .env_remove("ACUMATICA_PASSWORD")
+        .env("ML_CONNECTOR_VAULT_KEY", &key)
+        .arg("ping")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("PASS  Acumatica token"));
+    // Without the key the vault cannot be opened: a credentials error.
+    rig.cmd()
+        .env_remove("ACUMATICA_PASSWORD")
+        .arg("ping")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("ML_CONNECTOR_VAULT_KEY"));
+}
+
+// ---- bad input -----------------------------------------------------------------------------
+
+#[test]
+fn a_missing_config_is_a_usage_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    bare(dir.path())
+        .args(["--config", "nope.toml", "plan"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("config file nope.toml does not exist"));
+}
+
+#[test]
+fn a_malformed_config_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[looker]\nbase_url = \"https://x\"\ntimeout = \"soon\"\n").unwrap();
+    bare(dir.path())
+        .args(["--config", "bad.toml", "ping"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml:3:"))
+        .stderr(predicate::str::contains("looker.timeout"));
+    std::fs::write(dir.path().join("broken.toml"), "[looker\nbase_url = 1\n").unwrap();
+    bare(dir.path())
+        .args(["--config", "broken.toml", "ping"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("broken.toml:1:"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_flow_lists_the_configured_ones() {
+    let rig = Rig::start().await;
+    rig.cmd()
+        .args(["plan", "--flow", "overhead_alocation"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown flow `overhead_alocation`"))
+        .stderr(predicate::str::contains("overhead_allocation, gl_feed"))
+        .stderr(predicate::str::contains("did you mean `overhead_allocation`?"));
+}
+
+#[test]
+fn a_plaintext_secret_in_the_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[acumatica]\nurl = \"https://erp.example.com\"\nusername = \"api\"\npassword = \"hunter2\"\n",
+    )
+    .unwrap();
+    bare(dir.path())
+        .args(["--config", "c.toml", "ping"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("c.toml:4:"))
+        .stderr(predicate::str::contains("refused in the config file"))
+        .stderr(predicate::str::contains("ACUMATICA_PASSWORD"))
+        .stderr(predicate::str::contains("hunter2").not());
+}
+
+#[test]
+fn missing_credentials_say_where_to_put_them() {
+    let dir = tempfile::tempdir().unwrap();
+    bare(dir.path())
+        .env("LOOKERSDK_BASE_URL", "http://127.0.0.1:9")
+        .env("LOOKERSDK_CLIENT_ID", "id")
+        .arg("ping")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("LOOKERSDK_CLIENT_SECRET"));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    bare(Path::new("."))
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes:"))
+        .stdout(predicate::str::contains("3  credentials"));
+}
+
+// ---- the main example ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn period_close_tells_the_whole_story_against_the_sandbox() {
+    // The same function `cargo run --example period_close` runs; with no config it uses the
+    // in-process sandbox. (Guard against a developer's environment pointing it elsewhere.)
+    let options = PeriodCloseOptions::default();
+    assert!(
+        !connector_examples::demo::uses_real_systems(&options) || std::env::var("ML_CONNECTOR_CONFIG").is_ok(),
+    );
+    if connector_examples::demo::uses_real_systems(&options) {
+        return;
+    }
+    let mut out = Vec::new();
+    let outcome = period_close(options, &mut out).await.expect("the story succeeds");
+    let text = String::from_utf8(out).unwrap();
+    assert!(outcome.sandbox);
+    assert_eq!(outcome.planned, 3);
+    assert_eq!(outcome.posted_batches.len(), 3);
+    assert_eq!(outcome.rerun_posted, 0);
+    assert_eq!(outcome.rerun_skipped, 3);
+    for line in [
+        "== 1. The overhead allocation query in Looker",
+        "Model finance, explore overhead_allocation",
+        "Plan: 3 of 3 journal(s) would be posted. Nothing was written.",
+        "== 3. Posted to Acumatica, exactly once per natural key",
+        "69100    100000       5816.50",
+        "== 4. The same close run again: nothing is posted twice",
+        "Journal transactions created in Acumatica: 3 by the first run, 0 by the rerun.",
+        "Period close complete: 3 journal(s) posted once; the rerun posted 0 and skipped 3.",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+}
