@@ -17,8 +17,10 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use crate::client::Client;
 use crate::dynamic::DynamicEntity;
@@ -26,7 +28,7 @@ use crate::entity::{Entity, modified_field};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::query::{self, ListQuery};
-use crate::read::{decode, decode_value};
+use crate::read::decode;
 
 /// One page of a listing.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +64,7 @@ struct Pager {
 }
 
 impl Pager {
-    async fn next_page(&mut self) -> Result<Option<Page<Json>>> {
+    async fn next_page(&mut self) -> Result<Option<Page<Raw>>> {
         if self.done || self.remaining == Some(0) {
             return Ok(None);
         }
@@ -90,25 +92,33 @@ impl Pager {
         let mut records = Vec::with_capacity(returned);
         let mut repeats = 0;
         let mut last_key = None;
-        for row in rows {
-            if let Mode::Keyset { field, .. } = &self.mode {
-                match row.get(field.as_str()).and_then(|v| v.get("value")) {
-                    Some(Json::String(s)) => last_key = Some(s.clone()),
-                    Some(Json::Number(n)) => last_key = Some(n.to_string()),
-                    _ => {
-                        return Err(Error::decode(
-                            field.clone(),
-                            format!(
-                                "keyset paging of {} needs the key field {field} in every record; add it to $select",
-                                self.entity
-                            ),
-                        ));
-                    }
+        if let (Mode::Keyset { field, .. }, Some(last)) = (&self.mode, rows.last()) {
+            let last: Json = serde_json::from_str(last.get()).map_err(|e| {
+                Error::decode(
+                    format!("[{}]", returned - 1),
+                    format!("GET {}: {e}", self.entity),
+                )
+            })?;
+            match last.get(field.as_str()).and_then(|v| v.get("value")) {
+                Some(Json::String(s)) => last_key = Some(s.clone()),
+                Some(Json::Number(n)) => last_key = Some(n.to_string()),
+                _ => {
+                    return Err(Error::decode(
+                        field.clone(),
+                        format!(
+                            "keyset paging of {} needs the key field {field} in every record; add it to $select",
+                            self.entity
+                        ),
+                    ));
                 }
             }
-            match row.get("id").and_then(Json::as_str) {
-                Some(id) if !self.seen.insert(id.to_owned()) => repeats += 1,
-                _ => records.push(row),
+        }
+        for row in rows {
+            let new = raw_id(&row).is_none_or(|id| self.seen.insert(id));
+            if new {
+                records.push(row);
+            } else {
+                repeats += 1;
             }
         }
         if let Some(r) = &mut self.remaining {
@@ -160,7 +170,7 @@ async fn fetch_rows(
     mut q: ListQuery,
     top: u32,
     skip: u32,
-) -> Result<Vec<Json>> {
+) -> Result<Vec<Raw>> {
     q.top = None;
     q.skip = None;
     let mut pairs = q.pairs(false);
@@ -179,13 +189,13 @@ async fn fetch_rows(
 /// still on the wire. Pages are still yielded in order, repeats dropped, and
 /// the stream ends at the first short page (requests already started for
 /// later pages are cancelled).
-fn pages_json_concurrent(
+fn pages_raw_concurrent(
     client: Client,
     entity: String,
     query: ListQuery,
     page_size: u32,
     concurrency: usize,
-) -> BoxStream<'static, Result<Page<Json>>> {
+) -> BoxStream<'static, Result<Page<Raw>>> {
     let start = query.skip.unwrap_or(0);
     let limit = query.top;
     let offsets = (0u32..).map_while(move |k| {
@@ -222,9 +232,10 @@ fn pages_json_concurrent(
                 let mut records = Vec::with_capacity(returned);
                 let mut repeats = 0;
                 for row in rows {
-                    match row.get("id").and_then(Json::as_str) {
-                        Some(id) if !seen.insert(id.to_owned()) => repeats += 1,
-                        _ => records.push(row),
+                    if raw_id(&row).is_none_or(|id| seen.insert(id)) {
+                        records.push(row);
+                    } else {
+                        repeats += 1;
                     }
                 }
                 let page = Page {
@@ -253,7 +264,7 @@ fn pages_json_concurrent(
     .boxed()
 }
 
-fn pages_json(pager: Pager) -> BoxStream<'static, Result<Page<Json>>> {
+fn pages_raw(pager: Pager) -> BoxStream<'static, Result<Page<Raw>>> {
     stream::try_unfold(pager, |mut pager| async move {
         let page = pager.next_page().await?;
         Ok(page.map(|p| (p, pager)))
@@ -261,8 +272,10 @@ fn pages_json(pager: Pager) -> BoxStream<'static, Result<Page<Json>>> {
     .boxed()
 }
 
+/// Decodes each raw record straight into `T` (one pass over its text), with
+/// the record's index in error paths.
 fn typed_pages<T: DeserializeOwned + Send + 'static>(
-    pages: BoxStream<'static, Result<Page<Json>>>,
+    pages: BoxStream<'static, Result<Page<Raw>>>,
     what: String,
 ) -> BoxStream<'static, Result<Page<T>>> {
     pages
@@ -270,8 +283,8 @@ fn typed_pages<T: DeserializeOwned + Send + 'static>(
             let what = what.clone();
             async move {
                 let mut records = Vec::with_capacity(page.records.len());
-                for (i, row) in page.records.into_iter().enumerate() {
-                    records.push(decode_value(row, &format!("[{i}]"), &what)?);
+                for (i, row) in page.records.iter().enumerate() {
+                    records.push(decode_raw(row, &format!("[{i}]"), &what)?);
                 }
                 Ok(Page {
                     records,
@@ -281,6 +294,32 @@ fn typed_pages<T: DeserializeOwned + Send + 'static>(
             }
         })
         .boxed()
+}
+
+/// A record as the text the server sent, not parsed yet.
+type Raw = Box<RawValue>;
+
+/// The top-level `id` of a raw record, without decoding the rest.
+fn raw_id(raw: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(raw.get()).ok()?.id
+}
+
+fn decode_raw<T: DeserializeOwned>(raw: &RawValue, prefix: &str, what: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = if inner == "." {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{inner}")
+        };
+        Error::decode(path.clone(), format!("{what}: at {path}: {}", e.inner()))
+    })
 }
 
 fn items<T: Send + 'static>(
@@ -319,12 +358,19 @@ impl Client {
         entity: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<Page<Json>>> {
+        typed_pages(
+            self.raw_pages(entity, query),
+            format!("GET {entity} (list)"),
+        )
+    }
+
+    fn raw_pages(&self, entity: &str, query: ListQuery) -> BoxStream<'static, Result<Page<Raw>>> {
         match query.concurrency {
             Some(n) if n > 1 => {
                 let page_size = query.page_size.unwrap_or(self.inner.config.page_size);
-                pages_json_concurrent(self.clone(), entity.to_owned(), query, page_size, n)
+                pages_raw_concurrent(self.clone(), entity.to_owned(), query, page_size, n)
             }
-            _ => pages_json(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
+            _ => pages_raw(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
         }
     }
 
@@ -351,7 +397,7 @@ impl Client {
         query: ListQuery,
     ) -> BoxStream<'static, Result<DynamicEntity>> {
         items(typed_pages(
-            self.list_json_pages(entity, query),
+            self.raw_pages(entity, query),
             format!("GET {entity} (list)"),
         ))
     }
@@ -370,7 +416,7 @@ impl Client {
     /// ```
     pub fn list_pages<E: Entity>(&self, query: ListQuery) -> BoxStream<'static, Result<Page<E>>> {
         typed_pages(
-            self.list_json_pages(E::NAME, query),
+            self.raw_pages(E::NAME, query),
             format!("GET {} (list)", E::NAME),
         )
     }
@@ -399,13 +445,25 @@ impl Client {
         key_field: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<Page<Json>>> {
+        typed_pages(
+            self.keyset_raw_pages(entity, key_field, query),
+            format!("GET {entity} (list)"),
+        )
+    }
+
+    fn keyset_raw_pages(
+        &self,
+        entity: &str,
+        key_field: &str,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<Page<Raw>>> {
         let mode = Mode::Keyset {
             field: key_field.to_owned(),
             after: None,
         };
         let mut query = query;
         query.skip = None;
-        pages_json(self.pager(entity, query, mode))
+        pages_raw(self.pager(entity, query, mode))
     }
 
     /// Lists typed records with keyset paging on `key_field` (which must be
@@ -424,7 +482,7 @@ impl Client {
         query: ListQuery,
     ) -> BoxStream<'static, Result<E>> {
         items(typed_pages(
-            self.list_keyset_json_pages(E::NAME, key_field, query),
+            self.keyset_raw_pages(E::NAME, key_field, query),
             format!("GET {} (list)", E::NAME),
         ))
     }

@@ -84,12 +84,13 @@ def gen_struct(schemas, name):
     lines.append("/// not model (custom fields, newer endpoint versions) are kept in `extra` and")
     lines.append("/// written back unchanged. `Debug` shows the fields that are present, as")
     lines.append("/// they would be sent.")
-    lines.append("#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]")
+    lines.append("#[derive(Clone, Default, PartialEq, Serialize)]")
     lines.append(f"pub struct {name} {{")
     lines.append("    /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.")
     lines.append("    #[serde(flatten)]")
     lines.append("    pub system: SystemFields,")
     seen = set()
+    arms = []
     for field in sorted(p, key=str.lower):
         if field in ("id", "rowNumber", "note", "custom", "error", "files", "_links", "delete"):
             continue
@@ -97,6 +98,7 @@ def gen_struct(schemas, name):
         ident = snake(field)
         assert ident not in seen and ident.lstrip("r#") not in RESERVED, (name, field)
         seen.add(ident)
+        arms.append(f"            \"{field}\" => out.{ident} = map.next_value()?,")
         if shape == "value":
             lines.append(f"    /// `{field}` ({wire}).")
             lines.append(f"    #[serde(rename = \"{field}\", default, skip_serializing_if = \"Value::is_absent\")]")
@@ -114,6 +116,29 @@ def gen_struct(schemas, name):
     lines.append("    pub extra: Map<String, Json>,")
     lines.append("}")
     lines.append(f"compact_debug!({name});")
+    lines.append("")
+    lines.append(f"impl<'de> Deserialize<'de> for {name} {{")
+    lines.append("    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {")
+    lines.append(f"        deserializer.deserialize_map(EntityVisitor::<{name}>::new(\"{name}\"))")
+    lines.append("    }")
+    lines.append("}")
+    lines.append("")
+    lines.append(f"impl ReadField for {name} {{")
+    lines.append("    fn system_mut(&mut self) -> &mut SystemFields {")
+    lines.append("        &mut self.system")
+    lines.append("    }")
+    lines.append("    fn extra_mut(&mut self) -> &mut Map<String, Json> {")
+    lines.append("        &mut self.extra")
+    lines.append("    }")
+    lines.append("    fn read_field<'de, A: serde::de::MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {")
+    lines.append("        let out = self;")
+    lines.append("        match key {")
+    lines.extend(arms)
+    lines.append("            _ => return Ok(false),")
+    lines.append("        }")
+    lines.append("        Ok(true)")
+    lines.append("    }")
+    lines.append("}")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::client::Client;
-use crate::entity::{SystemFields, compact_debug, impl_entity};
+use crate::entity::{EntityVisitor, ReadField, SystemFields, compact_debug, impl_entity};
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::query::ListQuery;
@@ -19,7 +19,7 @@ use crate::value::{Timestamp, Value};
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct Account {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -151,13 +151,58 @@ pub struct Account {
 }
 compact_debug!(Account);
 
+impl<'de> Deserialize<'de> for Account {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<Account>::new("Account"))
+    }
+}
+
+impl ReadField for Account {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "AccountCD" => out.account_cd = map.next_value()?,
+            "AccountClass" => out.account_class = map.next_value()?,
+            "AccountGroup" => out.account_group = map.next_value()?,
+            "AccountID" => out.account_id = map.next_value()?,
+            "Active" => out.active = map.next_value()?,
+            "CashAccount" => out.cash_account = map.next_value()?,
+            "ChartOfAccountsOrder" => out.chart_of_accounts_order = map.next_value()?,
+            "ConsolidationAccount" => out.consolidation_account = map.next_value()?,
+            "CreatedDateTime" => out.created_date_time = map.next_value()?,
+            "CurrencyID" => out.currency_id = map.next_value()?,
+            "Description" => out.description = map.next_value()?,
+            "LastModifiedDateTime" => out.last_modified_date_time = map.next_value()?,
+            "PostOption" => out.post_option = map.next_value()?,
+            "RequireUnits" => out.require_units = map.next_value()?,
+            "RevaluationRateType" => out.revaluation_rate_type = map.next_value()?,
+            "Secured" => out.secured = map.next_value()?,
+            "TaxCategory" => out.tax_category = map.next_value()?,
+            "Type" => out.r#type = map.next_value()?,
+            "UseDefaultSubaccount" => out.use_default_subaccount = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `Subaccount` (top-level entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct Subaccount {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -195,13 +240,44 @@ pub struct Subaccount {
 }
 compact_debug!(Subaccount);
 
+impl<'de> Deserialize<'de> for Subaccount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<Subaccount>::new("Subaccount"))
+    }
+}
+
+impl ReadField for Subaccount {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "Active" => out.active = map.next_value()?,
+            "Description" => out.description = map.next_value()?,
+            "Secured" => out.secured = map.next_value()?,
+            "SubaccountCD" => out.subaccount_cd = map.next_value()?,
+            "SubaccountID" => out.subaccount_id = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `Ledger` (top-level entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct Ledger {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -248,13 +324,47 @@ pub struct Ledger {
 }
 compact_debug!(Ledger);
 
+impl<'de> Deserialize<'de> for Ledger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<Ledger>::new("Ledger"))
+    }
+}
+
+impl ReadField for Ledger {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "Branches" => out.branches = map.next_value()?,
+            "Companies" => out.companies = map.next_value()?,
+            "ConsolidationSource" => out.consolidation_source = map.next_value()?,
+            "Currency" => out.currency = map.next_value()?,
+            "Description" => out.description = map.next_value()?,
+            "LastModifiedDateTime" => out.last_modified_date_time = map.next_value()?,
+            "LedgerID" => out.ledger_id = map.next_value()?,
+            "Type" => out.r#type = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `LedgerBranches` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct LedgerBranches {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -285,13 +395,43 @@ pub struct LedgerBranches {
 }
 compact_debug!(LedgerBranches);
 
+impl<'de> Deserialize<'de> for LedgerBranches {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<LedgerBranches>::new("LedgerBranches"))
+    }
+}
+
+impl ReadField for LedgerBranches {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "Active" => out.active = map.next_value()?,
+            "BranchID" => out.branch_id = map.next_value()?,
+            "BranchName" => out.branch_name = map.next_value()?,
+            "CompanyName" => out.company_name = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `LedgerCompanies` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct LedgerCompanies {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -322,13 +462,43 @@ pub struct LedgerCompanies {
 }
 compact_debug!(LedgerCompanies);
 
+impl<'de> Deserialize<'de> for LedgerCompanies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<LedgerCompanies>::new("LedgerCompanies"))
+    }
+}
+
+impl ReadField for LedgerCompanies {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "Active" => out.active = map.next_value()?,
+            "Company" => out.company = map.next_value()?,
+            "CompanyName" => out.company_name = map.next_value()?,
+            "CompanyType" => out.company_type = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `FinancialPeriod` (top-level entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct FinancialPeriod {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -384,13 +554,46 @@ pub struct FinancialPeriod {
 }
 compact_debug!(FinancialPeriod);
 
+impl<'de> Deserialize<'de> for FinancialPeriod {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<FinancialPeriod>::new("FinancialPeriod"))
+    }
+}
+
+impl ReadField for FinancialPeriod {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "CreatedDateTime" => out.created_date_time = map.next_value()?,
+            "Details" => out.details = map.next_value()?,
+            "FinancialYear" => out.financial_year = map.next_value()?,
+            "LastModifiedDateTime" => out.last_modified_date_time = map.next_value()?,
+            "NbrOfPeriods" => out.nbr_of_periods = map.next_value()?,
+            "StartDate" => out.start_date = map.next_value()?,
+            "UserDefinedPeriods" => out.user_defined_periods = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `FinancialPeriodDetail` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct FinancialPeriodDetail {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -483,6 +686,47 @@ pub struct FinancialPeriodDetail {
     pub extra: Map<String, Json>,
 }
 compact_debug!(FinancialPeriodDetail);
+
+impl<'de> Deserialize<'de> for FinancialPeriodDetail {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<FinancialPeriodDetail>::new(
+            "FinancialPeriodDetail",
+        ))
+    }
+}
+
+impl ReadField for FinancialPeriodDetail {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "AdjustmentPeriod" => out.adjustment_period = map.next_value()?,
+            "ClosedInAP" => out.closed_in_ap = map.next_value()?,
+            "ClosedInAR" => out.closed_in_ar = map.next_value()?,
+            "ClosedInCA" => out.closed_in_ca = map.next_value()?,
+            "ClosedInFA" => out.closed_in_fa = map.next_value()?,
+            "ClosedInIN" => out.closed_in_in = map.next_value()?,
+            "Description" => out.description = map.next_value()?,
+            "EndDate" => out.end_date = map.next_value()?,
+            "FinancialPeriodID" => out.financial_period_id = map.next_value()?,
+            "LengthInDays" => out.length_in_days = map.next_value()?,
+            "PeriodNbr" => out.period_nbr = map.next_value()?,
+            "StartDate" => out.start_date = map.next_value()?,
+            "Status" => out.status = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 // END GENERATED
 
 impl_entity!(

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::action::ActionOutcome;
 use crate::client::Client;
-use crate::entity::{Entity, SystemFields, compact_debug, impl_entity};
+use crate::entity::{Entity, EntityVisitor, ReadField, SystemFields, compact_debug, impl_entity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::ListQuery;
 use crate::value::{Timestamp, Value};
@@ -19,7 +19,7 @@ use crate::value::{Timestamp, Value};
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct JournalTransaction {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -93,13 +93,54 @@ pub struct JournalTransaction {
 }
 compact_debug!(JournalTransaction);
 
+impl<'de> Deserialize<'de> for JournalTransaction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<JournalTransaction>::new(
+            "JournalTransaction",
+        ))
+    }
+}
+
+impl ReadField for JournalTransaction {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "BatchNbr" => out.batch_nbr = map.next_value()?,
+            "BranchID" => out.branch_id = map.next_value()?,
+            "CreatedDateTime" => out.created_date_time = map.next_value()?,
+            "CurrencyID" => out.currency_id = map.next_value()?,
+            "Description" => out.description = map.next_value()?,
+            "Details" => out.details = map.next_value()?,
+            "Hold" => out.hold = map.next_value()?,
+            "LastModifiedDateTime" => out.last_modified_date_time = map.next_value()?,
+            "LedgerID" => out.ledger_id = map.next_value()?,
+            "Module" => out.module = map.next_value()?,
+            "PostPeriod" => out.post_period = map.next_value()?,
+            "Status" => out.status = map.next_value()?,
+            "TransactionDate" => out.transaction_date = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `JournalTransactionDetail` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct JournalTransactionDetail {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -203,6 +244,52 @@ pub struct JournalTransactionDetail {
     pub extra: Map<String, Json>,
 }
 compact_debug!(JournalTransactionDetail);
+
+impl<'de> Deserialize<'de> for JournalTransactionDetail {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<JournalTransactionDetail>::new(
+            "JournalTransactionDetail",
+        ))
+    }
+}
+
+impl ReadField for JournalTransactionDetail {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "Account" => out.account = map.next_value()?,
+            "BranchID" => out.branch_id = map.next_value()?,
+            "CostCode" => out.cost_code = map.next_value()?,
+            "CreditAmount" => out.credit_amount = map.next_value()?,
+            "DebitAmount" => out.debit_amount = map.next_value()?,
+            "Description" => out.description = map.next_value()?,
+            "IsNonPM" => out.is_non_pm = map.next_value()?,
+            "LineNbr" => out.line_nbr = map.next_value()?,
+            "NonBillable" => out.non_billable = map.next_value()?,
+            "Project" => out.project = map.next_value()?,
+            "ProjectTask" => out.project_task = map.next_value()?,
+            "ProjectTransactionID" => out.project_transaction_id = map.next_value()?,
+            "Qty" => out.qty = map.next_value()?,
+            "ReferenceNbr" => out.reference_nbr = map.next_value()?,
+            "Subaccount" => out.subaccount = map.next_value()?,
+            "TransactionDescription" => out.transaction_description = map.next_value()?,
+            "UOM" => out.uom = map.next_value()?,
+            "VendorOrCustomer" => out.vendor_or_customer = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 // END GENERATED
 
 impl_entity!(

@@ -42,14 +42,15 @@ pub use purchase_order::{PurchaseOrder, PurchaseOrderDetail, PurchaseOrderTaxDet
 pub use vendor::{Address, AttributeValue, Contact, Vendor};
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::config::EndpointVersion;
 use crate::error::{Error, ErrorKind, Result};
-use crate::value::{Value, de_opt_i64};
+use crate::value::{Value, WireType, de_opt_i64};
 
 /// The fields every entity, detail line and linked entity may carry
 /// outside the `{"value": x}` wrapping (FACTS section 5).
@@ -208,6 +209,74 @@ pub(crate) fn key_values(json: &Json, fields: &[&str]) -> Option<Vec<String>> {
             }
         })
         .collect()
+}
+
+/// How a generated entity deserializer reads the fields it models; the
+/// shared [`EntityVisitor`] handles system fields and keeps the rest in
+/// `extra`. (Hand-written instead of `#[serde(flatten)]`, which buffers the
+/// whole record and would lose exact numbers to serde's internal buffer.)
+pub(crate) trait ReadField: Default {
+    fn system_mut(&mut self) -> &mut SystemFields;
+    fn extra_mut(&mut self) -> &mut Map<String, Json>;
+    /// Reads `key`'s value when it is a modelled field; `false` otherwise
+    /// (the value is then still unread).
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error>;
+}
+
+pub(crate) struct EntityVisitor<T> {
+    name: &'static str,
+    _record: PhantomData<T>,
+}
+
+impl<T> EntityVisitor<T> {
+    pub(crate) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            _record: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: ReadField> Visitor<'de> for EntityVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} record (a JSON object)", self.name)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut out = T::default();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.read_field(&key, &mut map)? {
+                continue;
+            }
+            let system = out.system_mut();
+            match key.as_str() {
+                "id" => system.id = map.next_value()?,
+                "rowNumber" => {
+                    system.row_number = match map.next_value::<Option<Json>>()? {
+                        None | Some(Json::Null) => None,
+                        Some(j) => Some(i64::from_wire(&j).map_err(A::Error::custom)?),
+                    }
+                }
+                "note" => system.note = map.next_value()?,
+                "custom" => system.custom = map.next_value()?,
+                "files" => system.files = map.next_value()?,
+                "_links" => system.links = map.next_value()?,
+                "error" => system.error = map.next_value()?,
+                "delete" => system.delete = map.next_value()?,
+                _ => {
+                    let value: Json = map.next_value()?;
+                    out.extra_mut().insert(key, value);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `Debug` as the name and the wire JSON of the fields that are present:

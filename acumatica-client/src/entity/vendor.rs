@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::client::Client;
 use crate::dynamic::DynamicEntity;
-use crate::entity::{SystemFields, compact_debug, impl_entity};
+use crate::entity::{EntityVisitor, ReadField, SystemFields, compact_debug, impl_entity};
 use crate::error::Result;
 use crate::value::{Timestamp, Value};
 use crate::write::Upserted;
@@ -18,7 +18,7 @@ use crate::write::Upserted;
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct Vendor {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -378,13 +378,94 @@ pub struct Vendor {
 }
 compact_debug!(Vendor);
 
+impl<'de> Deserialize<'de> for Vendor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<Vendor>::new("Vendor"))
+    }
+}
+
+impl ReadField for Vendor {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "AccountRef" => out.account_ref = map.next_value()?,
+            "APAccount" => out.ap_account = map.next_value()?,
+            "APSubaccount" => out.ap_subaccount = map.next_value()?,
+            "Attributes" => out.attributes = map.next_value()?,
+            "CashAccount" => out.cash_account = map.next_value()?,
+            "Contacts" => out.contacts = map.next_value()?,
+            "CreatedDateTime" => out.created_date_time = map.next_value()?,
+            "CurrencyID" => out.currency_id = map.next_value()?,
+            "CurrencyRateType" => out.currency_rate_type = map.next_value()?,
+            "EnableCurrencyOverride" => out.enable_currency_override = map.next_value()?,
+            "EnableRateOverride" => out.enable_rate_override = map.next_value()?,
+            "F1099Box" => out.f1099_box = map.next_value()?,
+            "F1099Vendor" => out.f1099_vendor = map.next_value()?,
+            "FATCA" => out.fatca = map.next_value()?,
+            "FOBPoint" => out.fob_point = map.next_value()?,
+            "ForeignEntity" => out.foreign_entity = map.next_value()?,
+            "LandedCostVendor" => out.landed_cost_vendor = map.next_value()?,
+            "LastModifiedDateTime" => out.last_modified_date_time = map.next_value()?,
+            "LeadTimedays" => out.lead_timedays = map.next_value()?,
+            "LegalName" => out.legal_name = map.next_value()?,
+            "LocationName" => out.location_name = map.next_value()?,
+            "MainContact" => out.main_contact = map.next_value()?,
+            "MaxReceipt" => out.max_receipt = map.next_value()?,
+            "MinReceipt" => out.min_receipt = map.next_value()?,
+            "ParentAccount" => out.parent_account = map.next_value()?,
+            "PaymentBy" => out.payment_by = map.next_value()?,
+            "PaymentInstructions" => out.payment_instructions = map.next_value()?,
+            "PaymentLeadTimedays" => out.payment_lead_timedays = map.next_value()?,
+            "PaymentMethod" => out.payment_method = map.next_value()?,
+            "PaySeparately" => out.pay_separately = map.next_value()?,
+            "PrimaryContact" => out.primary_contact = map.next_value()?,
+            "PrintOrders" => out.print_orders = map.next_value()?,
+            "ReceiptAction" => out.receipt_action = map.next_value()?,
+            "ReceivingBranch" => out.receiving_branch = map.next_value()?,
+            "RemittanceAddressOverride" => out.remittance_address_override = map.next_value()?,
+            "RemittanceContact" => out.remittance_contact = map.next_value()?,
+            "RemittanceContactOverride" => out.remittance_contact_override = map.next_value()?,
+            "SendOrdersbyEmail" => out.send_ordersby_email = map.next_value()?,
+            "ShippingAddressOverride" => out.shipping_address_override = map.next_value()?,
+            "ShippingContact" => out.shipping_contact = map.next_value()?,
+            "ShippingContactOverride" => out.shipping_contact_override = map.next_value()?,
+            "ShippingTerms" => out.shipping_terms = map.next_value()?,
+            "ShipVia" => out.ship_via = map.next_value()?,
+            "Status" => out.status = map.next_value()?,
+            "TaxCalculationMode" => out.tax_calculation_mode = map.next_value()?,
+            "TaxRegistrationID" => out.tax_registration_id = map.next_value()?,
+            "TaxZone" => out.tax_zone = map.next_value()?,
+            "Terms" => out.terms = map.next_value()?,
+            "ThresholdReceipt" => out.threshold_receipt = map.next_value()?,
+            "VendorClass" => out.vendor_class = map.next_value()?,
+            "VendorID" => out.vendor_id = map.next_value()?,
+            "VendorIsLaborUnion" => out.vendor_is_labor_union = map.next_value()?,
+            "VendorIsTaxAgency" => out.vendor_is_tax_agency = map.next_value()?,
+            "VendorName" => out.vendor_name = map.next_value()?,
+            "Warehouse" => out.warehouse = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `Contact` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct Contact {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -781,13 +862,109 @@ pub struct Contact {
 }
 compact_debug!(Contact);
 
+impl<'de> Deserialize<'de> for Contact {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<Contact>::new("Contact"))
+    }
+}
+
+impl ReadField for Contact {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "Active" => out.active = map.next_value()?,
+            "Activities" => out.activities = map.next_value()?,
+            "Address" => out.address = map.next_value()?,
+            "AddressValidated" => out.address_validated = map.next_value()?,
+            "Attention" => out.attention = map.next_value()?,
+            "Attributes" => out.attributes = map.next_value()?,
+            "BusinessAccount" => out.business_account = map.next_value()?,
+            "Campaigns" => out.campaigns = map.next_value()?,
+            "Cases" => out.cases = map.next_value()?,
+            "CompanyName" => out.company_name = map.next_value()?,
+            "ContactClass" => out.contact_class = map.next_value()?,
+            "ContactID" => out.contact_id = map.next_value()?,
+            "ContactMethod" => out.contact_method = map.next_value()?,
+            "ConvertedBy" => out.converted_by = map.next_value()?,
+            "DateOfBirth" => out.date_of_birth = map.next_value()?,
+            "DisplayName" => out.display_name = map.next_value()?,
+            "DoNotCall" => out.do_not_call = map.next_value()?,
+            "DoNotEmail" => out.do_not_email = map.next_value()?,
+            "DoNotFax" => out.do_not_fax = map.next_value()?,
+            "DoNotMail" => out.do_not_mail = map.next_value()?,
+            "Duplicate" => out.duplicate = map.next_value()?,
+            "DuplicateFound" => out.duplicate_found = map.next_value()?,
+            "Duplicates" => out.duplicates = map.next_value()?,
+            "Email" => out.email = map.next_value()?,
+            "ExtRefNbr" => out.ext_ref_nbr = map.next_value()?,
+            "Fax" => out.fax = map.next_value()?,
+            "FaxType" => out.fax_type = map.next_value()?,
+            "FirstName" => out.first_name = map.next_value()?,
+            "FullName" => out.full_name = map.next_value()?,
+            "Gender" => out.gender = map.next_value()?,
+            "Image" => out.image = map.next_value()?,
+            "JobTitle" => out.job_title = map.next_value()?,
+            "LanguageOrLocale" => out.language_or_locale = map.next_value()?,
+            "LastIncomingActivity" => out.last_incoming_activity = map.next_value()?,
+            "LastModifiedDateTime" => out.last_modified_date_time = map.next_value()?,
+            "LastName" => out.last_name = map.next_value()?,
+            "LastOutgoingActivity" => out.last_outgoing_activity = map.next_value()?,
+            "MaritalStatus" => out.marital_status = map.next_value()?,
+            "MarketingLists" => out.marketing_lists = map.next_value()?,
+            "MiddleName" => out.middle_name = map.next_value()?,
+            "NoMarketing" => out.no_marketing = map.next_value()?,
+            "NoMassMail" => out.no_mass_mail = map.next_value()?,
+            "NoteID" => out.note_id = map.next_value()?,
+            "Notifications" => out.notifications = map.next_value()?,
+            "Opportunities" => out.opportunities = map.next_value()?,
+            "OverrideAccountAddress" => out.override_account_address = map.next_value()?,
+            "Owner" => out.owner = map.next_value()?,
+            "OwnerEmployeeName" => out.owner_employee_name = map.next_value()?,
+            "ParentAccount" => out.parent_account = map.next_value()?,
+            "Phone1" => out.phone1 = map.next_value()?,
+            "Phone1Type" => out.phone1_type = map.next_value()?,
+            "Phone2" => out.phone2 = map.next_value()?,
+            "Phone2Type" => out.phone2_type = map.next_value()?,
+            "Phone3" => out.phone3 = map.next_value()?,
+            "Phone3Type" => out.phone3_type = map.next_value()?,
+            "QualificationDate" => out.qualification_date = map.next_value()?,
+            "Reason" => out.reason = map.next_value()?,
+            "Relations" => out.relations = map.next_value()?,
+            "RoleAssignments" => out.role_assignments = map.next_value()?,
+            "Source" => out.source = map.next_value()?,
+            "SourceCampaign" => out.source_campaign = map.next_value()?,
+            "SpouseOrPartnerName" => out.spouse_or_partner_name = map.next_value()?,
+            "Status" => out.status = map.next_value()?,
+            "Synchronize" => out.synchronize = map.next_value()?,
+            "Title" => out.title = map.next_value()?,
+            "Type" => out.r#type = map.next_value()?,
+            "UserInfo" => out.user_info = map.next_value()?,
+            "WebSite" => out.web_site = map.next_value()?,
+            "Workgroup" => out.workgroup = map.next_value()?,
+            "WorkgroupDescription" => out.workgroup_description = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `Address` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct Address {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -835,13 +1012,46 @@ pub struct Address {
 }
 compact_debug!(Address);
 
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<Address>::new("Address"))
+    }
+}
+
+impl ReadField for Address {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "AddressLine1" => out.address_line1 = map.next_value()?,
+            "AddressLine2" => out.address_line2 = map.next_value()?,
+            "City" => out.city = map.next_value()?,
+            "Country" => out.country = map.next_value()?,
+            "PostalCode" => out.postal_code = map.next_value()?,
+            "State" => out.state = map.next_value()?,
+            "Validated" => out.validated = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `AttributeValue` (detail or linked entity of the Default endpoint; fields of 24.200.001).
 ///
 /// Unset fields are [`Value::absent`] and are not sent; fields the client does
 /// not model (custom fields, newer endpoint versions) are kept in `extra` and
 /// written back unchanged. `Debug` shows the fields that are present, as
 /// they would be sent.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct AttributeValue {
     /// `id`, `rowNumber`, `note`, `custom`, `files`, `_links`, `error`, `delete`.
     #[serde(flatten)]
@@ -888,6 +1098,39 @@ pub struct AttributeValue {
     pub extra: Map<String, Json>,
 }
 compact_debug!(AttributeValue);
+
+impl<'de> Deserialize<'de> for AttributeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntityVisitor::<AttributeValue>::new("AttributeValue"))
+    }
+}
+
+impl ReadField for AttributeValue {
+    fn system_mut(&mut self) -> &mut SystemFields {
+        &mut self.system
+    }
+    fn extra_mut(&mut self) -> &mut Map<String, Json> {
+        &mut self.extra
+    }
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let out = self;
+        match key {
+            "AttributeDescription" => out.attribute_description = map.next_value()?,
+            "AttributeID" => out.attribute_id = map.next_value()?,
+            "IsActive" => out.is_active = map.next_value()?,
+            "RefNoteID" => out.ref_note_id = map.next_value()?,
+            "Required" => out.required = map.next_value()?,
+            "Value" => out.value = map.next_value()?,
+            "ValueDescription" => out.value_description = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 // END GENERATED
 
 impl_entity!(
