@@ -54,6 +54,15 @@ pub(crate) fn run(
     }))
 }
 
+/// A cursor without rows.
+pub(crate) fn empty() -> Box<dyn RowCursor> {
+    Box::new(VecCursor {
+        rows: Vec::new().into_iter(),
+        current: Vec::new(),
+        visible: 0,
+    })
+}
+
 /// `Some(descending)` when rows can go out in generation order: a unique key
 /// is selected and every sort is on a column that follows the key order,
 /// all in one direction.

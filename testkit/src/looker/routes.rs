@@ -352,8 +352,8 @@ fn parse_format(raw: &str, method: &str, route: &str) -> Result<Format, Box<Resp
     Format::parse(raw).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, &e, method, route)))
 }
 
-/// Runs a stored query and streams the result.
-/// Starts a stored query: the renderer of its result.
+/// Starts a stored query: the renderer of its result. The `sql` format
+/// only describes the query, so nothing is run for it.
 fn start_run(
     fake: &LookerFake,
     q: &StoredQuery,
@@ -364,11 +364,14 @@ fn start_run(
     let counters = &fake.inner.counters;
     let rows = limit.unwrap_or(q.plan.limit).rows(config.default_row_limit);
     counters.query_runs.fetch_add(1, Ordering::Relaxed);
-    if let Some(message) = config.sql_error {
-        return Err(message);
-    }
-    let cursor =
-        exec::run(&q.plan, &config, rows, counters.rows_generated.clone()).map_err(|e| e.0)?;
+    let cursor = if format == Format::Sql {
+        exec::empty()
+    } else {
+        if let Some(message) = config.sql_error {
+            return Err(message);
+        }
+        exec::run(&q.plan, &config, rows, counters.rows_generated.clone()).map_err(|e| e.0)?
+    };
     Ok(Renderer::new(
         format,
         &q.plan,
