@@ -16,11 +16,20 @@ const SPEC: &str = concat!(
     "/../../shared/reference/looker/Looker.4.0.oas.json"
 );
 
-fn spec() -> Value {
-    let text = std::fs::read_to_string(SPEC).unwrap_or_else(|e| {
-        panic!("the Looker spec is expected at {SPEC} (shared/ beside the repository): {e}")
-    });
-    serde_json::from_str(&text).expect("spec JSON")
+/// The official spec, or `None` (with a printed skip line) where the
+/// reference folder is not beside the repository, as on a user's machine.
+/// CI always has it, and there the check runs.
+fn spec() -> Option<Value> {
+    match std::fs::read_to_string(SPEC) {
+        Ok(text) => Some(serde_json::from_str(&text).expect("spec JSON")),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            println!("skipped: the Looker spec is not at {SPEC} ({e}); CI runs this check");
+            None
+        }
+        Err(e) => {
+            panic!("the Looker spec is expected at {SPEC} (shared/ beside the repository): {e}")
+        }
+    }
 }
 
 struct Checker<'a> {
@@ -112,7 +121,7 @@ impl Checker<'_> {
 
 #[tokio::test]
 async fn every_document_conforms_to_the_official_schemas() {
-    let spec = spec();
+    let Some(spec) = spec() else { return };
     let mut c = Checker {
         schemas: &spec["components"]["schemas"],
         problems: Vec::new(),
