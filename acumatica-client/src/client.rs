@@ -298,46 +298,17 @@ impl Client {
     /// missing (FACTS section 1), or just the entity/action/record?
     async fn explain_404(&self, original: Error) -> Error {
         let config = &self.inner.config;
-        match self.fetch_site_info().await.map(|info| info.endpoints) {
-            Ok(list) => {
-                let offered = list.iter().any(|e| {
-                    e.name.eq_ignore_ascii_case(&config.endpoint_name)
-                        && e.version == config.endpoint_version.as_str()
-                });
-                if offered {
+        match self.fetch_site_info().await {
+            Ok(info) => {
+                let available = info.versions_of(&config.endpoint_name);
+                if available.contains(&config.endpoint_version) {
                     original
                 } else {
-                    let mut available: Vec<EndpointVersion> = list
-                        .iter()
-                        .filter(|e| e.name.eq_ignore_ascii_case(&config.endpoint_name))
-                        .filter_map(|e| e.version.parse().ok())
-                        .collect();
-                    available.sort();
-                    available.dedup();
-                    let available: Vec<String> =
-                        available.into_iter().map(|v| v.to_string()).collect();
-                    let requested = format!("{}/{}", config.endpoint_name, config.endpoint_version);
-                    let message = if available.is_empty() {
-                        format!(
-                            "the site offers no endpoint named {:?} (requested {requested}); \
-                             check the endpoint name and the tenant (custom endpoints are tenant-scoped)",
-                            config.endpoint_name
-                        )
-                    } else {
-                        format!(
-                            "the site does not offer {requested}; it offers {} {}: pin one of those with endpoint_version()",
-                            config.endpoint_name,
-                            available.join(", ")
-                        )
-                    };
-                    Error::new(
-                        ErrorKind::EndpointVersionNotFound {
-                            requested,
-                            available,
-                        },
-                        message,
+                    version_not_found(
+                        &config.endpoint_name,
+                        &config.endpoint_version,
+                        available.iter().map(ToString::to_string).collect(),
                     )
-                    .with_status(404)
                 }
             }
             Err(e) => {
@@ -351,6 +322,34 @@ impl Client {
     pub(crate) async fn get_path(&self, url: Url, label: &str) -> Result<Response> {
         self.execute(Request::new(Method::GET, url, label)).await
     }
+}
+
+/// The error for an endpoint version the site does not offer.
+pub(crate) fn version_not_found(
+    name: &str,
+    version: &EndpointVersion,
+    available: Vec<String>,
+) -> Error {
+    let requested = format!("{name}/{version}");
+    let message = if available.is_empty() {
+        format!(
+            "the site offers no endpoint named {name:?} (requested {requested}); \
+             check the endpoint name and the tenant (custom endpoints are tenant-scoped)"
+        )
+    } else {
+        format!(
+            "the site does not offer {requested}; it offers {name} {}: pin one of those with endpoint_version()",
+            available.join(", ")
+        )
+    };
+    Error::new(
+        ErrorKind::EndpointVersionNotFound {
+            requested,
+            available,
+        },
+        message,
+    )
+    .with_status(404)
 }
 
 #[cfg(test)]

@@ -126,6 +126,33 @@ impl Client {
         Ok(self.fetch_site_info().await?.endpoints)
     }
 
+    /// Checks that the site offers the configured endpoint name and version.
+    ///
+    /// ```no_run
+    /// # async fn run(client: acumatica_client::Client) {
+    /// if let Err(e) = client.check_endpoint_version().await {
+    ///     eprintln!("{e}"); // lists the versions the site offers
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::EndpointVersionNotFound`](crate::ErrorKind::EndpointVersionNotFound)
+    /// listing the offered versions, or the errors of [`site_info`](Self::site_info).
+    pub async fn check_endpoint_version(&self) -> Result<()> {
+        let info = self.fetch_site_info().await?;
+        let config = &self.inner.config;
+        let offered = info.versions_of(&config.endpoint_name);
+        if offered.contains(&config.endpoint_version) {
+            return Ok(());
+        }
+        Err(crate::client::version_not_found(
+            &config.endpoint_name,
+            &config.endpoint_version,
+            offered.iter().map(ToString::to_string).collect(),
+        ))
+    }
+
     /// Not through `execute` (which calls this after a 404), so no recursion.
     pub(crate) async fn fetch_site_info(&self) -> Result<SiteInfo> {
         let url = self

@@ -143,6 +143,19 @@ impl<T> Value<T> {
     }
 }
 
+impl Value<String> {
+    /// The string, when set.
+    ///
+    /// ```
+    /// use acumatica_client::value::Value;
+    /// assert_eq!(Value::from("GL").as_str(), Some("GL"));
+    /// assert_eq!(Value::<String>::null().as_str(), None);
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        self.get().map(String::as_str)
+    }
+}
+
 impl<T> From<T> for Value<T> {
     fn from(value: T) -> Self {
         Self::set(value)

@@ -414,3 +414,31 @@ async fn the_catch_all_fails_any_test_that_hits_an_unmatched_route() {
     // Dropping the server verifies expectations and panics, naming the catch-all.
     drop(s);
 }
+
+#[tokio::test]
+async fn check_endpoint_version_confirms_or_lists_the_offered_versions() {
+    let s = server().await;
+    let doc = fixture("doc_examples.json");
+    Mock::given(method("GET"))
+        .and(path("/entity"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            doc["GET_entity_response__IntegrationDev_RESTExample_Basic_Get_List_of_Endpoints.md"].clone(),
+        ))
+        .expect(3)
+        .mount(&s)
+        .await;
+    anonymous(&s).check_endpoint_version().await.unwrap();
+    let old = builder(&s).endpoint_version("18.200.001").build().unwrap();
+    let err = old.check_endpoint_version().await.unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::EndpointVersionNotFound { .. }
+    ));
+    assert!(err.to_string().contains("25.200.001"), "{err}");
+    let custom = builder(&s).endpoint_name("MyEndpoint").build().unwrap();
+    let err = custom.check_endpoint_version().await.unwrap_err();
+    assert!(
+        err.to_string().contains("no endpoint named \"MyEndpoint\""),
+        "{err}"
+    );
+}
