@@ -223,10 +223,10 @@ impl FileCredentialStore {
             .map_err(io("replace", &self.path))?;
         // Make the rename itself durable (Unix: sync the directory entry).
         #[cfg(unix)]
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(dir) = tokio::fs::File::open(dir).await {
-                let _ = dir.sync_all().await;
-            }
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(dir) = tokio::fs::File::open(dir).await
+        {
+            let _ = dir.sync_all().await;
         }
         Ok(())
     }
