@@ -3,18 +3,27 @@
 //! - **Configuration**: [`Client::builder`] ([`ClientBuilder`]) takes the site
 //!   URL, endpoint name and version, tenant, credentials, timeouts, retry
 //!   policy and pacing; [`Client::site_info`] discovers endpoints.
-//! - **Authentication** ([`auth`](crate::Client::sign_in)): OAuth 2.0 password or
-//!   refresh-token grant with a single-flight token cache, or a cookie
-//!   session with [`Client::close`] to log out.
+//! - **Authentication**: OAuth 2.0 password or refresh-token grant
+//!   ([`ClientBuilder::oauth_password`], [`ClientBuilder::oauth_refresh_token`])
+//!   with proactive refresh, rotation and a single-flight token cache, or a
+//!   cookie session ([`ClientBuilder::session_login`]); [`Client::close`]
+//!   logs out. A 401 renews the credentials and replays the request once.
 //! - **Data model**: [`value::Value`] for the `{"value": x}` wrapper, exact
 //!   money ([`rust_decimal::Decimal`]), lenient [`value::Timestamp`]s, typed
 //!   [`entity`] structs that keep unknown fields, and [`DynamicEntity`].
 //! - **Reading**: [`filter::Filter`] and [`ListQuery`] build queries;
 //!   [`Client::list`], [`Client::list_pages`], [`Client::list_keyset`] and
 //!   [`Client::changed_since`] stream records; [`Client::get_by_keys`] and
-//!   [`Client::get_by_id`] read one.
+//!   [`Client::get_by_id`] read one; [`Client::find_by_values`] looks up
+//!   many natural keys at once; reference data through
+//!   [`Client::accounts`], [`Client::subaccounts`], [`Client::ledgers`],
+//!   [`Client::financial_periods`].
 //! - **Writing**: [`Client::put`], [`Client::insert`], [`Client::update`],
-//!   [`Client::upsert_by_key`], [`Client::invoke_action`], deletes.
+//!   [`Client::upsert_by_key`] (only changed fields), [`Client::invoke_action`]
+//!   (202 + `Location` polling), deletes; for journals
+//!   [`Client::create_journal_transaction`] and
+//!   [`Client::release_journal_transaction`]. Creates are never repeated
+//!   when their outcome is unknown ([`ErrorKind::OutcomeUnknown`]).
 //! - **Errors**: one [`Error`] with an [`ErrorKind`] and predicates
 //!   ([`Error::is_retryable`], [`Error::retry_after`], [`Error::is_not_found`]).
 //! - **Escape hatch**: [`Client::get_json`], [`Client::put_json`],
