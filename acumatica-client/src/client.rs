@@ -46,6 +46,18 @@ pub(crate) struct Inner {
     pub auth: Auth,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.auth.session_open() {
+            tracing::warn!(
+                site = %self.config.site,
+                "Acumatica client dropped with its cookie session open; call close() first, \
+                 otherwise the session holds an API-user seat until it times out (10 minutes)"
+            );
+        }
+    }
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")

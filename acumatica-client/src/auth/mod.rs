@@ -188,6 +188,11 @@ impl Auth {
         self.state.lock().await.refresh.clone()
     }
 
+    /// Whether a cookie session is open (best effort: `false` while locked).
+    pub fn session_open(&self) -> bool {
+        self.state.try_lock().is_ok_and(|s| s.session_open)
+    }
+
     /// Logs out when a session or token is open; idempotent.
     pub async fn logout(&self, config: &Config, transport: &Transport) -> Result<()> {
         let mut state = self.state.lock().await;
