@@ -266,7 +266,10 @@ async fn a_failing_login_is_retried_once_per_policy_not_per_call() {
         .expect(3) // fast_retry: 3 attempts in all, not 3 x 3
         .mount(&server)
         .await;
-    let err = client(&server).get_json::<serde_json::Value>("versions", &[]).await.unwrap_err();
+    let err = client(&server)
+        .get_json::<serde_json::Value>("versions", &[])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Server);
     assert!(err.to_string().contains("POST /api/4.0/login"), "{err}");
 }

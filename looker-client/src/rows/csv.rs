@@ -132,23 +132,45 @@ impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
                 Some(format!("[{index}]")),
             ));
         }
-        // Cells must be UTF-8 to become text.
-        let mut text: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
-        for (h, c) in headers.iter().zip(self.fields()) {
-            match std::str::from_utf8(c) {
-                Ok(t) => text.push((h.as_str(), t)),
-                Err(_) => return Err(row_error(index, h, "the cell is not UTF-8 text")),
+        // csv-core only removes ASCII bytes (quotes, delimiters), so when
+        // the record's bytes are UTF-8 every field is too, at char
+        // boundaries: one check for the whole record.
+        let ends = &self.ends[..self.record_fields];
+        let total = ends.last().copied().unwrap_or(0);
+        let text = match std::str::from_utf8(&self.out[..total]) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = e.valid_up_to();
+                let field = ends.iter().position(|&end| end > at).unwrap_or(0);
+                return Err(row_error(
+                    index,
+                    &headers[field],
+                    "the cell is not UTF-8 text",
+                ));
+            }
+        };
+        let cells = || {
+            headers.iter().enumerate().map(move |(i, h)| {
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                (h.as_str(), Cell(&text[start..ends[i]]))
+            })
+        };
+        let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(cells());
+        match T::deserialize(map) {
+            Ok(row) => Ok(Some(row)),
+            Err(_) => {
+                // Again, slower, to name the field.
+                let map =
+                    serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(cells());
+                match serde_path_to_error::deserialize::<_, T>(map) {
+                    Ok(row) => Ok(Some(row)),
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        Err(row_error(index, &path, e.into_inner()))
+                    }
+                }
             }
         }
-        let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
-            text.into_iter().map(|(h, t)| (h, Cell(t))),
-        );
-        serde_path_to_error::deserialize(map)
-            .map(Some)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                row_error(index, &path, e.into_inner())
-            })
     }
 }
 

@@ -141,20 +141,26 @@ impl<T: DeserializeOwned + Send> JsonRows<T> {
     }
 
     fn decode(&mut self, bytes: &[u8]) -> Result<T> {
+        match serde_json::from_slice::<T>(bytes) {
+            Ok(row) => {
+                self.index += 1;
+                Ok(row)
+            }
+            Err(_) => Err(self.path_error(bytes)),
+        }
+    }
+
+    /// Decodes the element at the start of `bytes` again, slower, to name
+    /// the path of the problem (trailing bytes are not looked at).
+    fn path_error(&mut self, bytes: &[u8]) -> Error {
         let index = self.index;
         self.index += 1;
-        match serde_json::from_slice::<T>(bytes) {
-            Ok(row) => Ok(row),
-            Err(_) => {
-                // Decode again, slower, to name the path of the problem.
-                let mut de = serde_json::Deserializer::from_slice(bytes);
-                match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                    Ok(row) => Ok(row),
-                    Err(e) => {
-                        let path = e.path().to_string();
-                        Err(row_error(index, &path, e.into_inner()))
-                    }
-                }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(_) => row_error(index, "", "the row is not valid JSON"),
+            Err(e) => {
+                let path = e.path().to_string();
+                row_error(index, &path, e.into_inner())
             }
         }
     }
@@ -256,27 +262,49 @@ impl<T: DeserializeOwned + Send> Decoder<T> for JsonRows<T> {
                         St::InElem => unreachable!(),
                     }
                 }
-                St::InElem => match self.scan(input, i) {
-                    Some(end) => {
-                        self.st = St::AfterElem;
-                        let row = if self.carry.is_empty() {
-                            self.decode(&input[start..end])
-                        } else {
-                            self.carry.extend_from_slice(&input[..end]);
-                            let carry = std::mem::take(&mut self.carry);
-                            let row = self.decode(&carry);
-                            // Keep the allocation for the next spanning row.
-                            self.carry = carry;
-                            self.carry.clear();
-                            row
-                        };
-                        return row.map(|r| (end, Some(r)));
+                St::InElem => {
+                    // Fast path: an object or array that starts in this
+                    // chunk is parsed in place, and serde_json reports where
+                    // it ended, so the bytes are read once. Only when the
+                    // chunk ends inside it (an EOF error) does the splitter
+                    // scan it into the carry buffer.
+                    if self.carry.is_empty() && self.shape == Shape::Container && i == start {
+                        let mut rows =
+                            serde_json::Deserializer::from_slice(&input[start..]).into_iter::<T>();
+                        match rows.next() {
+                            Some(Ok(row)) => {
+                                let end = start + rows.byte_offset();
+                                self.index += 1;
+                                self.st = St::AfterElem;
+                                return Ok((end, Some(row)));
+                            }
+                            Some(Err(e)) if e.is_eof() => {}
+                            Some(Err(_)) => return Err(self.path_error(&input[start..])),
+                            None => {}
+                        }
                     }
-                    None => {
-                        self.carry.extend_from_slice(&input[start..]);
-                        return Ok((n, None));
+                    match self.scan(input, i) {
+                        Some(end) => {
+                            self.st = St::AfterElem;
+                            let row = if self.carry.is_empty() {
+                                self.decode(&input[start..end])
+                            } else {
+                                self.carry.extend_from_slice(&input[..end]);
+                                let carry = std::mem::take(&mut self.carry);
+                                let row = self.decode(&carry);
+                                // Keep the allocation for the next spanning row.
+                                self.carry = carry;
+                                self.carry.clear();
+                                row
+                            };
+                            return row.map(|r| (end, Some(r)));
+                        }
+                        None => {
+                            self.carry.extend_from_slice(&input[start..]);
+                            return Ok((n, None));
+                        }
                     }
-                },
+                }
             }
         }
     }

@@ -412,3 +412,12 @@ async fn other_formats_cannot_stream() {
     let e = s.try_next().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
 }
+
+#[tokio::test]
+async fn a_cell_that_is_not_utf8_is_named() {
+    let e = rows(ResultFormat::Csv, b"a,b\n1,\xff\xfe\n", &[3])
+        .await
+        .unwrap_err();
+    assert_eq!(e.decode_path(), Some("[0].b"));
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+}
