@@ -221,6 +221,20 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Appends an event (summary redacted with [`redact`]); returns its sequence number.
     async fn append_audit(&self, lease: &Lease, event: &AuditEvent) -> Result<i64, StoreError>;
 
+    /// Appends several events in one transaction (one lease check), in order; returns their
+    /// sequence numbers. Use it for per-record events of a page.
+    async fn append_audit_many(
+        &self,
+        lease: &Lease,
+        events: &[AuditEvent],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut seqs = Vec::with_capacity(events.len());
+        for event in events {
+            seqs.push(self.append_audit(lease, event).await?);
+        }
+        Ok(seqs)
+    }
+
     /// The events of a run, in order.
     async fn audit_for_run(&self, run_id: &RunId) -> Result<Vec<AuditRecord>, StoreError>;
 

@@ -918,6 +918,38 @@ macro_rules! impl_state_store {
                     Ok(seq)
                 }
 
+                async fn append_audit_many(
+                    &self,
+                    lease: &Lease,
+                    events: &[AuditEvent],
+                ) -> Result<Vec<i64>, StoreError> {
+                    const OP: &str = "append_audit_many";
+                    let now = self.now();
+                    let mut tx = self.begin_write(OP).await?;
+                    Self::fence(&mut tx, lease, now, OP).await?;
+                    let mut seqs = Vec::with_capacity(events.len());
+                    for event in events {
+                        let summary = redact(event.summary.clone());
+                        let seq: i64 = sqlx::query_scalar(
+                            "INSERT INTO audit_events (flow, run_id, natural_key, stage, outcome, summary, at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+                        )
+                        .bind(&lease.flow)
+                        .bind(event.run_id.as_str())
+                        .bind(event.natural_key.as_deref())
+                        .bind(event.stage.as_str())
+                        .bind(&event.outcome)
+                        .bind(Json(&summary))
+                        .bind($ts(now))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db(OP))?;
+                        seqs.push(seq);
+                    }
+                    tx.commit().await.map_err(db(OP))?;
+                    Ok(seqs)
+                }
+
                 async fn audit_for_run(&self, run_id: &RunId) -> Result<Vec<AuditRecord>, StoreError> {
                     let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE run_id = $1 ORDER BY seq");
                     let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))

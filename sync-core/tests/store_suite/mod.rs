@@ -633,6 +633,26 @@ pub async fn audit_trail(store: &dyn StateStore, _clock: &ManualClock) {
         ]
     );
     assert!(store.audit_for_key("other", "k1").await.unwrap().is_empty());
+
+    // A page of events in one call: in order, after the earlier ones, redacted too.
+    let page: Vec<_> = (0..3)
+        .map(|i| {
+            event(
+                &run2.id,
+                Some(&format!("p{i}")),
+                AuditStage::Read,
+                "row",
+                json!({"row": i, "token": "t0k3n"}),
+            )
+        })
+        .collect();
+    let seqs = store.append_audit_many(&lease, &page).await.unwrap();
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs[0] > s3 && seqs[0] < seqs[1] && seqs[1] < seqs[2]);
+    let by_run = store.audit_for_run(&run2.id).await.unwrap();
+    assert_eq!(by_run.len(), 4);
+    assert_eq!(by_run[3].natural_key.as_deref(), Some("p2"));
+    assert_eq!(by_run[3].summary, json!({"row": 2, "token": "[redacted]"}));
 }
 
 /// Dead letters: park, update while open, resolve, list.
@@ -790,6 +810,22 @@ pub async fn every_write_is_fenced(store: &dyn StateStore, clock: &ManualClock) 
                         outcome: "x".into(),
                         summary: json!({}),
                     },
+                )
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "append_audit_many",
+            store
+                .append_audit_many(
+                    &old,
+                    &[AuditEvent {
+                        run_id: run.id.clone(),
+                        natural_key: None,
+                        stage: AuditStage::Read,
+                        outcome: "x".into(),
+                        summary: json!({}),
+                    }],
                 )
                 .await
                 .unwrap_err(),
