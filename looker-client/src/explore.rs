@@ -247,21 +247,43 @@ fn dynamic_field_names(json: Option<&str>) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Up to three valid names closest to `name`, best first. Compares whole
-/// names and the part after the view (so `orders.cout` finds `orders.count`
-/// and `customer.count` finds `customers.count`).
+/// Up to three valid names closest to `name`, best first.
+///
+/// Names of the same view are compared by their field part (all names of a
+/// view share the `view.` prefix, which would make every one look close);
+/// names of other views by the whole name, slightly discounted (so
+/// `customer.count` still finds `customers.count`).
 fn closest(name: &str, valid: &[&str]) -> Vec<String> {
-    let short = |s: &str| s.rsplit('.').next().unwrap_or(s).to_ascii_lowercase();
-    let lname = name.to_ascii_lowercase();
-    let sname = short(name);
+    fn split(s: &str) -> (String, String) {
+        let lower = s.to_ascii_lowercase();
+        match lower.split_once('.') {
+            Some((v, f)) => (v.to_owned(), f.to_owned()),
+            None => (String::new(), lower),
+        }
+    }
+    let (view, field) = split(name);
+    let whole = name.to_ascii_lowercase();
+    // Close means: a few edits away (typos, one per three characters), or
+    // similar by Jaro-Winkler (a missing suffix such as `_date`).
+    let similarity = |a: &str, b: &str| -> Option<f64> {
+        let edits = strsim::damerau_levenshtein(a, b);
+        let longest = a.chars().count().max(b.chars().count()).max(1);
+        let by_edits = 1.0 - edits as f64 / longest as f64;
+        let jw = strsim::jaro_winkler(a, b);
+        let allowed = (a.chars().count() / 3).max(1);
+        (edits <= allowed || jw >= 0.85).then_some(by_edits.max(jw))
+    };
     let mut scored: Vec<(f64, &str)> = valid
         .iter()
-        .map(|v| {
-            let whole = strsim::jaro_winkler(&lname, &v.to_ascii_lowercase());
-            let part = strsim::normalized_levenshtein(&sname, &short(v));
-            (whole.max(part * 0.95), *v)
+        .filter_map(|v| {
+            let (v_view, v_field) = split(v);
+            let score = if v_view == view {
+                similarity(&field, &v_field)?
+            } else {
+                0.95 * similarity(&whole, &v.to_ascii_lowercase())?
+            };
+            Some((score, *v))
         })
-        .filter(|(score, _)| *score >= 0.75)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
@@ -415,6 +437,19 @@ mod tests {
             msg.contains("`zzz.qqq` in fill_fields (no similar name"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn suggestions_ignore_the_shared_view_prefix() {
+        let valid = [
+            "gl_lines.id",
+            "gl_lines.period",
+            "gl_lines.debit",
+            "gl_lines.amount",
+        ];
+        assert_eq!(closest("gl_lines.idd", &valid), vec!["gl_lines.id"]);
+        assert_eq!(closest("gl_line.amount", &valid)[0], "gl_lines.amount");
+        assert!(closest("gl_lines.zzzz", &valid).is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! - **Login**: API3 credentials, a cached token renewed before it expires,
 //!   one login shared by concurrent callers, one re-login and replay on a
-//!   401 ([`auth`](crate::Client::login) in `auth.rs`).
+//!   401; [`Client::login`] and [`Client::logout`] when you want them early.
 //! - **Queries**: [`WriteQuery`] with the spec's field names and types,
 //!   [`Client::create_query`], [`Client::run_inline_query_rows`] and
 //!   [`Client::run_query_rows`] in `json`, `csv` and `txt` (streamed),
