@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ml_connector_retry::RetryPolicy;
+use ml_connector_retry::{Pacer, RetryPolicy};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
+    pub(crate) pacer: Pacer,
     pub(crate) base_url: Url,
     pub(crate) explores: std::sync::Mutex<HashMap<(String, String), Arc<LookmlModelExplore>>>,
 }
@@ -89,6 +90,7 @@ impl Client {
                 transport,
                 auth: Auth::new(client_id, secret, cfg.renewal_margin),
                 retry: cfg.retry,
+                pacer: cfg.pacer,
                 base_url: base,
                 explores: std::sync::Mutex::new(HashMap::new()),
             }),
@@ -178,6 +180,7 @@ impl Client {
             .token(&inner.transport, &inner.retry)
             .await
             .map_err(|e| e.with_retryable(false))?;
+        let _slot = inner.pacer.acquire().await;
         let mut resp = inner.transport.send(req, Some(&token.value)).await?;
         if resp.status() == 401 {
             tracing::info!(

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ml_connector_retry::RetryPolicy;
+use ml_connector_retry::{Pacer, RetryPolicy};
 use secrecy::SecretString;
 use url::Url;
 
@@ -58,6 +58,7 @@ pub struct ClientBuilder {
     pub(crate) retry: RetryPolicy,
     pub(crate) app_id: String,
     pub(crate) pool_idle_timeout: Option<Duration>,
+    pub(crate) pacer: Pacer,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -75,6 +76,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("app_id", &self.app_id)
             .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("pacer", &self.pacer)
             .finish()
     }
 }
@@ -91,6 +93,7 @@ impl ClientBuilder {
             retry: RetryPolicy::default(),
             app_id: format!("{}/{}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
+            pacer: Pacer::unlimited(),
         }
     }
 
@@ -281,6 +284,28 @@ impl ClientBuilder {
     /// keeps them until the server closes them.
     pub fn pool_idle_timeout(mut self, idle: Option<Duration>) -> Self {
         self.pool_idle_timeout = idle;
+        self
+    }
+
+    /// Paces requests on the client side (shared [`Pacer`]: requests per
+    /// minute, and requests in flight at once). The in-flight limit covers
+    /// each request until its response starts, which for a synchronous run
+    /// is the time the query runs in the database; a streamed body is read
+    /// after the slot is freed. Clones of the client share the pacer.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use looker_client::{Client, Pacer};
+    ///
+    /// let client = Client::builder("https://example.cloud.looker.com")
+    ///     .credentials("id", "secret")
+    ///     .pacer(Pacer::new(NonZeroU32::new(600), Some(4)))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = client;
+    /// ```
+    pub fn pacer(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
         self
     }
 

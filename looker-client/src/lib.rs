@@ -47,6 +47,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod client;
 mod config;
@@ -71,9 +73,9 @@ pub use rows::{Row, RowStream};
 pub use run::{JsonBiResult, ResultFormat, RunOptions};
 pub use task::{CreateQueryTask, QueryTask, QueryTaskStatus, TaskOptions};
 
-/// The retry policy type shared with the other ml-connector clients
-/// (re-exported so callers can configure [`ClientBuilder::retry_policy`]).
-pub use ml_connector_retry::RetryPolicy;
+/// The retry policy and pacer shared with the other ml-connector clients
+/// (re-exported for [`ClientBuilder::retry_policy`] and [`ClientBuilder::pacer`]).
+pub use ml_connector_retry::{Pacer, RetryPolicy};
 
 #[cfg(test)]
 mod tests {

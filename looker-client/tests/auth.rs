@@ -256,3 +256,33 @@ async fn redirects_to_another_host_are_not_followed() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn requests_wait_for_a_pacer_slot() {
+    let server = server().await;
+    login("T1", 3600).mount(&server).await;
+    versions("T1").expect(1).mount(&server).await;
+    let pacer = looker_client::Pacer::new(None, Some(1));
+    let client = Client::builder(server.uri())
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .pacer(pacer.clone())
+        .build()
+        .unwrap();
+    client.login().await.unwrap();
+    // Hold the only slot: the call must wait for it.
+    let held = pacer.acquire().await;
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { call(&c).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!call.is_finished());
+    assert!(
+        hits(&server, "GET", "/api/4.0/versions").await.is_empty(),
+        "nothing sent while the slot is held"
+    );
+    drop(held);
+    call.await.unwrap().unwrap();
+    assert_eq!(hits(&server, "GET", "/api/4.0/versions").await.len(), 1);
+    assert_eq!(pacer.available_slots(), Some(1), "the slot is given back");
+}
