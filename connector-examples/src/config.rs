@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sync_core::mapping::JournalMapping;
+use sync_core::feed::{FeedConfig, FeedEntity, FeedOptions};
 use sync_core::post::{LookerQueryConfig, PostOptions};
 use toml::Spanned;
 
@@ -49,6 +50,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "ml-connector.toml";
 
 /// The state store used when none is configured: a SQLite file next to the config.
 pub const DEFAULT_STORE_FILE: &str = "ml-connector.db";
+
+/// The warehouse of feed flows when none is configured: a SQLite file next to the config.
+pub const DEFAULT_WAREHOUSE_FILE: &str = "warehouse.db";
 
 /// The vault file used when none is configured.
 pub const DEFAULT_VAULT_FILE: &str = "ml-connector.vault";
@@ -263,12 +267,23 @@ impl PostFlow {
 /// What a feed flow does (`kind = "feed"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedFlow {
-    /// Acumatica entities to copy, e.g. `JournalTransaction`.
-    pub entities: Vec<String>,
-    /// Where the warehouse tables live (default: the state store's database).
-    pub warehouse: Option<StoreUrl>,
-    /// Entities' `$expand`, e.g. `Details`.
-    pub expand: Vec<String>,
+    /// The Acumatica entities to copy, with their warehouse tables (sync-core's [`FeedEntity`]).
+    pub entities: Vec<FeedEntity>,
+    /// Where the warehouse tables live (default: `warehouse.db` next to the config).
+    pub warehouse: StoreUrl,
+    /// Windows, lag, lookback, page size (`[flows.feed]`, sync-core's [`FeedOptions`]).
+    pub options: FeedOptions,
+}
+
+impl FeedFlow {
+    /// The flow as sync-core's feed configuration.
+    pub fn to_feed_config(&self, name: &str) -> FeedConfig {
+        FeedConfig {
+            name: name.to_owned(),
+            entities: self.entities.clone(),
+            options: self.options.clone(),
+        }
+    }
 }
 
 /// What a flow does.
@@ -392,10 +407,17 @@ struct RawFlow {
     mapping_file: Option<Spanned<String>>,
     post: Option<PostOptions>,
     #[serde(default)]
-    entities: Vec<String>,
+    entities: Vec<RawEntity>,
     warehouse: Option<Spanned<String>>,
-    #[serde(default)]
-    expand: Vec<String>,
+    feed: Option<FeedOptions>,
+}
+
+/// `"Vendor"` or `{ entity = "Vendor", page_size = 200 }` (with an optional `table`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawEntity {
+    Name(String),
+    Full(FeedEntity),
 }
 
 /// 1-based line and column of a byte offset.
@@ -808,17 +830,27 @@ fn resolve_flow(
                 ));
             }
             let warehouse = match &f.warehouse {
-                Some(w) => Some(
-                    StoreUrl::parse(w.get_ref(), base)
-                        .map_err(|e| src.error(w.span(), ctx(&format!("warehouse: {e}"))))?,
-                ),
-                None => None,
+                Some(w) => StoreUrl::parse(w.get_ref(), base)
+                    .map_err(|e| src.error(w.span(), ctx(&format!("warehouse: {e}"))))?,
+                None => StoreUrl::Sqlite(base.join(DEFAULT_WAREHOUSE_FILE)),
             };
-            FlowSpec::Feed(FeedFlow {
-                entities: f.entities,
+            let entities: Vec<FeedEntity> = f
+                .entities
+                .into_iter()
+                .map(|e| match e {
+                    RawEntity::Name(n) => FeedEntity { entity: n, table: None, page_size: None },
+                    RawEntity::Full(full) => full,
+                })
+                .collect();
+            let feed = FeedFlow {
+                entities,
                 warehouse,
-                expand: f.expand,
-            })
+                options: f.feed.unwrap_or_default(),
+            };
+            feed.to_feed_config(&name)
+                .check()
+                .map_err(|e| src.error(span.clone(), ctx(&e.to_string())))?;
+            FlowSpec::Feed(feed)
         }
     };
     Ok(FlowConfig {

@@ -190,8 +190,7 @@ document.date = "period_end"
 name = "gl_feed"
 kind = "feed"
 cron = "*/15 * * * *"
-entities = ["JournalTransaction"]
-expand = ["Details"]
+entities = ["JournalTransaction", "Account"]
 warehouse = "sqlite://{state_dir}{sep}warehouse.db"
 "#,
         version = DEMO_ENDPOINT_VERSION,

@@ -330,6 +330,29 @@ async fn run_once_posts_each_journal_once_and_a_rerun_posts_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn run_once_feeds_the_warehouse_and_moves_the_marks() {
+    let rig = Rig::start().await;
+    let a = rig
+        .cmd()
+        .args(["--json", "run", "--once", "--flow", "gl_feed"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let entities = v["runs"][0]["entities"].as_array().unwrap();
+    let jt = entities.iter().find(|e| e["entity"] == "JournalTransaction").unwrap();
+    let seeded = rig.sandbox.acumatica().state().count("JournalTransaction") as u64;
+    assert_eq!(jt["written"].as_u64().unwrap(), seeded, "the first window copies everything");
+    assert_eq!(jt["mark_advanced"], true);
+    assert!(rig.dir.path().join("warehouse.db").exists());
+    rig.cmd()
+        .args(["status", "--flow", "gl_feed"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("high-water mark JournalTransaction: "))
+        .stdout(predicate::str::contains("high-water mark Account: "));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
     let looker = LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
     let rig = Rig::with(SandboxOptions { looker: Some(looker), ..Default::default() }, |c| {
@@ -526,6 +549,7 @@ async fn period_close_tells_the_whole_story_against_the_sandbox() {
     assert_eq!(outcome.posted_batches.len(), 3);
     assert_eq!(outcome.rerun_posted, 0);
     assert_eq!(outcome.rerun_skipped, 3);
+    assert!(outcome.warehouse_records.unwrap() >= 3, "the posted batches reached the warehouse");
     for line in [
         "== 1. The overhead allocation query in Looker",
         "Model finance, explore overhead_allocation",
@@ -534,6 +558,8 @@ async fn period_close_tells_the_whole_story_against_the_sandbox() {
         "69100    100000       5816.50",
         "== 4. The same close run again: nothing is posted twice",
         "Journal transactions created in Acumatica: 3 by the first run, 0 by the rerun.",
+        "== 5. The warehouse feed: the latest GL entries copied for reporting",
+        "batch 000061 is in the warehouse",
         "Period close complete: 3 journal(s) posted once; the rerun posted 0 and skipped 3.",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");

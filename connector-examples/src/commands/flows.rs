@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use sync_core::feed::FeedFlow;
 use sync_core::post::{AcumaticaJournals, LookerQuerySource, PostFlow};
 use sync_core::store::{PostgresStore, SqliteStore, StateStore};
+use sync_core::warehouse::{PostgresWarehouse, SqliteWarehouse, WarehouseSink};
 
 use crate::commands::Context;
 use crate::config::{FlowConfig, StoreUrl};
@@ -77,4 +79,65 @@ pub async fn post_flow(
         .options(post.options.clone())
         .build()
         .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
+}
+
+/// Opens a feed flow's warehouse.
+pub async fn open_warehouse(url: &StoreUrl) -> CliResult<Arc<dyn WarehouseSink>> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    CliError::usage(format!("cannot create the warehouse directory {}: {e}", dir.display()))
+                })?;
+            }
+            let w = SqliteWarehouse::open(path)
+                .await
+                .map_err(|e| CliError::failed(format!("warehouse {url}: {e}")))?;
+            Ok(Arc::new(w))
+        }
+        StoreUrl::Postgres(u) => {
+            let w = PostgresWarehouse::connect(u, None).await.map_err(|e| {
+                CliError::new(Exit::Unreachable, format!("warehouse {url}: {e}"))
+            })?;
+            Ok(Arc::new(w))
+        }
+    }
+}
+
+/// Builds sync-core's feed flow for a configured feed flow.
+pub async fn feed_flow(
+    ctx: &Context,
+    flow: &FlowConfig,
+    store: Arc<dyn StateStore>,
+) -> CliResult<FeedFlow> {
+    let feed = flow.feed().ok_or_else(|| {
+        CliError::usage(format!("flow `{}` is a {} flow, not a feed flow", flow.name, flow.kind()))
+    })?;
+    let acumatica =
+        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false)
+            .await?;
+    let warehouse = open_warehouse(&feed.warehouse).await?;
+    FeedFlow::from_config(&feed.to_feed_config(&flow.name), acumatica, warehouse, store)
+        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
+}
+
+/// A flow ready to run.
+#[derive(Clone)]
+pub enum BuiltFlow {
+    /// Looker → Acumatica.
+    Post(PostFlow),
+    /// Acumatica → warehouse.
+    Feed(FeedFlow),
+}
+
+/// Builds either kind of flow.
+pub async fn build_flow(
+    ctx: &Context,
+    flow: &FlowConfig,
+    store: Arc<dyn StateStore>,
+) -> CliResult<BuiltFlow> {
+    Ok(match flow.kind() {
+        crate::config::FlowKind::Post => BuiltFlow::Post(post_flow(ctx, flow, store).await?),
+        crate::config::FlowKind::Feed => BuiltFlow::Feed(feed_flow(ctx, flow, store).await?),
+    })
 }

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::json;
-use sync_core::post::{DocumentState, PostFlow, RunSummary};
+use sync_core::feed::FeedSummary;
+use sync_core::post::{DocumentState, RunSummary};
 use sync_core::schedule::{FlowSchedule, Runner, RunnerEvent};
 use sync_core::store::{RunStatus, StateStore};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::Context;
-use crate::commands::flows::{from_sync, open_store, post_flow};
+use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store};
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
 use crate::output::{Table, print_json};
@@ -96,23 +97,78 @@ async fn build_flows(
     ctx: &Context,
     flows: &[&FlowConfig],
     store: &Arc<dyn StateStore>,
-) -> Result<HashMap<String, PostFlow>, CliError> {
+) -> Result<HashMap<String, BuiltFlow>, CliError> {
     let mut built = HashMap::new();
     for f in flows {
-        match f.post() {
-            Some(_) => {
-                built.insert(f.name.clone(), post_flow(ctx, f, store.clone()).await?);
-            }
-            None => {
-                return Err(CliError::failed(format!(
-                    "flow `{}` is a feed flow; feed flows cannot run yet (sync-core's feed module \
-                     is not available in this build)",
-                    f.name
-                )));
-            }
-        }
+        built.insert(f.name.clone(), build_flow(ctx, f, store.clone()).await?);
     }
     Ok(built)
+}
+
+/// The exit code a feed run summary stands for.
+pub fn feed_exit(summary: &FeedSummary) -> Exit {
+    if summary.status == RunStatus::Succeeded { Exit::Ok } else { Exit::Failed }
+}
+
+/// A feed run summary as text: one line per entity window.
+pub fn render_feed_summary(summary: &FeedSummary) -> String {
+    let mut t = Table::new(["Entity", "Window from", "Up to (mark)", "Read", "Written", "Stale", "Lines", "Mark"]);
+    for w in &summary.entities {
+        t.row([
+            w.entity.clone(),
+            w.since.map_or_else(|| "(everything)".into(), |s| s.to_rfc3339()),
+            w.signpost.to_rfc3339(),
+            w.records_read.to_string(),
+            w.written.to_string(),
+            w.stale.to_string(),
+            w.detail_lines.to_string(),
+            match (&w.error, w.mark_advanced) {
+                (Some(e), _) => format!("kept (failed: {e})"),
+                (None, true) => "advanced".into(),
+                (None, false) => "kept".into(),
+            },
+        ]);
+    }
+    format!("{}{summary}\n", t.render())
+}
+
+/// A feed run summary as JSON.
+pub fn feed_json(summary: &FeedSummary) -> serde_json::Value {
+    json!({
+        "flow": summary.flow,
+        "run_id": summary.run_id.to_string(),
+        "status": summary.status.to_string(),
+        "entities": summary.entities.iter().map(|w| json!({
+            "entity": w.entity,
+            "since": w.since.map(|s| s.to_rfc3339()),
+            "signpost": w.signpost.to_rfc3339(),
+            "records_read": w.records_read,
+            "written": w.written,
+            "stale": w.stale,
+            "detail_lines": w.detail_lines,
+            "mark_advanced": w.mark_advanced,
+            "error": w.error,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs one built flow once; returns its exit code, its text and its JSON.
+pub async fn run_once(name: &str, flow: &BuiltFlow) -> (Exit, String, serde_json::Value) {
+    let result = match flow {
+        BuiltFlow::Post(p) => p.run().await.map(|s| (summary_exit(&s), render_summary(&s), summary_json(&s))),
+        BuiltFlow::Feed(f) => f.run().await.map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s))),
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            let err = from_sync(&format!("flow `{name}`"), &e);
+            let text = match &err.hint {
+                Some(h) => format!("error: {}\nhint: {h}\n", err.message),
+                None => format!("error: {}\n", err.message),
+            };
+            (err.exit, text, json!({ "flow": name, "error": err.message, "hint": err.hint }))
+        }
+    }
 }
 
 /// Runs `run`.
@@ -132,30 +188,21 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> 
     let built = build_flows(&ctx, &flows, &store).await?;
     if args.once {
         let mut exit = Exit::Ok;
-        let mut summaries = Vec::new();
+        let mut runs = Vec::new();
         for f in &flows {
-            let flow = &built[&f.name];
-            match flow.run().await {
-                Ok(summary) => {
-                    exit = exit.worst(summary_exit(&summary));
-                    if !ctx.json {
-                        print!("{}", render_summary(&summary));
-                    }
-                    summaries.push(summary_json(&summary));
-                }
-                Err(e) => {
-                    let err = from_sync(&format!("flow `{}`", f.name), &e);
-                    exit = exit.worst(err.exit);
-                    if ctx.json {
-                        summaries.push(json!({ "flow": f.name, "error": err.message, "hint": err.hint }));
-                    } else {
-                        crate::report_error(&err, false);
-                    }
+            let (code, text, value) = run_once(&f.name, &built[&f.name]).await;
+            exit = exit.worst(code);
+            if !ctx.json {
+                if code == Exit::Ok || value.get("error").is_none() {
+                    print!("{text}");
+                } else {
+                    eprint!("{text}");
                 }
             }
+            runs.push(value);
         }
         if ctx.json {
-            print_json(&json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "runs": summaries }));
+            print_json(&json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "runs": runs }));
         }
         return Ok(exit);
     }
@@ -166,7 +213,7 @@ async fn daemon(
     ctx: &Context,
     flows: &[&FlowConfig],
     store: Arc<dyn StateStore>,
-    built: HashMap<String, PostFlow>,
+    built: HashMap<String, BuiltFlow>,
 ) -> Result<Exit, CliError> {
     let mut builder = Runner::builder(store);
     let mut scheduled = 0;
@@ -224,13 +271,9 @@ async fn daemon(
                     let flow = flows
                         .get(&name)
                         .ok_or_else(|| format!("flow `{name}` is not configured"))?;
-                    let summary = flow.run().await.map_err(|e| e.to_string())?;
-                    tracing::info!("{summary}");
-                    if summary.status == RunStatus::Succeeded {
-                        Ok(())
-                    } else {
-                        Err(format!("{summary}").into())
-                    }
+                    let (exit, text, _) = run_once(&name, flow).await;
+                    tracing::info!("{}", text.trim_end());
+                    if exit == Exit::Ok { Ok(()) } else { Err(text.into()) }
                 }
             },
             async {

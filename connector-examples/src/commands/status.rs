@@ -56,16 +56,18 @@ async fn flow_status(store: Option<&dyn StateStore>, f: &FlowConfig) -> Result<s
     let mut marks = serde_json::Map::new();
     if let Some(feed) = f.feed() {
         for e in &feed.entities {
-            if let Some(m) = store.watermark(&f.name, e).await.map_err(store_err)? {
-                marks.insert(e.clone(), json!({"value": m.value, "updated_at": m.updated_at.to_rfc3339()}));
+            if let Some(m) = store.watermark(&f.name, &e.entity).await.map_err(store_err)? {
+                marks.insert(e.entity.clone(), json!({"value": m.value, "updated_at": m.updated_at.to_rfc3339()}));
             }
         }
     }
     v["high_water_marks"] = serde_json::Value::Object(marks);
-    let ledger = store.ledger_entries(&f.name, &LedgerFilter::default()).await.map_err(store_err)?;
-    let pending = store.pending_intents(&f.name).await.map_err(store_err)?;
-    v["ledger_entries"] = json!(ledger.len());
-    v["pending_intents"] = pending.iter().map(|p| json!(p.natural_key)).collect();
+    if f.post().is_some() {
+        let ledger = store.ledger_entries(&f.name, &LedgerFilter::default()).await.map_err(store_err)?;
+        let pending = store.pending_intents(&f.name).await.map_err(store_err)?;
+        v["ledger_entries"] = json!(ledger.len());
+        v["pending_intents"] = pending.iter().map(|p| json!(p.natural_key)).collect();
+    }
     let letters = store.dead_letters(&f.name, false).await.map_err(store_err)?;
     v["dead_letters"] = letters
         .iter()
