@@ -123,9 +123,9 @@ impl ClientBuilder {
     }
 
     /// Settings from the environment alone (`LOOKERSDK_BASE_URL` and the
-    /// others), or from `./looker.ini` overridden by the environment when that
-    /// file exists (a missing default file is not an error, as in the official
-    /// SDKs).
+    /// others), or from `looker.ini` (or `../looker.ini`) overridden by the
+    /// environment when that file exists (a missing default file is not an
+    /// error, as in the official SDKs).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), looker_client::Error> {
@@ -133,12 +133,14 @@ impl ClientBuilder {
     /// # let _ = client; Ok(()) }
     /// ```
     pub fn from_env() -> Result<Self> {
-        let default = Path::new("looker.ini");
-        if default.is_file() {
-            Self::from_ini(default, None)
-        } else {
-            Self::from_sources(None, None, |k| std::env::var(k).ok())
+        // The official Python SDK's default files, in its order.
+        for default in ["looker.ini", "../looker.ini"] {
+            let path = Path::new(default);
+            if path.is_file() {
+                return Self::from_ini(path, None);
+            }
         }
+        Self::from_sources(None, None, |k| std::env::var(k).ok())
     }
 
     /// The merge of an ini text (with a name for messages) and an

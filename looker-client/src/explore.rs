@@ -22,7 +22,7 @@ use crate::transport::Request;
 #[non_exhaustive]
 pub struct LookmlModelExploreField {
     /// Fully qualified name, e.g. `orders.count`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty_string")]
     pub name: String,
     /// Label.
     #[serde(default)]
@@ -78,6 +78,13 @@ pub struct LookmlModelExploreFieldset {
     /// Parameters.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub parameters: Vec<LookmlModelExploreField>,
+}
+
+fn null_as_empty_string<'de, D>(d: D) -> std::result::Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
