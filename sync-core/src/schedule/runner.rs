@@ -468,17 +468,14 @@ impl Runner {
                 running[i] = true;
                 let permits = (global.clone(), groups[schedule.group.as_str()].clone());
                 let span = tracing::info_span!("scheduled_run", flow = schedule.flow(), %occurrence, owner = %self.owner);
-                tasks.spawn(
-                    run_one(
-                        shared.clone(),
-                        schedule.flow().to_owned(),
-                        occurrence,
-                        permits,
-                        stop_rx.clone(),
-                    )
-                    .instrument(span)
-                    .map_index(i, occurrence),
+                let run = run_one(
+                    shared.clone(),
+                    schedule.flow().to_owned(),
+                    occurrence,
+                    permits,
+                    stop_rx.clone(),
                 );
+                tasks.spawn(async move { (i, occurrence, run.await) }.instrument(span));
             }
         }
 
@@ -511,22 +508,6 @@ impl Runner {
         }
     }
 }
-
-/// Pairs a task's outcome with its schedule index and due time.
-trait MapIndex: Future<Output = RunOutcome> + Sized {
-    fn map_index(
-        self,
-        i: usize,
-        occurrence: DateTime<Utc>,
-    ) -> impl Future<Output = (usize, DateTime<Utc>, RunOutcome)> + Send
-    where
-        Self: Send,
-    {
-        async move { (i, occurrence, self.await) }
-    }
-}
-
-impl<T: Future<Output = RunOutcome>> MapIndex for T {}
 
 async fn run_one<F, Fut>(
     shared: Arc<Shared<F>>,
