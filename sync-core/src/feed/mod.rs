@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -356,7 +356,9 @@ impl FeedFlow {
             let mut window = EntityWindow {
                 entity: entry.spec.entity.clone(),
                 since: None,
-                signpost: started - chrono::Duration::seconds(self.options.lag_secs as i64),
+                // Microseconds: what both stores keep, so the mark reads back equal.
+                signpost: (started - chrono::Duration::seconds(self.options.lag_secs as i64))
+                    .trunc_subsecs(6),
                 pages: 0,
                 records_read: 0,
                 repeats_dropped: 0,
