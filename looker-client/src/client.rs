@@ -299,6 +299,66 @@ pub(crate) fn split_path(path: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing_test::traced_test;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const SECRET: &str = "very-secret-client-secret";
+    const TOKEN_1: &str = "first-access-token-value";
+    const TOKEN_2: &str = "second-access-token-value";
+
+    #[tokio::test]
+    #[traced_test]
+    async fn logs_never_contain_the_secret_or_a_token() {
+        let server = MockServer::start().await;
+        let token = |t: &str| {
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": t, "expires_in": 3600}))
+        };
+        Mock::given(method("POST"))
+            .and(path("/api/4.0/login"))
+            .respond_with(token(TOKEN_1))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/4.0/login"))
+            .respond_with(token(TOKEN_2))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/4.0/versions"))
+            .and(header("authorization", format!("token {TOKEN_1}").as_str()))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/4.0/versions"))
+            .and(header("authorization", format!("token {TOKEN_2}").as_str()))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/4.0/versions"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        let client = Client::builder(server.uri())
+            .credentials("the-id", SECRET)
+            .build()
+            .unwrap();
+        let _: serde_json::Value = client.get_json("versions", &[]).await.unwrap();
+        // The events were captured (so the check below means something) ...
+        assert!(logs_contain("logging in again and replaying once"));
+        assert!(logs_contain("logged in to Looker"));
+        // ... and none carries a secret.
+        for secret in [SECRET, TOKEN_1, TOKEN_2] {
+            assert!(!logs_contain(secret), "a log line contains {secret}");
+        }
+    }
 
     #[test]
     fn paths_are_relative_only() {
