@@ -362,6 +362,7 @@ impl Client {
     /// let batch = JournalTransaction {
     ///     module: "GL".into(),
     ///     description: "looker-run-2025-02-15".into(),
+    ///     hold: false.into(), // so it can be released
     ///     details: Some(vec![
     ///         JournalTransactionDetail::debit("10200", "000000", Decimal::new(100, 0)),
     ///         JournalTransactionDetail::credit("40000", "000000", Decimal::new(100, 0)),
@@ -437,7 +438,8 @@ impl Client {
     }
 
     /// Releases a batch (`ReleaseJournalTransaction`) and waits until the
-    /// action is done.
+    /// action is done. A batch created on hold (the default unless `Hold`
+    /// was sent as `false`) is refused with a validation error.
     ///
     /// ```no_run
     /// # async fn run(client: acumatica_client::Client) -> acumatica_client::Result<()> {
