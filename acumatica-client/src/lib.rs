@@ -50,6 +50,7 @@
 //! let batch = JournalTransaction {
 //!     module: "GL".into(),
 //!     description: "looker-2025-02-15".into(),
+//!     hold: false.into(),
 //!     details: Some(vec![
 //!         JournalTransactionDetail::debit("10200", "000000", Decimal::new(12550, 2)),
 //!         JournalTransactionDetail::credit("40000", "000000", Decimal::new(12550, 2)),
