@@ -483,8 +483,6 @@ async fn an_instance_path_and_user_agent_are_used_for_every_url() {
 }
 
 #[tokio::test]
-#[ignore = "ml-connector-retry's Pacer lets a whole minute's quota through as a burst \
-            (governor Quota::per_minute without allow_burst); un-ignore once fixed there"]
 async fn requests_per_minute_spreads_requests() {
     let s = server().await;
     Mock::given(method("GET"))
