@@ -638,3 +638,57 @@ async fn manual_clock_wakes_sleepers_only_at_their_deadline() {
     assert_eq!(woke.await.unwrap(), at(0, 1, 0));
     assert_eq!(clock.sleepers(), 0);
 }
+
+#[tokio::test]
+async fn a_long_run_keeps_its_lease_by_renewing_it() {
+    let f = fixture(at(22, 0, 0)).await;
+    let (etx, mut events) = mpsc::unbounded_channel();
+    let runner = f
+        .runner(etx)
+        .schedule(FlowSchedule::new("long", "*/5 * * * *", "UTC").unwrap())
+        .build()
+        .unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let job = {
+        let gate = gate.clone();
+        move |run: FlowRun| {
+            let (gate, started_tx) = (gate.clone(), started_tx.clone());
+            async move {
+                started_tx.send(()).unwrap();
+                gate.acquire().await.unwrap().forget();
+                // Two minutes later, four TTLs after the lease was granted, it still writes.
+                run.store
+                    .set_watermark(&run.lease, "p", None, "done")
+                    .await?;
+                Ok::<(), JobError>(())
+            }
+        }
+    };
+    let (handle, shutdown) = spawn(runner, job);
+    f.clock.wait_for_sleepers(1).await;
+    f.clock.advance(Duration::from_secs(300));
+    started.recv().await.unwrap();
+    // 12 steps of 10 s: the runner renews every 10 s (a third of the 30 s TTL).
+    for _ in 0..12 {
+        f.clock.wait_for_idle(1).await; // the renewal timer (the main loop waits on the run)
+        f.clock.advance(Duration::from_secs(10));
+        assert!(
+            f.store
+                .acquire_lease("long", "intruder", Duration::from_secs(30))
+                .await
+                .unwrap()
+                .is_none(),
+            "the lease must stay with the runner while it renews"
+        );
+    }
+    gate.add_permits(1);
+    let e = events.recv().await.unwrap();
+    assert_eq!(e.outcome, RunOutcome::Completed);
+    assert_eq!(
+        f.store.watermark("long", "p").await.unwrap().unwrap().value,
+        "done"
+    );
+    shutdown.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+}

@@ -78,8 +78,11 @@ pub struct ManualClock {
 
 struct ManualInner {
     now: watch::Sender<DateTime<Utc>>,
-    sleepers: Mutex<usize>,
-    sleepers_changed: watch::Sender<usize>,
+    /// Deadlines of the tasks sleeping now, by sleeper id.
+    sleepers: Mutex<Vec<(u64, DateTime<Utc>)>>,
+    next_id: std::sync::atomic::AtomicU64,
+    /// Bumped whenever a sleeper comes or goes.
+    sleepers_changed: watch::Sender<u64>,
 }
 
 impl fmt::Debug for ManualClock {
@@ -98,7 +101,8 @@ impl ManualClock {
         Self {
             inner: Arc::new(ManualInner {
                 now,
-                sleepers: Mutex::new(0),
+                sleepers: Mutex::new(Vec::new()),
+                next_id: std::sync::atomic::AtomicU64::new(0),
                 sleepers_changed,
             }),
         }
@@ -118,41 +122,70 @@ impl ManualClock {
 
     /// How many tasks are currently inside [`Clock::sleep_until`] waiting for a future instant.
     pub fn sleepers(&self) -> usize {
-        *self
-            .inner
-            .sleepers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.lock().len()
     }
 
     /// Waits until at least `n` tasks are sleeping on this clock: lets a test advance time only
     /// once the code under test has gone idle.
     pub async fn wait_for_sleepers(&self, n: usize) {
-        let mut rx = self.inner.sleepers_changed.subscribe();
-        // `wait_for` checks the current value first, so no update can be missed.
-        let _ = rx.wait_for(|count| *count >= n).await;
+        self.wait_for(|sleepers, _| sleepers.len() >= n).await;
     }
 
-    fn change_sleepers(&self, up: bool) {
-        let mut count = self
-            .inner
+    /// Waits until at least `n` tasks sleep on this clock and every sleeper's deadline is still
+    /// ahead: no task has a due wake-up left to process. Stronger than
+    /// [`ManualClock::wait_for_sleepers`] right after [`ManualClock::advance`], when a woken
+    /// task may not have run yet.
+    pub async fn wait_for_idle(&self, n: usize) {
+        self.wait_for(|sleepers, now| {
+            sleepers.len() >= n && sleepers.iter().all(|(_, deadline)| *deadline > now)
+        })
+        .await;
+    }
+
+    async fn wait_for(&self, ready: impl Fn(&[(u64, DateTime<Utc>)], DateTime<Utc>) -> bool) {
+        let mut changed = self.inner.sleepers_changed.subscribe();
+        let mut ticks = self.inner.now.subscribe();
+        loop {
+            changed.borrow_and_update();
+            ticks.borrow_and_update();
+            if ready(&self.lock(), self.now()) {
+                return;
+            }
+            tokio::select! {
+                _ = changed.changed() => {}
+                _ = ticks.changed() => {}
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, DateTime<Utc>)>> {
+        self.inner
             .sleepers
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if up {
-            *count += 1;
-        } else {
-            *count = count.saturating_sub(1);
-        }
-        self.inner.sleepers_changed.send_replace(*count);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add_sleeper(&self, deadline: DateTime<Utc>) -> u64 {
+        let id = self
+            .inner
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock().push((id, deadline));
+        self.inner.sleepers_changed.send_modify(|g| *g += 1);
+        id
+    }
+
+    fn remove_sleeper(&self, id: u64) {
+        self.lock().retain(|(sid, _)| *sid != id);
+        self.inner.sleepers_changed.send_modify(|g| *g += 1);
     }
 }
 
-struct SleeperGuard<'a>(&'a ManualClock);
+struct SleeperGuard<'a>(&'a ManualClock, u64);
 
 impl Drop for SleeperGuard<'_> {
     fn drop(&mut self) {
-        self.0.change_sleepers(false);
+        self.0.remove_sleeper(self.1);
     }
 }
 
@@ -167,8 +200,7 @@ impl Clock for ManualClock {
         if *rx.borrow_and_update() >= deadline {
             return;
         }
-        self.change_sleepers(true);
-        let _guard = SleeperGuard(self);
+        let _guard = SleeperGuard(self, self.add_sleeper(deadline));
         // The sender lives as long as `self`, so this only ends when the deadline is reached.
         let _ = rx.wait_for(|now| *now >= deadline).await;
     }
