@@ -1,0 +1,78 @@
+//! The crash test's child process: runs the month-end post flow (every open month) and then
+//! the warehouse feed against fakes that live in the parent test process, on the state store
+//! and warehouse it is pointed at. The parent kills it with SIGKILL at random points and starts
+//! it again; every start must carry on where the killed one stopped, posting nothing twice.
+//!
+//! Configuration (environment):
+//! - `CRASH_ACUMATICA_URL`, `CRASH_LOOKER_URL`: the fakes;
+//! - `CRASH_STORE`: a SQLite path or `postgres://` URL, `CRASH_STORE_SCHEMA` its schema;
+//! - `CRASH_WAREHOUSE`: a SQLite path or `postgres://` URL, `CRASH_WAREHOUSE_SCHEMA`.
+//!
+//! Prints `done` and exits 0 when both flows completed; prints the error and exits 2
+//! otherwise.
+
+use std::process::ExitCode;
+
+use ml_connector_tests::harness::{self, Retries};
+use sync_core::store::RunStatus;
+
+/// The lease owner every incarnation uses, so a restart takes over the lease of the killed one
+/// at once (with a new fence) instead of waiting for it to expire.
+const OWNER: &str = "crash-child";
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set; the crash test passes it"))
+}
+
+async fn run() -> Result<(), String> {
+    let acu_url = var("CRASH_ACUMATICA_URL")?;
+    let looker_url = var("CRASH_LOOKER_URL")?;
+    let store_target = var("CRASH_STORE")?;
+    let warehouse_target = var("CRASH_WAREHOUSE")?;
+    let store_schema = std::env::var("CRASH_STORE_SCHEMA").ok();
+    let warehouse_schema = std::env::var("CRASH_WAREHOUSE_SCHEMA").ok();
+
+    let acumatica = harness::acumatica_client(&acu_url, Retries::Fast);
+    let looker = harness::looker_client(&looker_url, Retries::Fast);
+    let store = harness::open_store(&store_target, store_schema.as_deref())
+        .await
+        .map_err(|e| format!("state store: {e}"))?;
+    for month in harness::months() {
+        let flow = harness::post_flow(&looker, &acumatica, store.clone(), month, OWNER)
+            .map_err(|e| format!("post flow: {e}"))?;
+        let summary = flow.run().await.map_err(|e| format!("post run of month {month}: {e}"))?;
+        if summary.status != RunStatus::Succeeded {
+            return Err(format!("post run of month {month}: {summary}"));
+        }
+    }
+    let warehouse = harness::open_warehouse(&warehouse_target, warehouse_schema.as_deref())
+        .await
+        .map_err(|e| format!("warehouse: {e}"))?;
+    let feed = harness::feed_flow(&acumatica, warehouse, store, OWNER)
+        .map_err(|e| format!("feed flow: {e}"))?;
+    let summary = feed.run().await.map_err(|e| format!("feed run: {e}"))?;
+    if summary.status != RunStatus::Succeeded {
+        return Err(format!("feed run: {summary}"));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("crash_child: cannot start a runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => {
+            println!("done");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("crash_child: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
