@@ -12,6 +12,13 @@ use sync_core::schedule::{
 use sync_core::store::PostgresStore;
 use tokio::sync::{mpsc, oneshot};
 
+/// Fails (instead of hanging) when something the test waits for never happens.
+async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .expect("the runner did not get there within 60 s")
+}
+
 /// (flow, due time, replica) of every job call.
 type Calls = Arc<Mutex<Vec<(String, DateTime<Utc>, String)>>>;
 
@@ -72,13 +79,13 @@ async fn two_runners_run_each_due_flow_once() {
     }
 
     for round in 1..=3 {
-        clock.wait_for_sleepers(2).await;
+        within(clock.wait_for_sleepers(2)).await;
         clock.advance(Duration::from_secs(300));
         let due = start + chrono::Duration::minutes(5 * round);
         // Each runner reports one outcome per flow for this due time.
         let mut per_flow: BTreeMap<String, Vec<RunOutcome>> = BTreeMap::new();
         for _ in 0..4 {
-            let e = events.recv().await.unwrap();
+            let e = within(events.recv()).await.unwrap();
             assert_eq!(e.occurrence, due, "{e:?}");
             per_flow.entry(e.flow).or_default().push(e.outcome);
         }

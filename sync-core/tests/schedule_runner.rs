@@ -14,6 +14,13 @@ use sync_core::store::{SqliteStore, StateStore};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+/// Fails (instead of hanging) when something the test waits for never happens.
+async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .expect("the runner did not get there within 60 s")
+}
+
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 31, h, m, s).unwrap()
 }
@@ -119,24 +126,24 @@ async fn runs_each_due_time_once_and_sleeps_in_between() {
     let calls = Calls::default();
     let (handle, shutdown) = spawn(runner, recording(&calls));
 
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     settle().await;
     assert!(calls.lock().unwrap().is_empty(), "nothing is due at start");
 
     f.clock.advance(Duration::from_secs(300));
-    let e = events.recv().await.unwrap();
+    let e = within(events.recv()).await.unwrap();
     assert_eq!(
         (e.flow.as_str(), e.occurrence, &e.outcome),
         ("warehouse", at(22, 5, 0), &RunOutcome::Completed)
     );
     assert_eq!(e.owner, "runner-1");
 
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     f.clock.advance(Duration::from_secs(240)); // 22:09: not due yet
     settle().await;
     assert!(events.try_recv().is_err());
     f.clock.advance(Duration::from_secs(60)); // 22:10
-    let e = events.recv().await.unwrap();
+    let e = within(events.recv()).await.unwrap();
     assert_eq!(e.occurrence, at(22, 10, 0));
 
     shutdown.send(()).unwrap();
@@ -203,7 +210,7 @@ async fn a_due_time_noticed_within_the_grace_runs_whatever_the_policy() {
 
     let mut got = Vec::new();
     for _ in 0..3 {
-        let e = events.recv().await.unwrap();
+        let e = within(events.recv()).await.unwrap();
         got.push((e.flow, e.occurrence, e.outcome));
     }
     got.sort_by(|a, b| a.0.cmp(&b.0));
@@ -246,7 +253,7 @@ async fn missed_runs_beyond_the_grace_run_once_or_are_skipped() {
 
     let mut got = Vec::new();
     for _ in 0..2 {
-        let e = events.recv().await.unwrap();
+        let e = within(events.recv()).await.unwrap();
         got.push((e.flow, e.occurrence, e.outcome));
     }
     got.sort_by(|a, b| a.0.cmp(&b.0));
@@ -268,9 +275,12 @@ async fn missed_runs_beyond_the_grace_run_once_or_are_skipped() {
     );
 
     // Both run normally at the next due time.
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     f.clock.set(at(22, 5, 0));
-    let mut next = vec![events.recv().await.unwrap(), events.recv().await.unwrap()];
+    let mut next = vec![
+        within(events.recv()).await.unwrap(),
+        within(events.recv()).await.unwrap(),
+    ];
     next.sort_by(|a, b| a.flow.cmp(&b.flow));
     assert!(
         next.iter()
@@ -355,10 +365,13 @@ async fn concurrency_is_bounded_globally_and_per_group() {
         }
     };
     let (handle, shutdown) = spawn(runner, job);
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     f.clock.advance(Duration::from_secs(300));
 
-    let mut first = vec![started.recv().await.unwrap(), started.recv().await.unwrap()];
+    let mut first = vec![
+        within(started.recv()).await.unwrap(),
+        within(started.recv()).await.unwrap(),
+    ];
     settle().await;
     assert!(
         started.try_recv().is_err(),
@@ -374,11 +387,14 @@ async fn concurrency_is_bounded_globally_and_per_group() {
     let mut all = first;
     for _ in 0..2 {
         gate.add_permits(1);
-        all.push(started.recv().await.unwrap());
+        all.push(within(started.recv()).await.unwrap());
     }
     gate.add_permits(2);
     for _ in 0..4 {
-        assert_eq!(events.recv().await.unwrap().outcome, RunOutcome::Completed);
+        assert_eq!(
+            within(events.recv()).await.unwrap().outcome,
+            RunOutcome::Completed
+        );
     }
     all.sort();
     assert_eq!(all, ["acu-1", "acu-2", "looker-1", "looker-2"]);
@@ -416,9 +432,9 @@ async fn shutdown_lets_the_current_run_finish_and_save_state() {
         }
     };
     let (handle, shutdown) = spawn(runner, job);
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     f.clock.advance(Duration::from_secs(300));
-    started.recv().await.unwrap();
+    within(started.recv()).await.unwrap();
     shutdown.send(()).unwrap();
     let report = handle.await.unwrap().unwrap();
 
@@ -477,12 +493,12 @@ async fn a_lost_lease_stops_the_job_and_its_writes() {
         }
     };
     let (handle, shutdown) = spawn(runner, job);
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     f.clock.advance(Duration::from_secs(300));
-    started.recv().await.unwrap();
+    within(started.recv()).await.unwrap();
     // The process stalls for longer than the TTL (the renewal comes too late).
     f.clock.advance(Duration::from_secs(45));
-    let e = events.recv().await.unwrap();
+    let e = within(events.recv()).await.unwrap();
     assert_eq!(e.outcome, RunOutcome::LeaseLost);
     let (reason, res) = write_result.lock().unwrap().take().unwrap();
     assert_eq!(reason, StopReason::LeaseLost);
@@ -520,9 +536,12 @@ async fn failing_and_panicking_jobs_are_reported_and_the_runner_goes_on() {
     };
     let (handle, shutdown) = spawn(runner, job);
     for round in 1..=2 {
-        f.clock.wait_for_sleepers(1).await;
+        within(f.clock.wait_for_sleepers(1)).await;
         f.clock.advance(Duration::from_secs(300));
-        let mut got = [events.recv().await.unwrap(), events.recv().await.unwrap()];
+        let mut got = [
+            within(events.recv()).await.unwrap(),
+            within(events.recv()).await.unwrap(),
+        ];
         got.sort_by(|a, b| a.flow.cmp(&b.flow));
         assert_eq!(
             got[0].outcome,
@@ -629,7 +648,7 @@ async fn manual_clock_wakes_sleepers_only_at_their_deadline() {
         c.sleep_until(at(0, 1, 0)).await;
         c.now()
     });
-    clock.wait_for_sleepers(1).await;
+    within(clock.wait_for_sleepers(1)).await;
     clock.advance(Duration::from_secs(59));
     settle().await;
     assert!(!woke.is_finished());
@@ -666,12 +685,12 @@ async fn a_long_run_keeps_its_lease_by_renewing_it() {
         }
     };
     let (handle, shutdown) = spawn(runner, job);
-    f.clock.wait_for_sleepers(1).await;
+    within(f.clock.wait_for_sleepers(1)).await;
     f.clock.advance(Duration::from_secs(300));
-    started.recv().await.unwrap();
+    within(started.recv()).await.unwrap();
     // 12 steps of 10 s: the runner renews every 10 s (a third of the 30 s TTL).
     for _ in 0..12 {
-        f.clock.wait_for_idle(1).await; // the renewal timer (the main loop waits on the run)
+        within(f.clock.wait_for_idle(1)).await; // the renewal timer (the main loop waits on the run)
         f.clock.advance(Duration::from_secs(10));
         assert!(
             f.store
@@ -683,7 +702,7 @@ async fn a_long_run_keeps_its_lease_by_renewing_it() {
         );
     }
     gate.add_permits(1);
-    let e = events.recv().await.unwrap();
+    let e = within(events.recv()).await.unwrap();
     assert_eq!(e.outcome, RunOutcome::Completed);
     assert_eq!(
         f.store.watermark("long", "p").await.unwrap().unwrap().value,
