@@ -35,7 +35,9 @@ async fn main() -> ExitCode {
             "-h" | "--help" => {
                 println!("usage: period_close [--config PATH] [--post]");
                 println!("  no arguments: run against the in-process sandbox");
-                println!("  --config PATH: run against the systems in PATH (dry run unless --post)");
+                println!(
+                    "  --config PATH: run against the systems in PATH (dry run unless --post)"
+                );
                 return ExitCode::SUCCESS;
             }
             other => {

@@ -32,7 +32,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Config file (default: ./ml-connector.toml if it exists, else the environment alone).
-    #[arg(long, short = 'c', global = true, env = "ML_CONNECTOR_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "ML_CONNECTOR_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// Print machine-readable JSON on stdout instead of tables (logs stay on stderr).
     #[arg(long, global = true)]

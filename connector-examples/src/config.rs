@@ -38,8 +38,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use sync_core::mapping::JournalMapping;
 use sync_core::feed::{FeedConfig, FeedEntity, FeedOptions};
+use sync_core::mapping::JournalMapping;
 use sync_core::post::{LookerQueryConfig, PostOptions};
 use toml::Spanned;
 
@@ -242,7 +242,11 @@ impl PostFlow {
     /// The fields the query selects: the configured ones, else every column the mapping reads.
     pub fn fields(&self) -> Vec<String> {
         if self.query.fields.is_empty() {
-            self.mapping.columns().into_iter().map(str::to_owned).collect()
+            self.mapping
+                .columns()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
         } else {
             self.query.fields.clone()
         }
@@ -467,11 +471,14 @@ fn env_bool(var: &str, v: &str) -> CliResult<bool> {
 }
 
 fn env_secs(var: &str, v: &str) -> CliResult<Duration> {
-    v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
-        CliError::usage(format!(
-            "{var} must be a whole number of seconds, not `{v}`"
-        ))
-    })
+    v.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| {
+            CliError::usage(format!(
+                "{var} must be a whole number of seconds, not `{v}`"
+            ))
+        })
 }
 
 impl Config {
@@ -540,13 +547,15 @@ impl Config {
                     ));
                 }
                 let pick = |var: &str, f: Option<&String>| env(var).or_else(|| f.cloned());
-                let url = env_url.or_else(|| a.and_then(|a| a.url.clone())).ok_or_else(|| {
-                    let at = file.as_ref().map(|s| src.at(s.span())).unwrap_or_default();
-                    CliError::usage(format!(
-                        "{at}: [acumatica] has no `url`: set the site URL (e.g. \
+                let url = env_url
+                    .or_else(|| a.and_then(|a| a.url.clone()))
+                    .ok_or_else(|| {
+                        let at = file.as_ref().map(|s| src.at(s.span())).unwrap_or_default();
+                        CliError::usage(format!(
+                            "{at}: [acumatica] has no `url`: set the site URL (e.g. \
                          https://erp.example.com/AcumaticaERP) or ACUMATICA_URL"
-                    ))
-                })?;
+                        ))
+                    })?;
                 Some(AcumaticaSettings {
                     url,
                     endpoint: a
@@ -620,7 +629,10 @@ impl Config {
                 Some(s) => StoreUrl::parse(s.url.get_ref(), &base).map_err(|e| {
                     let err = src.error(s.url.span(), format!("store.url: {e}"));
                     if e.contains("password") {
-                        CliError { exit: crate::exit::Exit::Credentials, ..err }
+                        CliError {
+                            exit: crate::exit::Exit::Credentials,
+                            ..err
+                        }
                     } else {
                         err
                     }
@@ -778,7 +790,9 @@ fn resolve_flow(
             let Some(q) = f.looker else {
                 return Err(src.error(
                     span,
-                    ctx("a post flow needs [flows.looker] with model, explore (and fields/filters)"),
+                    ctx(
+                        "a post flow needs [flows.looker] with model, explore (and fields/filters)",
+                    ),
                 ));
             };
             let mapping = match (f.mapping, f.mapping_file) {
@@ -798,7 +812,10 @@ fn resolve_flow(
                 (None, Some(file)) => {
                     let p = base.join(file.get_ref());
                     let m = JournalMapping::from_toml_file(&p).map_err(|e| {
-                        src.error(file.span(), ctx(&format!("mapping_file {}: {e}", p.display())))
+                        src.error(
+                            file.span(),
+                            ctx(&format!("mapping_file {}: {e}", p.display())),
+                        )
                     })?;
                     if m.flow != name {
                         return Err(src.error(
@@ -838,7 +855,11 @@ fn resolve_flow(
                 .entities
                 .into_iter()
                 .map(|e| match e {
-                    RawEntity::Name(n) => FeedEntity { entity: n, table: None, page_size: None },
+                    RawEntity::Name(n) => FeedEntity {
+                        entity: n,
+                        table: None,
+                        page_size: None,
+                    },
                     RawEntity::Full(full) => full,
                 })
                 .collect();
@@ -883,8 +904,8 @@ fn inline_mapping(
             t.insert("flow".into(), toml::Value::String(name.to_owned()));
         }
     }
-    let mapping: JournalMapping = serde_path_to_error::deserialize(toml::Value::Table(t))
-        .map_err(|e| {
+    let mapping: JournalMapping =
+        serde_path_to_error::deserialize(toml::Value::Table(t)).map_err(|e| {
             src.error(
                 span.clone(),
                 format!(

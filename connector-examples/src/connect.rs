@@ -60,13 +60,20 @@ pub fn acumatica_settings(config: &Config) -> CliResult<&AcumaticaSettings> {
 }
 
 /// A Looker client with credentials from the environment or the vault.
-pub async fn looker_client(settings: &LookerSettings, secrets: &Secrets) -> CliResult<looker_client::Client> {
-    let client_id = settings
-        .client_id
-        .clone()
-        .ok_or_else(|| missing("Looker client id", "looker.client_id", "LOOKERSDK_CLIENT_ID"))?;
+pub async fn looker_client(
+    settings: &LookerSettings,
+    secrets: &Secrets,
+) -> CliResult<looker_client::Client> {
+    let client_id = settings.client_id.clone().ok_or_else(|| {
+        missing(
+            "Looker client id",
+            "looker.client_id",
+            "LOOKERSDK_CLIENT_ID",
+        )
+    })?;
     let secret: SecretString = secrets
-        .get("LOOKERSDK_CLIENT_SECRET", names::LOOKER_CLIENT_SECRET).await?
+        .get("LOOKERSDK_CLIENT_SECRET", names::LOOKER_CLIENT_SECRET)
+        .await?
         .ok_or_else(|| {
             missing_secret(
                 "Looker client secret",
@@ -112,14 +119,22 @@ pub async fn acumatica_client(
     if let Some(br) = &settings.branch {
         b = b.branch(br);
     }
-    let username = settings
-        .username
-        .clone()
-        .ok_or_else(|| missing("Acumatica user name", "acumatica.username", "ACUMATICA_USERNAME"))?;
+    let username = settings.username.clone().ok_or_else(|| {
+        missing(
+            "Acumatica user name",
+            "acumatica.username",
+            "ACUMATICA_USERNAME",
+        )
+    })?;
     let password = secrets
-        .get("ACUMATICA_PASSWORD", names::ACUMATICA_PASSWORD).await?
+        .get("ACUMATICA_PASSWORD", names::ACUMATICA_PASSWORD)
+        .await?
         .ok_or_else(|| {
-            missing_secret("Acumatica password", "ACUMATICA_PASSWORD", names::ACUMATICA_PASSWORD)
+            missing_secret(
+                "Acumatica password",
+                "ACUMATICA_PASSWORD",
+                names::ACUMATICA_PASSWORD,
+            )
         })?;
     b = match settings.auth {
         AcumaticaAuth::Oauth => {
@@ -131,7 +146,8 @@ pub async fn acumatica_client(
                 )
             })?;
             let secret = secrets
-                .get("ACUMATICA_CLIENT_SECRET", names::ACUMATICA_CLIENT_SECRET).await?
+                .get("ACUMATICA_CLIENT_SECRET", names::ACUMATICA_CLIENT_SECRET)
+                .await?
                 .ok_or_else(|| {
                     missing_secret(
                         "Acumatica OAuth client secret",

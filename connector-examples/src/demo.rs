@@ -66,7 +66,11 @@ macro_rules! say {
 }
 
 fn money(d: Decimal) -> String {
-    if d.is_zero() { String::new() } else { format!("{d:.2}") }
+    if d.is_zero() {
+        String::new()
+    } else {
+        format!("{d:.2}")
+    }
 }
 
 /// Tells the period-close story on `out`.
@@ -81,19 +85,41 @@ pub async fn period_close(
     if uses_real_systems(&options) {
         let config = Config::load(options.config.as_deref())?;
         let secrets = Secrets::from_env(&config.vault_path);
-        let ctx = Context { config, secrets, json: false, bars: options.bars };
-        say!(out, "Period close against the systems configured in {}.", ctx.config.describe_source());
+        let ctx = Context {
+            config,
+            secrets,
+            json: false,
+            bars: options.bars,
+        };
+        say!(
+            out,
+            "Period close against the systems configured in {}.",
+            ctx.config.describe_source()
+        );
         return story(&ctx, None, options.post, out).await;
     }
     let dir = tempfile::tempdir()
         .map_err(|e| CliError::failed(format!("cannot make a temporary directory: {e}")))?;
-    say!(out, "Period close, end to end, against the sandbox: local fakes of Looker and Acumatica");
-    say!(out, "with a demo company (branches HQ, EAST, WEST; an overhead pool on account 69000");
-    say!(out, "shared out to five cost centers on account 69100). Nothing leaves this machine.");
+    say!(
+        out,
+        "Period close, end to end, against the sandbox: local fakes of Looker and Acumatica"
+    );
+    say!(
+        out,
+        "with a demo company (branches HQ, EAST, WEST; an overhead pool on account 69000"
+    );
+    say!(
+        out,
+        "shared out to five cost centers on account 69100). Nothing leaves this machine."
+    );
     let sandbox = Sandbox::start(options.sandbox.clone()).await?;
     say!(out, "  Acumatica fake: {}", sandbox.acumatica_url());
     say!(out, "  Looker fake:    {}", sandbox.looker_url());
-    say!(out, "  State store and warehouse (SQLite): {}", dir.path().display());
+    say!(
+        out,
+        "  State store and warehouse (SQLite): {}",
+        dir.path().display()
+    );
     let result = sandbox_story(&sandbox, dir.path(), options.bars, out).await;
     sandbox.shutdown().await;
     result
@@ -105,23 +131,48 @@ async fn sandbox_story(
     bars: bool,
     out: &mut (dyn Write + Send),
 ) -> CliResult<PeriodCloseOutcome> {
+    let ctx = sandbox_context(sandbox, dir, bars)?;
+    story(&ctx, Some(sandbox), true, out).await
+}
+
+/// A command context for a running sandbox: its demo config written to `dir` (state store and
+/// warehouse there too) and its demo credentials as the only environment.
+///
+/// # Errors
+/// When `dir` cannot be written.
+pub fn sandbox_context(sandbox: &Sandbox, dir: &Path, bars: bool) -> CliResult<Context> {
     let text = sandbox.config_toml(&dir.display().to_string());
     let config_path = dir.join("ml-connector.toml");
     std::fs::write(&config_path, &text)
         .map_err(|e| CliError::failed(format!("cannot write {}: {e}", config_path.display())))?;
-    let env: Vec<(String, String)> = sandbox.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let env: Vec<(String, String)> = sandbox
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let config = Config::from_str_with_env(&text, &config_path, |_| None)?;
     let secrets = Secrets::with_env(&config.vault_path, lookup);
-    let ctx = Context { config, secrets, json: false, bars };
-    story(&ctx, Some(sandbox), true, out).await
+    Ok(Context {
+        config,
+        secrets,
+        json: false,
+        bars,
+    })
 }
 
 fn first_post_flow(ctx: &Context) -> CliResult<&FlowConfig> {
-    ctx.config.flows.iter().find(|f| f.post().is_some()).ok_or_else(|| {
-        CliError::usage(format!("no post flow is configured ({})", ctx.config.describe_source()))
+    ctx.config
+        .flows
+        .iter()
+        .find(|f| f.post().is_some())
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "no post flow is configured ({})",
+                ctx.config.describe_source()
+            ))
             .with_hint("`ml-connector sandbox` prints a config with the overhead allocation flow")
-    })
+        })
 }
 
 async fn story(
@@ -130,7 +181,10 @@ async fn story(
     post: bool,
     out: &mut (dyn Write + Send),
 ) -> CliResult<PeriodCloseOutcome> {
-    let mut outcome = PeriodCloseOutcome { sandbox: sandbox.is_some(), ..Default::default() };
+    let mut outcome = PeriodCloseOutcome {
+        sandbox: sandbox.is_some(),
+        ..Default::default()
+    };
     let flow = first_post_flow(ctx)?;
     let p = flow.post().expect("a post flow");
     let q = &p.query;
@@ -144,13 +198,24 @@ async fn story(
     for (f, e) in &q.filters {
         say!(out, "Filter: {f} = {e}");
     }
-    let looker = connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
-    let acumatica =
-        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false).await?;
+    let looker =
+        connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
+    let acumatica = connect::acumatica_client(
+        connect::acumatica_settings(&ctx.config)?,
+        &ctx.secrets,
+        false,
+    )
+    .await?;
 
     say!(out);
-    say!(out, "== 2. Mapped to journals and validated against Acumatica's chart of accounts,");
-    say!(out, "==    subaccounts, branches, ledgers and open periods (nothing written yet)");
+    say!(
+        out,
+        "== 2. Mapped to journals and validated against Acumatica's chart of accounts,"
+    );
+    say!(
+        out,
+        "==    subaccounts, branches, ledgers and open periods (nothing written yet)"
+    );
     let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await?;
     say!(out, "{}", render(&plan).trim_end());
     outcome.planned = plan.would_post();
@@ -163,7 +228,10 @@ async fn story(
     }
     if !post {
         say!(out);
-        say!(out, "Stopping after the plan: pass --post to post to the real Acumatica.");
+        say!(
+            out,
+            "Stopping after the plan: pass --post to post to the real Acumatica."
+        );
         let _ = acumatica.close().await;
         return Ok(outcome);
     }
@@ -175,13 +243,20 @@ async fn story(
     let created_before = sandbox.map(|s| s.acumatica().state().created("JournalTransaction"));
 
     say!(out);
-    say!(out, "== 3. Posted to Acumatica, exactly once per natural key");
+    say!(
+        out,
+        "== 3. Posted to Acumatica, exactly once per natural key"
+    );
     let first = flow_runner
         .run()
         .await
         .map_err(|e| crate::commands::flows::from_sync(&format!("flow `{}`", flow.name), &e))?;
     say!(out, "{}", render_summary(&first).trim_end());
-    outcome.posted_batches = first.posted_batches().into_iter().map(str::to_owned).collect();
+    outcome.posted_batches = first
+        .posted_batches()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     if let Some(s) = sandbox {
         say!(out);
         say!(out, "What the Acumatica fake now holds for these batches:");
@@ -216,7 +291,17 @@ async fn story(
                 ]);
             }
             t.rule();
-            t.row([String::new(), "Total".into(), if dr == cr { "balanced".into() } else { "NOT BALANCED".into() }, format!("{dr:.2}"), format!("{cr:.2}")]);
+            t.row([
+                String::new(),
+                "Total".into(),
+                if dr == cr {
+                    "balanced".into()
+                } else {
+                    "NOT BALANCED".into()
+                },
+                format!("{dr:.2}"),
+                format!("{cr:.2}"),
+            ]);
             for line in t.render().lines() {
                 say!(out, "  {line}");
             }
@@ -224,7 +309,10 @@ async fn story(
     }
 
     say!(out);
-    say!(out, "== 4. The same close run again: nothing is posted twice");
+    say!(
+        out,
+        "== 4. The same close run again: nothing is posted twice"
+    );
     let second = flow_runner
         .run()
         .await
@@ -245,15 +333,23 @@ async fn story(
 
     if let Some(feed_cfg) = ctx.config.flows.iter().find(|f| f.feed().is_some()) {
         say!(out);
-        say!(out, "== 5. The warehouse feed: the latest GL entries copied for reporting");
+        say!(
+            out,
+            "== 5. The warehouse feed: the latest GL entries copied for reporting"
+        );
         let feed = crate::commands::flows::feed_flow(ctx, feed_cfg, store.clone()).await?;
-        let summary = feed
-            .run()
-            .await
-            .map_err(|e| crate::commands::flows::from_sync(&format!("flow `{}`", feed_cfg.name), &e))?;
-        say!(out, "{}", crate::commands::run::render_feed_summary(&summary).trim_end());
-        let spec = sync_core::warehouse::TableSpec::builtin("JournalTransaction")
-            .ok_or_else(|| CliError::failed("no built-in warehouse table for JournalTransaction"))?;
+        let summary = feed.run().await.map_err(|e| {
+            crate::commands::flows::from_sync(&format!("flow `{}`", feed_cfg.name), &e)
+        })?;
+        say!(
+            out,
+            "{}",
+            crate::commands::run::render_feed_summary(&summary).trim_end()
+        );
+        let spec =
+            sync_core::warehouse::TableSpec::builtin("JournalTransaction").ok_or_else(|| {
+                CliError::failed("no built-in warehouse table for JournalTransaction")
+            })?;
         let spec_feed = feed_cfg.feed().expect("a feed flow");
         let warehouse = crate::commands::flows::open_warehouse(&spec_feed.warehouse).await?;
         let total = warehouse
@@ -261,7 +357,12 @@ async fn story(
             .await
             .map_err(|e| CliError::failed(format!("warehouse: {e}")))?;
         outcome.warehouse_records = Some(total);
-        say!(out, "The warehouse ({}) holds {total} journal transaction(s), table `{}`.", spec_feed.warehouse, spec.table);
+        say!(
+            out,
+            "The warehouse ({}) holds {total} journal transaction(s), table `{}`.",
+            spec_feed.warehouse,
+            spec.table
+        );
         if let Some(s) = sandbox {
             for batch in s.acumatica().state().journal_transactions() {
                 if !outcome.posted_batches.contains(&batch.batch_nbr) {
@@ -275,16 +376,31 @@ async fn story(
                     out,
                     "  batch {} {}",
                     batch.batch_nbr,
-                    if raw.is_some() { "is in the warehouse" } else { "is NOT in the warehouse yet" }
+                    if raw.is_some() {
+                        "is in the warehouse"
+                    } else {
+                        "is NOT in the warehouse yet"
+                    }
                 );
             }
         }
-        say!(out, "Running the feed again reads only the window since its high-water mark (minus a");
-        say!(out, "short lookback); upserts by id mean nothing is duplicated.");
+        say!(
+            out,
+            "Running the feed again reads only the window since its high-water mark (minus a"
+        );
+        say!(
+            out,
+            "short lookback); upserts by id mean nothing is duplicated."
+        );
     }
 
     say!(out);
-    say!(out, "Period close complete: {} journal(s) posted once; the rerun posted {} and skipped {}.",
-        outcome.posted_batches.len(), outcome.rerun_posted, outcome.rerun_skipped);
+    say!(
+        out,
+        "Period close complete: {} journal(s) posted once; the rerun posted {} and skipped {}.",
+        outcome.posted_batches.len(),
+        outcome.rerun_posted,
+        outcome.rerun_skipped
+    );
     Ok(outcome)
 }

@@ -34,7 +34,10 @@ use crate::exit::{CliError, Exit};
 /// printed on stderr (or as JSON on stdout with `--json`).
 pub fn run(cli: Cli) -> ExitCode {
     progress::init_logging(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

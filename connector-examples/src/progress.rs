@@ -24,7 +24,9 @@ pub fn init_logging(global: &GlobalArgs) {
     let _ = if global.json {
         builder.json().try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
 }
 

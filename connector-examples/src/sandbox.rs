@@ -113,9 +113,15 @@ impl Sandbox {
     /// The demo credentials as environment variables (`NAME`, value).
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("ACUMATICA_CLIENT_SECRET", credentials::ACUMATICA_CLIENT_SECRET.into()),
+            (
+                "ACUMATICA_CLIENT_SECRET",
+                credentials::ACUMATICA_CLIENT_SECRET.into(),
+            ),
             ("ACUMATICA_PASSWORD", credentials::ACUMATICA_PASSWORD.into()),
-            ("LOOKERSDK_CLIENT_SECRET", credentials::LOOKER_CLIENT_SECRET.into()),
+            (
+                "LOOKERSDK_CLIENT_SECRET",
+                credentials::LOOKER_CLIENT_SECRET.into(),
+            ),
         ]
     }
 
@@ -134,7 +140,11 @@ impl Sandbox {
 
 /// The demo config text for fakes at these URLs.
 pub fn demo_config(acumatica_url: &str, looker_url: &str, state_dir: &str) -> String {
-    let sep = if state_dir.is_empty() || state_dir.ends_with('/') { "" } else { "/" };
+    let sep = if state_dir.is_empty() || state_dir.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
     format!(
         r#"# ml-connector config for the sandbox (demo credentials; secrets come from the
 # environment: ACUMATICA_CLIENT_SECRET, ACUMATICA_PASSWORD, LOOKERSDK_CLIENT_SECRET).

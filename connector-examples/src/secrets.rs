@@ -6,9 +6,12 @@ use secrecy::SecretString;
 
 use crate::exit::CliResult;
 
+/// Looks an environment variable up (the process environment, or a fixed set in tests).
+pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// Looks secrets up in the environment, then in the vault file.
 pub struct Secrets {
-    env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: Box<EnvLookup>,
     vault_path: PathBuf,
 }
 

@@ -26,15 +26,16 @@ pub fn split_name(name: &str) -> CliResult<(&str, CredentialKind)> {
     if connection.is_empty() {
         return Err(bad());
     }
-    let kind = CredentialKind::new(kind).map_err(|e| vault_error(&format!("secret name `{name}`"), &e))?;
+    let kind =
+        CredentialKind::new(kind).map_err(|e| vault_error(&format!("secret name `{name}`"), &e))?;
     Ok((connection, kind))
 }
 
 fn vault_error(context: &str, e: &VaultError) -> CliError {
     let exit = match e {
-        VaultError::KeyMissing { .. } | VaultError::KeyInvalid { .. } | VaultError::WrongKey { .. } => {
-            Exit::Credentials
-        }
+        VaultError::KeyMissing { .. }
+        | VaultError::KeyInvalid { .. }
+        | VaultError::WrongKey { .. } => Exit::Credentials,
         VaultError::InvalidName { .. } => Exit::Usage,
         _ => Exit::Failed,
     };
@@ -80,6 +81,9 @@ pub async fn lookup(
     match vault.open(connection, &kind).await {
         Ok(s) => Ok(Some(s)),
         Err(VaultError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(vault_error(&format!("vault {}: `{name}`", path.display()), &e)),
+        Err(e) => Err(vault_error(
+            &format!("vault {}: `{name}`", path.display()),
+            &e,
+        )),
     }
 }

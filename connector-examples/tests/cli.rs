@@ -51,7 +51,11 @@ impl Rig {
         let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
         let config = dir.path().join("ml-connector.toml");
         std::fs::write(&config, text).unwrap();
-        Rig { sandbox, dir, config }
+        Rig {
+            sandbox,
+            dir,
+            config,
+        }
     }
 
     /// The binary with the demo secrets and `--config`.
@@ -65,7 +69,10 @@ impl Rig {
     }
 
     fn created(&self) -> u64 {
-        self.sandbox.acumatica().state().created("JournalTransaction")
+        self.sandbox
+            .acumatica()
+            .state()
+            .created("JournalTransaction")
     }
 
     fn store(&self) -> PathBuf {
@@ -99,13 +106,26 @@ async fn sandbox_prints_urls_credentials_and_a_working_config() {
         .assert()
         .success();
     let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
-    assert!(v["acumatica"]["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
-    assert!(v["looker"]["base_url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(
+        v["acumatica"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert!(
+        v["looker"]["base_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
     assert_eq!(v["looker"]["client_secret"], "demo-looker-client-secret");
     assert_eq!(v["env"]["ACUMATICA_PASSWORD"], "demo-password");
     let written = std::fs::read_to_string(&cfg).unwrap();
     assert_eq!(written, v["config"].as_str().unwrap());
-    assert!(written.contains("[[flows]]") && !written.contains("demo-password"), "no secret in the config");
+    assert!(
+        written.contains("[[flows]]") && !written.contains("demo-password"),
+        "no secret in the config"
+    );
     // The config it printed is valid.
     connector_examples::config::Config::from_file(&cfg, |_| None).unwrap();
 }
@@ -119,7 +139,9 @@ async fn sandbox_text_output_names_both_fakes() {
         .success()
         .stdout(predicate::str::contains("Acumatica  http://127.0.0.1:"))
         .stdout(predicate::str::contains("Looker     http://127.0.0.1:"))
-        .stdout(predicate::str::contains("export LOOKERSDK_CLIENT_SECRET=demo-looker-client-secret"))
+        .stdout(predicate::str::contains(
+            "export LOOKERSDK_CLIENT_SECRET=demo-looker-client-secret",
+        ))
         .stdout(predicate::str::contains("--- ml-connector.toml ---"));
 }
 
@@ -134,10 +156,14 @@ async fn ping_passes_every_check_against_the_sandbox() {
         .code(0)
         .stdout(predicate::str::contains("PASS  Looker login"))
         .stdout(predicate::str::contains("PASS  Looker version"))
-        .stdout(predicate::str::contains("explore finance::overhead_allocation"))
+        .stdout(predicate::str::contains(
+            "explore finance::overhead_allocation",
+        ))
         .stdout(predicate::str::contains("PASS  Acumatica token"))
         .stdout(predicate::str::contains("PASS  GET /entity"))
-        .stdout(predicate::str::contains("PASS  endpoint Default/24.200.001"))
+        .stdout(predicate::str::contains(
+            "PASS  endpoint Default/24.200.001",
+        ))
         .stdout(predicate::str::contains("11 accounts (10 active)"))
         .stdout(predicate::str::contains("All checks passed"));
 }
@@ -160,7 +186,10 @@ async fn ping_with_bad_credentials_fails_with_exit_3() {
         .map(|c| c["check"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["Looker login", "Acumatica token"]);
-    assert!(!stdout_of(&a).contains("wrong"), "never echoes the secret it tried");
+    assert!(
+        !stdout_of(&a).contains("wrong"),
+        "never echoes the secret it tried"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,8 +200,12 @@ async fn ping_with_a_wrong_endpoint_version_lists_the_offered_ones() {
         .arg("ping")
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("FAIL  endpoint Default/21.200.001"))
-        .stdout(predicate::str::contains("the site offers 22.200.001, 23.200.001, 24.200.001"))
+        .stdout(predicate::str::contains(
+            "FAIL  endpoint Default/21.200.001",
+        ))
+        .stdout(predicate::str::contains(
+            "the site offers 22.200.001, 23.200.001, 24.200.001",
+        ))
         .stdout(predicate::str::contains("SKIP  accounts readable"));
 }
 
@@ -189,7 +222,9 @@ async fn ping_reports_an_unknown_looker_field_with_the_closest_name() {
         .arg("ping")
         .assert()
         .code(4)
-        .stdout(predicate::str::contains("FAIL  explore finance::overhead_allocation"))
+        .stdout(predicate::str::contains(
+            "FAIL  explore finance::overhead_allocation",
+        ))
         .stdout(predicate::str::contains("overhead_allocation.amout"))
         .stdout(predicate::str::contains("overhead_allocation.amount"));
 }
@@ -207,12 +242,24 @@ async fn plan_prints_the_journals_and_writes_nothing() {
     let out = stdout_of(&a);
     assert!(out.contains("18 row(s) from Looker, 3 journal(s)"), "{out}");
     assert_eq!(out.matches("[would post]").count(), 3, "{out}");
-    assert!(out.contains("69100    100000      HQ       5816.50"), "{out}");
-    assert!(out.contains("Total                        16618.49  16618.49  balanced"), "{out}");
+    assert!(
+        out.contains("69100    100000      HQ       5816.50"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Total                        16618.49  16618.49  balanced"),
+        "{out}"
+    );
     assert!(out.contains("natural key "), "{out}");
-    assert!(out.contains("Plan: 3 of 3 journal(s) would be posted. Nothing was written."), "{out}");
+    assert!(
+        out.contains("Plan: 3 of 3 journal(s) would be posted. Nothing was written."),
+        "{out}"
+    );
     assert_eq!(rig.created(), 0, "plan never writes to Acumatica");
-    assert!(!rig.store().exists(), "plan does not create the state store");
+    assert!(
+        !rig.store().exists(),
+        "plan does not create the state store"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,7 +303,10 @@ async fn plan_reports_an_unmapped_value_and_posts_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_with_an_unknown_looker_field_exits_4_naming_it() {
     let rig = Rig::with(SandboxOptions::default(), |c| {
-        c.replace("lines.amount = { signed = \"overhead_allocation.amount\" }", "lines.amount = { signed = \"overhead_allocation.amout\" }")
+        c.replace(
+            "lines.amount = { signed = \"overhead_allocation.amount\" }",
+            "lines.amount = { signed = \"overhead_allocation.amout\" }",
+        )
     })
     .await;
     rig.cmd()
@@ -269,8 +319,16 @@ async fn plan_with_an_unknown_looker_field_exits_4_naming_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_reports_an_inactive_account_with_choices() {
-    let looker = LookerConfig::default().with_data_problem(DataProblem::inactive_account(10, "EAST"));
-    let rig = Rig::with(SandboxOptions { looker: Some(looker), ..Default::default() }, |c| c).await;
+    let looker =
+        LookerConfig::default().with_data_problem(DataProblem::inactive_account(10, "EAST"));
+    let rig = Rig::with(
+        SandboxOptions {
+            looker: Some(looker),
+            ..Default::default()
+        },
+        |c| c,
+    )
+    .await;
     rig.cmd()
         .arg("plan")
         .assert()
@@ -301,11 +359,26 @@ async fn run_once_posts_each_journal_once_and_a_rerun_posts_nothing() {
     assert_eq!(v["runs"][0]["counts"]["duplicates_skipped"], 3);
     assert_eq!(rig.created(), 3, "the rerun created nothing");
     // The posted batches balance, on the allocation accounts.
-    for b in rig.sandbox.acumatica().state().journal_transactions().iter().filter(|b| b.description.as_deref().is_some_and(|d| d.contains("[mlc:"))) {
+    for b in rig
+        .sandbox
+        .acumatica()
+        .state()
+        .journal_transactions()
+        .iter()
+        .filter(|b| {
+            b.description
+                .as_deref()
+                .is_some_and(|d| d.contains("[mlc:"))
+        })
+    {
         let dr: rust_decimal::Decimal = b.lines.iter().map(|l| l.debit).sum();
         let cr: rust_decimal::Decimal = b.lines.iter().map(|l| l.credit).sum();
         assert_eq!(dr, cr, "batch {} balances", b.batch_nbr);
-        assert!(b.lines.iter().all(|l| matches!(l.account.as_deref(), Some("69000" | "69100"))));
+        assert!(
+            b.lines
+                .iter()
+                .all(|l| matches!(l.account.as_deref(), Some("69000" | "69100")))
+        );
     }
 
     // status: both runs, the ledger.
@@ -339,25 +412,44 @@ async fn run_once_feeds_the_warehouse_and_moves_the_marks() {
         .code(0);
     let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
     let entities = v["runs"][0]["entities"].as_array().unwrap();
-    let jt = entities.iter().find(|e| e["entity"] == "JournalTransaction").unwrap();
+    let jt = entities
+        .iter()
+        .find(|e| e["entity"] == "JournalTransaction")
+        .unwrap();
     let seeded = rig.sandbox.acumatica().state().count("JournalTransaction") as u64;
-    assert_eq!(jt["written"].as_u64().unwrap(), seeded, "the first window copies everything");
+    assert_eq!(
+        jt["written"].as_u64().unwrap(),
+        seeded,
+        "the first window copies everything"
+    );
     assert_eq!(jt["mark_advanced"], true);
     assert!(rig.dir.path().join("warehouse.db").exists());
     rig.cmd()
         .args(["status", "--flow", "gl_feed"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("high-water mark JournalTransaction: "))
+        .stdout(predicate::str::contains(
+            "high-water mark JournalTransaction: ",
+        ))
         .stdout(predicate::str::contains("high-water mark Account: "));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
-    let looker = LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
-    let rig = Rig::with(SandboxOptions { looker: Some(looker), ..Default::default() }, |c| {
-        c.replace("[flows.mapping]\n", "[flows.post]\nvalidation = \"per_document\"\n\n[flows.mapping]\n")
-    })
+    let looker =
+        LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
+    let rig = Rig::with(
+        SandboxOptions {
+            looker: Some(looker),
+            ..Default::default()
+        },
+        |c| {
+            c.replace(
+                "[flows.mapping]\n",
+                "[flows.post]\nvalidation = \"per_document\"\n\n[flows.mapping]\n",
+            )
+        },
+    )
     .await;
     rig.cmd()
         .args(["run", "--once", "--flow", "overhead_allocation"])
@@ -365,7 +457,11 @@ async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
         .code(4)
         .stdout(predicate::str::contains("posted as batch").count(2))
         .stdout(predicate::str::contains("branch=WEST"));
-    assert_eq!(rig.created(), 2, "the two valid journals posted; the unbalanced one not");
+    assert_eq!(
+        rig.created(),
+        2,
+        "the two valid journals posted; the unbalanced one not"
+    );
     let a = rig.cmd().args(["--json", "status"]).assert().code(0);
     let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
     let letters = v["flows"][0]["dead_letters"].as_array().unwrap();
@@ -373,7 +469,13 @@ async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
     let id = letters[0]["id"].as_i64().unwrap();
     // Replaying it re-validates: still unbalanced, still not posted.
     rig.cmd()
-        .args(["replay", "--flow", "overhead_allocation", "--id", &id.to_string()])
+        .args([
+            "replay",
+            "--flow",
+            "overhead_allocation",
+            "--id",
+            &id.to_string(),
+        ])
         .assert()
         .code(predicate::in_iter([1, 4]));
     assert_eq!(rig.created(), 2);
@@ -381,7 +483,9 @@ async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
         .args(["replay", "--flow", "overhead_allocation", "--id", "999"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no unresolved failed document #999"));
+        .stderr(predicate::str::contains(
+            "no unresolved failed document #999",
+        ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -392,13 +496,18 @@ async fn status_and_audit_before_any_run() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("nothing has run yet"))
-        .stdout(predicate::str::contains("Flow overhead_allocation (post), cron 0 6 1 * * UTC"));
+        .stdout(predicate::str::contains(
+            "Flow overhead_allocation (post), cron 0 6 1 * * UTC",
+        ));
     rig.cmd()
         .args(["audit", "--flow", "overhead_allocation"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("nothing has run yet"));
-    rig.cmd().args(["run", "--once", "--flow", "overhead_allocation"]).assert().code(0);
+    rig.cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
     rig.cmd()
         .args(["audit", "--run", "not-a-run"])
         .assert()
@@ -411,7 +520,12 @@ async fn status_and_audit_before_any_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn vault_stores_secrets_lists_names_only_and_feeds_the_clients() {
     let rig = Rig::start().await;
-    let key = stdout_of(&bare(rig.dir.path()).args(["--json", "vault", "new-key"]).assert().success());
+    let key = stdout_of(
+        &bare(rig.dir.path())
+            .args(["--json", "vault", "new-key"])
+            .assert()
+            .success(),
+    );
     let key: serde_json::Value = serde_json::from_str(&key).unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
     rig.cmd()
@@ -421,7 +535,10 @@ async fn vault_stores_secrets_lists_names_only_and_feeds_the_clients() {
         .assert()
         .success();
     let vault_file = std::fs::read_to_string(rig.dir.path().join("ml-connector.vault")).unwrap();
-    assert!(!vault_file.contains("demo-password"), "sealed, not plaintext");
+    assert!(
+        !vault_file.contains("demo-password"),
+        "sealed, not plaintext"
+    );
     rig.cmd()
         .env("ML_CONNECTOR_VAULT_KEY", &key)
         .args(["vault", "list"])
@@ -455,13 +572,19 @@ fn a_missing_config_is_a_usage_error_naming_the_file() {
         .args(["--config", "nope.toml", "plan"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("config file nope.toml does not exist"));
+        .stderr(predicate::str::contains(
+            "config file nope.toml does not exist",
+        ));
 }
 
 #[test]
 fn a_malformed_config_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.toml"), "[looker]\nbase_url = \"https://x\"\ntimeout = \"soon\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[looker]\nbase_url = \"https://x\"\ntimeout = \"soon\"\n",
+    )
+    .unwrap();
     bare(dir.path())
         .args(["--config", "bad.toml", "ping"])
         .assert()
@@ -483,9 +606,13 @@ async fn an_unknown_flow_lists_the_configured_ones() {
         .args(["plan", "--flow", "overhead_alocation"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("unknown flow `overhead_alocation`"))
+        .stderr(predicate::str::contains(
+            "unknown flow `overhead_alocation`",
+        ))
         .stderr(predicate::str::contains("overhead_allocation, gl_feed"))
-        .stderr(predicate::str::contains("did you mean `overhead_allocation`?"));
+        .stderr(predicate::str::contains(
+            "did you mean `overhead_allocation`?",
+        ));
 }
 
 #[test]
@@ -536,20 +663,26 @@ async fn period_close_tells_the_whole_story_against_the_sandbox() {
     // in-process sandbox. (Guard against a developer's environment pointing it elsewhere.)
     let options = PeriodCloseOptions::default();
     assert!(
-        !connector_examples::demo::uses_real_systems(&options) || std::env::var("ML_CONNECTOR_CONFIG").is_ok(),
+        !connector_examples::demo::uses_real_systems(&options)
+            || std::env::var("ML_CONNECTOR_CONFIG").is_ok(),
     );
     if connector_examples::demo::uses_real_systems(&options) {
         return;
     }
     let mut out = Vec::new();
-    let outcome = period_close(options, &mut out).await.expect("the story succeeds");
+    let outcome = period_close(options, &mut out)
+        .await
+        .expect("the story succeeds");
     let text = String::from_utf8(out).unwrap();
     assert!(outcome.sandbox);
     assert_eq!(outcome.planned, 3);
     assert_eq!(outcome.posted_batches.len(), 3);
     assert_eq!(outcome.rerun_posted, 0);
     assert_eq!(outcome.rerun_skipped, 3);
-    assert!(outcome.warehouse_records.unwrap() >= 3, "the posted batches reached the warehouse");
+    assert!(
+        outcome.warehouse_records.unwrap() >= 3,
+        "the posted batches reached the warehouse"
+    );
     for line in [
         "== 1. The overhead allocation query in Looker",
         "Model finance, explore overhead_allocation",

@@ -32,7 +32,10 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
                 return Err(CliError::usage(format!("no run with id `{run}`"))
                     .with_hint("`ml-connector status` lists the latest runs of each flow"));
             }
-            (format!("run {run}"), store.audit_for_run(&id).await.map_err(store_err)?)
+            (
+                format!("run {run}"),
+                store.audit_for_run(&id).await.map_err(store_err)?,
+            )
         }
         (None, Some(flow), Some(key)) => (
             format!("document {key} of flow {flow}"),
@@ -49,7 +52,9 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
             )
         }
         (None, None, _) => {
-            return Err(CliError::usage("say what to audit: --run RUN_ID, or --flow NAME [--key KEY]"));
+            return Err(CliError::usage(
+                "say what to audit: --run RUN_ID, or --flow NAME [--key KEY]",
+            ));
         }
     };
     if ctx.json {
@@ -72,7 +77,11 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
             r.stage.as_str().to_owned(),
             r.natural_key.clone().unwrap_or_default(),
             r.outcome.clone(),
-            if r.summary.is_null() { String::new() } else { r.summary.to_string() },
+            if r.summary.is_null() {
+                String::new()
+            } else {
+                r.summary.to_string()
+            },
         ]);
     }
     print!("{}", t.render());

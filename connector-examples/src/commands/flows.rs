@@ -23,7 +23,10 @@ pub async fn open_store(url: &StoreUrl, create: bool) -> CliResult<Option<Arc<dy
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    CliError::usage(format!("cannot create the store directory {}: {e}", dir.display()))
+                    CliError::usage(format!(
+                        "cannot create the store directory {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
             let store = SqliteStore::open(path)
@@ -32,9 +35,9 @@ pub async fn open_store(url: &StoreUrl, create: bool) -> CliResult<Option<Arc<dy
             Ok(Some(Arc::new(store)))
         }
         StoreUrl::Postgres(u) => {
-            let store = PostgresStore::connect(u).await.map_err(|e| {
-                CliError::new(Exit::Unreachable, format!("state store {url}: {e}"))
-            })?;
+            let store = PostgresStore::connect(u)
+                .await
+                .map_err(|e| CliError::new(Exit::Unreachable, format!("state store {url}: {e}")))?;
             Ok(Some(Arc::new(store)))
         }
     }
@@ -64,12 +67,20 @@ pub async fn post_flow(
     store: Arc<dyn StateStore>,
 ) -> CliResult<PostFlow> {
     let post = flow.post().ok_or_else(|| {
-        CliError::usage(format!("flow `{}` is a {} flow, not a post flow", flow.name, flow.kind()))
+        CliError::usage(format!(
+            "flow `{}` is a {} flow, not a post flow",
+            flow.name,
+            flow.kind()
+        ))
     })?;
-    let looker = connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
-    let acumatica =
-        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false)
-            .await?;
+    let looker =
+        connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
+    let acumatica = connect::acumatica_client(
+        connect::acumatica_settings(&ctx.config)?,
+        &ctx.secrets,
+        false,
+    )
+    .await?;
     let source = LookerQuerySource::new(looker, &post.query, &post.mapping)
         .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))?;
     PostFlow::builder(post.mapping.clone())
@@ -87,7 +98,10 @@ pub async fn open_warehouse(url: &StoreUrl) -> CliResult<Arc<dyn WarehouseSink>>
         StoreUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    CliError::usage(format!("cannot create the warehouse directory {}: {e}", dir.display()))
+                    CliError::usage(format!(
+                        "cannot create the warehouse directory {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
             let w = SqliteWarehouse::open(path)
@@ -96,9 +110,9 @@ pub async fn open_warehouse(url: &StoreUrl) -> CliResult<Arc<dyn WarehouseSink>>
             Ok(Arc::new(w))
         }
         StoreUrl::Postgres(u) => {
-            let w = PostgresWarehouse::connect(u, None).await.map_err(|e| {
-                CliError::new(Exit::Unreachable, format!("warehouse {url}: {e}"))
-            })?;
+            let w = PostgresWarehouse::connect(u, None)
+                .await
+                .map_err(|e| CliError::new(Exit::Unreachable, format!("warehouse {url}: {e}")))?;
             Ok(Arc::new(w))
         }
     }
@@ -111,14 +125,26 @@ pub async fn feed_flow(
     store: Arc<dyn StateStore>,
 ) -> CliResult<FeedFlow> {
     let feed = flow.feed().ok_or_else(|| {
-        CliError::usage(format!("flow `{}` is a {} flow, not a feed flow", flow.name, flow.kind()))
+        CliError::usage(format!(
+            "flow `{}` is a {} flow, not a feed flow",
+            flow.name,
+            flow.kind()
+        ))
     })?;
-    let acumatica =
-        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false)
-            .await?;
+    let acumatica = connect::acumatica_client(
+        connect::acumatica_settings(&ctx.config)?,
+        &ctx.secrets,
+        false,
+    )
+    .await?;
     let warehouse = open_warehouse(&feed.warehouse).await?;
-    FeedFlow::from_config(&feed.to_feed_config(&flow.name), acumatica, warehouse, store)
-        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
+    FeedFlow::from_config(
+        &feed.to_feed_config(&flow.name),
+        acumatica,
+        warehouse,
+        store,
+    )
+    .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
 }
 
 /// A flow ready to run.

@@ -78,9 +78,17 @@ pub async fn looker_checks(
         }
     };
     match client.login().await {
-        Ok(()) => out.push(Check::pass(S, "Looker login", format!("{} accepted the API3 credentials", settings.base_url))),
+        Ok(()) => out.push(Check::pass(
+            S,
+            "Looker login",
+            format!("{} accepted the API3 credentials", settings.base_url),
+        )),
         Err(e) => {
-            out.push(Check::fail(S, "Looker login", &CliError::from_looker("login", &e)));
+            out.push(Check::fail(
+                S,
+                "Looker login",
+                &CliError::from_looker("login", &e),
+            ));
             return out;
         }
     }
@@ -88,9 +96,17 @@ pub async fn looker_checks(
         Ok(v) => {
             let release = v["looker_release_version"].as_str().unwrap_or("?");
             let api = v["current_version"]["version"].as_str().unwrap_or("?");
-            out.push(Check::pass(S, "Looker version", format!("release {release}, API {api}")));
+            out.push(Check::pass(
+                S,
+                "Looker version",
+                format!("release {release}, API {api}"),
+            ));
         }
-        Err(e) => out.push(Check::fail(S, "Looker version", &CliError::from_looker("GET /versions", &e))),
+        Err(e) => out.push(Check::fail(
+            S,
+            "Looker version",
+            &CliError::from_looker("GET /versions", &e),
+        )),
     }
     for flow in flows {
         let Some(post) = flow.post() else { continue };
@@ -119,7 +135,8 @@ pub async fn looker_checks(
                 }
             }
             Err(e) => {
-                let err = CliError::from_looker(&format!("model {} explore {}", q.model, q.explore), &e);
+                let err =
+                    CliError::from_looker(&format!("model {} explore {}", q.model, q.explore), &e);
                 let err = if e.is_not_found() {
                     CliError { exit: Exit::Usage, ..err }.with_hint(
                         "check [flows.looker] model and explore, and that the API user may see them",
@@ -151,9 +168,20 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
         crate::config::AcumaticaAuth::Session => "session login",
     };
     match client.sign_in().await {
-        Ok(()) => out.push(Check::pass(S, "Acumatica token", format!("{what} for {} accepted", settings.username.as_deref().unwrap_or("?")))),
+        Ok(()) => out.push(Check::pass(
+            S,
+            "Acumatica token",
+            format!(
+                "{what} for {} accepted",
+                settings.username.as_deref().unwrap_or("?")
+            ),
+        )),
         Err(e) => {
-            out.push(Check::fail(S, "Acumatica token", &CliError::from_acumatica(what, &e)));
+            out.push(Check::fail(
+                S,
+                "Acumatica token",
+                &CliError::from_acumatica(what, &e),
+            ));
             return out;
         }
     }
@@ -173,7 +201,11 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            let check = format!("endpoint {}/{}", settings.endpoint, settings.endpoint_version.as_deref().unwrap_or("(not set)"));
+            let check = format!(
+                "endpoint {}/{}",
+                settings.endpoint,
+                settings.endpoint_version.as_deref().unwrap_or("(not set)")
+            );
             match &settings.endpoint_version {
                 Some(v) if offered.iter().any(|o| o == v) => {
                     out.push(Check::pass(S, check, "offered by the site"));
@@ -185,7 +217,10 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
                         None => "no endpoint version is pinned".to_owned(),
                     };
                     let offered_text = if offered.is_empty() {
-                        format!("the site offers no version of endpoint `{}`", settings.endpoint)
+                        format!(
+                            "the site offers no version of endpoint `{}`",
+                            settings.endpoint
+                        )
                     } else {
                         format!("the site offers {}", offered.join(", "))
                     };
@@ -202,7 +237,11 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
             }
         }
         Err(e) => {
-            out.push(Check::fail(S, "GET /entity", &CliError::from_acumatica("GET /entity", &e)));
+            out.push(Check::fail(
+                S,
+                "GET /entity",
+                &CliError::from_acumatica("GET /entity", &e),
+            ));
             false
         }
     };
@@ -210,12 +249,24 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
         match client.accounts(false).await {
             Ok(a) => {
                 let active = a.iter().filter(|x| x.active.get() == Some(&true)).count();
-                out.push(Check::pass(S, "accounts readable", format!("{} accounts ({active} active)", a.len())))
+                out.push(Check::pass(
+                    S,
+                    "accounts readable",
+                    format!("{} accounts ({active} active)", a.len()),
+                ))
             }
-            Err(e) => out.push(Check::fail(S, "accounts readable", &CliError::from_acumatica("GET Account", &e))),
+            Err(e) => out.push(Check::fail(
+                S,
+                "accounts readable",
+                &CliError::from_acumatica("GET Account", &e),
+            )),
         }
     } else {
-        out.push(Check::skip(S, "accounts readable", "needs a valid endpoint version"));
+        out.push(Check::skip(
+            S,
+            "accounts readable",
+            "needs a valid endpoint version",
+        ));
     }
     let _ = client.close().await;
     out

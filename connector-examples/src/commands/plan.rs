@@ -89,7 +89,10 @@ pub struct Plan {
 impl Plan {
     /// How many journals would be posted.
     pub fn would_post(&self) -> usize {
-        self.journals.iter().filter(|j| j.state == PlanState::WouldPost).count()
+        self.journals
+            .iter()
+            .filter(|j| j.state == PlanState::WouldPost)
+            .count()
     }
 }
 
@@ -100,7 +103,10 @@ pub async fn read_rows(
     post: &PostFlow,
     bars: bool,
 ) -> CliResult<Vec<sync_core::mapping::Row>> {
-    let ctx = format!("flow `{}`: Looker {}::{}", flow.name, post.query.model, post.query.explore);
+    let ctx = format!(
+        "flow `{}`: Looker {}::{}",
+        flow.name, post.query.model, post.query.explore
+    );
     looker
         .validate(&post.write_query())
         .await
@@ -126,7 +132,11 @@ pub async fn plan_flow(
     bars: bool,
 ) -> CliResult<Plan> {
     let post = flow.post().ok_or_else(|| {
-        CliError::usage(format!("flow `{}` is a {} flow; plan shows post flows", flow.name, flow.kind()))
+        CliError::usage(format!(
+            "flow `{}` is a {} flow; plan shows post flows",
+            flow.name,
+            flow.kind()
+        ))
     })?;
     let rows = read_rows(looker, flow, post, bars).await?;
     let mapped: MappedJournals = post
@@ -134,17 +144,26 @@ pub async fn plan_flow(
         .map_rows(&rows)
         .map_err(|e| CliError::validation(format!("flow `{}`: mapping: {e}", flow.name)))?;
     let sink = AcumaticaJournals::new(acumatica.clone());
-    let reference = sink
-        .reference_data()
-        .await
-        .map_err(|e| from_sync(&format!("flow `{}`: Acumatica reference data", flow.name), &e))?;
+    let reference = sink.reference_data().await.map_err(|e| {
+        from_sync(
+            &format!("flow `{}`: Acumatica reference data", flow.name),
+            &e,
+        )
+    })?;
     let report = validate(&mapped, &reference, post.options.validation);
-    let keys: Vec<NaturalKey> = mapped.documents.iter().map(NaturalKey::for_document).collect();
+    let keys: Vec<NaturalKey> = mapped
+        .documents
+        .iter()
+        .map(NaturalKey::for_document)
+        .collect();
     let mut existing = Vec::new();
     for chunk in keys.chunks(post.options.lookup_page_size.max(1)) {
         let partitions: Vec<_> = chunk.iter().map(|k| k.partition().clone()).collect();
         existing.extend(sink.find(&partitions).await.map_err(|e| {
-            from_sync(&format!("flow `{}`: looking up posted journals", flow.name), &e)
+            from_sync(
+                &format!("flow `{}`: looking up posted journals", flow.name),
+                &e,
+            )
         })?);
     }
     let journals = mapped
@@ -153,15 +172,26 @@ pub async fn plan_flow(
         .zip(keys)
         .enumerate()
         .map(|(i, (doc, key))| {
-            let verdict = report.documents.iter().find(|v| v.index == i).map(|v| v.status);
-            let same = existing.iter().find(|e| e.natural_key().as_ref() == Some(&key));
+            let verdict = report
+                .documents
+                .iter()
+                .find(|v| v.index == i)
+                .map(|v| v.status);
+            let same = existing
+                .iter()
+                .find(|e| e.natural_key().as_ref() == Some(&key));
             let other = existing.iter().find(|e| {
-                e.natural_key().is_some_and(|k| k.partition() == key.partition() && k != key)
+                e.natural_key()
+                    .is_some_and(|k| k.partition() == key.partition() && k != key)
             });
             let state = match (verdict, same, other) {
-                (_, Some(e), _) => PlanState::AlreadyPosted { batch: e.number.clone() },
+                (_, Some(e), _) => PlanState::AlreadyPosted {
+                    batch: e.number.clone(),
+                },
                 (Some(DocumentStatus::Invalid { issues }), _, _) => PlanState::Invalid { issues },
-                (_, _, Some(e)) => PlanState::ChangedContent { batch: e.number.clone() },
+                (_, _, Some(e)) => PlanState::ChangedContent {
+                    batch: e.number.clone(),
+                },
                 (Some(DocumentStatus::Withheld), _, _) => PlanState::Withheld,
                 _ => PlanState::WouldPost,
             };
@@ -181,7 +211,11 @@ pub async fn plan_flow(
 }
 
 fn money(d: Decimal) -> String {
-    if d.is_zero() { String::new() } else { format!("{d:.2}") }
+    if d.is_zero() {
+        String::new()
+    } else {
+        format!("{d:.2}")
+    }
 }
 
 /// The plan as text: a table per journal with totals and natural key, then the problems.
@@ -205,10 +239,18 @@ pub fn render(plan: &Plan) -> String {
             d.transaction_date.map_or_else(|| "-".into(), |t| t.to_string()),
             j.key
         ));
-        let mut t = Table::new(["Row", "Account", "Subaccount", "Branch", "Debit", "Credit", "Description"])
-            .align(0, Align::Right)
-            .align(4, Align::Right)
-            .align(5, Align::Right);
+        let mut t = Table::new([
+            "Row",
+            "Account",
+            "Subaccount",
+            "Branch",
+            "Debit",
+            "Credit",
+            "Description",
+        ])
+        .align(0, Align::Right)
+        .align(4, Align::Right)
+        .align(5, Align::Right);
         for l in &d.lines {
             t.row([
                 l.row.to_string(),
@@ -221,7 +263,11 @@ pub fn render(plan: &Plan) -> String {
             ]);
         }
         t.rule();
-        let balance = if d.is_balanced() { "balanced" } else { "NOT BALANCED" };
+        let balance = if d.is_balanced() {
+            "balanced"
+        } else {
+            "NOT BALANCED"
+        };
         t.row([
             String::new(),
             "Total".into(),
@@ -238,7 +284,10 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     if !plan.report.is_clean() {
-        out.push_str(&format!("\n{} problem(s) found; nothing invalid is ever posted:\n", plan.report.issues.len()));
+        out.push_str(&format!(
+            "\n{} problem(s) found; nothing invalid is ever posted:\n",
+            plan.report.issues.len()
+        ));
         for issue in &plan.report.issues {
             out.push_str(&format!("  - {issue}\n"));
         }
@@ -283,10 +332,14 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             ctx.config.describe_source()
         )));
     }
-    let looker = connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
-    let acumatica =
-        connect::acumatica_client(connect::acumatica_settings(&ctx.config)?, &ctx.secrets, false)
-            .await?;
+    let looker =
+        connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
+    let acumatica = connect::acumatica_client(
+        connect::acumatica_settings(&ctx.config)?,
+        &ctx.secrets,
+        false,
+    )
+    .await?;
     let mut exit = Exit::Ok;
     let mut plans = Vec::new();
     for flow in flows {

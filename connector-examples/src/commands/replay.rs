@@ -31,7 +31,11 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
         return Err(CliError::usage(format!(
             "flow `{}` has no unresolved failed document #{id}; {}",
             args.flow,
-            if ids.is_empty() { "it has none".to_owned() } else { format!("it has {}", ids.join(", ")) }
+            if ids.is_empty() {
+                "it has none".to_owned()
+            } else {
+                format!("it has {}", ids.join(", "))
+            }
         )));
     }
     if letters.is_empty() {
@@ -49,7 +53,9 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
         .map_err(|e| from_sync(&format!("flow `{}`: replay", args.flow), &e))?;
     let exit = summary_exit(&summary);
     if ctx.json {
-        print_json(&json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "run": summary_json(&summary) }));
+        print_json(
+            &json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "run": summary_json(&summary) }),
+        );
     } else {
         print!("{}", render_summary(&summary));
     }

@@ -41,9 +41,13 @@ pub fn render_summary(summary: &RunSummary) -> String {
                 None => "already posted; not posted again".into(),
             },
             DocumentState::Skipped { reason } => format!("skipped: {reason}"),
-            DocumentState::Invalid { issues } => format!("not posted: {issues} validation problem(s)"),
+            DocumentState::Invalid { issues } => {
+                format!("not posted: {issues} validation problem(s)")
+            }
             DocumentState::Withheld { reason } => format!("withheld: {reason}"),
-            DocumentState::Failed { error } => format!("FAILED (dead-lettered for replay): {error}"),
+            DocumentState::Failed { error } => {
+                format!("FAILED (dead-lettered for replay): {error}")
+            }
             DocumentState::Pending { error } => {
                 format!("outcome unknown, reconciled by lookup next run: {error}")
             }
@@ -107,16 +111,30 @@ async fn build_flows(
 
 /// The exit code a feed run summary stands for.
 pub fn feed_exit(summary: &FeedSummary) -> Exit {
-    if summary.status == RunStatus::Succeeded { Exit::Ok } else { Exit::Failed }
+    if summary.status == RunStatus::Succeeded {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
 }
 
 /// A feed run summary as text: one line per entity window.
 pub fn render_feed_summary(summary: &FeedSummary) -> String {
-    let mut t = Table::new(["Entity", "Window from", "Up to (mark)", "Read", "Written", "Stale", "Lines", "Mark"]);
+    let mut t = Table::new([
+        "Entity",
+        "Window from",
+        "Up to (mark)",
+        "Read",
+        "Written",
+        "Stale",
+        "Lines",
+        "Mark",
+    ]);
     for w in &summary.entities {
         t.row([
             w.entity.clone(),
-            w.since.map_or_else(|| "(everything)".into(), |s| s.to_rfc3339()),
+            w.since
+                .map_or_else(|| "(everything)".into(), |s| s.to_rfc3339()),
             w.signpost.to_rfc3339(),
             w.records_read.to_string(),
             w.written.to_string(),
@@ -155,8 +173,14 @@ pub fn feed_json(summary: &FeedSummary) -> serde_json::Value {
 /// Runs one built flow once; returns its exit code, its text and its JSON.
 pub async fn run_once(name: &str, flow: &BuiltFlow) -> (Exit, String, serde_json::Value) {
     let result = match flow {
-        BuiltFlow::Post(p) => p.run().await.map(|s| (summary_exit(&s), render_summary(&s), summary_json(&s))),
-        BuiltFlow::Feed(f) => f.run().await.map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s))),
+        BuiltFlow::Post(p) => p
+            .run()
+            .await
+            .map(|s| (summary_exit(&s), render_summary(&s), summary_json(&s))),
+        BuiltFlow::Feed(f) => f
+            .run()
+            .await
+            .map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s))),
     };
     match result {
         Ok(r) => r,
@@ -166,7 +190,11 @@ pub async fn run_once(name: &str, flow: &BuiltFlow) -> (Exit, String, serde_json
                 Some(h) => format!("error: {}\nhint: {h}\n", err.message),
                 None => format!("error: {}\n", err.message),
             };
-            (err.exit, text, json!({ "flow": name, "error": err.message, "hint": err.hint }))
+            (
+                err.exit,
+                text,
+                json!({ "flow": name, "error": err.message, "hint": err.hint }),
+            )
         }
     }
 }
@@ -267,13 +295,21 @@ async fn daemon(
             move |run| {
                 let flows = flows.clone();
                 async move {
-                    let name = run.flow.strip_prefix(SCHEDULE_LEASE_PREFIX).unwrap_or(&run.flow).to_owned();
+                    let name = run
+                        .flow
+                        .strip_prefix(SCHEDULE_LEASE_PREFIX)
+                        .unwrap_or(&run.flow)
+                        .to_owned();
                     let flow = flows
                         .get(&name)
                         .ok_or_else(|| format!("flow `{name}` is not configured"))?;
                     let (exit, text, _) = run_once(&name, flow).await;
                     tracing::info!("{}", text.trim_end());
-                    if exit == Exit::Ok { Ok(()) } else { Err(text.into()) }
+                    if exit == Exit::Ok {
+                        Ok(())
+                    } else {
+                        Err(text.into())
+                    }
                 }
             },
             async {

@@ -21,7 +21,10 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
     let config = sandbox.config_toml("");
     if let Some(path) = &args.write_config {
         std::fs::write(path, &config).map_err(|e| {
-            CliError::usage(format!("cannot write the config to {}: {e}", path.display()))
+            CliError::usage(format!(
+                "cannot write the config to {}: {e}",
+                path.display()
+            ))
         })?;
     }
     if global.json {
@@ -52,10 +55,27 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
             DEMO_ENDPOINT_VERSION,
             seed::ENDPOINT_VERSIONS.join(", ")
         );
-        println!("           tenant {}, user {} / {}", seed::TENANT, credentials::ACUMATICA_USERNAME, credentials::ACUMATICA_PASSWORD);
-        println!("           OAuth client {} / {}", credentials::ACUMATICA_CLIENT_ID, credentials::ACUMATICA_CLIENT_SECRET);
-        println!("Looker     {}  (API at {}/api/4.0)", sandbox.looker_url(), sandbox.looker_url());
-        println!("           API3 client {} / {}", credentials::LOOKER_CLIENT_ID, credentials::LOOKER_CLIENT_SECRET);
+        println!(
+            "           tenant {}, user {} / {}",
+            seed::TENANT,
+            credentials::ACUMATICA_USERNAME,
+            credentials::ACUMATICA_PASSWORD
+        );
+        println!(
+            "           OAuth client {} / {}",
+            credentials::ACUMATICA_CLIENT_ID,
+            credentials::ACUMATICA_CLIENT_SECRET
+        );
+        println!(
+            "Looker     {}  (API at {}/api/4.0)",
+            sandbox.looker_url(),
+            sandbox.looker_url()
+        );
+        println!(
+            "           API3 client {} / {}",
+            credentials::LOOKER_CLIENT_ID,
+            credentials::LOOKER_CLIENT_SECRET
+        );
         println!();
         println!("In another shell:");
         for (k, v) in sandbox.env() {

@@ -16,7 +16,10 @@ fn store_err(e: impl std::fmt::Display) -> CliError {
     CliError::failed(format!("state store: {e}"))
 }
 
-async fn flow_status(store: Option<&dyn StateStore>, f: &FlowConfig) -> Result<serde_json::Value, CliError> {
+async fn flow_status(
+    store: Option<&dyn StateStore>,
+    f: &FlowConfig,
+) -> Result<serde_json::Value, CliError> {
     let next = f.cron.as_ref().and_then(|c| {
         FlowSchedule::new(&f.name, c, f.time_zone.name())
             .ok()
@@ -49,26 +52,42 @@ async fn flow_status(store: Option<&dyn StateStore>, f: &FlowConfig) -> Result<s
         })
         .collect();
     let mark = store
-        .watermark(&format!("{SCHEDULE_LEASE_PREFIX}{}", f.name), SCHEDULE_PARTITION)
+        .watermark(
+            &format!("{SCHEDULE_LEASE_PREFIX}{}", f.name),
+            SCHEDULE_PARTITION,
+        )
         .await
         .map_err(store_err)?;
     v["last_scheduled_due_time"] = json!(mark.map(|m| m.value));
     let mut marks = serde_json::Map::new();
     if let Some(feed) = f.feed() {
         for e in &feed.entities {
-            if let Some(m) = store.watermark(&f.name, &e.entity).await.map_err(store_err)? {
-                marks.insert(e.entity.clone(), json!({"value": m.value, "updated_at": m.updated_at.to_rfc3339()}));
+            if let Some(m) = store
+                .watermark(&f.name, &e.entity)
+                .await
+                .map_err(store_err)?
+            {
+                marks.insert(
+                    e.entity.clone(),
+                    json!({"value": m.value, "updated_at": m.updated_at.to_rfc3339()}),
+                );
             }
         }
     }
     v["high_water_marks"] = serde_json::Value::Object(marks);
     if f.post().is_some() {
-        let ledger = store.ledger_entries(&f.name, &LedgerFilter::default()).await.map_err(store_err)?;
+        let ledger = store
+            .ledger_entries(&f.name, &LedgerFilter::default())
+            .await
+            .map_err(store_err)?;
         let pending = store.pending_intents(&f.name).await.map_err(store_err)?;
         v["ledger_entries"] = json!(ledger.len());
         v["pending_intents"] = pending.iter().map(|p| json!(p.natural_key)).collect();
     }
-    let letters = store.dead_letters(&f.name, false).await.map_err(store_err)?;
+    let letters = store
+        .dead_letters(&f.name, false)
+        .await
+        .map_err(store_err)?;
     v["dead_letters"] = letters
         .iter()
         .map(|d| json!({"id": d.id, "natural_key": d.natural_key, "attempts": d.attempts, "error": d.error}))
@@ -89,9 +108,20 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
         print_json(&json!({ "store": ctx.config.store.to_string(), "flows": out }));
         return Ok(Exit::Ok);
     }
-    println!("State store: {}{}", ctx.config.store, if store.is_none() { " (nothing has run yet)" } else { "" });
+    println!(
+        "State store: {}{}",
+        ctx.config.store,
+        if store.is_none() {
+            " (nothing has run yet)"
+        } else {
+            ""
+        }
+    );
     if flows.is_empty() {
-        println!("No flows are configured ({}).", ctx.config.describe_source());
+        println!(
+            "No flows are configured ({}).",
+            ctx.config.describe_source()
+        );
     }
     for v in &out {
         println!(
@@ -107,14 +137,19 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
         }
         if let Some(marks) = v["high_water_marks"].as_object().filter(|m| !m.is_empty()) {
             for (k, m) in marks {
-                println!("  high-water mark {k}: {}", m["value"].as_str().unwrap_or_default());
+                println!(
+                    "  high-water mark {k}: {}",
+                    m["value"].as_str().unwrap_or_default()
+                );
             }
         }
         let runs = v["runs"].as_array().cloned().unwrap_or_default();
         if runs.is_empty() {
             println!("  no runs yet");
         } else {
-            let mut t = Table::new(["Run", "Status", "Started", "Read", "Written", "Skipped", "Failed"]);
+            let mut t = Table::new([
+                "Run", "Status", "Started", "Read", "Written", "Skipped", "Failed",
+            ]);
             for r in &runs {
                 t.row([
                     r["run_id"].as_str().unwrap_or_default().to_owned(),
@@ -134,12 +169,25 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             println!("  ledger: {n} document(s) known");
         }
         if let Some(p) = v["pending_intents"].as_array().filter(|p| !p.is_empty()) {
-            println!("  {} document(s) with unknown outcome (reconciled by lookup at the next run)", p.len());
+            println!(
+                "  {} document(s) with unknown outcome (reconciled by lookup at the next run)",
+                p.len()
+            );
         }
         if let Some(d) = v["dead_letters"].as_array().filter(|d| !d.is_empty()) {
-            println!("  {} failed document(s) waiting for `ml-connector replay --flow {}`:", d.len(), v["flow"].as_str().unwrap_or_default());
+            println!(
+                "  {} failed document(s) waiting for `ml-connector replay --flow {}`:",
+                d.len(),
+                v["flow"].as_str().unwrap_or_default()
+            );
             for l in d {
-                println!("    #{} {} ({} attempt(s)): {}", l["id"], l["natural_key"].as_str().unwrap_or_default(), l["attempts"], l["error"].as_str().unwrap_or_default());
+                println!(
+                    "    #{} {} ({} attempt(s)): {}",
+                    l["id"],
+                    l["natural_key"].as_str().unwrap_or_default(),
+                    l["attempts"],
+                    l["error"].as_str().unwrap_or_default()
+                );
             }
         }
     }

@@ -40,21 +40,25 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
         VaultCommand::Store { name, from_env } => {
             let (connection, kind) = split_name(name)?;
             let secret = match from_env {
-                Some(var) => std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                    CliError::usage(format!("environment variable {var} is not set or empty"))
-                })?,
+                Some(var) => std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        CliError::usage(format!("environment variable {var} is not set or empty"))
+                    })?,
                 None => {
                     if std::io::stdin().is_terminal() {
                         eprintln!("Enter the secret for {name}, then press Enter and Ctrl-D:");
                     }
                     let mut text = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut text)
-                        .map_err(|e| CliError::usage(format!("cannot read the secret from stdin: {e}")))?;
+                    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                        CliError::usage(format!("cannot read the secret from stdin: {e}"))
+                    })?;
                     let trimmed = text.trim_end_matches(['\r', '\n']).to_owned();
                     if trimmed.is_empty() {
-                        return Err(CliError::usage("no secret on stdin")
-                            .with_hint(format!("echo -n \"$SECRET\" | ml-connector vault store {name}")));
+                        return Err(CliError::usage("no secret on stdin").with_hint(format!(
+                            "echo -n \"$SECRET\" | ml-connector vault store {name}"
+                        )));
                     }
                     trimmed
                 }
@@ -64,7 +68,9 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                 .await
                 .map_err(|e| CliError::failed(format!("vault {}: {e}", path.display())))?;
             if ctx.json {
-                print_json(&serde_json::json!({ "stored": name, "vault": path.display().to_string() }));
+                print_json(
+                    &serde_json::json!({ "stored": name, "vault": path.display().to_string() }),
+                );
             } else {
                 println!("Stored {name} in {} (encrypted).", path.display());
             }
@@ -89,7 +95,9 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                         })
                     })
                     .collect();
-                print_json(&serde_json::json!({ "vault": path.display().to_string(), "secrets": items }));
+                print_json(
+                    &serde_json::json!({ "vault": path.display().to_string(), "secrets": items }),
+                );
             } else if list.is_empty() {
                 println!("No secrets in {}.", path.display());
             } else {

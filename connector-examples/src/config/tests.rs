@@ -8,8 +8,10 @@ fn parse(text: &str) -> CliResult<Config> {
 }
 
 fn parse_env(text: &str, vars: &[(&str, &str)]) -> CliResult<Config> {
-    let vars: Vec<(String, String)> =
-        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     Config::from_str_with_env(text, Path::new(PATH), move |k| {
         vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
     })
@@ -56,13 +58,19 @@ fn reads_connections_flows_and_defaults() {
     let l = c.looker.as_ref().unwrap();
     assert!(l.verify_ssl);
     assert_eq!(l.timeout, looker_client::DEFAULT_TIMEOUT);
-    assert_eq!(c.store, StoreUrl::Sqlite(PathBuf::from("/etc/ml/ml-connector.db")));
+    assert_eq!(
+        c.store,
+        StoreUrl::Sqlite(PathBuf::from("/etc/ml/ml-connector.db"))
+    );
     let f = c.flow("alloc").unwrap();
     assert_eq!(f.kind(), FlowKind::Post);
     assert_eq!(f.time_zone, chrono_tz::Europe::Berlin);
     assert_eq!(f.line, Some(13));
     let post = f.post().unwrap();
-    assert_eq!(post.mapping.flow, "alloc", "the flow name is the mapping's key space");
+    assert_eq!(
+        post.mapping.flow, "alloc",
+        "the flow name is the mapping's key space"
+    );
     // Fields default to every column the mapping reads.
     assert!(post.query.fields.is_empty());
     assert_eq!(
@@ -91,7 +99,10 @@ fn environment_overrides_the_file() {
             ("LOOKERSDK_VERIFY_SSL", "false"),
             ("LOOKERSDK_TIMEOUT", "7"),
             ("LOOKERSDK_CLIENT_ID", "env-lk"),
-            ("ML_CONNECTOR_STORE_URL", "postgres://sync@db.example.com/state"),
+            (
+                "ML_CONNECTOR_STORE_URL",
+                "postgres://sync@db.example.com/state",
+            ),
         ],
     )
     .unwrap();
@@ -100,20 +111,30 @@ fn environment_overrides_the_file() {
     assert_eq!(a.endpoint_version.as_deref(), Some("23.200.001"));
     assert_eq!(a.tenant.as_deref(), Some("Other"));
     assert_eq!(a.client_id.as_deref(), Some("env-client"));
-    assert_eq!(a.username.as_deref(), Some("api"), "not overridden: file value kept");
+    assert_eq!(
+        a.username.as_deref(),
+        Some("api"),
+        "not overridden: file value kept"
+    );
     let l = c.looker.unwrap();
     assert_eq!(l.base_url, "https://env.cloud.looker.com");
     assert!(!l.verify_ssl);
     assert_eq!(l.timeout, Duration::from_secs(7));
     assert_eq!(l.client_id.as_deref(), Some("env-lk"));
-    assert_eq!(c.store, StoreUrl::Postgres("postgres://sync@db.example.com/state".into()));
+    assert_eq!(
+        c.store,
+        StoreUrl::Postgres("postgres://sync@db.example.com/state".into())
+    );
 }
 
 #[test]
 fn environment_alone_configures_connections() {
     let c = parse_env(
         "",
-        &[("LOOKERSDK_BASE_URL", "https://x.cloud.looker.com"), ("ACUMATICA_URL", "https://e.example.com")],
+        &[
+            ("LOOKERSDK_BASE_URL", "https://x.cloud.looker.com"),
+            ("ACUMATICA_URL", "https://e.example.com"),
+        ],
     )
     .unwrap();
     assert_eq!(c.looker.unwrap().base_url, "https://x.cloud.looker.com");
@@ -125,7 +146,10 @@ fn environment_alone_configures_connections() {
 fn bad_environment_values_are_named() {
     let e = parse_env(POST_FLOW, &[("LOOKERSDK_VERIFY_SSL", "maybe")]).unwrap_err();
     assert_eq!(e.exit, Exit::Usage);
-    assert!(e.message.contains("LOOKERSDK_VERIFY_SSL") && e.message.contains("maybe"), "{e}");
+    assert!(
+        e.message.contains("LOOKERSDK_VERIFY_SSL") && e.message.contains("maybe"),
+        "{e}"
+    );
     let e = parse_env(POST_FLOW, &[("LOOKERSDK_TIMEOUT", "ten")]).unwrap_err();
     assert!(e.message.contains("LOOKERSDK_TIMEOUT"), "{e}");
 }
@@ -133,15 +157,30 @@ fn bad_environment_values_are_named() {
 #[test]
 fn plaintext_secrets_are_refused_with_their_line() {
     for (text, key, env) in [
-        ("[acumatica]\nurl = \"https://e\"\nclient_secret = \"s3cret\"\n", "acumatica.client_secret", "ACUMATICA_CLIENT_SECRET"),
-        ("[acumatica]\nurl = \"https://e\"\npassword = \"s3cret\"\n", "acumatica.password", "ACUMATICA_PASSWORD"),
-        ("[looker]\nbase_url = \"https://l\"\nclient_secret = \"s3cret\"\n", "looker.client_secret", "LOOKERSDK_CLIENT_SECRET"),
+        (
+            "[acumatica]\nurl = \"https://e\"\nclient_secret = \"s3cret\"\n",
+            "acumatica.client_secret",
+            "ACUMATICA_CLIENT_SECRET",
+        ),
+        (
+            "[acumatica]\nurl = \"https://e\"\npassword = \"s3cret\"\n",
+            "acumatica.password",
+            "ACUMATICA_PASSWORD",
+        ),
+        (
+            "[looker]\nbase_url = \"https://l\"\nclient_secret = \"s3cret\"\n",
+            "looker.client_secret",
+            "LOOKERSDK_CLIENT_SECRET",
+        ),
     ] {
         let e = parse(text).unwrap_err();
         assert_eq!(e.exit, Exit::Credentials, "{e}");
         assert!(e.message.starts_with(&format!("{PATH}:3:")), "{e}");
         assert!(e.message.contains(key), "{e}");
-        assert!(!e.to_string().contains("s3cret"), "the secret itself is never echoed: {e}");
+        assert!(
+            !e.to_string().contains("s3cret"),
+            "the secret itself is never echoed: {e}"
+        );
         assert!(e.hint.as_deref().unwrap().contains(env), "{e}");
         assert!(e.hint.as_deref().unwrap().contains("vault store"), "{e}");
     }
@@ -151,7 +190,10 @@ fn plaintext_secrets_are_refused_with_their_line() {
 fn a_password_in_the_store_url_is_refused() {
     let e = parse("[store]\nurl = \"postgres://sync:hunter2@db/state\"\n").unwrap_err();
     assert_eq!(e.exit, Exit::Credentials);
-    assert!(e.message.contains(":2:") && e.message.contains("PGPASSWORD"), "{e}");
+    assert!(
+        e.message.contains(":2:") && e.message.contains("PGPASSWORD"),
+        "{e}"
+    );
     assert!(!e.message.contains("hunter2"), "{e}");
 }
 
@@ -172,8 +214,14 @@ fn a_wrong_type_names_the_key_and_line() {
 #[test]
 fn an_unknown_key_is_named() {
     let e = parse("[looker]\nbase_url = \"https://l\"\nverify_tls = true\n").unwrap_err();
-    assert!(e.message.contains(":3:") && e.message.contains("verify_tls"), "{e}");
-    assert!(e.message.contains("verify_ssl"), "lists the valid keys: {e}");
+    assert!(
+        e.message.contains(":3:") && e.message.contains("verify_tls"),
+        "{e}"
+    );
+    assert!(
+        e.message.contains("verify_ssl"),
+        "lists the valid keys: {e}"
+    );
 }
 
 #[test]
@@ -181,29 +229,58 @@ fn unknown_flow_lists_the_configured_ones() {
     let c = parse(POST_FLOW).unwrap();
     let e = c.flow("aloc").unwrap_err();
     assert_eq!(e.exit, Exit::Usage);
-    assert!(e.message.contains("unknown flow `aloc`") && e.message.contains("alloc"), "{e}");
+    assert!(
+        e.message.contains("unknown flow `aloc`") && e.message.contains("alloc"),
+        "{e}"
+    );
     assert_eq!(e.hint.as_deref(), Some("did you mean `alloc`?"));
-    assert!(parse("").unwrap().flow("x").unwrap_err().message.contains("no flows are configured"));
+    assert!(
+        parse("")
+            .unwrap()
+            .flow("x")
+            .unwrap_err()
+            .message
+            .contains("no flows are configured")
+    );
 }
 
 #[test]
 fn flow_problems_name_the_flow_and_line() {
     let bad_cron = POST_FLOW.replace("0 6 1 * *", "every monday");
     let e = parse(&bad_cron).unwrap_err();
-    assert!(e.message.contains(":16:") && e.message.contains("flow `alloc`") && e.message.contains("cron"), "{e}");
+    assert!(
+        e.message.contains(":16:")
+            && e.message.contains("flow `alloc`")
+            && e.message.contains("cron"),
+        "{e}"
+    );
     let bad_tz = POST_FLOW.replace("Europe/Berlin", "Mars/Olympus");
     let e = parse(&bad_tz).unwrap_err();
-    assert!(e.message.contains("time_zone") && e.message.contains("Mars/Olympus"), "{e}");
-    let dup = format!("{POST_FLOW}\n[[flows]]\nname = \"alloc\"\nkind = \"feed\"\nentities = [\"Vendor\"]\n");
+    assert!(
+        e.message.contains("time_zone") && e.message.contains("Mars/Olympus"),
+        "{e}"
+    );
+    let dup = format!(
+        "{POST_FLOW}\n[[flows]]\nname = \"alloc\"\nkind = \"feed\"\nentities = [\"Vendor\"]\n"
+    );
     let e = parse(&dup).unwrap_err();
-    assert!(e.message.contains("used twice") && e.message.contains("line 13"), "{e}");
+    assert!(
+        e.message.contains("used twice") && e.message.contains("line 13"),
+        "{e}"
+    );
 }
 
 #[test]
 fn mapping_errors_name_the_mapping_key() {
-    let bad = POST_FLOW.replace("lines.amount = { signed = \"overhead_allocation.amount\" }\n", "");
+    let bad = POST_FLOW.replace(
+        "lines.amount = { signed = \"overhead_allocation.amount\" }\n",
+        "",
+    );
     let e = parse(&bad).unwrap_err();
-    assert!(e.message.contains("flow `alloc`") && e.message.contains("amount"), "{e}");
+    assert!(
+        e.message.contains("flow `alloc`") && e.message.contains("amount"),
+        "{e}"
+    );
     let unknown_map = POST_FLOW.replace(
         "lines.branch = { column = \"overhead_allocation.branch\" }",
         "lines.branch = { column = \"overhead_allocation.branch\", map = \"branches\" }",
@@ -215,7 +292,10 @@ fn mapping_errors_name_the_mapping_key() {
 #[test]
 fn a_post_flow_needs_a_query_and_a_mapping_and_a_feed_needs_entities() {
     let e = parse("[[flows]]\nname = \"a\"\nkind = \"post\"\n").unwrap_err();
-    assert!(e.message.contains(":1:") && e.message.contains("[flows.looker]"), "{e}");
+    assert!(
+        e.message.contains(":1:") && e.message.contains("[flows.looker]"),
+        "{e}"
+    );
     let e = parse("[[flows]]\nname = \"a\"\nkind = \"feed\"\n").unwrap_err();
     assert!(e.message.contains("entities"), "{e}");
 }
@@ -223,16 +303,29 @@ fn a_post_flow_needs_a_query_and_a_mapping_and_a_feed_needs_entities() {
 #[test]
 fn store_urls() {
     let base = Path::new("/srv");
-    assert_eq!(StoreUrl::parse("sqlite://state.db", base).unwrap(), StoreUrl::Sqlite("/srv/state.db".into()));
-    assert_eq!(StoreUrl::parse("/var/x.db", base).unwrap(), StoreUrl::Sqlite("/var/x.db".into()));
-    assert!(StoreUrl::parse("mysql://h/db", base).unwrap_err().contains("unsupported"));
+    assert_eq!(
+        StoreUrl::parse("sqlite://state.db", base).unwrap(),
+        StoreUrl::Sqlite("/srv/state.db".into())
+    );
+    assert_eq!(
+        StoreUrl::parse("/var/x.db", base).unwrap(),
+        StoreUrl::Sqlite("/var/x.db".into())
+    );
+    assert!(
+        StoreUrl::parse("mysql://h/db", base)
+            .unwrap_err()
+            .contains("unsupported")
+    );
 }
 
 #[test]
 fn missing_file_is_a_usage_error_naming_the_path() {
     let e = Config::from_file(Path::new("/nonexistent/ml.toml"), |_| None).unwrap_err();
     assert_eq!(e.exit, Exit::Usage);
-    assert!(e.message.contains("/nonexistent/ml.toml") && e.message.contains("does not exist"), "{e}");
+    assert!(
+        e.message.contains("/nonexistent/ml.toml") && e.message.contains("does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
