@@ -229,6 +229,26 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time used by the whole process so far (all threads: the in-process
+/// server too), from `/proc/self/stat`, in seconds.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses); utime and
+    // stime are the 14th and 15th fields, in clock ticks (100 per second
+    // on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Resets the peak to the current RSS; false where the kernel does not allow it.
 fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -238,6 +258,8 @@ struct Measure {
     rows: u64,
     bytes: u64,
     elapsed: Duration,
+    /// Process CPU seconds during the phase (server included).
+    cpu: f64,
     peak: Option<u64>,
     checksum: u64,
 }
@@ -246,14 +268,15 @@ impl Measure {
     fn line(&self, label: &str) -> String {
         let secs = self.elapsed.as_secs_f64();
         format!(
-            "{label:<24} {:>12} {:>14.0} {:>10.1} {:>10} {:>9.3}",
+            "{label:<24} {:>12} {:>14.0} {:>10.1} {:>10} {:>9.3} {:>7.2}",
             self.rows,
             self.rows as f64 / secs,
             self.bytes as f64 / secs / 1e6,
             self.peak
                 .map(|p| format!("{:.1}", p as f64 / (1024.0 * 1024.0)))
                 .unwrap_or_else(|| "n/a".into()),
-            secs
+            secs,
+            self.cpu
         )
     }
 }
@@ -286,6 +309,7 @@ fn fold(sum: u64, r: &OrderRow) -> u64 {
 async fn download(uri: &str, format: ResultFormat, rows: u64) -> Measure {
     let http = reqwest::Client::new();
     reset_peak_rss();
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let resp = http
         .post(format!("{uri}/api/4.0/queries/run/{}", format.as_str()))
@@ -302,6 +326,7 @@ async fn download(uri: &str, format: ResultFormat, rows: u64) -> Measure {
         rows,
         bytes,
         elapsed: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
         peak: peak_rss(),
         checksum: 0,
     }
@@ -318,6 +343,7 @@ async fn end_to_end(client: &Client, format: ResultFormat, bytes: u64) -> Measur
         ])
         .with_limit(-1);
     reset_peak_rss();
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let mut stream = client
         .run_inline_query_rows::<OrderRow>(&query, format, &RunOptions::new())
@@ -333,6 +359,7 @@ async fn end_to_end(client: &Client, format: ResultFormat, bytes: u64) -> Measur
         rows,
         bytes,
         elapsed: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
         peak: peak_rss(),
         checksum,
     }
@@ -346,6 +373,7 @@ async fn in_memory(format: ResultFormat, body: Bytes) -> Measure {
         .step_by(64 * 1024)
         .map(|at| Ok(body.slice(at..(at + 64 * 1024).min(body.len()))))
         .collect();
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let mut stream = RowStream::<OrderRow>::from_byte_stream(format, futures::stream::iter(chunks));
     let mut rows = 0u64;
@@ -358,6 +386,7 @@ async fn in_memory(format: ResultFormat, body: Bytes) -> Measure {
         rows,
         bytes,
         elapsed: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
         peak: peak_rss(),
         checksum,
     }
@@ -400,8 +429,8 @@ async fn main() {
         }
     );
     println!(
-        "{:<24} {:>12} {:>14} {:>10} {:>10} {:>9}",
-        "phase", "rows", "rows/s", "MB/s", "peak MiB", "secs"
+        "{:<24} {:>12} {:>14} {:>10} {:>10} {:>9} {:>7}",
+        "phase", "rows", "rows/s", "MB/s", "peak MiB", "secs", "CPU s"
     );
     // 1. Memory: the streaming phases first, while the process is small
     //    (the references below hold whole bodies, and freed memory is not
@@ -429,12 +458,16 @@ async fn main() {
         let stream_peak = e2e.peak;
         let download_peak = dl.peak;
         let mut ratios = Vec::new();
+        let mut ratios_cpu = Vec::new();
         for _ in 0..repeat {
             dl = dl.best(download(&uri, format, rows).await);
             let e = end_to_end(&client, format, dl.bytes).await;
             let m = in_memory(format, body.clone()).await;
             assert_eq!(m.checksum, e.checksum, "both phases decoded the same rows");
             ratios.push(m.elapsed.as_secs_f64() / e.elapsed.as_secs_f64());
+            if m.cpu > 0.0 {
+                ratios_cpu.push(e.cpu / m.cpu);
+            }
             e2e = e2e.best(e);
             mem = Some(match mem {
                 Some(x) => x.best(m),
@@ -444,12 +477,14 @@ async fn main() {
                 // Not streaming: serde_json over the whole body into a Vec,
                 // to show what the incremental splitter costs.
                 reset_peak_rss();
+                let cpu = cpu_seconds();
                 let start = Instant::now();
                 let all: Vec<OrderRow> = serde_json::from_slice(&body).unwrap();
                 let w = Measure {
                     rows: all.len() as u64,
                     bytes: body.len() as u64,
                     elapsed: start.elapsed(),
+                    cpu: cpu_seconds() - cpu,
                     peak: peak_rss(),
                     checksum: all.iter().fold(0, fold),
                 };
@@ -471,12 +506,18 @@ async fn main() {
         println!("{}", mem.line(&format!("{name} in-memory decode")));
         ratios.sort_by(f64::total_cmp);
         let median = ratios[ratios.len() / 2];
+        ratios_cpu.sort_by(f64::total_cmp);
         println!(
             "{name}: end to end = {:.0}% of in-memory decode throughput (median of {} pairs; \
-             fastest runs: {:.0}%); body {:.1} MB",
+             fastest runs: {:.0}%); CPU per row end to end = {:.2}x in memory (median, server \
+             included); body {:.1} MB",
             median * 100.0,
             ratios.len(),
             mem.elapsed.as_secs_f64() / e2e.elapsed.as_secs_f64() * 100.0,
+            ratios_cpu
+                .get(ratios_cpu.len() / 2)
+                .copied()
+                .unwrap_or(f64::NAN),
             dl.bytes as f64 / 1e6
         );
     }
