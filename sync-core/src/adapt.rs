@@ -57,7 +57,9 @@ pub async fn read_reference_data(client: &Client) -> Result<ReferenceData> {
 }
 
 fn text(v: &Value<String>) -> Option<String> {
-    v.get().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    v.get()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Converts Acumatica's reference records into [`ReferenceData`]. Records without their code
@@ -275,8 +277,8 @@ pub fn journal_document(jt: &JournalTransaction) -> Result<JournalDocument> {
             "the batch was read without its lines; read it with $expand=Details",
         )
     })?;
-    let period_text = text(&jt.post_period)
-        .ok_or_else(|| Error::data(what(), "the batch has no PostPeriod"))?;
+    let period_text =
+        text(&jt.post_period).ok_or_else(|| Error::data(what(), "the batch has no PostPeriod"))?;
     let period = Period::parse_mmyyyy(&period_text)
         .map_err(|e| Error::data(what(), format!("PostPeriod: {e}")))?;
     let branch = text(&jt.branch_id).unwrap_or_default();
@@ -390,7 +392,10 @@ mod tests {
             ..Default::default()
         };
         let data = reference_data(&[], &[], &[], &[year]);
-        let p = |n| data.period(Period::new(2026, n).unwrap()).map(|p| p.status.clone());
+        let p = |n| {
+            data.period(Period::new(2026, n).unwrap())
+                .map(|p| p.status.clone())
+        };
         assert_eq!(p(10), Some(PeriodStatus::Open));
         assert_eq!(p(11), Some(PeriodStatus::Closed));
         assert_eq!(p(12), Some(PeriodStatus::Locked));

@@ -5,11 +5,10 @@
 //! [`StateStore`](crate::store::StateStore) and the credential store
 //! [`CredentialStore`](crate::vault::CredentialStore).
 //!
-//! The crate's own implementations: [`LookerQuerySource`](crate::post::LookerQuerySource) and
-//! [`AcumaticaChanges`](crate::feed::AcumaticaChanges) (sources),
-//! [`AcumaticaJournals`](crate::post::AcumaticaJournals) (document sink). The state store and
-//! the mapping come from [`crate::store`] and [`crate::mapping`]; the natural key from
-//! [`crate::key`].
+//! The crate's own implementations (with the `flows` feature): `post::LookerQuerySource` and
+//! `feed::AcumaticaChanges` (sources), `post::AcumaticaJournals` (document sink). The state
+//! store and the mapping come from [`crate::store`] and [`crate::mapping`]; the natural key
+//! from [`crate::key`].
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -118,8 +117,11 @@ pub trait DocumentSink: Send + Sync {
 
     /// Creates the document (insert-only) with its natural key embedded where
     /// [`find`](Self::find) looks for it.
-    async fn create(&self, document: &JournalDocument, key: &NaturalKey)
-    -> Result<ExistingDocument>;
+    async fn create(
+        &self,
+        document: &JournalDocument,
+        key: &NaturalKey,
+    ) -> Result<ExistingDocument>;
 
     /// Releases (posts) a created document.
     async fn release(&self, document: &ExistingDocument) -> Result<()>;

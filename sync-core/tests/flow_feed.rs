@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use flow_support::{Env, stores};
 use serde_json::Value;
 use sync_core::feed::{AcumaticaChanges, FeedConfig, FeedFlow, FeedOptions};
-use sync_core::store::{RunStatus, StateStore};
+use sync_core::store::RunStatus;
 use sync_core::warehouse::{
     SqliteWarehouse, TableSpec, UpsertSummary, WarehouseError, WarehouseRecord, WarehouseSink,
 };
@@ -53,7 +53,11 @@ async fn assert_equal(env: &Env, warehouse: &dyn WarehouseSink, entity: &str) {
             .unwrap()
             .unwrap_or_else(|| panic!("{entity} {id} missing from the warehouse"));
         for field in ["LastModifiedDateTime", "Description"] {
-            assert_eq!(value(&raw, field), value(doc, field), "{entity} {id} {field}");
+            assert_eq!(
+                value(&raw, field),
+                value(doc, field),
+                "{entity} {id} {field}"
+            );
         }
         if let Some(details) = spec.details.as_ref().map(|d| d.source.as_str()) {
             let n = |v: &Value| v[details].as_array().map_or(0, Vec::len);
@@ -68,11 +72,18 @@ async fn every_entity_lands_in_the_warehouse_and_a_rerun_reads_only_the_overlap(
     for (backend, store) in &stores.list {
         let env = Env::start(LookerConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
-        let warehouse: Arc<dyn WarehouseSink> =
-            Arc::new(SqliteWarehouse::open(dir.path().join("w.db")).await.unwrap());
-        let flow =
-            FeedFlow::from_config(&config(ENTITIES), env.acumatica.clone(), warehouse.clone(), store.clone())
-                .unwrap();
+        let warehouse: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let flow = FeedFlow::from_config(
+            &config(ENTITIES),
+            env.acumatica.clone(),
+            warehouse.clone(),
+            store.clone(),
+        )
+        .unwrap();
         let first = flow.run().await.unwrap();
         assert_eq!(first.status, RunStatus::Succeeded, "{backend}: {first}");
         for entity in ENTITIES {
@@ -106,8 +117,11 @@ async fn records_modified_while_the_window_pages_end_up_exactly_equal() {
     for (backend, store) in &stores.list {
         let env = Env::start(LookerConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
-        let warehouse: Arc<dyn WarehouseSink> =
-            Arc::new(SqliteWarehouse::open(dir.path().join("w.db")).await.unwrap());
+        let warehouse: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
         let flow = FeedFlow::from_config(
             &config(&["JournalTransaction"]),
             env.acumatica.clone(),
@@ -152,7 +166,10 @@ async fn records_modified_while_the_window_pages_end_up_exactly_equal() {
         for id in &before {
             let raw = warehouse.raw_record(&spec, id).await.unwrap().unwrap();
             let d = value(&raw, "Description").as_str().unwrap_or_default();
-            assert!(d.contains("(edited)"), "{backend}: {id} was skipped by the window: {d:?}");
+            assert!(
+                d.contains("(edited)"),
+                "{backend}: {id} was skipped by the window: {d:?}"
+            );
         }
         assert!(warehouse.count(&spec).await.unwrap() >= total as u64);
 
@@ -191,7 +208,11 @@ impl WarehouseSink for FailingWarehouse {
         }
         self.inner.upsert(spec, records).await
     }
-    async fn raw_record(&self, spec: &TableSpec, id: &str) -> Result<Option<Value>, WarehouseError> {
+    async fn raw_record(
+        &self,
+        spec: &TableSpec,
+        id: &str,
+    ) -> Result<Option<Value>, WarehouseError> {
         self.inner.raw_record(spec, id).await
     }
     async fn count(&self, spec: &TableSpec) -> Result<u64, WarehouseError> {
@@ -205,9 +226,16 @@ async fn a_window_broken_off_midway_loses_nothing_and_duplicates_nothing() {
     for (backend, store) in &stores.list {
         let env = Env::start(LookerConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
-        let real: Arc<dyn WarehouseSink> =
-            Arc::new(SqliteWarehouse::open(dir.path().join("w.db")).await.unwrap());
-        let failing = Arc::new(FailingWarehouse { inner: real.clone(), calls: AtomicUsize::new(0), fail_at: 2 });
+        let real: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let failing = Arc::new(FailingWarehouse {
+            inner: real.clone(),
+            calls: AtomicUsize::new(0),
+            fail_at: 2,
+        });
         let source = || {
             AcumaticaChanges::new(env.acumatica.clone(), "JournalTransaction")
                 .expand(["Details"])
@@ -217,21 +245,43 @@ async fn a_window_broken_off_midway_loses_nothing_and_duplicates_nothing() {
             .entity(TableSpec::journal_transaction(), source())
             .warehouse(failing)
             .store(store.clone())
-            .options(FeedOptions { page_size: 25, ..Default::default() })
+            .options(FeedOptions {
+                page_size: 25,
+                ..Default::default()
+            })
             .build()
             .unwrap();
         let summary = broken.run().await.unwrap();
-        assert_eq!(summary.status, RunStatus::CompletedWithErrors, "{backend}: {summary}");
+        assert_eq!(
+            summary.status,
+            RunStatus::CompletedWithErrors,
+            "{backend}: {summary}"
+        );
         let w = &summary.entities[0];
-        assert!(!w.mark_advanced && w.error.as_deref().unwrap().contains("simulated crash"), "{w:?}");
-        assert!(store.watermark("warehouse", "JournalTransaction").await.unwrap().is_none());
-        assert_eq!(real.count(&TableSpec::journal_transaction()).await.unwrap(), 25);
+        assert!(
+            !w.mark_advanced && w.error.as_deref().unwrap().contains("simulated crash"),
+            "{w:?}"
+        );
+        assert!(
+            store
+                .watermark("warehouse", "JournalTransaction")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            real.count(&TableSpec::journal_transaction()).await.unwrap(),
+            25
+        );
 
         let flow = FeedFlow::builder("warehouse")
             .entity(TableSpec::journal_transaction(), source())
             .warehouse(real.clone())
             .store(store.clone())
-            .options(FeedOptions { page_size: 25, ..Default::default() })
+            .options(FeedOptions {
+                page_size: 25,
+                ..Default::default()
+            })
             .build()
             .unwrap();
         let again = flow.run().await.unwrap();
@@ -248,15 +298,21 @@ async fn a_second_replica_cannot_run_the_feed_while_the_first_holds_it() {
     for (backend, store) in &stores.list {
         let env = Env::start(LookerConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
-        let warehouse: Arc<dyn WarehouseSink> =
-            Arc::new(SqliteWarehouse::open(dir.path().join("w.db")).await.unwrap());
+        let warehouse: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
         let lease = store
             .acquire_lease("warehouse", "replica-a", std::time::Duration::from_secs(60))
             .await
             .unwrap()
             .unwrap();
         let flow = FeedFlow::builder("warehouse")
-            .entity(TableSpec::vendor(), AcumaticaChanges::new(env.acumatica.clone(), "Vendor"))
+            .entity(
+                TableSpec::vendor(),
+                AcumaticaChanges::new(env.acumatica.clone(), "Vendor"),
+            )
             .warehouse(warehouse)
             .store(store.clone())
             .owner("replica-b")

@@ -39,7 +39,11 @@ fn looker_config() -> LookerConfig {
 fn assert_expected_journals(env: &Env) -> Vec<String> {
     let batches = env.tagged_batches();
     assert_eq!(batches.len(), seed::BRANCHES.len(), "{batches:#?}");
-    let active: BTreeSet<&str> = seed::ACCOUNTS.iter().filter(|a| a.active).map(|a| a.cd).collect();
+    let active: BTreeSet<&str> = seed::ACCOUNTS
+        .iter()
+        .filter(|a| a.active)
+        .map(|a| a.cd)
+        .collect();
     let mut branches = BTreeSet::new();
     for b in &batches {
         assert_eq!(b.module, "GL");
@@ -54,7 +58,10 @@ fn assert_expected_journals(env: &Env) -> Vec<String> {
         assert_eq!(b.lines.len(), seed::COST_CENTERS.len() + 1);
         for l in &b.lines {
             let account = l.account.as_deref().unwrap();
-            assert!(active.contains(account), "inactive or unknown account {account}");
+            assert!(
+                active.contains(account),
+                "inactive or unknown account {account}"
+            );
             assert!(l.debit.is_zero() ^ l.credit.is_zero(), "{l:?}");
         }
         assert!(extract_key(b.description.as_deref().unwrap()).is_some());
@@ -74,10 +81,17 @@ async fn allocation_posts_balanced_journals_once_and_a_rerun_posts_nothing() {
         let first = flow.run().await.unwrap();
         assert_eq!(first.status, RunStatus::Succeeded, "{backend}: {first}");
         assert_eq!(first.counts.documents_posted, 3, "{backend}: {first}");
-        assert_eq!(first.counts.rows_read, 3 * (seed::COST_CENTERS.len() as u64 + 1));
+        assert_eq!(
+            first.counts.rows_read,
+            3 * (seed::COST_CENTERS.len() as u64 + 1)
+        );
         assert_eq!(first.counts.duplicates_skipped, 0);
         let batches = assert_expected_journals(&env);
-        let mut posted: Vec<String> = first.posted_batches().iter().map(|s| s.to_string()).collect();
+        let mut posted: Vec<String> = first
+            .posted_batches()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         posted.sort();
         let mut expected = batches.clone();
         expected.sort();
@@ -88,7 +102,11 @@ async fn allocation_posts_balanced_journals_once_and_a_rerun_posts_nothing() {
             .log()
             .matching("GET", JT_PUT)
             .into_iter()
-            .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("substringof")))
+            .filter(|r| {
+                r.query
+                    .as_deref()
+                    .is_some_and(|q| q.contains("substringof"))
+            })
             .count();
         assert_eq!(lookups, 1, "{backend}");
         assert_eq!(env.acu.log().count("PUT", JT_PUT), 3, "{backend}");
@@ -102,7 +120,11 @@ async fn allocation_posts_balanced_journals_once_and_a_rerun_posts_nothing() {
                 .iter()
                 .all(|d| matches!(d.state, DocumentState::AlreadyPosted { .. }))
         );
-        assert_eq!(env.acu.state().created("JournalTransaction"), 3, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
         assert_eq!(env.acu.log().count("PUT", JT_PUT), 3, "{backend}");
 
         // Ledger, run history and audit agree.
@@ -120,8 +142,14 @@ async fn allocation_posts_balanced_journals_once_and_a_rerun_posts_nothing() {
         assert!(stages.contains(&AuditStage::Mapped), "{stages:?}");
         assert!(stages.contains(&AuditStage::Written), "{stages:?}");
         assert!(stages.contains(&AuditStage::Skipped), "{stages:?}");
-        let written = history.iter().find(|a| a.stage == AuditStage::Written).unwrap();
-        assert_eq!(written.summary["batch"], Value::String(ledger[0].batch_number.clone().unwrap()));
+        let written = history
+            .iter()
+            .find(|a| a.stage == AuditStage::Written)
+            .unwrap();
+        assert_eq!(
+            written.summary["batch"],
+            Value::String(ledger[0].batch_number.clone().unwrap())
+        );
         env.shutdown().await;
     }
 }
@@ -131,15 +159,21 @@ async fn a_dropped_connection_after_the_save_is_confirmed_by_lookup_not_resent()
     let stores = stores().await;
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
-        let rule = env
-            .acu
-            .faults()
-            .add(FaultRule::new(FaultKind::DropAfterWrite).method("PUT").path(JT_PUT).times(1));
+        let rule = env.acu.faults().add(
+            FaultRule::new(FaultKind::DropAfterWrite)
+                .method("PUT")
+                .path(JT_PUT)
+                .times(1),
+        );
         let flow = env.post_flow(store.clone(), &open_period(), PostOptions::default());
         let summary = flow.run().await.unwrap();
         assert_eq!(env.acu.faults().fired(rule), 1);
         assert_eq!(summary.counts.documents_posted, 3, "{backend}: {summary}");
-        assert_eq!(summary.counts.failed + summary.counts.pending, 0, "{backend}: {summary}");
+        assert_eq!(
+            summary.counts.failed + summary.counts.pending,
+            0,
+            "{backend}: {summary}"
+        );
         // The dropped PUT was applied once and never sent again.
         assert_eq!(env.acu.log().count("PUT", JT_PUT), 3, "{backend}");
         assert_expected_journals(&env);
@@ -167,10 +201,17 @@ impl DocumentSink for CrashAfterFirstCreate {
     async fn find(&self, p: &[PartitionKey]) -> sync_core::Result<Vec<ExistingDocument>> {
         self.inner.find(p).await
     }
-    async fn create(&self, d: &JournalDocument, k: &NaturalKey) -> sync_core::Result<ExistingDocument> {
+    async fn create(
+        &self,
+        d: &JournalDocument,
+        k: &NaturalKey,
+    ) -> sync_core::Result<ExistingDocument> {
         let result = self.inner.create(d, k).await;
         if self.armed.swap(false, Ordering::SeqCst) {
-            panic!("simulated crash after the create was sent ({:?})", result.map(|r| r.number));
+            panic!(
+                "simulated crash after the create was sent ({:?})",
+                result.map(|r| r.number)
+            );
         }
         result
     }
@@ -190,11 +231,19 @@ async fn a_crash_after_a_dropped_create_then_a_restart_leaves_exactly_one_batch_
     let stores = stores().await;
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
-        env.acu
-            .faults()
-            .add(FaultRule::new(FaultKind::DropAfterWrite).method("PUT").path(JT_PUT).times(1));
+        env.acu.faults().add(
+            FaultRule::new(FaultKind::DropAfterWrite)
+                .method("PUT")
+                .path(JT_PUT)
+                .times(1),
+        );
         let mapping = flow_support::mapping();
-        let source = LookerQuerySource::new(env.looker.clone(), &flow_support::query(&open_period()), &mapping).unwrap();
+        let source = LookerQuerySource::new(
+            env.looker.clone(),
+            &flow_support::query(&open_period()),
+            &mapping,
+        )
+        .unwrap();
         let crashing = PostFlow::builder(mapping)
             .source(source)
             .sink(CrashAfterFirstCreate {
@@ -207,9 +256,17 @@ async fn a_crash_after_a_dropped_create_then_a_restart_leaves_exactly_one_batch_
             .unwrap();
         let died = tokio::spawn(async move { crashing.run().await }).await;
         assert!(died.unwrap_err().is_panic(), "{backend}");
-        assert_eq!(env.acu.state().created("JournalTransaction"), 1, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            1,
+            "{backend}"
+        );
         let pending = store.pending_intents("overhead_allocation").await.unwrap();
-        assert_eq!(pending.len(), 3, "{backend}: every intent of the page was recorded first");
+        assert_eq!(
+            pending.len(),
+            3,
+            "{backend}: every intent of the page was recorded first"
+        );
 
         // The restarted process (same owner) reconciles before anything else.
         let flow = env.post_flow(store.clone(), &open_period(), PostOptions::default());
@@ -220,11 +277,25 @@ async fn a_crash_after_a_dropped_create_then_a_restart_leaves_exactly_one_batch_
         assert_eq!(summary.counts.duplicates_skipped, 1, "{backend}: {summary}");
         assert_eq!(summary.counts.retries, 2, "{backend}: {summary}");
         assert_expected_journals(&env);
-        assert_eq!(env.acu.state().created("JournalTransaction"), 3, "{backend}");
-        assert!(store.pending_intents("overhead_allocation").await.unwrap().is_empty());
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
+        assert!(
+            store
+                .pending_intents("overhead_allocation")
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let again = flow.run().await.unwrap();
         assert_eq!(again.counts.documents_posted, 0, "{backend}");
-        assert_eq!(env.acu.state().created("JournalTransaction"), 3, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
         env.shutdown().await;
     }
 }
@@ -250,7 +321,10 @@ async fn an_inactive_account_or_unbalanced_journal_posts_nothing_and_reports_eve
         assert!(!inactive.rows.is_empty());
         assert!(!inactive.suggestions.is_empty(), "{inactive}");
         assert!(
-            report.issues.iter().any(|i| matches!(i.kind, IssueKind::Unbalanced { .. })),
+            report
+                .issues
+                .iter()
+                .any(|i| matches!(i.kind, IssueKind::Unbalanced { .. })),
             "{backend}: {report}"
         );
         let text = err.to_string();
@@ -262,14 +336,21 @@ async fn an_inactive_account_or_unbalanced_journal_posts_nothing_and_reports_eve
         assert_eq!(runs[0].status, RunStatus::Failed);
         assert_eq!(runs[0].counts.failed, 2);
         let letters = flow.dead_letters().await.unwrap();
-        assert_eq!(letters.len(), 2, "{backend}: the two invalid journals are parked");
+        assert_eq!(
+            letters.len(),
+            2,
+            "{backend}: the two invalid journals are parked"
+        );
         assert!(letters.iter().any(|l| l.error.contains("65000")));
 
         // Per document, the valid journal (HQ) goes ahead; the invalid ones still do not.
         let per_doc = env.post_flow(
             store.clone(),
             &open_period(),
-            PostOptions { validation: ValidationPolicy::PerDocument, ..Default::default() },
+            PostOptions {
+                validation: ValidationPolicy::PerDocument,
+                ..Default::default()
+            },
         );
         let summary = per_doc.run().await.unwrap();
         assert_eq!(summary.status, RunStatus::CompletedWithErrors, "{summary}");
@@ -289,22 +370,38 @@ async fn a_rejected_journal_is_dead_lettered_and_replayed_through_the_same_proto
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
         let rule = env.acu.faults().add(
-            FaultRule::new(FaultKind::ServerError { status: 422 }).method("PUT").path(JT_PUT).times(1),
+            FaultRule::new(FaultKind::ServerError { status: 422 })
+                .method("PUT")
+                .path(JT_PUT)
+                .times(1),
         );
         let flow = env.post_flow(store.clone(), &open_period(), PostOptions::default());
         let summary = flow.run().await.unwrap();
         assert_eq!(env.acu.faults().fired(rule), 1);
-        assert_eq!(summary.status, RunStatus::CompletedWithErrors, "{backend}: {summary}");
+        assert_eq!(
+            summary.status,
+            RunStatus::CompletedWithErrors,
+            "{backend}: {summary}"
+        );
         assert_eq!(summary.counts.documents_posted, 2, "{backend}: {summary}");
         assert_eq!(summary.counts.failed, 1, "{backend}: {summary}");
         let letters = flow.dead_letters().await.unwrap();
         assert_eq!(letters.len(), 1, "{backend}");
-        assert_eq!(letters[0].payload["document"]["flow"], "overhead_allocation");
+        assert_eq!(
+            letters[0].payload["document"]["flow"],
+            "overhead_allocation"
+        );
 
         let replay = flow.replay(Some(&[letters[0].id])).await.unwrap();
         assert_eq!(replay.counts.documents_posted, 1, "{backend}: {replay}");
-        assert_eq!(replay.counts.retries, 2, "{backend}: one replayed letter, one re-armed intent");
-        assert!(flow.dead_letters().await.unwrap().is_empty(), "{backend}: resolved");
+        assert_eq!(
+            replay.counts.retries, 2,
+            "{backend}: one replayed letter, one re-armed intent"
+        );
+        assert!(
+            flow.dead_letters().await.unwrap().is_empty(),
+            "{backend}: resolved"
+        );
         assert_expected_journals(&env);
         let rerun = flow.run().await.unwrap();
         assert_eq!(rerun.counts.documents_posted, 0);
@@ -333,14 +430,26 @@ impl RecordSource for Tweaked {
                 page.into_iter()
                     .map(|mut row| {
                         let hq = row["overhead_allocation.branch"] == "HQ";
-                        let sub = row["overhead_allocation.subaccount"].as_str().map(str::to_owned);
+                        let sub = row["overhead_allocation.subaccount"]
+                            .as_str()
+                            .map(str::to_owned);
                         if hq && matches!(sub.as_deref(), Some("100-000" | "200-000")) {
                             let amount: Decimal = match &row["overhead_allocation.amount"] {
                                 Value::String(s) => s.parse().unwrap(),
                                 other => other.to_string().parse().unwrap(),
                             };
-                            let delta = Decimal::new(if sub.as_deref() == Some("100-000") { 1 } else { -1 }, 2);
-                            row.insert("overhead_allocation.amount".into(), Value::String((amount + delta).to_string()));
+                            let delta = Decimal::new(
+                                if sub.as_deref() == Some("100-000") {
+                                    1
+                                } else {
+                                    -1
+                                },
+                                2,
+                            );
+                            row.insert(
+                                "overhead_allocation.amount".into(),
+                                Value::String((amount + delta).to_string()),
+                            );
                         }
                         row
                     })
@@ -352,12 +461,20 @@ impl RecordSource for Tweaked {
 
 fn tweaked_flow(env: &Env, store: Arc<dyn StateStore>, policy: ChangedContentPolicy) -> PostFlow {
     let mapping = flow_support::mapping();
-    let source = LookerQuerySource::new(env.looker.clone(), &flow_support::query(&open_period()), &mapping).unwrap();
+    let source = LookerQuerySource::new(
+        env.looker.clone(),
+        &flow_support::query(&open_period()),
+        &mapping,
+    )
+    .unwrap();
     PostFlow::builder(mapping)
         .source(Tweaked(source))
         .sink(AcumaticaJournals::new(env.acumatica.clone()))
         .store(store)
-        .options(PostOptions { changed_content: policy, ..Default::default() })
+        .options(PostOptions {
+            changed_content: policy,
+            ..Default::default()
+        })
         .owner("test-owner")
         .build()
         .unwrap()
@@ -368,11 +485,17 @@ async fn a_changed_amount_for_a_posted_journal_is_never_posted_twice() {
     let stores = stores().await;
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
-        env.post_flow(store.clone(), &open_period(), PostOptions::default()).run().await.unwrap();
+        env.post_flow(store.clone(), &open_period(), PostOptions::default())
+            .run()
+            .await
+            .unwrap();
         assert_eq!(env.acu.state().created("JournalTransaction"), 3);
 
         // fail (the default): reported, nothing posted.
-        let err = tweaked_flow(&env, store.clone(), ChangedContentPolicy::Fail).run().await.unwrap_err();
+        let err = tweaked_flow(&env, store.clone(), ChangedContentPolicy::Fail)
+            .run()
+            .await
+            .unwrap_err();
         match &err {
             Error::ChangedContent(docs) => {
                 assert_eq!(docs.len(), 1, "{backend}: {err}");
@@ -381,14 +504,25 @@ async fn a_changed_amount_for_a_posted_journal_is_never_posted_twice() {
             }
             other => panic!("{backend}: {other}"),
         }
-        assert_eq!(env.acu.state().created("JournalTransaction"), 3, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
 
         // skip: reported, the posted batch left as it is.
-        let skipped = tweaked_flow(&env, store.clone(), ChangedContentPolicy::Skip).run().await.unwrap();
+        let skipped = tweaked_flow(&env, store.clone(), ChangedContentPolicy::Skip)
+            .run()
+            .await
+            .unwrap();
         assert_eq!(skipped.counts.changed_skipped, 1, "{backend}: {skipped}");
         assert_eq!(skipped.counts.duplicates_skipped, 2, "{backend}: {skipped}");
         assert_eq!(skipped.counts.documents_posted, 0);
-        assert_eq!(env.acu.state().created("JournalTransaction"), 3, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
         env.shutdown().await;
     }
 }
@@ -398,18 +532,36 @@ async fn reverse_and_repost_reverses_the_posted_version_once_and_posts_the_new_o
     let stores = stores().await;
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
-        env.post_flow(store.clone(), &open_period(), PostOptions::default()).run().await.unwrap();
-        let hq_before = env.tagged_batches().into_iter().find(|b| b.branch.as_deref() == Some("HQ")).unwrap();
+        env.post_flow(store.clone(), &open_period(), PostOptions::default())
+            .run()
+            .await
+            .unwrap();
+        let hq_before = env
+            .tagged_batches()
+            .into_iter()
+            .find(|b| b.branch.as_deref() == Some("HQ"))
+            .unwrap();
 
         let flow = tweaked_flow(&env, store.clone(), ChangedContentPolicy::ReverseAndRepost);
         let summary = flow.run().await.unwrap();
         assert_eq!(summary.counts.reversed, 1, "{backend}: {summary}");
-        assert_eq!(summary.counts.documents_posted, 2, "{backend}: reversal and new version");
-        assert_eq!(env.acu.state().created("JournalTransaction"), 5, "{backend}");
+        assert_eq!(
+            summary.counts.documents_posted, 2,
+            "{backend}: reversal and new version"
+        );
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            5,
+            "{backend}"
+        );
         let reversal = env
             .tagged_batches()
             .into_iter()
-            .find(|b| b.description.as_deref().is_some_and(|d| d.starts_with(&format!("Reversal of batch {}", hq_before.batch_nbr))))
+            .find(|b| {
+                b.description.as_deref().is_some_and(|d| {
+                    d.starts_with(&format!("Reversal of batch {}", hq_before.batch_nbr))
+                })
+            })
             .unwrap_or_else(|| panic!("{backend}: no reversal"));
         let debit: Decimal = reversal.lines.iter().map(|l| l.debit).sum();
         let credit_before: Decimal = hq_before.lines.iter().map(|l| l.credit).sum();
@@ -422,7 +574,11 @@ async fn reverse_and_repost_reverses_the_posted_version_once_and_posts_the_new_o
         let again = flow.run().await.unwrap();
         assert_eq!(again.counts.documents_posted, 0, "{backend}: {again}");
         assert_eq!(again.counts.reversed, 0);
-        assert_eq!(env.acu.state().created("JournalTransaction"), 5, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            5,
+            "{backend}"
+        );
         env.shutdown().await;
     }
 }
@@ -432,8 +588,18 @@ async fn two_replicas_running_at_once_post_each_journal_once() {
     let stores = stores().await;
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
-        let a = env.post_flow_as(store.clone(), &open_period(), PostOptions::default(), "replica-a");
-        let b = env.post_flow_as(store.clone(), &open_period(), PostOptions::default(), "replica-b");
+        let a = env.post_flow_as(
+            store.clone(),
+            &open_period(),
+            PostOptions::default(),
+            "replica-a",
+        );
+        let b = env.post_flow_as(
+            store.clone(),
+            &open_period(),
+            PostOptions::default(),
+            "replica-b",
+        );
         let (ra, rb) = tokio::join!(a.run(), b.run());
         let outcomes = [&ra, &rb];
         let ran: Vec<_> = outcomes.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -445,7 +611,11 @@ async fn two_replicas_running_at_once_post_each_journal_once() {
         assert!(!ran.is_empty(), "{backend}");
         let posted: u64 = ran.iter().map(|s| s.counts.documents_posted).sum();
         assert_eq!(posted, 3, "{backend}");
-        assert_eq!(env.acu.state().created("JournalTransaction"), 3, "{backend}");
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
         env.shutdown().await;
     }
 }

@@ -121,7 +121,11 @@ impl FeedSummary {
 
 impl fmt::Display for FeedSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "flow `{}` run {} {}:", self.flow, self.run_id, self.status)?;
+        write!(
+            f,
+            "flow `{}` run {} {}:",
+            self.flow, self.run_id, self.status
+        )?;
         for w in &self.entities {
             write!(
                 f,
@@ -163,7 +167,11 @@ impl fmt::Debug for FeedFlow {
             .field("name", &self.name)
             .field(
                 "entities",
-                &self.entries.iter().map(|e| e.spec.entity.as_str()).collect::<Vec<_>>(),
+                &self
+                    .entries
+                    .iter()
+                    .map(|e| e.spec.entity.as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -229,7 +237,10 @@ impl FeedFlowBuilder {
             return Err(Error::config("name", "the feed flow needs a name"));
         }
         if self.entries.is_empty() {
-            return Err(Error::config("entities", "no entity to sync; add at least one"));
+            return Err(Error::config(
+                "entities",
+                "no entity to sync; add at least one",
+            ));
         }
         for e in &self.entries {
             e.spec.validate()?;
@@ -377,7 +388,13 @@ impl FeedFlow {
                 window.error = Some(e.to_string());
                 let fatal = e.is_fenced() || matches!(e, Error::Cancelled { .. });
                 let _ = self
-                    .audit(&mut keeper, &run.id, AuditStage::Failed, format!("{} window failed", window.entity), json!({"entity": window.entity, "error": crate::error::chain(&e)}))
+                    .audit(
+                        &mut keeper,
+                        &run.id,
+                        AuditStage::Failed,
+                        format!("{} window failed", window.entity),
+                        json!({"entity": window.entity, "error": crate::error::chain(&e)}),
+                    )
                     .await;
                 windows.push(window);
                 if fatal {
@@ -409,7 +426,13 @@ impl FeedFlow {
         let message = summary.to_string();
         let finished = self
             .store
-            .finish_run(keeper.lease(), &run.id, summary.status, &counts, Some(&message))
+            .finish_run(
+                keeper.lease(),
+                &run.id,
+                summary.status,
+                &counts,
+                Some(&message),
+            )
             .await;
         keeper.release().await;
         if let Some(e) = stop {
@@ -460,7 +483,10 @@ impl FeedFlow {
                     .map_err(|e| {
                         Error::data(
                             format!("high-water mark of `{entity}`"),
-                            format!("{:?} is not an RFC 3339 time ({e}); reset the mark", m.value),
+                            format!(
+                                "{:?} is not an RFC 3339 time ({e}); reset the mark",
+                                m.value
+                            ),
                         )
                     })?
                     .with_timezone(&Utc),
@@ -514,7 +540,12 @@ impl FeedFlow {
             _ => {
                 let lease = keeper.fresh().await?;
                 self.store
-                    .set_watermark(&lease, &entity, mark.as_ref().map(|m| m.value.as_str()), &value)
+                    .set_watermark(
+                        &lease,
+                        &entity,
+                        mark.as_ref().map(|m| m.value.as_str()),
+                        &value,
+                    )
                     .await?;
                 window.mark_advanced = true;
             }

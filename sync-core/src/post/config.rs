@@ -266,20 +266,15 @@ explore = "overhead_allocation"
 "#;
         let ok = PostFlowConfig::from_toml_str(base, Some(Path::new("/etc/mlc"))).unwrap();
         assert_eq!(ok.mapping_file.unwrap(), Path::new("/etc/mlc/m.toml"));
-        let err = PostFlowConfig::from_toml_str(
-            &format!("{base}[post]\nlookup_page_size = 50\n"),
-            None,
-        )
-        .unwrap_err();
+        let err =
+            PostFlowConfig::from_toml_str(&format!("{base}[post]\nlookup_page_size = 50\n"), None)
+                .unwrap_err();
         assert!(err.to_string().contains("post.lookup_page_size"), "{err}");
         let err = PostFlowConfig::from_toml_str(&format!("{base}[post]\nrelase = true\n"), None)
             .unwrap_err();
         assert!(err.to_string().contains("relase"), "{err}");
-        let err = PostFlowConfig::from_toml_str(
-            "[looker]\nmodel = \"m\"\nexplore = \"e\"\n",
-            None,
-        )
-        .unwrap_err();
+        let err = PostFlowConfig::from_toml_str("[looker]\nmodel = \"m\"\nexplore = \"e\"\n", None)
+            .unwrap_err();
         assert!(err.to_string().contains("mapping_file"), "{err}");
     }
 }

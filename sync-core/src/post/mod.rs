@@ -9,7 +9,7 @@
 //! 4. runs the Looker query (its fields validated against the explore first) and streams the
 //!    rows; maps them ([`JournalMapping`]); **validates** every journal, reporting every problem
 //!    at once; journals with problems are never posted, dead-lettered for replay, and the
-//!    [`ValidationPolicy`](crate::validate::ValidationPolicy) decides about the others;
+//!    [`ValidationPolicy`] decides about the others;
 //! 5. for each journal: natural key → **intent** in the ledger → **lookup** in Acumatica (one
 //!    list request per page of keys) → **create only if absent** (insert-only PUT) →
 //!    **outcome** in the ledger → **audit** event; optional release. A create whose outcome is
@@ -52,8 +52,8 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use config::{LookerQueryConfig, PostFlowConfig, PostOptions};
-pub use lease::default_owner;
 pub(crate) use lease::LeaseKeeper;
+pub use lease::default_owner;
 pub use sources::{AcumaticaJournals, LookerQuerySource};
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 
@@ -106,7 +106,10 @@ pub struct PostFlowBuilder {
 
 impl PostFlowBuilder {
     /// Where rows come from (e.g. a [`LookerQuerySource`]).
-    pub fn source(mut self, source: impl RecordSource<Record = Row, Cursor = ()> + 'static) -> Self {
+    pub fn source(
+        mut self,
+        source: impl RecordSource<Record = Row, Cursor = ()> + 'static,
+    ) -> Self {
         self.source = Some(Arc::new(source));
         self
     }
@@ -248,8 +251,10 @@ impl PostFlow {
         &self,
         shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<RunSummary> {
-        self.in_run("post", shutdown, |flow, poster| Box::pin(flow.post_body(poster)))
-            .await
+        self.in_run("post", shutdown, |flow, poster| {
+            Box::pin(flow.post_body(poster))
+        })
+        .await
     }
 
     /// Replays dead-lettered journals of this flow (all unresolved ones, or those with the
@@ -324,7 +329,8 @@ impl PostFlow {
         F: for<'a> FnOnce(
             &'a PostFlow,
             &'a mut Poster,
-        ) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
     {
         let flow = self.name().to_owned();
         let mut keeper = LeaseKeeper::acquire(
@@ -386,7 +392,13 @@ impl PostFlow {
         let lease = poster.keeper.lease().clone();
         if let Err(e) = self
             .store
-            .finish_run(&lease, &run.id, status, &counts.to_run_counts(), Some(&message))
+            .finish_run(
+                &lease,
+                &run.id,
+                status,
+                &counts.to_run_counts(),
+                Some(&message),
+            )
             .await
         {
             tracing::warn!(error = %e, "could not record the end of the run");
@@ -490,9 +502,7 @@ impl PostFlow {
                         .map(ToString::to_string)
                         .collect();
                     poster.counts.invalid += 1;
-                    poster
-                        .dead_letter(doc, &key, &texts.join("\n"))
-                        .await?;
+                    poster.dead_letter(doc, &key, &texts.join("\n")).await?;
                     poster
                         .audit(
                             Some(&key.to_string()),

@@ -13,11 +13,13 @@ use super::lease::LeaseKeeper;
 use super::summary::{DocumentReport, DocumentState, PostCounts};
 use crate::adapt;
 use crate::error::{ChangedDocument, Error, Result, chain};
-use crate::key::{ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, match_existing};
+use crate::key::{
+    ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, match_existing,
+};
 use crate::mapping::JournalDocument;
 use crate::store::{
-    AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter,
-    Outcome, RunId, StateStore,
+    AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter, Outcome,
+    RunId, StateStore,
 };
 use crate::traits::{DocumentSink, ExistingDocument};
 use crate::validate::ValidationReport;
@@ -126,7 +128,12 @@ impl Poster {
         Ok(())
     }
 
-    pub(crate) fn push_report(&mut self, doc: &JournalDocument, key: &NaturalKey, state: DocumentState) {
+    pub(crate) fn push_report(
+        &mut self,
+        doc: &JournalDocument,
+        key: &NaturalKey,
+        state: DocumentState,
+    ) {
         self.report(doc, key, state);
     }
 
@@ -175,7 +182,10 @@ impl Poster {
         if pending.is_empty() {
             return Ok(());
         }
-        tracing::info!(pending = pending.len(), "reconciling intents without outcome");
+        tracing::info!(
+            pending = pending.len(),
+            "reconciling intents without outcome"
+        );
         for chunk in pending.chunks(self.options.lookup_page_size) {
             let mut keyed = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -203,10 +213,18 @@ impl Poster {
                             batch_number: existing.number.clone(),
                             entity_id: existing.id.clone(),
                         };
-                        self.store.record_outcome(&lease, &key_text, &outcome).await?;
+                        self.store
+                            .record_outcome(&lease, &key_text, &outcome)
+                            .await?;
                         self.counts.reconciled_found += 1;
                         let summary = json!({"request": "GET JournalTransaction (lookup by natural key)", "found": existing.number, "intended_by_run": entry.run_id.as_ref().map(RunId::as_str)});
-                        self.audit(Some(&key_text), AuditStage::Written, format!("reconciled: found as batch {}", existing.number), summary).await?;
+                        self.audit(
+                            Some(&key_text),
+                            AuditStage::Written,
+                            format!("reconciled: found as batch {}", existing.number),
+                            summary,
+                        )
+                        .await?;
                     }
                     _ => {
                         let error = format!(
@@ -216,7 +234,9 @@ impl Poster {
                         let outcome = Outcome::Failed {
                             error: error.clone(),
                         };
-                        self.store.record_outcome(&lease, &key_text, &outcome).await?;
+                        self.store
+                            .record_outcome(&lease, &key_text, &outcome)
+                            .await?;
                         self.counts.reconciled_absent += 1;
                         self.audit(
                             Some(&key_text),
@@ -322,17 +342,30 @@ impl Poster {
             let key_text = key.to_string();
             match plan {
                 Plan::Changed(posted) => {
-                    let batches: Vec<String> = posted.iter().map(|(_, d)| d.number.clone()).collect();
+                    let batches: Vec<String> =
+                        posted.iter().map(|(_, d)| d.number.clone()).collect();
                     let error = format!(
                         "content changed after it was posted as batch {}; policy `fail`: not posted",
                         batches.join(", ")
                     );
                     let lease = self.keeper.fresh().await?;
                     self.store
-                        .record_outcome(&lease, &key_text, &Outcome::Failed { error: error.clone() })
+                        .record_outcome(
+                            &lease,
+                            &key_text,
+                            &Outcome::Failed {
+                                error: error.clone(),
+                            },
+                        )
                         .await?;
                     self.dead_letter(doc, key, &error).await?;
-                    self.audit(Some(&key_text), AuditStage::Failed, "changed content", json!({"posted_batches": batches, "document": doc_summary(doc)})).await?;
+                    self.audit(
+                        Some(&key_text),
+                        AuditStage::Failed,
+                        "changed content",
+                        json!({"posted_batches": batches, "document": doc_summary(doc)}),
+                    )
+                    .await?;
                     self.counts.failed += 1;
                     self.report(doc, key, DocumentState::Failed { error });
                     changed.push(ChangedDocument {
@@ -345,9 +378,21 @@ impl Poster {
                     let reason = "withheld: other journals of this run changed after posting (policy `fail`)".to_owned();
                     let lease = self.keeper.fresh().await?;
                     self.store
-                        .record_outcome(&lease, &key_text, &Outcome::Failed { error: reason.clone() })
+                        .record_outcome(
+                            &lease,
+                            &key_text,
+                            &Outcome::Failed {
+                                error: reason.clone(),
+                            },
+                        )
                         .await?;
-                    self.audit(Some(&key_text), AuditStage::Skipped, "withheld", json!({"reason": reason})).await?;
+                    self.audit(
+                        Some(&key_text),
+                        AuditStage::Skipped,
+                        "withheld",
+                        json!({"reason": reason}),
+                    )
+                    .await?;
                     self.counts.withheld += 1;
                     self.report(doc, key, DocumentState::Withheld { reason });
                 }
@@ -364,8 +409,14 @@ impl Poster {
                 self.counts.duplicates_skipped += 1;
                 let (outcome, state) = match entry.state {
                     LedgerState::Skipped => {
-                        let reason = entry.detail.clone().unwrap_or_else(|| "skipped earlier".into());
-                        (format!("skipped earlier: {reason}"), DocumentState::Skipped { reason })
+                        let reason = entry
+                            .detail
+                            .clone()
+                            .unwrap_or_else(|| "skipped earlier".into());
+                        (
+                            format!("skipped earlier: {reason}"),
+                            DocumentState::Skipped { reason },
+                        )
                     }
                     _ => (
                         format!(
@@ -378,9 +429,16 @@ impl Poster {
                     ),
                 };
                 if let Some(batch) = &entry.batch_number {
-                    self.resolve_letter(key, format!("already posted as batch {batch}")).await?;
+                    self.resolve_letter(key, format!("already posted as batch {batch}"))
+                        .await?;
                 }
-                self.audit(Some(&key_text), AuditStage::Skipped, outcome, json!({"source": "ledger", "batch": entry.batch_number})).await?;
+                self.audit(
+                    Some(&key_text),
+                    AuditStage::Skipped,
+                    outcome,
+                    json!({"source": "ledger", "batch": entry.batch_number}),
+                )
+                .await?;
                 self.report(doc, key, state);
             }
             Plan::Found(existing) => {
@@ -389,9 +447,15 @@ impl Poster {
                     batch_number: existing.number.clone(),
                     entity_id: existing.id.clone(),
                 };
-                self.store.record_outcome(&lease, &key_text, &outcome).await?;
+                self.store
+                    .record_outcome(&lease, &key_text, &outcome)
+                    .await?;
                 self.counts.duplicates_skipped += 1;
-                self.resolve_letter(key, format!("found in Acumatica as batch {}", existing.number)).await?;
+                self.resolve_letter(
+                    key,
+                    format!("found in Acumatica as batch {}", existing.number),
+                )
+                .await?;
                 self.audit(
                     Some(&key_text),
                     AuditStage::Skipped,
@@ -399,7 +463,13 @@ impl Poster {
                     json!({"request": "GET JournalTransaction (lookup by natural key)", "batch": existing.number, "status": existing.status}),
                 )
                 .await?;
-                self.report(doc, key, DocumentState::AlreadyPosted { batch: Some(existing.number.clone()) });
+                self.report(
+                    doc,
+                    key,
+                    DocumentState::AlreadyPosted {
+                        batch: Some(existing.number.clone()),
+                    },
+                );
                 if self.options.release && !existing.is_released() {
                     self.release(&key_text, &existing).await?;
                 }
@@ -409,18 +479,31 @@ impl Poster {
             }
             Plan::Changed(posted) => match self.options.changed_content {
                 ChangedContentPolicy::Skip | ChangedContentPolicy::Fail => {
-                    let batches: Vec<&str> = posted.iter().map(|(_, d)| d.number.as_str()).collect();
+                    let batches: Vec<&str> =
+                        posted.iter().map(|(_, d)| d.number.as_str()).collect();
                     let reason = format!(
                         "content changed after it was posted as batch {}; policy `skip` leaves the posted batch as it is",
                         batches.join(", ")
                     );
                     let lease = self.keeper.fresh().await?;
                     self.store
-                        .record_outcome(&lease, &key_text, &Outcome::Skipped { reason: reason.clone() })
+                        .record_outcome(
+                            &lease,
+                            &key_text,
+                            &Outcome::Skipped {
+                                reason: reason.clone(),
+                            },
+                        )
                         .await?;
                     self.counts.changed_skipped += 1;
                     tracing::warn!(key = %key, batches = ?batches, "changed content skipped");
-                    self.audit(Some(&key_text), AuditStage::Skipped, "changed content", json!({"posted_batches": batches, "document": doc_summary(doc)})).await?;
+                    self.audit(
+                        Some(&key_text),
+                        AuditStage::Skipped,
+                        "changed content",
+                        json!({"posted_batches": batches, "document": doc_summary(doc)}),
+                    )
+                    .await?;
                     self.report(doc, key, DocumentState::Skipped { reason });
                 }
                 ChangedContentPolicy::ReverseAndRepost => {
@@ -432,10 +515,22 @@ impl Poster {
                             );
                             let lease = self.keeper.fresh().await?;
                             self.store
-                                .record_outcome(&lease, &key_text, &Outcome::Failed { error: error.clone() })
+                                .record_outcome(
+                                    &lease,
+                                    &key_text,
+                                    &Outcome::Failed {
+                                        error: error.clone(),
+                                    },
+                                )
                                 .await?;
                             self.dead_letter(doc, key, &error).await?;
-                            self.audit(Some(&key_text), AuditStage::Failed, "earlier version not reversed", json!({"batch": old.number, "error": reason})).await?;
+                            self.audit(
+                                Some(&key_text),
+                                AuditStage::Failed,
+                                "earlier version not reversed",
+                                json!({"batch": old.number, "error": reason}),
+                            )
+                            .await?;
                             self.counts.failed += 1;
                             self.report(doc, key, DocumentState::Failed { error });
                             return Ok(());
@@ -467,22 +562,34 @@ impl Poster {
             run_id: Some(self.run_id.clone()),
         };
         match self.store.record_intent(&lease, &intent).await? {
-            IntentStatus::Settled(entry) if entry.state == LedgerState::Posted => return Ok(Ok(())),
+            IntentStatus::Settled(entry) if entry.state == LedgerState::Posted => {
+                return Ok(Ok(()));
+            }
             IntentStatus::Settled(entry) => {
-                return Ok(Err(entry.detail.unwrap_or_else(|| "the reversal was skipped".into())));
+                return Ok(Err(entry
+                    .detail
+                    .unwrap_or_else(|| "the reversal was skipped".into())));
             }
             IntentStatus::Rearmed { .. } => self.counts.retries += 1,
             _ => {}
         }
-        let found = self.sink.find(std::slice::from_ref(key.partition())).await?;
-        match match_existing(&key, found.iter().map(|d| (d.description.as_str(), d.clone()))) {
+        let found = self
+            .sink
+            .find(std::slice::from_ref(key.partition()))
+            .await?;
+        match match_existing(
+            &key,
+            found.iter().map(|d| (d.description.as_str(), d.clone())),
+        ) {
             KeyMatch::Posted(existing) => {
                 let lease = self.keeper.fresh().await?;
                 let outcome = Outcome::Posted {
                     batch_number: existing.number.clone(),
                     entity_id: existing.id.clone(),
                 };
-                self.store.record_outcome(&lease, &key_text, &outcome).await?;
+                self.store
+                    .record_outcome(&lease, &key_text, &outcome)
+                    .await?;
                 Ok(Ok(()))
             }
             KeyMatch::Absent => {
@@ -502,7 +609,13 @@ impl Poster {
                 );
                 let lease = self.keeper.fresh().await?;
                 self.store
-                    .record_outcome(&lease, &key_text, &Outcome::Failed { error: reason.clone() })
+                    .record_outcome(
+                        &lease,
+                        &key_text,
+                        &Outcome::Failed {
+                            error: reason.clone(),
+                        },
+                    )
                     .await?;
                 Ok(Err(reason))
             }
@@ -531,13 +644,28 @@ impl Poster {
                     Ok(found) => found,
                     Err(lookup) => {
                         let summary = json!({"request": "PUT JournalTransaction (insert-only)", "error": chain(&e), "lookup_error": chain(&lookup)});
-                        self.audit(Some(&key_text), AuditStage::Failed, "outcome unknown; lookup failed", summary).await?;
+                        self.audit(
+                            Some(&key_text),
+                            AuditStage::Failed,
+                            "outcome unknown; lookup failed",
+                            summary,
+                        )
+                        .await?;
                         self.counts.pending += 1;
-                        self.report(doc, key, DocumentState::Pending { error: e.to_string() });
+                        self.report(
+                            doc,
+                            key,
+                            DocumentState::Pending {
+                                error: e.to_string(),
+                            },
+                        );
                         return Err(lookup);
                     }
                 };
-                match match_existing(key, found.iter().map(|d| (d.description.as_str(), d.clone()))) {
+                match match_existing(
+                    key,
+                    found.iter().map(|d| (d.description.as_str(), d.clone())),
+                ) {
                     KeyMatch::Posted(existing) => {
                         let how = format!("created (confirmed by lookup after: {e})");
                         self.posted(doc, key, &existing, &how).await?;
@@ -545,9 +673,21 @@ impl Poster {
                     }
                     _ if e.is_outcome_unknown() => {
                         let summary = json!({"request": "PUT JournalTransaction (insert-only)", "error": chain(&e), "lookup": "not found"});
-                        self.audit(Some(&key_text), AuditStage::Failed, "outcome unknown; not found; left pending for reconciliation", summary).await?;
+                        self.audit(
+                            Some(&key_text),
+                            AuditStage::Failed,
+                            "outcome unknown; not found; left pending for reconciliation",
+                            summary,
+                        )
+                        .await?;
                         self.counts.pending += 1;
-                        self.report(doc, key, DocumentState::Pending { error: e.to_string() });
+                        self.report(
+                            doc,
+                            key,
+                            DocumentState::Pending {
+                                error: e.to_string(),
+                            },
+                        );
                         Ok(false)
                     }
                     _ => {
@@ -572,7 +712,9 @@ impl Poster {
             batch_number: existing.number.clone(),
             entity_id: existing.id.clone(),
         };
-        self.store.record_outcome(&lease, &key_text, &outcome).await?;
+        self.store
+            .record_outcome(&lease, &key_text, &outcome)
+            .await?;
         self.counts.documents_posted += 1;
         tracing::info!(key = %key, batch = %existing.number, "posted");
         let mut summary = doc_summary(doc);
@@ -580,9 +722,20 @@ impl Poster {
         summary["batch"] = json!(existing.number);
         summary["id"] = json!(existing.id);
         summary["status"] = json!(existing.status);
-        self.audit(Some(&key_text), AuditStage::Written, how, summary).await?;
-        self.resolve_letter(key, format!("posted as batch {} in run {}", existing.number, self.run_id)).await?;
-        self.report(doc, key, DocumentState::Posted { batch: existing.number.clone() });
+        self.audit(Some(&key_text), AuditStage::Written, how, summary)
+            .await?;
+        self.resolve_letter(
+            key,
+            format!("posted as batch {} in run {}", existing.number, self.run_id),
+        )
+        .await?;
+        self.report(
+            doc,
+            key,
+            DocumentState::Posted {
+                batch: existing.number.clone(),
+            },
+        );
         if self.options.release && !existing.is_released() {
             self.release(&key_text, existing).await?;
         }
@@ -594,7 +747,13 @@ impl Poster {
         let error = chain(e);
         let lease = self.keeper.fresh().await?;
         self.store
-            .record_outcome(&lease, &key_text, &Outcome::Failed { error: error.clone() })
+            .record_outcome(
+                &lease,
+                &key_text,
+                &Outcome::Failed {
+                    error: error.clone(),
+                },
+            )
             .await?;
         self.dead_letter(doc, key, &error).await?;
         self.counts.failed += 1;
@@ -604,9 +763,15 @@ impl Poster {
         summary["error"] = json!(error);
         if let Error::Acumatica(a) = e {
             summary["status"] = json!(a.status());
-            summary["field_errors"] = json!(a.field_errors().iter().map(ToString::to_string).collect::<Vec<_>>());
+            summary["field_errors"] = json!(
+                a.field_errors()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            );
         }
-        self.audit(Some(&key_text), AuditStage::Failed, "rejected", summary).await?;
+        self.audit(Some(&key_text), AuditStage::Failed, "rejected", summary)
+            .await?;
         self.report(doc, key, DocumentState::Failed { error });
         Ok(())
     }

@@ -148,9 +148,10 @@ impl DocumentSink for AcumaticaJournals {
         let Some(filter) = filter else {
             return Ok(Vec::new());
         };
-        let query = ListQuery::new()
-            .filter(filter)
-            .select(["BatchNbr", "Module", "Description", "Status"]);
+        let query =
+            ListQuery::new()
+                .filter(filter)
+                .select(["BatchNbr", "Module", "Description", "Status"]);
         let found: Vec<JournalTransaction> = self.client.list(query).try_collect().await?;
         found.iter().map(adapt::existing_document).collect()
     }

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use sync_core::mapping::JournalMapping;
-use sync_core::post::{AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions};
+use sync_core::post::{
+    AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions,
+};
 use sync_core::store::{PostgresStore, SqliteStore, StateStore};
 use testkit::acumatica::{AcumaticaFake, AcumaticaOptions};
 use testkit::looker::{LookerConfig, LookerFake};
@@ -37,7 +39,10 @@ impl Env {
         let looker_server = looker_fake.serve().await.unwrap();
         let acumatica = acumatica_client(&acu);
         let looker = looker_client::Client::builder(looker_server.url())
-            .credentials(credentials::LOOKER_CLIENT_ID, credentials::LOOKER_CLIENT_SECRET)
+            .credentials(
+                credentials::LOOKER_CLIENT_ID,
+                credentials::LOOKER_CLIENT_SECRET,
+            )
             .build()
             .unwrap();
         Self {
@@ -50,7 +55,12 @@ impl Env {
     }
 
     /// A post flow for `period` (MMYYYY) with these options on `store`.
-    pub fn post_flow(&self, store: Arc<dyn StateStore>, period: &str, options: PostOptions) -> PostFlow {
+    pub fn post_flow(
+        &self,
+        store: Arc<dyn StateStore>,
+        period: &str,
+        options: PostOptions,
+    ) -> PostFlow {
         self.post_flow_as(store, period, options, "test-owner")
     }
 
@@ -79,7 +89,11 @@ impl Env {
             .state()
             .journal_transactions()
             .into_iter()
-            .filter(|b| b.description.as_deref().is_some_and(|d| d.contains("[mlc:")))
+            .filter(|b| {
+                b.description
+                    .as_deref()
+                    .is_some_and(|d| d.contains("[mlc:"))
+            })
             .collect()
     }
 
@@ -180,10 +194,15 @@ pub async fn postgres_store(url: &str, schema: &str) -> PostgresStore {
 
 pub async fn stores() -> Stores {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(dir.path().join("state.db")).await.unwrap();
+    let sqlite = SqliteStore::open(dir.path().join("state.db"))
+        .await
+        .unwrap();
     let mut list: Vec<(&'static str, Arc<dyn StateStore>)> = vec![("sqlite", Arc::new(sqlite))];
     if let Some(url) = postgres_url() {
-        list.push(("postgres", Arc::new(postgres_store(&url, &fresh_schema()).await)));
+        list.push((
+            "postgres",
+            Arc::new(postgres_store(&url, &fresh_schema()).await),
+        ));
     }
     Stores { list, _dir: dir }
 }
