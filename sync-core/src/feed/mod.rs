@@ -56,7 +56,8 @@ pub use config::{FeedConfig, FeedEntity, FeedOptions};
 pub use source::AcumaticaChanges;
 
 use crate::error::{Error, Result};
-use crate::post::{LeaseKeeper, default_owner};
+use crate::post::{LeaseKeeper, Stopper, default_owner};
+use crate::schedule::FlowRun;
 use crate::store::{AuditEvent, AuditStage, RunCounts, RunId, RunStatus, StateStore};
 use crate::traits::RecordSource;
 use crate::warehouse::{TableSpec, WarehouseRecord, WarehouseSink};
@@ -337,13 +338,44 @@ impl FeedFlow {
         &self,
         shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<FeedSummary> {
-        let mut keeper = LeaseKeeper::acquire(
+        let keeper = LeaseKeeper::acquire(
             self.store.clone(),
             &self.name,
             &self.owner,
             self.options.lease_ttl(),
         )
         .await?;
+        self.run_leased(keeper, shutdown.map(Stopper::Watch)).await
+    }
+
+    /// Runs the flow as a job of the schedule [`Runner`](crate::schedule::Runner), under the
+    /// lease the runner holds for it (the schedule's flow name must be this flow's name, and
+    /// the runner must share this flow's state store). Stops between pages when the runner's
+    /// stop signal fires.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run) (never [`Error::Busy`]); a configuration error when the schedule's
+    /// flow name is not this flow's.
+    pub async fn run_scheduled(&self, run: &FlowRun) -> Result<FeedSummary> {
+        if run.flow != self.name {
+            return Err(Error::config(
+                "schedule",
+                format!(
+                    "the runner scheduled flow `{}` but this flow is `{}`; schedule it under its own name",
+                    run.flow, self.name
+                ),
+            ));
+        }
+        let keeper = LeaseKeeper::borrowed(self.store.clone(), run.lease.clone());
+        self.run_leased(keeper, Some(Stopper::Runner(run.stop.clone())))
+            .await
+    }
+
+    async fn run_leased(
+        &self,
+        mut keeper: LeaseKeeper,
+        shutdown: Option<Stopper>,
+    ) -> Result<FeedSummary> {
         let lease = keeper.fresh().await?;
         let run = match self.store.start_run(&lease).await {
             Ok(r) => r,
@@ -357,7 +389,7 @@ impl FeedFlow {
         let mut windows = Vec::new();
         let mut stop: Option<Error> = None;
         for entry in self.entries.iter() {
-            if shutdown.as_ref().is_some_and(|s| *s.borrow()) {
+            if shutdown.as_ref().is_some_and(Stopper::is_set) {
                 stop = Some(Error::Cancelled {
                     flow: self.name.clone(),
                 });
@@ -473,7 +505,7 @@ impl FeedFlow {
         run_id: &RunId,
         entry: &Entry,
         window: &mut EntityWindow,
-        shutdown: Option<&tokio::sync::watch::Receiver<bool>>,
+        shutdown: Option<&Stopper>,
     ) -> Result<()> {
         let entity = entry.spec.entity.clone();
         let mark = self.store.watermark(&self.name, &entity).await?;
@@ -525,7 +557,7 @@ impl FeedFlow {
                 json!({"entity": entity, "page": window.pages, "table": entry.spec.table, "records": records.len(), "written": written.written, "stale": written.stale, "ids": ids}),
             )
             .await?;
-            if shutdown.is_some_and(|s| *s.borrow()) {
+            if shutdown.is_some_and(Stopper::is_set) {
                 return Err(Error::Cancelled {
                     flow: self.name.clone(),
                 });

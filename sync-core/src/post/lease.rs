@@ -6,7 +6,26 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::error::{Error, Result};
+use crate::schedule::StopSignal;
 use crate::store::{Lease, StateStore};
+
+/// What asks a running flow to stop between documents (or pages).
+#[derive(Debug, Clone)]
+pub(crate) enum Stopper {
+    /// A flag the caller flips to `true`.
+    Watch(tokio::sync::watch::Receiver<bool>),
+    /// The schedule runner's signal (shutdown, or a lost lease).
+    Runner(StopSignal),
+}
+
+impl Stopper {
+    pub(crate) fn is_set(&self) -> bool {
+        match self {
+            Self::Watch(rx) => *rx.borrow(),
+            Self::Runner(signal) => signal.is_stopping(),
+        }
+    }
+}
 
 /// The default lease owner: `<host>:<pid>` (host from `HOSTNAME`, else `localhost`).
 ///
@@ -29,6 +48,8 @@ pub(crate) struct LeaseKeeper {
     store: Arc<dyn StateStore>,
     lease: Lease,
     ttl: Duration,
+    /// Held by someone else (the schedule runner), who renews and releases it.
+    borrowed: bool,
 }
 
 impl LeaseKeeper {
@@ -40,15 +61,34 @@ impl LeaseKeeper {
         ttl: Duration,
     ) -> Result<Self> {
         match store.acquire_lease(flow, owner, ttl).await? {
-            Some(lease) => Ok(Self { store, lease, ttl }),
+            Some(lease) => Ok(Self {
+                store,
+                lease,
+                ttl,
+                borrowed: false,
+            }),
             None => Err(Error::Busy {
                 flow: flow.to_owned(),
             }),
         }
     }
 
+    /// Uses a lease someone else holds and renews (the schedule runner's): never renewed nor
+    /// released here; the store still refuses writes once it is lost.
+    pub(crate) fn borrowed(store: Arc<dyn StateStore>, lease: Lease) -> Self {
+        Self {
+            store,
+            lease,
+            ttl: Duration::ZERO,
+            borrowed: true,
+        }
+    }
+
     /// The lease, renewed first when less than half its TTL is left.
     pub(crate) async fn fresh(&mut self) -> Result<Lease> {
+        if self.borrowed {
+            return Ok(self.lease.clone());
+        }
         let left = self.lease.expires_at - Utc::now();
         let half = chrono::Duration::from_std(self.ttl / 2).unwrap_or(chrono::Duration::zero());
         if left < half {
@@ -65,6 +105,9 @@ impl LeaseKeeper {
 
     /// Releases the lease (errors are logged: an expired lease needs no release).
     pub(crate) async fn release(self) {
+        if self.borrowed {
+            return;
+        }
         if let Err(e) = self.store.release_lease(&self.lease).await {
             tracing::warn!(flow = %self.lease.flow, error = %e, "could not release the lease; it expires by itself");
         }

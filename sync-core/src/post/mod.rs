@@ -52,17 +52,18 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use config::{LookerQueryConfig, PostFlowConfig, PostOptions};
-pub(crate) use lease::LeaseKeeper;
 pub use lease::default_owner;
+pub(crate) use lease::{LeaseKeeper, Stopper};
 pub use sources::{AcumaticaJournals, LookerQuerySource};
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 
 use crate::error::{Error, Result};
 use crate::key::NaturalKey;
 use crate::mapping::{JournalDocument, JournalMapping, MappedJournals, Row};
+use crate::schedule::FlowRun;
 use crate::store::{
-    AuditRecord, AuditStage, DeadLetter, LedgerEntry, LedgerFilter, RunId, RunRecord, RunStatus,
-    StateStore,
+    AuditRecord, AuditStage, DeadLetter, Lease, LedgerEntry, LedgerFilter, RunId, RunRecord,
+    RunStatus, StateStore,
 };
 use crate::traits::{DocumentSink, RecordSource};
 use crate::validate::{DocumentStatus, ValidationPolicy, ValidationReport, validate};
@@ -251,9 +252,61 @@ impl PostFlow {
         &self,
         shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<RunSummary> {
-        self.in_run("post", shutdown, |flow, poster| {
-            Box::pin(flow.post_body(poster))
-        })
+        self.in_run(
+            "post",
+            None,
+            shutdown.map(Stopper::Watch),
+            |flow, poster| Box::pin(flow.post_body(poster)),
+        )
+        .await
+    }
+
+    /// Runs the flow as a job of the schedule [`Runner`](crate::schedule::Runner), under the
+    /// lease the runner acquired and renews for it (the schedule's flow name must be this
+    /// flow's name, and the runner must share this flow's state store). Stops between
+    /// documents when the runner's stop signal fires.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::schedule::{FlowSchedule, Runner};
+    ///
+    /// # async fn demo(flow: sync_core::post::PostFlow) -> Result<(), Box<dyn std::error::Error>> {
+    /// let runner = Runner::builder(flow.store().clone())
+    ///     .schedule(FlowSchedule::new(flow.name(), "0 6 1 * *", "Europe/Berlin")?)
+    ///     .build()?;
+    /// let flow = Arc::new(flow);
+    /// runner
+    ///     .run(
+    ///         move |run| {
+    ///             let flow = flow.clone();
+    ///             async move { flow.run_scheduled(&run).await.map(|_| ()).map_err(Into::into) }
+    ///         },
+    ///         async { tokio::signal::ctrl_c().await.ok(); },
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`run`](Self::run) (never [`Error::Busy`]: the runner holds the lease); a
+    /// configuration error when the schedule's flow name is not this flow's.
+    pub async fn run_scheduled(&self, run: &FlowRun) -> Result<RunSummary> {
+        if run.flow != self.name() {
+            return Err(Error::config(
+                "schedule",
+                format!(
+                    "the runner scheduled flow `{}` but this flow is `{}`; schedule it under its own name",
+                    run.flow,
+                    self.name()
+                ),
+            ));
+        }
+        self.in_run(
+            "post",
+            Some(run.lease.clone()),
+            Some(Stopper::Runner(run.stop.clone())),
+            |flow, poster| Box::pin(flow.post_body(poster)),
+        )
         .await
     }
 
@@ -272,7 +325,7 @@ impl PostFlow {
     /// As [`run`](Self::run); a dead letter that cannot be read back is reported, not fatal.
     pub async fn replay(&self, ids: Option<&[i64]>) -> Result<RunSummary> {
         let ids = ids.map(<[i64]>::to_vec);
-        self.in_run("replay", None, move |flow, poster| {
+        self.in_run("replay", None, None, move |flow, poster| {
             Box::pin(flow.replay_body(poster, ids))
         })
         .await
@@ -322,7 +375,8 @@ impl PostFlow {
     async fn in_run<F>(
         &self,
         kind: &'static str,
-        shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+        borrowed: Option<Lease>,
+        shutdown: Option<Stopper>,
         body: F,
     ) -> Result<RunSummary>
     where
@@ -333,13 +387,18 @@ impl PostFlow {
             -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
     {
         let flow = self.name().to_owned();
-        let mut keeper = LeaseKeeper::acquire(
-            self.store.clone(),
-            &flow,
-            &self.owner,
-            self.options.lease_ttl(),
-        )
-        .await?;
+        let mut keeper = match borrowed {
+            Some(lease) => LeaseKeeper::borrowed(self.store.clone(), lease),
+            None => {
+                LeaseKeeper::acquire(
+                    self.store.clone(),
+                    &flow,
+                    &self.owner,
+                    self.options.lease_ttl(),
+                )
+                .await?
+            }
+        };
         let lease = keeper.fresh().await?;
         let run = match self.store.start_run(&lease).await {
             Ok(run) => run,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::config::PostOptions;
-use super::lease::LeaseKeeper;
+use super::lease::{LeaseKeeper, Stopper};
 use super::summary::{DocumentReport, DocumentState, PostCounts};
 use crate::adapt;
 use crate::error::{ChangedDocument, Error, Result, chain};
@@ -49,7 +49,7 @@ pub(crate) struct Poster {
     pub(crate) validation: Option<ValidationReport>,
     /// Unresolved dead letters by natural key, resolved when their document gets posted.
     open_letters: HashMap<String, i64>,
-    shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    shutdown: Option<Stopper>,
 }
 
 fn doc_summary(doc: &JournalDocument) -> Value {
@@ -88,7 +88,7 @@ impl Poster {
         run_id: RunId,
         options: PostOptions,
         open_letters: HashMap<String, i64>,
-        shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+        shutdown: Option<Stopper>,
     ) -> Self {
         Self {
             flow,
@@ -106,7 +106,7 @@ impl Poster {
     }
 
     fn stopping(&self) -> bool {
-        self.shutdown.as_ref().is_some_and(|s| *s.borrow())
+        self.shutdown.as_ref().is_some_and(Stopper::is_set)
     }
 
     pub(crate) async fn audit(
