@@ -13,6 +13,8 @@
 //! - [`demo`]: the month-end story the `period_close` example tells;
 //! - [`exit`]: exit codes and the command error type.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -698,3 +698,65 @@ async fn period_close_tells_the_whole_story_against_the_sandbox() {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_runs_flows_on_their_cadence_and_stops_on_ctrl_c() {
+    // Every two seconds (croner's optional seconds field).
+    let rig = Rig::with(SandboxOptions::default(), |c| {
+        c.replace("cron = \"0 6 1 * *\"", "cron = \"*/2 * * * * *\"")
+    })
+    .await;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
+    for v in OUTER_VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in rig.sandbox.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .current_dir(rig.dir.path())
+        .arg("--no-progress")
+        .arg("--config")
+        .arg(&rig.config)
+        .args(["run", "--flow", "overhead_allocation"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for at least two scheduled runs in the run history.
+    let mut runs = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let out = rig
+            .cmd()
+            .args(["--json", "status", "--flow", "overhead_allocation"])
+            .output()
+            .unwrap();
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            runs = v["flows"][0]["runs"].as_array().map_or(0, Vec::len);
+            if runs >= 2 {
+                break;
+            }
+        }
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        runs >= 2,
+        "the daemon ran the flow at least twice, saw {runs}"
+    );
+    assert!(
+        status.success(),
+        "Ctrl-C stops the daemon cleanly: {status:?}"
+    );
+    assert_eq!(
+        rig.created(),
+        3,
+        "every scheduled run after the first posted nothing"
+    );
+}
