@@ -218,7 +218,13 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> 
         let mut exit = Exit::Ok;
         let mut runs = Vec::new();
         for f in &flows {
+            let spinner = ctx.bars.then(|| {
+                crate::progress::Progress::new(format!("running flow {}", f.name), None, true)
+            });
             let (code, text, value) = run_once(&f.name, &built[&f.name]).await;
+            if let Some(s) = spinner {
+                s.finish();
+            }
             exit = exit.worst(code);
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
