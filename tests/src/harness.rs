@@ -12,7 +12,9 @@ use serde_json::Value;
 use sync_core::feed::{AcumaticaChanges, FeedFlow, FeedOptions};
 use sync_core::key::extract_key;
 use sync_core::mapping::JournalMapping;
-use sync_core::post::{AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions};
+use sync_core::post::{
+    AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions,
+};
 use sync_core::store::StateStore;
 use sync_core::warehouse::{PostgresWarehouse, SqliteWarehouse, TableSpec, WarehouseSink};
 use testkit::seed::{self, credentials};
@@ -23,7 +25,9 @@ pub const VERSION: &str = "24.200.001";
 /// The months the month-end flow posts (the seed's open months): three branches each, so
 /// nine journals in all.
 pub fn months() -> Vec<u32> {
-    (seed::LAST_CLOSED_MONTH + 1..=12).filter(|m| seed::period_is_open(*m)).collect()
+    (seed::LAST_CLOSED_MONTH + 1..=12)
+        .filter(|m| seed::period_is_open(*m))
+        .collect()
 }
 
 /// How hard the clients retry.
@@ -70,8 +74,10 @@ pub fn acumatica_client(url: &str, retries: Retries) -> acumatica_client::Client
 
 /// A Looker client for the fake at `url` (API 3 credentials of the seed).
 pub fn looker_client(url: &str, retries: Retries) -> looker_client::Client {
-    let mut b = looker_client::Client::builder(url)
-        .credentials(credentials::LOOKER_CLIENT_ID, credentials::LOOKER_CLIENT_SECRET);
+    let mut b = looker_client::Client::builder(url).credentials(
+        credentials::LOOKER_CLIENT_ID,
+        credentials::LOOKER_CLIENT_SECRET,
+    );
     if let Some(p) = policy(retries) {
         b = b.retry_policy(p).timeout(Duration::from_secs(2));
     }
@@ -139,7 +145,11 @@ pub fn post_flow(
 
 /// The entities the warehouse feed keeps: journals (with lines), vendors, accounts.
 pub fn feed_specs() -> Vec<TableSpec> {
-    vec![TableSpec::journal_transaction(), TableSpec::vendor(), TableSpec::account()]
+    vec![
+        TableSpec::journal_transaction(),
+        TableSpec::vendor(),
+        TableSpec::account(),
+    ]
 }
 
 /// The warehouse feed of [`feed_specs`], pages of 20 records.
@@ -158,7 +168,8 @@ pub fn feed_flow(
         })
         .owner(owner);
     for spec in feed_specs() {
-        let mut source = AcumaticaChanges::new(acumatica.clone(), spec.entity.clone()).page_size(20);
+        let mut source =
+            AcumaticaChanges::new(acumatica.clone(), spec.entity.clone()).page_size(20);
         if let Some(d) = &spec.details {
             source = source.expand([d.source.clone()]);
         }
@@ -202,7 +213,9 @@ pub fn check_journals(acu: &testkit::acumatica::Acumatica) -> Result<usize, Stri
     let mut seen: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
     for b in acu.journal_transactions() {
-        let Some(desc) = b.description.as_deref() else { continue };
+        let Some(desc) = b.description.as_deref() else {
+            continue;
+        };
         if extract_key(desc).is_none() {
             continue;
         }
@@ -222,9 +235,14 @@ pub fn check_journals(acu: &testkit::acumatica::Acumatica) -> Result<usize, Stri
                     ));
                 }
             }
-            _ => problems.push(format!("batch {} has unexpected period {period} / branch {branch}", b.batch_nbr)),
+            _ => problems.push(format!(
+                "batch {} has unexpected period {period} / branch {branch}",
+                b.batch_nbr
+            )),
         }
-        seen.entry((period, branch)).or_default().push(b.batch_nbr.clone());
+        seen.entry((period, branch))
+            .or_default()
+            .push(b.batch_nbr.clone());
     }
     let mut expected = 0;
     for m in months() {
@@ -241,11 +259,18 @@ pub fn check_journals(acu: &testkit::acumatica::Acumatica) -> Result<usize, Stri
             }
         }
     }
-    if problems.is_empty() { Ok(expected) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(expected)
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 fn field(doc: &Value, name: &str) -> Value {
-    doc.get(name).and_then(|v| v.get("value")).cloned().unwrap_or(Value::Null)
+    doc.get(name)
+        .and_then(|v| v.get("value"))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// Checks that the warehouse holds exactly the fake's records of every [`feed_specs`]
@@ -261,17 +286,30 @@ pub async fn check_warehouse(
         let source = acu.documents(&spec.entity);
         let count = warehouse.count(&spec).await.map_err(|e| e.to_string())?;
         if count != source.len() as u64 {
-            problems.push(format!("{}: warehouse has {count} records, source {}", spec.entity, source.len()));
+            problems.push(format!(
+                "{}: warehouse has {count} records, source {}",
+                spec.entity,
+                source.len()
+            ));
         }
         let mut ids = BTreeSet::new();
         for doc in &source {
             let id = doc["id"].as_str().unwrap_or_default().to_owned();
             ids.insert(id.clone());
-            let Some(raw) = warehouse.raw_record(&spec, &id).await.map_err(|e| e.to_string())? else {
+            let Some(raw) = warehouse
+                .raw_record(&spec, &id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
                 problems.push(format!("{} {id} missing from the warehouse", spec.entity));
                 continue;
             };
-            for c in spec.columns.iter().map(|c| c.source.as_str()).chain(["LastModifiedDateTime"]) {
+            for c in spec
+                .columns
+                .iter()
+                .map(|c| c.source.as_str())
+                .chain(["LastModifiedDateTime"])
+            {
                 if field(doc, c) != field(&raw, c) {
                     problems.push(format!(
                         "{} {id} field {c}: warehouse {}, source {}",
@@ -285,7 +323,11 @@ pub async fn check_warehouse(
                 let lines = |v: &Value| -> Vec<Vec<Value>> {
                     v.get(&d.source)
                         .and_then(Value::as_array)
-                        .map(|a| a.iter().map(|l| d.columns.iter().map(|c| field(l, &c.source)).collect()).collect())
+                        .map(|a| {
+                            a.iter()
+                                .map(|l| d.columns.iter().map(|c| field(l, &c.source)).collect())
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
                 if lines(doc) != lines(&raw) {

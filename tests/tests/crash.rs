@@ -43,7 +43,10 @@ struct Outcome {
 
 fn seed() -> u64 {
     match std::env::var("CRASH_SEED") {
-        Ok(s) => s.trim().parse().expect("CRASH_SEED must be an unsigned integer"),
+        Ok(s) => s
+            .trim()
+            .parse()
+            .expect("CRASH_SEED must be an unsigned integer"),
         Err(_) => fastrand::u64(..),
     }
 }
@@ -69,11 +72,16 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
     .unwrap();
     let months = harness::months();
     let looker_fake =
-        LookerFake::new(LookerConfig::default().with_months(months[0], *months.last().unwrap())).unwrap();
+        LookerFake::new(LookerConfig::default().with_months(months[0], *months.last().unwrap()))
+            .unwrap();
     let looker = looker_fake.serve().await.unwrap();
     let requests = || acu.log().len() + looker.log().len();
 
-    let mut out = Outcome { kills: 0, starts: 0, requests: 0 };
+    let mut out = Outcome {
+        kills: 0,
+        starts: 0,
+        requests: 0,
+    };
     let mut failures = 0;
     loop {
         let mut cmd = Command::new(CHILD);
@@ -143,7 +151,11 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
                 }
                 failures += 1;
                 eprintln!("[{}] crash_child failed ({s}): {err}", backend.name);
-                assert!(failures < 5, "[{}] crash_child keeps failing: {err}", backend.name);
+                assert!(
+                    failures < 5,
+                    "[{}] crash_child keeps failing: {err}",
+                    backend.name
+                );
             }
         }
     }
@@ -154,9 +166,10 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
         .unwrap_or_else(|e| panic!("[{}] exactly-once violated: {e}", backend.name));
     assert_eq!(expected, months.len() * testkit::seed::BRANCHES.len());
     // Nothing lost, nothing twice: the warehouse equals the source.
-    let warehouse = harness::open_warehouse(&backend.warehouse, backend.warehouse_schema.as_deref())
-        .await
-        .unwrap();
+    let warehouse =
+        harness::open_warehouse(&backend.warehouse, backend.warehouse_schema.as_deref())
+            .await
+            .unwrap();
     harness::check_warehouse(acu.state(), warehouse.as_ref())
         .await
         .unwrap_or_else(|e| panic!("[{}] warehouse differs from the source: {e}", backend.name));
@@ -197,7 +210,10 @@ async fn sigkill_at_random_points_posts_each_journal_once_and_loses_no_record_sq
         name: "sqlite",
         store: base.join(format!("state-{round}.db")).display().to_string(),
         store_schema: None,
-        warehouse: base.join(format!("warehouse-{round}.db")).display().to_string(),
+        warehouse: base
+            .join(format!("warehouse-{round}.db"))
+            .display()
+            .to_string(),
         warehouse_schema: None,
     })
     .await;

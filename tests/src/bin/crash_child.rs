@@ -40,7 +40,10 @@ async fn run() -> Result<(), String> {
     for month in harness::months() {
         let flow = harness::post_flow(&looker, &acumatica, store.clone(), month, OWNER)
             .map_err(|e| format!("post flow: {e}"))?;
-        let summary = flow.run().await.map_err(|e| format!("post run of month {month}: {e}"))?;
+        let summary = flow
+            .run()
+            .await
+            .map_err(|e| format!("post run of month {month}: {e}"))?;
         if summary.status != RunStatus::Succeeded {
             return Err(format!("post run of month {month}: {summary}"));
         }
@@ -58,7 +61,10 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("crash_child: cannot start a runtime: {e}");
