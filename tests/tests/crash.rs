@@ -101,7 +101,7 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
             cmd.env("CRASH_WAREHOUSE_SCHEMA", s);
         }
         // A kill point for this incarnation (none once the round has its kills).
-        let kill_after = (out.kills < max_kills).then(|| rng.usize(1..=70));
+        let kill_after = (out.kills < max_kills).then(|| rng.usize(1..=45));
         let start = requests();
         let mut child = cmd.spawn().expect("start crash_child");
         out.starts += 1;
