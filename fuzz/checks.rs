@@ -103,8 +103,9 @@ pub fn check_acumatica_entity(data: &[u8]) {
         && let Ok(ts) = Timestamp::from_str(text)
     {
         let shown = ts.to_string();
-        let again = Timestamp::from_str(&shown)
-            .unwrap_or_else(|e| panic!("{text:?} parsed, but its display {shown:?} did not: {e:?}"));
+        let again = Timestamp::from_str(&shown).unwrap_or_else(|e| {
+            panic!("{text:?} parsed, but its display {shown:?} did not: {e:?}")
+        });
         assert_eq!(again.local(), ts.local(), "{text:?} -> {shown:?}");
         assert_eq!(again.offset(), ts.offset(), "{text:?} -> {shown:?}");
     }
@@ -305,13 +306,21 @@ pub fn check_acumatica_422(data: &[u8]) {
             ))
             .expect_err("a 4xx answer is an error");
         assert_eq!(err.status(), Some(status), "{err}");
-        assert!(!err.is_retryable(), "a rejected record is not retryable: {err}");
+        assert!(
+            !err.is_retryable(),
+            "a rejected record is not retryable: {err}"
+        );
         let got: Vec<(String, String)> = err
             .field_errors()
             .iter()
             .map(|e| (e.path.clone(), e.message.clone()))
             .collect();
-        assert_eq!(got, expected, "field errors of {}", String::from_utf8_lossy(data));
+        assert_eq!(
+            got,
+            expected,
+            "field errors of {}",
+            String::from_utf8_lossy(data)
+        );
         let is_validation = matches!(err.kind(), acumatica_client::ErrorKind::Validation(_));
         if status == 422 || !expected.is_empty() {
             assert!(is_validation, "{status} gave {err:?}");
@@ -319,7 +328,10 @@ pub fn check_acumatica_422(data: &[u8]) {
         // Every field message is in the error's text, so a log line has them.
         let text = err.to_string();
         for (_, message) in &expected {
-            assert!(text.contains(message.as_str()), "{message:?} missing from {text:?}");
+            assert!(
+                text.contains(message.as_str()),
+                "{message:?} missing from {text:?}"
+            );
         }
     }
 }
@@ -410,8 +422,14 @@ pub fn check_looker_rows(data: &[u8]) {
     };
     let whole = decode_chunks(format, vec![body.to_vec()]);
     let seed = u64::from(selector) * 0x9E37_79B9 + body.len() as u64;
-    let chunked = decode_chunks(format, split(body, chunk_sizes(seed, 1 + usize::from(selector % 61))));
-    assert_eq!(chunked, whole, "{format:?}: chunked decode differs from whole-buffer decode");
+    let chunked = decode_chunks(
+        format,
+        split(body, chunk_sizes(seed, 1 + usize::from(selector % 61))),
+    );
+    assert_eq!(
+        chunked, whole,
+        "{format:?}: chunked decode differs from whole-buffer decode"
+    );
     if body.len() <= 2048 {
         let bytewise = decode_chunks(format, split(body, || 1));
         assert_eq!(bytewise, whole, "{format:?}: byte-at-a-time decode differs");
@@ -419,7 +437,10 @@ pub fn check_looker_rows(data: &[u8]) {
     if format == ResultFormat::Json {
         match serde_json::from_slice::<Vec<looker_client::Row>>(body) {
             Ok(rows) => {
-                assert_eq!(whole.error, None, "serde_json reads it, the stream refused it");
+                assert_eq!(
+                    whole.error, None,
+                    "serde_json reads it, the stream refused it"
+                );
                 assert_eq!(whole.rows, rows, "rows differ from serde_json's");
             }
             Err(e) => assert!(
@@ -521,7 +542,11 @@ fn check_encoded(filter: &Filter) -> String {
             b as char
         );
     }
-    assert_eq!(decoded_filter(&query).as_deref(), Some(text.as_str()), "{query}");
+    assert_eq!(
+        decoded_filter(&query).as_deref(),
+        Some(text.as_str()),
+        "{query}"
+    );
     text
 }
 
@@ -604,16 +629,18 @@ pub fn check_filter_literal(data: &[u8]) {
             })
             .collect();
         assert_eq!(strings, parts, "{rendered:?}");
-        let combined = Filter::eq("Status", "Open").and(any).and(Filter::ends_with("X", first));
+        let combined = Filter::eq("Status", "Open")
+            .and(any)
+            .and(Filter::ends_with("X", first));
         let rendered = check_encoded(&combined);
         let tokens = tokenize(&rendered).unwrap_or_else(|e| panic!("{rendered:?}: {e}"));
         let opens = tokens.iter().filter(|t| **t == Token::Punct('(')).count();
         let closes = tokens.iter().filter(|t| **t == Token::Punct(')')).count();
-        assert_eq!(opens, closes, "unbalanced parentheses outside literals: {rendered:?}");
-        let strings = tokens
-            .iter()
-            .filter(|t| matches!(t, Token::Str(_)))
-            .count();
+        assert_eq!(
+            opens, closes,
+            "unbalanced parentheses outside literals: {rendered:?}"
+        );
+        let strings = tokens.iter().filter(|t| matches!(t, Token::Str(_))).count();
         assert_eq!(strings, parts.len() + 2, "{rendered:?}");
     }
 
@@ -639,7 +666,10 @@ pub fn check_filter_literal(data: &[u8]) {
     let tokens = tokenize(&rendered).unwrap();
     assert_eq!(
         tokens,
-        vec![Token::Typed("date".into(), date.format("%Y-%m-%d").to_string())]
+        vec![Token::Typed(
+            "date".into(),
+            date.format("%Y-%m-%d").to_string()
+        )]
     );
 
     // Decimals: `<digits>M`, exact with their scale.
@@ -651,7 +681,9 @@ pub fn check_filter_literal(data: &[u8]) {
     let scale = u32::from(data.first().copied().unwrap_or(0)) % 29;
     let d = Decimal::from_i128_with_scale(mantissa, scale);
     let rendered = Literal::from(d).to_string();
-    let digits = rendered.strip_suffix('M').unwrap_or_else(|| panic!("{rendered:?}"));
+    let digits = rendered
+        .strip_suffix('M')
+        .unwrap_or_else(|| panic!("{rendered:?}"));
     let back = Decimal::from_str(digits).unwrap();
     assert_eq!(back, d);
     assert_eq!(back.scale(), d.scale(), "{rendered:?}");

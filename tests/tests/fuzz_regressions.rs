@@ -112,7 +112,11 @@ fn known_bugs_are_fixed() {
             .collect();
         failures.extend(replay(*check, &files));
     }
-    assert!(failures.is_empty(), "still failing:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "still failing:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]

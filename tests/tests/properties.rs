@@ -28,9 +28,8 @@ fn config() -> ProptestConfig {
 
 /// Every decimal rust_decimal holds: any 96-bit mantissa at scales 0..=28.
 fn any_decimal() -> impl Strategy<Value = Decimal> {
-    (any::<i128>(), 0u32..=28).prop_map(|(m, scale)| {
-        Decimal::from_i128_with_scale(m % ((1i128 << 96) - 1), scale)
-    })
+    (any::<i128>(), 0u32..=28)
+        .prop_map(|(m, scale)| Decimal::from_i128_with_scale(m % ((1i128 << 96) - 1), scale))
 }
 
 fn any_date() -> impl Strategy<Value = NaiveDate> {
@@ -42,7 +41,11 @@ fn any_date() -> impl Strategy<Value = NaiveDate> {
 fn any_local() -> impl Strategy<Value = NaiveDateTime> {
     (any_date(), 0u32..86_400, 0u32..=7, any::<u32>()).prop_map(|(d, secs, digits, frac)| {
         let unit = 10u32.pow(9 - digits);
-        let nanos = if digits == 0 { 0 } else { (frac % 1_000_000_000) / unit * unit };
+        let nanos = if digits == 0 {
+            0
+        } else {
+            (frac % 1_000_000_000) / unit * unit
+        };
         d.and_hms_nano_opt(secs / 3600, secs / 60 % 60, secs % 60, nanos)
             .unwrap()
     })

@@ -270,7 +270,12 @@ async fn looker_secrets_stay_out_of_debug_logs_and_errors() {
         .into_iter()
         .find(|r| r.url.path() == "/api/4.0/user")
         .unwrap();
-    let auth = authorized.headers.get("authorization").unwrap().to_str().unwrap();
+    let auth = authorized
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(auth.contains(LK_ACCESS_TOKEN));
 
     // Refused credentials.
@@ -365,11 +370,7 @@ async fn testkit_request_logs_and_client_output_hold_no_secrets() {
     if let Some(r) = &refresh_text {
         secrets.push(r);
     }
-    let request_log = format!(
-        "{:?}{:?}",
-        fake.log().entries(),
-        lserver.log().entries()
-    );
+    let request_log = format!("{:?}{:?}", fake.log().entries(), lserver.log().entries());
     assert!(request_log.contains("identity/connect/token"));
     assert_no_secret(&request_log, "the testkit request log", &secrets);
     let output = format!("{err} {err:?} {client:?} {lclient:?}");
@@ -420,7 +421,10 @@ async fn acumatica_does_not_send_credentials_to_a_redirect_target() {
         .and(path("/entity/Default/24.200.001/JournalTransaction"))
         .respond_with(ResponseTemplate::new(302).insert_header(
             "location",
-            format!("{}/entity/Default/24.200.001/JournalTransaction", other.uri()),
+            format!(
+                "{}/entity/Default/24.200.001/JournalTransaction",
+                other.uri()
+            ),
         ))
         .mount(&site)
         .await;
@@ -475,7 +479,9 @@ async fn looker_does_not_send_the_token_to_a_redirect_target() {
 
 #[tokio::test]
 async fn vault_detects_flipped_bytes_and_swapped_records() {
-    use sync_core::vault::{CredentialKind, CredentialStore, MasterKey, MemoryCredentialStore, Vault};
+    use sync_core::vault::{
+        CredentialKind, CredentialStore, MasterKey, MemoryCredentialStore, Vault,
+    };
     let (key, key_text) = MasterKey::generate().unwrap();
     let vault = Vault::new(key, MemoryCredentialStore::new());
     let kind = CredentialKind::new("acumatica-oauth").unwrap();
@@ -491,7 +497,11 @@ async fn vault_detects_flipped_bytes_and_swapped_records() {
     // Debug of the vault, the key and the sealed record hold no secret.
     let key_string = secrecy::ExposeSecret::expose_secret(&key_text).to_owned();
     let debug = format!("{vault:?}{a:?}{b:?}");
-    assert_no_secret(&debug, "vault Debug", &[ACU_PASSWORD, LK_CLIENT_SECRET, &key_string]);
+    assert_no_secret(
+        &debug,
+        "vault Debug",
+        &[ACU_PASSWORD, LK_CLIENT_SECRET, &key_string],
+    );
 
     // Every byte of the envelope, flipped, is refused.
     assert!(!String::from_utf8_lossy(&a.envelope).contains(ACU_PASSWORD));
@@ -516,7 +526,11 @@ async fn vault_detects_flipped_bytes_and_swapped_records() {
     store.put(swapped).await.unwrap();
     let err = vault.open("prod", &kind).await.unwrap_err();
     assert!(err.is_tampered(), "{err:?}");
-    assert_no_secret(&format!("{err} {err:?}"), "vault error", &[ACU_PASSWORD, LK_CLIENT_SECRET, &key_string]);
+    assert_no_secret(
+        &format!("{err} {err:?}"),
+        "vault error",
+        &[ACU_PASSWORD, LK_CLIENT_SECRET, &key_string],
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -538,16 +552,23 @@ async fn self_signed_https() -> (String, Arc<Mutex<usize>>) {
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
     let served = Arc::new(Mutex::new(0usize));
     let count = served.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             let count = count.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 16 * 1024];
                 let _ = tls.read(&mut buf).await;
                 *count.lock().unwrap() += 1;
@@ -582,7 +603,11 @@ async fn tls_certificates_are_verified_by_default() {
         .unwrap();
     let err = looker.login().await.unwrap_err();
     assert!(!err.to_string().is_empty());
-    assert_eq!(*served.lock().unwrap(), 0, "a request got through an unverified TLS session");
+    assert_eq!(
+        *served.lock().unwrap(),
+        0,
+        "a request got through an unverified TLS session"
+    );
 
     // Looker's explicit opt-out works (and so the server above is a real one).
     let insecure = looker_client::Client::builder(url)
