@@ -188,7 +188,8 @@ fn period_info(year: Option<&str>, d: &FinancialPeriodDetail) -> Option<PeriodIn
 /// assert_eq!(json["Module"]["value"], "GL");
 /// assert_eq!(json["PostPeriod"]["value"], "102026");
 /// assert!(json["Description"]["value"].as_str().unwrap().ends_with(&key.tag()));
-/// assert_eq!(json["Details"][0]["DebitAmount"]["value"], serde_json::json!(10.00));
+/// let debit: Decimal = json["Details"][0]["DebitAmount"]["value"].to_string().parse().unwrap();
+/// assert_eq!(debit, Decimal::new(1000, 2));
 /// assert!(json["Details"][0].get("CreditAmount").is_none());
 /// ```
 pub fn journal_transaction(doc: &JournalDocument, key: &NaturalKey) -> JournalTransaction {
