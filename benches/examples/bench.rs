@@ -541,7 +541,7 @@ async fn raw_pages(
 
 fn fold_transaction(sum: u64, t: &JournalTransaction) -> u64 {
     let lines = t.details.as_ref().map_or(0, Vec::len) as u64;
-    let nbr = t.batch_nbr.as_option().map_or(0, |s| s.len()) as u64;
+    let nbr = t.batch_nbr.get().map_or(0, |s| s.len()) as u64;
     fold(sum, lines * 1000 + nbr)
 }
 
