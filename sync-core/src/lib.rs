@@ -1,4 +1,49 @@
-//! Exactly-once sync flows between Looker and Acumatica (work in progress).
+//! Exactly-once sync flows between Looker and Acumatica.
+//!
+//! `sync-core` composes [`acumatica_client`] and [`looker_client`] into the two
+//! flows ml-connector runs, and holds everything that makes them safe to run
+//! on a schedule, in several replicas, across crashes:
+//!
+//! - [`post`]: the primary flow. Looker rows become balanced Acumatica journals,
+//!   validated against Acumatica's reference data and posted **exactly once**
+//!   (natural key, intent, batched lookup, create only if absent, outcome).
+//! - [`feed`]: the supporting flow. Records changed in Acumatica since the
+//!   high-water mark are upserted into a warehouse; the mark only moves after a
+//!   whole window is written.
+//! - [`mapping`]: the declarative (TOML) mapping from rows to journals and
+//!   reference records, with exact decimal amounts.
+//! - [`validate`]: every problem of a run reported at once, with the closest
+//!   valid choices.
+//! - [`key`]: natural keys and where they live in Acumatica.
+//! - [`store`]: the state store (SQLite embedded, PostgreSQL for replicas):
+//!   leases with fencing tokens, marks, the intent/outcome ledger, run history,
+//!   audit trail and dead letters.
+//! - [`warehouse`]: the warehouse sink (SQLite or PostgreSQL tables per entity).
+//! - [`schedule`]: cron cadences with time zones and a lease-aware runner.
+//! - [`vault`]: credentials sealed with XChaCha20-Poly1305.
+//! - [`traits`]: the small public traits for bringing your own source or sink.
+//! - [`adapt`]: conversions between the clients' types and the neutral ones.
+//!
+//! The `flows` feature (on by default) brings in the two HTTP clients and the
+//! [`post`], [`feed`] and [`adapt`] modules; without it the store, mapping,
+//! validation, schedules and vault are usable on their own.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # #[cfg(feature = "flows")]
+//! # async fn demo(looker: looker_client::Client, acumatica: acumatica_client::Client) -> sync_core::Result<()> {
+//! use std::sync::Arc;
+//! use sync_core::post::{PostFlow, PostFlowConfig};
+//! use sync_core::store::SqliteStore;
+//!
+//! let config = PostFlowConfig::from_toml_file("flows/overhead_allocation.toml")?;
+//! let store = Arc::new(SqliteStore::open("state.db").await?);
+//! let flow = PostFlow::from_config(&config, looker, acumatica, store)?;
+//! let summary = flow.run().await?; // a rerun posts nothing
+//! println!("{summary}");
+//! # Ok(()) }
+//! ```
 
 #[cfg(feature = "flows")]
 pub mod adapt;
