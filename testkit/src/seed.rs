@@ -32,9 +32,18 @@ pub struct Branch {
 
 /// Branches; journals are posted per branch.
 pub const BRANCHES: &[Branch] = &[
-    Branch { id: "HQ", name: "Headquarters" },
-    Branch { id: "EAST", name: "East Region" },
-    Branch { id: "WEST", name: "West Region" },
+    Branch {
+        id: "HQ",
+        name: "Headquarters",
+    },
+    Branch {
+        id: "EAST",
+        name: "East Region",
+    },
+    Branch {
+        id: "WEST",
+        name: "West Region",
+    },
 ];
 
 /// Account type as the GL shows it.
@@ -80,17 +89,83 @@ pub struct Account {
 /// The chart of accounts. `65000` is inactive on purpose: posting to it must
 /// be refused, by the fake and by our validation before it.
 pub const ACCOUNTS: &[Account] = &[
-    Account { cd: "10100", id: 1010, description: "Petty Cash", kind: AccountType::Asset, active: true },
-    Account { cd: "10200", id: 1020, description: "Company Checking Account", kind: AccountType::Asset, active: true },
-    Account { cd: "20000", id: 2000, description: "Accounts Payable", kind: AccountType::Liability, active: true },
-    Account { cd: "40000", id: 4000, description: "Sales Revenue", kind: AccountType::Income, active: true },
-    Account { cd: "61000", id: 6100, description: "Rent Expense", kind: AccountType::Expense, active: true },
-    Account { cd: "62000", id: 6200, description: "Utilities Expense", kind: AccountType::Expense, active: true },
-    Account { cd: "63000", id: 6300, description: "IT Services Expense", kind: AccountType::Expense, active: true },
-    Account { cd: "64000", id: 6400, description: "Insurance Expense", kind: AccountType::Expense, active: true },
-    Account { cd: "65000", id: 6500, description: "Legacy Marketing (inactive)", kind: AccountType::Expense, active: false },
-    Account { cd: "69000", id: 6900, description: "Shared Overhead Pool", kind: AccountType::Expense, active: true },
-    Account { cd: "69100", id: 6910, description: "Allocated Overhead", kind: AccountType::Expense, active: true },
+    Account {
+        cd: "10100",
+        id: 1010,
+        description: "Petty Cash",
+        kind: AccountType::Asset,
+        active: true,
+    },
+    Account {
+        cd: "10200",
+        id: 1020,
+        description: "Company Checking Account",
+        kind: AccountType::Asset,
+        active: true,
+    },
+    Account {
+        cd: "20000",
+        id: 2000,
+        description: "Accounts Payable",
+        kind: AccountType::Liability,
+        active: true,
+    },
+    Account {
+        cd: "40000",
+        id: 4000,
+        description: "Sales Revenue",
+        kind: AccountType::Income,
+        active: true,
+    },
+    Account {
+        cd: "61000",
+        id: 6100,
+        description: "Rent Expense",
+        kind: AccountType::Expense,
+        active: true,
+    },
+    Account {
+        cd: "62000",
+        id: 6200,
+        description: "Utilities Expense",
+        kind: AccountType::Expense,
+        active: true,
+    },
+    Account {
+        cd: "63000",
+        id: 6300,
+        description: "IT Services Expense",
+        kind: AccountType::Expense,
+        active: true,
+    },
+    Account {
+        cd: "64000",
+        id: 6400,
+        description: "Insurance Expense",
+        kind: AccountType::Expense,
+        active: true,
+    },
+    Account {
+        cd: "65000",
+        id: 6500,
+        description: "Legacy Marketing (inactive)",
+        kind: AccountType::Expense,
+        active: false,
+    },
+    Account {
+        cd: "69000",
+        id: 6900,
+        description: "Shared Overhead Pool",
+        kind: AccountType::Expense,
+        active: true,
+    },
+    Account {
+        cd: "69100",
+        id: 6910,
+        description: "Allocated Overhead",
+        kind: AccountType::Expense,
+        active: true,
+    },
 ];
 
 /// A subaccount: two segments, `department-product`.
@@ -108,12 +183,42 @@ pub struct Subaccount {
 
 /// Subaccounts; the non-default ones are the cost centers.
 pub const SUBACCOUNTS: &[Subaccount] = &[
-    Subaccount { cd: "000-000", id: 1, description: "Default", active: true },
-    Subaccount { cd: "100-000", id: 2, description: "Sales", active: true },
-    Subaccount { cd: "200-000", id: 3, description: "Operations", active: true },
-    Subaccount { cd: "300-000", id: 4, description: "Engineering", active: true },
-    Subaccount { cd: "400-000", id: 5, description: "Finance", active: true },
-    Subaccount { cd: "500-000", id: 6, description: "Administration", active: true },
+    Subaccount {
+        cd: "000-000",
+        id: 1,
+        description: "Default",
+        active: true,
+    },
+    Subaccount {
+        cd: "100-000",
+        id: 2,
+        description: "Sales",
+        active: true,
+    },
+    Subaccount {
+        cd: "200-000",
+        id: 3,
+        description: "Operations",
+        active: true,
+    },
+    Subaccount {
+        cd: "300-000",
+        id: 4,
+        description: "Engineering",
+        active: true,
+    },
+    Subaccount {
+        cd: "400-000",
+        id: 5,
+        description: "Finance",
+        active: true,
+    },
+    Subaccount {
+        cd: "500-000",
+        id: 6,
+        description: "Administration",
+        active: true,
+    },
 ];
 
 /// A cost center as the warehouse (and so Looker) names it, with the
@@ -130,11 +235,31 @@ pub struct CostCenter {
 
 /// Cost centers that share overhead. Weights add up to 100 %.
 pub const COST_CENTERS: &[CostCenter] = &[
-    CostCenter { name: "Sales", subaccount: "100-000", weight_bp: 3500 },
-    CostCenter { name: "Operations", subaccount: "200-000", weight_bp: 2500 },
-    CostCenter { name: "Engineering", subaccount: "300-000", weight_bp: 2000 },
-    CostCenter { name: "Finance", subaccount: "400-000", weight_bp: 1000 },
-    CostCenter { name: "Administration", subaccount: "500-000", weight_bp: 1000 },
+    CostCenter {
+        name: "Sales",
+        subaccount: "100-000",
+        weight_bp: 3500,
+    },
+    CostCenter {
+        name: "Operations",
+        subaccount: "200-000",
+        weight_bp: 2500,
+    },
+    CostCenter {
+        name: "Engineering",
+        subaccount: "300-000",
+        weight_bp: 2000,
+    },
+    CostCenter {
+        name: "Finance",
+        subaccount: "400-000",
+        weight_bp: 1000,
+    },
+    CostCenter {
+        name: "Administration",
+        subaccount: "500-000",
+        weight_bp: 1000,
+    },
 ];
 
 /// Account the overhead pool is credited from when it is allocated.
@@ -176,12 +301,48 @@ pub struct Vendor {
 
 /// Vendors.
 pub const VENDORS: &[Vendor] = &[
-    Vendor { id: "V000001", name: "Acme Office Supply", class: "DEFAULT", terms: "30D", status: "Active" },
-    Vendor { id: "V000002", name: "Northwind Utilities", class: "UTILITY", terms: "30D", status: "Active" },
-    Vendor { id: "V000003", name: "Contoso Cloud Services", class: "SERVICES", terms: "15D", status: "Active" },
-    Vendor { id: "V000004", name: "Fabrikam Insurance", class: "SERVICES", terms: "30D", status: "Active" },
-    Vendor { id: "V000005", name: "Tailspin Property Mgmt", class: "DEFAULT", terms: "NET10", status: "On Hold" },
-    Vendor { id: "V000006", name: "Litware Consulting", class: "SERVICES", terms: "30D", status: "Inactive" },
+    Vendor {
+        id: "V000001",
+        name: "Acme Office Supply",
+        class: "DEFAULT",
+        terms: "30D",
+        status: "Active",
+    },
+    Vendor {
+        id: "V000002",
+        name: "Northwind Utilities",
+        class: "UTILITY",
+        terms: "30D",
+        status: "Active",
+    },
+    Vendor {
+        id: "V000003",
+        name: "Contoso Cloud Services",
+        class: "SERVICES",
+        terms: "15D",
+        status: "Active",
+    },
+    Vendor {
+        id: "V000004",
+        name: "Fabrikam Insurance",
+        class: "SERVICES",
+        terms: "30D",
+        status: "Active",
+    },
+    Vendor {
+        id: "V000005",
+        name: "Tailspin Property Mgmt",
+        class: "DEFAULT",
+        terms: "NET10",
+        status: "On Hold",
+    },
+    Vendor {
+        id: "V000006",
+        name: "Litware Consulting",
+        class: "SERVICES",
+        terms: "30D",
+        status: "Inactive",
+    },
 ];
 
 /// Demo credentials of both fakes. They are printed by the sandbox and are
@@ -207,13 +368,22 @@ mod tests {
 
     #[test]
     fn cost_center_weights_sum_to_one_hundred_percent() {
-        assert_eq!(COST_CENTERS.iter().map(|c| c.weight_bp).sum::<u32>(), 10_000);
+        assert_eq!(
+            COST_CENTERS.iter().map(|c| c.weight_bp).sum::<u32>(),
+            10_000
+        );
     }
 
     #[test]
     fn every_cost_center_maps_to_an_active_subaccount() {
         for cc in COST_CENTERS {
-            assert!(SUBACCOUNTS.iter().any(|s| s.cd == cc.subaccount && s.active), "{}", cc.name);
+            assert!(
+                SUBACCOUNTS
+                    .iter()
+                    .any(|s| s.cd == cc.subaccount && s.active),
+                "{}",
+                cc.name
+            );
         }
     }
 

@@ -576,7 +576,12 @@ fn stream_rows(
 /// Apply a pending mid-listing mutation once its list request count is
 /// reached (the listing that triggered it already has its snapshot).
 fn after_list(inner: &Inner, entity: &str) {
-    if !inner.read().mutations.iter().any(|m| m.plan.entity == entity) {
+    if !inner
+        .read()
+        .mutations
+        .iter()
+        .any(|m| m.plan.entity == entity)
+    {
         return;
     }
     let mut store = inner.write();
