@@ -28,8 +28,8 @@ use ml_connector_benches::measure::{cpu_time, peak_rss, reset_peak_rss};
 use ml_connector_benches::record;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 use sync_core::mapping::{JournalMapping, Row};
 use sync_core::post::{AcumaticaJournals, PostFlow, PostOptions};
 use sync_core::store::SqliteStore;
@@ -178,25 +178,23 @@ fn serve(rt: &tokio::runtime::Runtime, args: &[String]) -> Res<()> {
                 .with_task_progress(0, Duration::ZERO);
             let fake = LookerFake::new(config)?;
             let server = rt.block_on(fake.serve())?;
-            serve_until_stdin_closes(
-                server.url(),
-                || {
-                    let c = fake.counters();
-                    json!({
-                        "requests": server.log().len(),
-                        "by_route": server.log().counts_by_route(),
-                        "rows_served": c.rows_served,
-                    })
-                },
-            );
+            serve_until_stdin_closes(server.url(), || {
+                let c = fake.counters();
+                json!({
+                    "requests": server.log().len(),
+                    "by_route": server.log().counts_by_route(),
+                    "rows_served": c.rows_served,
+                })
+            });
             rt.block_on(server.shutdown());
             Ok(())
         }
         Some("acumatica") => {
             let n: usize = arg(args, 1, "transactions")?;
             let latency: u64 = arg(args, 2, "latency_ms")?;
-            let fake =
-                rt.block_on(AcumaticaFake::start(AcumaticaOptions::default().journal_transactions(n)))?;
+            let fake = rt.block_on(AcumaticaFake::start(
+                AcumaticaOptions::default().journal_transactions(n),
+            ))?;
             if latency > 0 {
                 fake.faults().add(
                     FaultRule::new(FaultKind::Latency(Duration::from_millis(latency)))
@@ -204,28 +202,27 @@ fn serve(rt: &tokio::runtime::Runtime, args: &[String]) -> Res<()> {
                 );
             }
             let log = fake.log().clone();
-            serve_until_stdin_closes(
-                fake.url(),
-                || {
-                    let entries = log.entries();
-                    let lookups = entries
-                        .iter()
-                        .filter(|r| {
-                            r.method == "GET"
-                                && r.query.as_deref().is_some_and(|q| q.contains("substringof"))
-                        })
-                        .count();
-                    json!({
-                        "requests": entries.len(),
-                        "lookups": lookups,
-                        "by_route": log.counts_by_route(),
-                        "by_status": log.counts_by_status().into_iter()
-                            .map(|(s, n)| (s.map_or("none".to_owned(), |s| s.to_string()), n))
-                            .collect::<std::collections::BTreeMap<_, _>>(),
-                        "journal_transactions": fake.state().count("JournalTransaction"),
+            serve_until_stdin_closes(fake.url(), || {
+                let entries = log.entries();
+                let lookups = entries
+                    .iter()
+                    .filter(|r| {
+                        r.method == "GET"
+                            && r.query
+                                .as_deref()
+                                .is_some_and(|q| q.contains("substringof"))
                     })
-                },
-            );
+                    .count();
+                json!({
+                    "requests": entries.len(),
+                    "lookups": lookups,
+                    "by_route": log.counts_by_route(),
+                    "by_status": log.counts_by_status().into_iter()
+                        .map(|(s, n)| (s.map_or("none".to_owned(), |s| s.to_string()), n))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                    "journal_transactions": fake.state().count("JournalTransaction"),
+                })
+            });
             rt.block_on(fake.shutdown());
             Ok(())
         }
@@ -281,7 +278,10 @@ impl GlLine {
             + self.subaccount.len()
             + self.description.len();
         let money = (self.debit - self.credit - self.amount).mantissa() as u64;
-        fold(fold(sum, self.id ^ (self.journal_id << 32)), text as u64 ^ money)
+        fold(
+            fold(sum, self.id ^ (self.journal_id << 32)),
+            text as u64 ^ money,
+        )
     }
 }
 
@@ -332,8 +332,10 @@ async fn raw_task_results(
     let query: Value = http
         .post(format!("{api}/queries"))
         .header("Authorization", &auth)
-        .json(&json!({"model": "finance", "view": "gl_lines", "fields": GL_FIELDS,
-                      "sorts": ["gl_lines.id"], "limit": "-1"}))
+        .json(
+            &json!({"model": "finance", "view": "gl_lines", "fields": GL_FIELDS,
+                      "sorts": ["gl_lines.id"], "limit": "-1"}),
+        )
         .send()
         .await?
         .error_for_status()?
@@ -394,7 +396,8 @@ async fn looker(args: &[String]) -> Res<()> {
                 .credentials(cred::LOOKER_CLIENT_ID, cred::LOOKER_CLIENT_SECRET)
                 .no_timeout()
                 .build()?;
-            let options = TaskOptions::new().poll_interval(Duration::from_millis(10), Duration::from_millis(100));
+            let options = TaskOptions::new()
+                .poll_interval(Duration::from_millis(10), Duration::from_millis(100));
             let (run, times) = best_of(|| async {
                 let mut stream = client
                     .run_query_task_rows::<GlLine>(&gl_query(), format, &options)
@@ -565,7 +568,9 @@ async fn acumatica(args: &[String]) -> Res<()> {
             let client = acumatica_client(&url, concurrency)?;
             best_of(|| async {
                 let mut list = client.list::<JournalTransaction>(
-                    ListQuery::new().expand(["Details"]).concurrency(concurrency),
+                    ListQuery::new()
+                        .expand(["Details"])
+                        .concurrency(concurrency),
                 );
                 let (mut records, mut sum) = (0u64, 0u64);
                 while let Some(t) = list.try_next().await? {
@@ -655,7 +660,10 @@ fn bench_row(journal: u64, debit: bool) -> Row {
         "bench.date".into(),
         json!(format!("{}-{month:02}-{day:02}", seed::FINANCIAL_YEAR)),
     );
-    row.insert("bench.description".into(), json!(format!("Bench line {journal}")));
+    row.insert(
+        "bench.description".into(),
+        json!(format!("Bench line {journal}")),
+    );
     row
 }
 
@@ -721,7 +729,11 @@ async fn post(args: &[String]) -> Res<()> {
     let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu0);
     let peak = peak_rss();
     if summary.counts.documents_posted != journals {
-        return Err(format!("posted {} of {journals} journals: {summary}", summary.counts.documents_posted).into());
+        return Err(format!(
+            "posted {} of {journals} journals: {summary}",
+            summary.counts.documents_posted
+        )
+        .into());
     }
     // A rerun must post nothing; its requests are counted separately.
     let first = server.stats()?;

@@ -28,9 +28,10 @@ impl ServerChild {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| {
-            std::io::Error::other("the server child has no standard output")
-        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("the server child has no standard output"))?;
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
         loop {
@@ -108,7 +109,10 @@ pub fn serve_until_stdin_closes(url: &str, stats: impl Fn() -> serde_json::Value
     while stdin.lock().read_line(&mut line).unwrap_or(0) > 0 {
         match line.trim() {
             "stats" => println!("{}", stats()),
-            other => println!("{}", serde_json::json!({ "error": format!("unknown command `{other}`") })),
+            other => println!(
+                "{}",
+                serde_json::json!({ "error": format!("unknown command `{other}`") })
+            ),
         }
         line.clear();
     }

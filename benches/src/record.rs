@@ -27,7 +27,11 @@ pub fn append(bench: &str, mut fields: serde_json::Map<String, Value>) -> std::i
     fields.insert("machine".into(), json!(Machine::now()));
     fields.insert(
         "profile".into(),
-        json!(if cfg!(debug_assertions) { "debug" } else { "release" }),
+        json!(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }),
     );
     let line = Value::Object(fields);
     let dir = results_dir();
