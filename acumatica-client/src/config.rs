@@ -528,6 +528,13 @@ fn parse_site_url(raw: &str, allow_insecure_http: bool) -> Result<Url> {
                      unencrypted. Use https (Acumatica's OAuth requires it) or allow_insecure_http(true) for a test rig"
                 )));
             }
+            if !local {
+                tracing::warn!(
+                    site = %url,
+                    "plain http to a remote Acumatica site (allow_insecure_http): credentials and \
+                     tokens travel unencrypted; use it only for a test rig"
+                );
+            }
         }
         other => {
             return Err(Error::config(format!(

@@ -527,6 +527,11 @@ impl FromStr for Timestamp {
             (body, Some(FixedOffset::east_opt(0).ok_or_else(bad)?))
         } else if text.len() > 19 && matches!(text.as_bytes()[text.len() - 6], b'+' | b'-') {
             let (body, off) = text.split_at(text.len() - 6);
+            // Slicing below is by byte; anything but ASCII is not an offset
+            // (found by the acumatica_entity fuzz target: "+aé00" panicked).
+            if !off.is_ascii() {
+                return Err(bad());
+            }
             let sign = if off.starts_with('-') { -1 } else { 1 };
             let hours: i32 = off[1..3].parse().map_err(|_| bad())?;
             let minutes: i32 = off[4..6].parse().map_err(|_| bad())?;
@@ -632,6 +637,13 @@ pub(crate) fn de_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_ascii_offset_is_an_error_not_a_panic() {
+        // Found by the acumatica_entity fuzz target.
+        assert!("2024-01-01T00:00:00+aé00".parse::<Timestamp>().is_err());
+        assert!("2024-01-01T00:00:00+é:00".parse::<Timestamp>().is_err());
+    }
 
     #[test]
     fn empty_object_and_null_are_unset() {

@@ -188,6 +188,14 @@ impl Transport {
                 attempt.stop()
             }
         });
+        if !cfg.verify_ssl {
+            tracing::warn!(
+                instance = %base,
+                "TLS certificate verification is turned off (verify_ssl = false): \
+                 anyone on the network path can read the credentials; use it only for a \
+                 test instance with a self-signed certificate"
+            );
+        }
         let mut http = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(cfg.app_id.clone())

@@ -15,7 +15,10 @@ mod checks;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz check: panics when the input shows a bug.
+type Check = fn(&[u8]);
+
+const TARGETS: &[(&str, Check)] = &[
     ("acumatica_entity", checks::check_acumatica_entity),
     ("acumatica_422", checks::check_acumatica_422),
     ("looker_rows", checks::check_looker_rows),

@@ -621,7 +621,6 @@ async fn tls_certificates_are_verified_by_default() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "gap: looker-client verify_ssl(false) logs no warning; owner: lkr"]
 async fn turning_tls_verification_off_logs_a_warning() {
     let (logs, _guard) = capture();
     let _client = looker_client::Client::builder("https://example.cloud.looker.com")
