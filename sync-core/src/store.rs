@@ -137,6 +137,30 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Checks that `lease` is still the current, unexpired lease of its flow.
     async fn check_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 
+    /// The lease last granted on `flow` while an owner still holds it, for display and
+    /// monitoring (needs no lease, changes nothing).
+    ///
+    /// Returns `None` when the flow was never leased or its lease was released. A lease that
+    /// ran out without being released is still returned, so callers can show a replica that
+    /// stopped renewing; tell the two apart with [`Lease::is_expired_at`]. The answer may be
+    /// stale by the time it is used: only [`acquire_lease`](Self::acquire_lease) grants.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &dyn sync_core::store::StateStore) -> Result<(), sync_core::store::StoreError> {
+    /// match store.current_lease("allocations").await? {
+    ///     Some(l) if !l.is_expired_at(chrono::Utc::now()) => {
+    ///         println!("held by {} (fence {}) until {}", l.owner, l.fence, l.expires_at)
+    ///     }
+    ///     Some(l) => println!("{} stopped renewing; expired at {}", l.owner, l.expires_at),
+    ///     None => println!("free"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    async fn current_lease(&self, flow: &str) -> Result<Option<Lease>, StoreError>;
+
     // ---- high-water marks ---------------------------------------------------------------
 
     /// The mark of `flow` in `partition`, if one was ever set.

@@ -489,6 +489,24 @@ macro_rules! impl_state_store {
                     backend::judge_lease(lease, row, self.now())
                 }
 
+                async fn current_lease(&self, flow: &str) -> Result<Option<Lease>, StoreError> {
+                    let row: Option<LeaseRow> =
+                        sqlx::query_as("SELECT owner, fence, expires_at FROM leases WHERE flow = $1")
+                            .bind(flow)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db("current_lease"))?;
+                    // A released lease keeps its row (and fence) with no owner: nobody holds it.
+                    Ok(row.and_then(|r| {
+                        r.owner.map(|owner| Lease {
+                            flow: flow.to_owned(),
+                            owner,
+                            fence: r.fence,
+                            expires_at: r.expires_at,
+                        })
+                    }))
+                }
+
                 async fn watermark(
                     &self,
                     flow: &str,

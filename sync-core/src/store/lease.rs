@@ -20,6 +20,26 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
 }
 
+impl Lease {
+    /// Whether the lease has run out at `now` (the store refuses its writes from then on).
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// let now = Utc::now();
+    /// let lease = sync_core::store::Lease {
+    ///     flow: "allocations".into(),
+    ///     owner: "host-a:4242".into(),
+    ///     fence: 3,
+    ///     expires_at: now + Duration::seconds(60),
+    /// };
+    /// assert!(!lease.is_expired_at(now));
+    /// assert!(lease.is_expired_at(now + Duration::seconds(60)));
+    /// ```
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}
+
 /// A high-water mark: how far a flow has safely progressed in one partition.
 ///
 /// The value is opaque to the store (an RFC 3339 timestamp, a period such as `202601`, an id);

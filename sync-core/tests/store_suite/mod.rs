@@ -172,6 +172,67 @@ pub async fn leases_are_exclusive_and_fenced(store: &dyn StateStore, clock: &Man
     assert!(err.to_string().contains("TTL"), "{err}");
 }
 
+/// `current_lease` reports the holder (even after expiry, until someone else takes over or it
+/// is released), never grants or changes anything, and says `None` for a free flow.
+pub async fn current_lease_is_a_read_only_view(store: &dyn StateStore, clock: &ManualClock) {
+    assert_eq!(store.current_lease("gl-alloc").await.unwrap(), None);
+    let a = store
+        .acquire_lease("gl-alloc", "replica-a", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = store.current_lease("gl-alloc").await.unwrap();
+    assert_eq!(
+        seen.as_ref(),
+        Some(&a),
+        "the holder, fence and expiry as granted"
+    );
+    assert!(!a.is_expired_at(clock.now_for_tests()));
+    // Other flows are not affected, and reading did not create a lease row for them.
+    assert_eq!(store.current_lease("warehouse").await.unwrap(), None);
+    let w = store
+        .acquire_lease("warehouse", "replica-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(w.fence, 1, "a read must not have used up a fence");
+
+    // Renewal shows the new expiry.
+    clock.advance(Duration::from_secs(10));
+    let a = store.renew_lease(&a, TTL).await.unwrap();
+    assert_eq!(
+        store.current_lease("gl-alloc").await.unwrap().as_ref(),
+        Some(&a)
+    );
+
+    // Past its expiry the lease is still reported (a replica that stopped renewing), marked
+    // expired by its time; reading it does not revive it or block a takeover.
+    clock.advance(Duration::from_secs(31));
+    let stale = store.current_lease("gl-alloc").await.unwrap().unwrap();
+    assert_eq!(stale, a);
+    assert!(stale.is_expired_at(clock.now_for_tests()));
+    assert!(store.check_lease(&a).await.unwrap_err().is_fenced());
+    let b = store
+        .acquire_lease("gl-alloc", "replica-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.fence, 2);
+    let now_held = store.current_lease("gl-alloc").await.unwrap().unwrap();
+    assert_eq!((now_held.owner.as_str(), now_held.fence), ("replica-b", 2));
+
+    // Released: free again, although the fence history is kept for the next grant.
+    store.release_lease(&b).await.unwrap();
+    assert_eq!(store.current_lease("gl-alloc").await.unwrap(), None);
+    let c = store
+        .acquire_lease("gl-alloc", "replica-c", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.fence, 3);
+    assert_eq!(store.current_lease("gl-alloc").await.unwrap(), Some(c));
+}
+
 /// Marks move only by compare-and-set, per partition.
 pub async fn watermarks_compare_and_set(store: &dyn StateStore, _clock: &ManualClock) {
     let lease = store
@@ -909,6 +970,7 @@ macro_rules! store_suite_tests {
     ($make:path) => {
         $crate::store_suite_tests!(@each $make;
             leases_are_exclusive_and_fenced,
+            current_lease_is_a_read_only_view,
             watermarks_compare_and_set,
             ledger_protocol,
             run_history,
