@@ -54,6 +54,8 @@ pub mod key;
 pub mod mapping;
 #[cfg(feature = "flows")]
 pub mod post;
+#[cfg(feature = "flows")]
+pub mod reference;
 pub mod schedule;
 pub mod store;
 pub mod traits;

@@ -1,0 +1,567 @@
+//! The second kind of flow: reference records (e.g. an approved-vendor list kept in Looker)
+//! upserted into an Acumatica entity by key, sending only the fields that changed.
+//!
+//! A run ([`ReferenceFlow::run`]):
+//!
+//! 1. acquires the flow's lease (another replica running it gives [`Error::Busy`]) and starts a
+//!    run in the history; every state write presents the lease's fence, and the lease is
+//!    checked again before each write to Acumatica;
+//! 2. reads every row from the source and maps it with the [`ReferenceMapping`]; when any row
+//!    is invalid, **every** problem is audited and returned at once ([`Error::Data`]) and
+//!    nothing is written;
+//! 3. reads the current records for the mapped keys in batches: one list request per
+//!    [`lookup_page_size`](ReferenceOptions::lookup_page_size) keys, filtered by an or-ed
+//!    `Key eq '…'` (linked entities of `a/b` field paths are expanded);
+//! 4. diffs each record ([`ReferenceRecord::diff`]): an absent record is created (insert-only
+//!    `PUT`), an existing one gets its key and the changed fields only (update-only `PUT`), an
+//!    unchanged one gets nothing. Each record leaves an audit event (`created`, `updated`,
+//!    `unchanged`, `rejected`, `failed`) with the names of the fields sent, never their values;
+//!    a record Acumatica refuses (422, or 400 naming fields) is dead-lettered and the others go
+//!    on; a later success resolves the record's open dead letter;
+//! 5. finishes the run with its counts ([`ReferenceSummary`]) and releases the lease.
+//!
+//! The flow needs no ledger: it is idempotent by construction. The key finds the record, the
+//! diff decides what to send, so a rerun (or a run after a write whose outcome was unknown)
+//! sends nothing for records already in step.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sync_core::mapping::ReferenceMapping;
+//! use sync_core::post::LookerQueryConfig;
+//! use sync_core::reference::{ReferenceFlow, ReferenceQuerySource};
+//! use sync_core::store::SqliteStore;
+//!
+//! # async fn demo(looker: looker_client::Client, acumatica: acumatica_client::Client) -> sync_core::Result<()> {
+//! let mapping = ReferenceMapping::from_toml_file("approved_vendors.toml")?;
+//! let query: LookerQueryConfig = toml::from_str(r#"
+//!     model = "finance"
+//!     explore = "approved_vendors"
+//! "#).expect("valid TOML");
+//! let flow = ReferenceFlow::builder(mapping.clone())
+//!     .source(ReferenceQuerySource::new(looker, &query, &mapping)?)
+//!     .acumatica(acumatica)
+//!     .store(Arc::new(SqliteStore::open("state.db").await?))
+//!     .build()?;
+//! let summary = flow.run().await?; // a rerun sends nothing
+//! println!("{summary}");
+//! println!("created {:?}", summary.keys_with("created"));
+//! # Ok(()) }
+//! ```
+
+mod options;
+mod source;
+mod summary;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use acumatica_client::{ErrorKind, Filter, ListQuery, PutMode};
+use futures::TryStreamExt;
+use serde_json::{Map, Value, json};
+use tracing::Instrument;
+
+pub use options::ReferenceOptions;
+pub use source::ReferenceQuerySource;
+pub use summary::{RecordOutcome, RecordReport, ReferenceCounts, ReferenceSummary};
+
+use crate::error::{Error, Result};
+use crate::mapping::{RecordChange, ReferenceMapping, ReferenceRecord, Row};
+use crate::post::{LeaseKeeper, default_owner};
+use crate::store::{AuditEvent, AuditStage, NewDeadLetter, RunId, RunStatus, StateStore, redact};
+use crate::traits::RecordSource;
+
+/// A source of Looker-like rows for a reference flow.
+pub type RowSource = dyn RecordSource<Record = Row, Cursor = ()>;
+
+/// A configured reference flow; cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct ReferenceFlow {
+    mapping: Arc<ReferenceMapping>,
+    source: Arc<RowSource>,
+    acumatica: acumatica_client::Client,
+    store: Arc<dyn StateStore>,
+    options: ReferenceOptions,
+    owner: String,
+}
+
+impl std::fmt::Debug for ReferenceFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReferenceFlow")
+            .field("flow", &self.mapping.flow)
+            .field("entity", &self.mapping.entity)
+            .field("source", &self.source.describe())
+            .field("options", &self.options)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ReferenceFlow`]; see [`ReferenceFlow::builder`].
+#[must_use]
+pub struct ReferenceFlowBuilder {
+    mapping: ReferenceMapping,
+    source: Option<Arc<RowSource>>,
+    acumatica: Option<acumatica_client::Client>,
+    store: Option<Arc<dyn StateStore>>,
+    options: ReferenceOptions,
+    owner: Option<String>,
+}
+
+impl ReferenceFlowBuilder {
+    /// Where rows come from (e.g. a [`ReferenceQuerySource`]).
+    pub fn source(
+        mut self,
+        source: impl RecordSource<Record = Row, Cursor = ()> + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The Acumatica client the records are read from and written to.
+    pub fn acumatica(mut self, client: acumatica_client::Client) -> Self {
+        self.acumatica = Some(client);
+        self
+    }
+
+    /// The state store (leases, runs, audit, dead letters).
+    pub fn store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Options (default: [`ReferenceOptions::default`]).
+    pub fn options(mut self, options: ReferenceOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The lease owner name of this replica (default: [`default_owner`]).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Checks the parts and builds the flow.
+    ///
+    /// # Errors
+    /// A configuration error naming a missing part or a bad option; a mapping error.
+    pub fn build(self) -> Result<ReferenceFlow> {
+        self.options.check()?;
+        self.mapping.check()?;
+        let missing = |what: &str| {
+            Error::config(
+                what,
+                format!("a reference flow needs a {what}; set it on the builder"),
+            )
+        };
+        Ok(ReferenceFlow {
+            source: self.source.ok_or_else(|| missing("source"))?,
+            acumatica: self.acumatica.ok_or_else(|| missing("acumatica"))?,
+            store: self.store.ok_or_else(|| missing("store"))?,
+            mapping: Arc::new(self.mapping),
+            options: self.options,
+            owner: self.owner.unwrap_or_else(default_owner),
+        })
+    }
+}
+
+/// The mutable state of one run.
+struct RunState {
+    keeper: LeaseKeeper,
+    run_id: RunId,
+    counts: ReferenceCounts,
+    records: Vec<RecordReport>,
+    /// Unresolved dead letters of the flow by natural key.
+    open_letters: HashMap<String, i64>,
+}
+
+impl RunState {
+    async fn audit(
+        &mut self,
+        store: &dyn StateStore,
+        key: Option<&str>,
+        stage: AuditStage,
+        outcome: &str,
+        summary: Value,
+    ) -> Result<()> {
+        let lease = self.keeper.fresh().await?;
+        let event = AuditEvent {
+            run_id: self.run_id.clone(),
+            natural_key: key.map(str::to_owned),
+            stage,
+            outcome: outcome.to_owned(),
+            summary: redact(summary),
+        };
+        store.append_audit(&lease, &event).await?;
+        Ok(())
+    }
+}
+
+impl ReferenceFlow {
+    /// Starts building a flow for `mapping` (whose `flow` name names the flow: its lease, runs,
+    /// audit trail and dead letters).
+    pub fn builder(mapping: ReferenceMapping) -> ReferenceFlowBuilder {
+        ReferenceFlowBuilder {
+            mapping,
+            source: None,
+            acumatica: None,
+            store: None,
+            options: ReferenceOptions::default(),
+            owner: None,
+        }
+    }
+
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.mapping.flow
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The natural key of a record in the audit trail and dead letters: `Entity/key`.
+    pub fn natural_key(&self, key: &str) -> String {
+        format!("{}/{}", self.mapping.entity, key)
+    }
+
+    /// Runs the flow once (see the module docs for the steps).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when another replica runs it; [`Error::Data`] listing every mapping
+    /// problem (nothing was written); a fenced store error when the lease was lost; Acumatica
+    /// errors that are not about one record (authentication, throttling after retries, server
+    /// errors) stop the run — records written before stay written, and a rerun only sends what
+    /// still differs.
+    pub async fn run(&self) -> Result<ReferenceSummary> {
+        let flow = self.name().to_owned();
+        let mut keeper = LeaseKeeper::acquire(
+            self.store.clone(),
+            &flow,
+            &self.owner,
+            self.options.lease_ttl(),
+        )
+        .await?;
+        let lease = keeper.fresh().await?;
+        let prepared = async {
+            let run = self.store.start_run(&lease).await?;
+            let letters = self.store.dead_letters(&flow, false).await?;
+            Ok::<_, Error>((run, letters))
+        }
+        .await;
+        let (run, letters) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                keeper.release().await;
+                return Err(e);
+            }
+        };
+        let span = tracing::info_span!("reference_run", flow = %flow, run_id = %run.id, fence = lease.fence);
+        let mut state = RunState {
+            keeper,
+            run_id: run.id.clone(),
+            counts: ReferenceCounts::default(),
+            records: Vec::new(),
+            open_letters: letters.into_iter().map(|l| (l.natural_key, l.id)).collect(),
+        };
+        let result = self.body(&mut state).instrument(span.clone()).await;
+        let counts = state.counts;
+        let status = match &result {
+            Ok(()) if counts.has_errors() => RunStatus::CompletedWithErrors,
+            Ok(()) => RunStatus::Succeeded,
+            Err(_) => RunStatus::Failed,
+        };
+        let message = match &result {
+            Ok(()) => counts.to_string(),
+            Err(e) => format!("{counts}; stopped: {e}"),
+        };
+        span.in_scope(|| tracing::info!(status = %status, %counts, "run finished"));
+        let lease = state.keeper.lease().clone();
+        let finished = self
+            .store
+            .finish_run(
+                &lease,
+                &run.id,
+                status,
+                &counts.to_run_counts(),
+                Some(&message),
+            )
+            .await;
+        let RunState {
+            keeper, records, ..
+        } = state;
+        keeper.release().await;
+        result?;
+        finished?;
+        Ok(ReferenceSummary {
+            flow,
+            run_id: run.id,
+            status,
+            counts,
+            records,
+        })
+    }
+
+    async fn body(&self, state: &mut RunState) -> Result<()> {
+        let store = self.store.as_ref();
+        let mut rows: Vec<Row> = Vec::new();
+        let mut pages = self.source.pages(None).await?;
+        while let Some(page) = pages.try_next().await? {
+            rows.extend(page);
+            state.keeper.fresh().await?;
+        }
+        state.counts.rows_read = rows.len() as u64;
+        state
+            .audit(
+                store,
+                None,
+                AuditStage::Read,
+                "read",
+                json!({"source": self.source.describe(), "rows": rows.len()}),
+            )
+            .await?;
+        let mapped = self.mapping.map_rows(&rows)?;
+        if !mapped.errors.is_empty() {
+            let problems: Vec<String> = mapped.errors.iter().map(ToString::to_string).collect();
+            state
+                .audit(
+                    store,
+                    None,
+                    AuditStage::Failed,
+                    "invalid",
+                    json!({"problems": problems, "written": 0}),
+                )
+                .await?;
+            return Err(Error::Data {
+                what: format!(
+                    "flow `{}`: {} mapping problem(s), so no {} record was written; correct the rows or the mapping and run again",
+                    self.name(),
+                    problems.len(),
+                    self.mapping.entity
+                ),
+                detail: problems.join("; "),
+            });
+        }
+        state.counts.records = mapped.records.len() as u64;
+        state
+            .audit(
+                store,
+                None,
+                AuditStage::Mapped,
+                "mapped",
+                json!({"records": mapped.records.len(), "entity": self.mapping.entity}),
+            )
+            .await?;
+        for chunk in mapped.records.chunks(self.options.lookup_page_size) {
+            let current = self.lookup(state, chunk).await?;
+            for record in chunk {
+                let change = record.diff(current.get(&record.key));
+                self.apply(state, record, &change).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current records of `chunk`'s keys, as flat maps by key (one list request; more only
+    /// if the server pages the answer).
+    async fn lookup(
+        &self,
+        state: &mut RunState,
+        chunk: &[ReferenceRecord],
+    ) -> Result<HashMap<String, Map<String, Value>>> {
+        let key_field = &self.mapping.key.field;
+        let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
+        let Some(filter) = Filter::any_of(key_field, keys.iter().copied()) else {
+            return Ok(HashMap::new());
+        };
+        let paths: Vec<String> = std::iter::once(key_field.clone())
+            .chain(self.mapping.fields.keys().cloned())
+            .collect();
+        let mut query = ListQuery::new()
+            .filter(filter)
+            .page_size(u32::try_from(chunk.len().max(1)).unwrap_or(u32::MAX));
+        let linked = wire::linked(&paths);
+        if !linked.is_empty() {
+            query = query.expand(linked);
+        }
+        state.keeper.fresh().await?;
+        let mut found = HashMap::new();
+        let mut pages = self.acumatica.list_json_pages(&self.mapping.entity, query);
+        while let Some(page) = pages.try_next().await? {
+            state.counts.lookup_requests += 1;
+            for item in page.records {
+                let Some(obj) = item.as_object() else {
+                    continue;
+                };
+                let flat = wire::flatten(obj, &paths);
+                let key = flat
+                    .get(key_field.as_str())
+                    .and_then(|v| v.get("value").or(Some(v)))
+                    .and_then(Value::as_str)
+                    .map(|k| k.trim().to_owned());
+                // The filter is exact, but keep only asked-for keys in case a server matches
+                // loosely (Acumatica compares keys case-insensitively).
+                if let Some(key) = key
+                    && let Some(asked) = keys.iter().find(|k| k.eq_ignore_ascii_case(&key))
+                {
+                    found.insert((*asked).to_owned(), flat);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn apply(
+        &self,
+        state: &mut RunState,
+        record: &ReferenceRecord,
+        change: &RecordChange,
+    ) -> Result<()> {
+        let store = self.store.as_ref();
+        let natural_key = self.natural_key(&record.key);
+        let (mode, fields) = match change {
+            RecordChange::Unchanged => {
+                state.counts.unchanged += 1;
+                state
+                    .audit(
+                        store,
+                        Some(&natural_key),
+                        AuditStage::Skipped,
+                        "unchanged",
+                        json!({"row": record.row, "fields": []}),
+                    )
+                    .await?;
+                state.records.push(RecordReport {
+                    key: record.key.clone(),
+                    row: record.row,
+                    outcome: RecordOutcome::Unchanged,
+                });
+                return Ok(());
+            }
+            RecordChange::Create(f) => (PutMode::InsertOnly, f.keys().cloned().collect()),
+            RecordChange::Update(f) => (PutMode::UpdateOnly, f.keys().cloned().collect()),
+        };
+        let fields: Vec<String> = fields;
+        let Some(payload) = record.payload(change) else {
+            return Ok(());
+        };
+        let body = wire::wrap(&payload);
+        // A replica whose lease lapsed must not write to Acumatica either.
+        let lease = state.keeper.fresh().await?;
+        store.check_lease(&lease).await?;
+        let sent = self
+            .acumatica
+            .put_json(&self.mapping.entity, &body, mode, &ListQuery::new())
+            .await;
+        let outcome = match sent {
+            Ok(_) => {
+                let outcome = if mode == PutMode::InsertOnly {
+                    state.counts.created += 1;
+                    RecordOutcome::Created {
+                        fields: fields.clone(),
+                    }
+                } else {
+                    state.counts.updated += 1;
+                    RecordOutcome::Updated {
+                        fields: fields.clone(),
+                    }
+                };
+                state
+                    .audit(
+                        store,
+                        Some(&natural_key),
+                        AuditStage::Written,
+                        outcome.as_str(),
+                        json!({"row": record.row, "fields": fields}),
+                    )
+                    .await?;
+                if let Some(id) = state.open_letters.remove(&natural_key) {
+                    let lease = state.keeper.fresh().await?;
+                    store
+                        .resolve_dead_letter(
+                            &lease,
+                            id,
+                            &format!("{} by run {}", outcome.as_str(), state.run_id),
+                        )
+                        .await?;
+                }
+                outcome
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Validation(_)) => {
+                state.counts.rejected += 1;
+                let error = e.to_string();
+                let lease = state.keeper.fresh().await?;
+                let letter = store
+                    .add_dead_letter(
+                        &lease,
+                        &NewDeadLetter {
+                            run_id: Some(state.run_id.clone()),
+                            natural_key: natural_key.clone(),
+                            payload: redact(json!({
+                                "entity": self.mapping.entity,
+                                "key": record.key,
+                                "row": record.row,
+                                "fields": fields,
+                                "body": body,
+                            })),
+                            error: error.clone(),
+                        },
+                    )
+                    .await?;
+                state.open_letters.insert(natural_key.clone(), letter.id);
+                state
+                    .audit(
+                        store,
+                        Some(&natural_key),
+                        AuditStage::Failed,
+                        "rejected",
+                        json!({"row": record.row, "fields": fields, "status": e.status(), "error": error, "dead_letter": letter.id}),
+                    )
+                    .await?;
+                RecordOutcome::Rejected {
+                    error,
+                    dead_letter: letter.id,
+                }
+            }
+            Err(e)
+                if e.is_outcome_unknown() || matches!(e.kind(), ErrorKind::PreconditionFailed) =>
+            {
+                state.counts.failed += 1;
+                let error = e.to_string();
+                state
+                    .audit(
+                        store,
+                        Some(&natural_key),
+                        AuditStage::Failed,
+                        "failed",
+                        json!({"row": record.row, "fields": fields, "status": e.status(), "error": error}),
+                    )
+                    .await?;
+                RecordOutcome::Failed { error }
+            }
+            Err(e) => {
+                state.counts.failed += 1;
+                state
+                    .audit(
+                        store,
+                        Some(&natural_key),
+                        AuditStage::Failed,
+                        "failed",
+                        json!({"row": record.row, "fields": fields, "status": e.status(), "error": e.to_string()}),
+                    )
+                    .await?;
+                return Err(e.into());
+            }
+        };
+        state.records.push(RecordReport {
+            key: record.key.clone(),
+            row: record.row,
+            outcome,
+        });
+        Ok(())
+    }
+}
