@@ -246,3 +246,70 @@ async fn any_invalid_row_writes_nothing_and_lists_every_problem() {
         env.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn looks_keys_up_one_list_request_per_page_and_respects_the_lease() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        drift(&env).await;
+        let mapping = ReferenceMapping::from_toml_str(MAPPING).unwrap();
+        let source = ReferenceQuerySource::new(env.looker.clone(), &query(), &mapping).unwrap();
+        let flow = ReferenceFlow::builder(mapping)
+            .source(source)
+            .acumatica(env.acumatica.clone())
+            .store(store.clone())
+            .options(sync_core::reference::ReferenceOptions {
+                lookup_page_size: 2,
+                ..Default::default()
+            })
+            .owner("replica-a")
+            .build()
+            .unwrap();
+
+        // Another replica holds the lease: nothing is read or written.
+        let held = store
+            .acquire_lease(
+                "approved_vendors",
+                "replica-b",
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let err = flow.run().await.unwrap_err();
+        assert!(matches!(err, Error::Busy { .. }), "{backend}: {err}");
+        assert_eq!(env.acu.log().count("*", VENDOR_PUT), 0);
+        store.release_lease(&held).await.unwrap();
+
+        // Six keys, two per request: three list requests, each filtered by its own keys.
+        let summary = flow.run().await.unwrap();
+        assert_eq!(summary.counts.lookup_requests, 3, "{backend}");
+        let lists = env.acu.log().matching("GET", VENDOR_PUT);
+        assert_eq!(lists.len(), 3, "{lists:#?}");
+        let first = lists[0].query.clone().unwrap_or_default();
+        assert!(
+            first.contains("V000001") && first.contains("V000002"),
+            "{first}"
+        );
+        assert!(!first.contains("V000003"), "{first}");
+        assert_eq!(summary.keys_with("created"), ["V000002"]);
+        assert_eq!(summary.keys_with("updated"), ["V000001"]);
+        env.shutdown().await;
+    }
+}
+
+#[test]
+fn a_missing_part_or_a_bad_option_is_named() {
+    let mapping = ReferenceMapping::from_toml_str(MAPPING).unwrap();
+    let err = ReferenceFlow::builder(mapping.clone()).build().unwrap_err();
+    assert!(err.to_string().contains("source"), "{err}");
+    let err = ReferenceFlow::builder(mapping)
+        .options(sync_core::reference::ReferenceOptions {
+            lookup_page_size: 0,
+            ..Default::default()
+        })
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("lookup_page_size"), "{err}");
+}

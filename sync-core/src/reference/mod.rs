@@ -366,8 +366,7 @@ impl ReferenceFlow {
         Ok(())
     }
 
-    /// The current records of `chunk`'s keys, as flat maps by key (one list request; more only
-    /// if the server pages the answer).
+    /// The current records of `chunk`'s keys, as flat maps by key (one list request).
     async fn lookup(
         &self,
         state: &mut RunState,
@@ -381,9 +380,11 @@ impl ReferenceFlow {
         let paths: Vec<String> = std::iter::once(key_field.clone())
             .chain(self.mapping.fields.keys().cloned())
             .collect();
+        // One more than the keys asked for: the answer is always a short page, so the pager
+        // knows it is the last one and makes no second request.
         let mut query = ListQuery::new()
             .filter(filter)
-            .page_size(u32::try_from(chunk.len().max(1)).unwrap_or(u32::MAX));
+            .page_size(u32::try_from(chunk.len() + 1).unwrap_or(u32::MAX));
         let linked = wire::linked(&paths);
         if !linked.is_empty() {
             query = query.expand(linked);
