@@ -9,6 +9,7 @@ use assert_cmd::Command;
 use connector_examples::demo::{PeriodCloseOptions, period_close};
 use connector_examples::sandbox::{Sandbox, SandboxOptions};
 use predicates::prelude::*;
+use sync_core::store::StateStore as _;
 use testkit::looker::{DataProblem, LookerConfig};
 
 /// Every variable that could leak in from the developer's shell and change the outcome.
@@ -381,13 +382,76 @@ async fn run_once_posts_each_journal_once_and_a_rerun_posts_nothing() {
         );
     }
 
-    // status: both runs, the ledger.
+    // status: both runs, the ledger; `run --once` released its lease, so none is held.
     rig.cmd()
         .args(["status", "--flow", "overhead_allocation"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("succeeded").count(2))
-        .stdout(predicate::str::contains("ledger: 3 document(s) known"));
+        .stdout(predicate::str::contains("ledger: 3 document(s) known"))
+        .stdout(predicate::str::contains("leases: none held (free)"));
+    // Leases held through the store API show with owner, fence and expiry: one live, and one
+    // granted by a clock an hour behind, so it has already run out.
+    let store = sync_core::store::SqliteStore::open(rig.store())
+        .await
+        .unwrap();
+    let held = store
+        .acquire_lease(
+            "overhead_allocation",
+            "replica-x:42",
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap()
+        .expect("the lease is free after run --once");
+    assert_eq!(held.fence, 3, "two runs took fences 1 and 2");
+    let past =
+        sync_core::schedule::ManualClock::new(chrono::Utc::now() - chrono::Duration::hours(1));
+    let lagging = sync_core::store::SqliteStore::builder(rig.store())
+        .clock(std::sync::Arc::new(past))
+        .build()
+        .await
+        .unwrap();
+    let stale = lagging
+        .acquire_lease(
+            "schedule:overhead_allocation",
+            "replica-y:7",
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    lagging.close().await;
+    store.close().await;
+    rig.cmd()
+        .args(["status", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("replica-x:42"))
+        .stdout(predicate::str::contains("held"))
+        .stdout(predicate::str::contains("replica-y:7"))
+        .stdout(predicate::str::contains("expired (free to take over)"))
+        .stdout(predicate::str::contains("leases: none held").not());
+    let a = rig
+        .cmd()
+        .args(["--json", "status", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let leases = v["flows"][0]["leases"].as_array().unwrap();
+    assert_eq!(leases.len(), 2, "{v}");
+    assert_eq!(leases[0]["lease"], "overhead_allocation");
+    assert_eq!(leases[0]["role"], "run");
+    assert_eq!(leases[0]["owner"], "replica-x:42");
+    assert_eq!(leases[0]["fence"], 3);
+    assert_eq!(leases[0]["expired"], false);
+    assert_eq!(leases[0]["expires_at"], held.expires_at.to_rfc3339());
+    assert_eq!(leases[1]["lease"], "schedule:overhead_allocation");
+    assert_eq!(leases[1]["role"], "schedule");
+    assert_eq!(leases[1]["owner"], "replica-y:7");
+    assert_eq!(leases[1]["fence"], 1);
+    assert_eq!(leases[1]["expired"], true);
+    assert_eq!(leases[1]["expires_at"], stale.expires_at.to_rfc3339());
     // audit of the latest run: three skips as already posted.
     rig.cmd()
         .args(["audit", "--flow", "overhead_allocation"])

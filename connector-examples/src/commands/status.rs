@@ -1,4 +1,5 @@
-//! `ml-connector status`: flows, last runs, high-water marks, pending documents, dead letters.
+//! `ml-connector status`: flows, leases, last runs, high-water marks, pending documents, dead
+//! letters.
 
 use serde_json::json;
 use sync_core::schedule::{FlowSchedule, SCHEDULE_PARTITION};
@@ -34,8 +35,29 @@ async fn flow_status(
     });
     let Some(store) = store else {
         v["runs"] = json!([]);
+        v["leases"] = json!([]);
         return Ok(v);
     };
+    // Each flow has two leases: its own (held during a run) and its schedule's (held by the
+    // daemon that fires its due times). Only currently held (or expired, unreleased) ones show.
+    let now = chrono::Utc::now();
+    let mut leases = Vec::new();
+    for (role, name) in [
+        ("run", f.name.clone()),
+        ("schedule", format!("{SCHEDULE_LEASE_PREFIX}{}", f.name)),
+    ] {
+        if let Some(l) = store.current_lease(&name).await.map_err(store_err)? {
+            leases.push(json!({
+                "lease": name,
+                "role": role,
+                "owner": l.owner,
+                "fence": l.fence,
+                "expires_at": l.expires_at.to_rfc3339(),
+                "expired": l.is_expired_at(now),
+            }));
+        }
+    }
+    v["leases"] = json!(leases);
     let runs = store.recent_runs(&f.name, 5).await.map_err(store_err)?;
     v["runs"] = runs
         .iter()
@@ -141,6 +163,29 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
                     "  high-water mark {k}: {}",
                     m["value"].as_str().unwrap_or_default()
                 );
+            }
+        }
+        match v["leases"].as_array().filter(|l| !l.is_empty()) {
+            None => println!("  leases: none held (free)"),
+            Some(leases) => {
+                let mut t = Table::new(["Lease", "Owner", "Fence", "Expires at", "State"]);
+                for l in leases {
+                    let expired = l["expired"].as_bool().unwrap_or_default();
+                    t.row([
+                        l["lease"].as_str().unwrap_or_default().to_owned(),
+                        l["owner"].as_str().unwrap_or_default().to_owned(),
+                        l["fence"].to_string(),
+                        l["expires_at"].as_str().unwrap_or_default().to_owned(),
+                        if expired {
+                            "expired (free to take over)".to_owned()
+                        } else {
+                            "held".to_owned()
+                        },
+                    ]);
+                }
+                for line in t.render().lines() {
+                    println!("  {line}");
+                }
             }
         }
         let runs = v["runs"].as_array().cloned().unwrap_or_default();
