@@ -188,7 +188,8 @@ impl Transport {
                 attempt.stop()
             }
         });
-        if !cfg.verify_ssl {
+        // Only https has certificates to skip; a plain-http sandbox gets no warning.
+        if !cfg.verify_ssl && base.scheme() == "https" {
             tracing::warn!(
                 instance = %base,
                 "TLS certificate verification is turned off (verify_ssl = false): \
