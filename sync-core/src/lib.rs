@@ -23,9 +23,11 @@
 //! - [`vault`]: credentials sealed with XChaCha20-Poly1305.
 //! - [`traits`]: the small public traits for bringing your own source or sink.
 //! - [`adapt`]: conversions between the clients' types and the neutral ones.
+//! - [`progress`]: events a running flow reports (rows read, documents posted, pages
+//!   written), for progress bars and logs.
 //!
 //! The `flows` feature (on by default) brings in the two HTTP clients and the
-//! [`post`], [`feed`] and [`adapt`] modules; without it the store, mapping,
+//! [`post`], [`feed`], [`adapt`] and [`progress`] modules; without it the store, mapping,
 //! validation, schedules and vault are usable on their own.
 //!
 //! # Example
@@ -54,6 +56,8 @@ pub mod key;
 pub mod mapping;
 #[cfg(feature = "flows")]
 pub mod post;
+#[cfg(feature = "flows")]
+pub mod progress;
 #[cfg(feature = "flows")]
 pub mod reference;
 pub mod schedule;

@@ -57,6 +57,7 @@ pub use source::AcumaticaChanges;
 
 use crate::error::{Error, Result};
 use crate::post::{LeaseKeeper, Stopper, default_owner};
+use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
 use crate::schedule::FlowRun;
 use crate::store::{AuditEvent, AuditStage, RunCounts, RunId, RunStatus, StateStore};
 use crate::traits::RecordSource;
@@ -160,6 +161,7 @@ pub struct FeedFlow {
     store: Arc<dyn StateStore>,
     options: FeedOptions,
     owner: String,
+    progress: Reporter,
 }
 
 impl fmt::Debug for FeedFlow {
@@ -175,6 +177,7 @@ impl fmt::Debug for FeedFlow {
                     .collect::<Vec<_>>(),
             )
             .field("options", &self.options)
+            .field("progress", &self.progress)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +191,7 @@ pub struct FeedFlowBuilder {
     store: Option<Arc<dyn StateStore>>,
     options: FeedOptions,
     owner: Option<String>,
+    progress: Reporter,
 }
 
 impl FeedFlowBuilder {
@@ -228,6 +232,35 @@ impl FeedFlowBuilder {
         self
     }
 
+    /// Where the flow reports its progress while it runs (default: nowhere): pages fetched,
+    /// records written, marks advanced; see [`progress`](crate::progress) for the events.
+    /// [`FeedFlow::with_progress`] attaches one to a flow built otherwise.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::feed::{AcumaticaChanges, FeedFlow};
+    /// use sync_core::progress::ProgressEvent;
+    /// use sync_core::warehouse::TableSpec;
+    ///
+    /// # fn demo(client: acumatica_client::Client, warehouse: Arc<dyn sync_core::warehouse::WarehouseSink>,
+    /// #   store: Arc<dyn sync_core::store::StateStore>) -> sync_core::Result<()> {
+    /// let flow = FeedFlow::builder("warehouse")
+    ///     .entity(TableSpec::vendor(), AcumaticaChanges::new(client, "Vendor"))
+    ///     .warehouse(warehouse)
+    ///     .store(store)
+    ///     .progress(|e: &ProgressEvent| {
+    ///         if let ProgressEvent::RecordsWritten { entity, written_total, .. } = e {
+    ///             eprintln!("{entity}: {written_total} written");
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Reporter::new(progress);
+        self
+    }
+
     /// Checks and builds.
     ///
     /// # Errors
@@ -257,6 +290,7 @@ impl FeedFlowBuilder {
                 .ok_or_else(|| Error::config("store", "a feed flow needs a state store"))?,
             options: self.options,
             owner: self.owner.unwrap_or_else(default_owner),
+            progress: self.progress,
         })
     }
 }
@@ -287,7 +321,35 @@ impl FeedFlow {
             store: None,
             options: FeedOptions::default(),
             owner: None,
+            progress: Reporter::default(),
         }
+    }
+
+    /// The same flow, reporting its progress to `progress` (replacing any listener it had);
+    /// for flows built by [`from_config`](Self::from_config). See [`progress`](crate::progress)
+    /// for the events.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::feed::{FeedConfig, FeedFlow};
+    /// use sync_core::progress::ProgressEvent;
+    ///
+    /// # async fn demo(config: FeedConfig, acumatica: acumatica_client::Client,
+    /// #   warehouse: Arc<dyn sync_core::warehouse::WarehouseSink>,
+    /// #   store: Arc<dyn sync_core::store::StateStore>) -> sync_core::Result<()> {
+    /// let flow = FeedFlow::from_config(&config, acumatica, warehouse, store)?
+    ///     .with_progress(|e: &ProgressEvent| {
+    ///         if let ProgressEvent::PageFetched { entity, page, records_read, .. } = e {
+    ///             eprintln!("{entity}: page {page}, {records_read} record(s) so far");
+    ///         }
+    ///     });
+    /// flow.run().await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Reporter::new(progress);
+        self
     }
 
     /// A flow from its configuration and an Acumatica client.
@@ -385,6 +447,11 @@ impl FeedFlow {
             }
         };
         let span = tracing::info_span!("flow_run", flow = %self.name, kind = "feed", run_id = %run.id, fence = lease.fence);
+        self.progress.emit(|| ProgressEvent::RunStarted {
+            flow: self.name.clone(),
+            run_id: run.id.clone(),
+            kind: RunKind::Feed,
+        });
         let started = Utc::now();
         let mut windows = Vec::new();
         let mut stop: Option<Error> = None;
@@ -428,6 +495,9 @@ impl FeedFlow {
                         json!({"entity": window.entity, "error": crate::error::chain(&e)}),
                     )
                     .await;
+                self.progress.emit(|| ProgressEvent::WindowFinished {
+                    window: window.clone(),
+                });
                 windows.push(window);
                 if fatal {
                     stop = Some(e);
@@ -435,6 +505,9 @@ impl FeedFlow {
                 }
                 continue;
             }
+            self.progress.emit(|| ProgressEvent::WindowFinished {
+                window: window.clone(),
+            });
             windows.push(window);
         }
         let mut summary = FeedSummary {
@@ -466,6 +539,12 @@ impl FeedFlow {
                 Some(&message),
             )
             .await;
+        self.progress.emit(|| ProgressEvent::RunFinished {
+            flow: self.name.clone(),
+            run_id: run.id.clone(),
+            status: summary.status,
+            counts,
+        });
         keeper.release().await;
         if let Some(e) = stop {
             return Err(e);
@@ -529,6 +608,11 @@ impl FeedFlow {
             mark_time.map(|t| t - chrono::Duration::seconds(self.options.lookback_secs as i64));
         self.warehouse.ensure_tables(&entry.spec).await?;
         tracing::info!(entity = %entity, since = ?window.since, signpost = %window.signpost, "window opened");
+        self.progress.emit(|| ProgressEvent::WindowOpened {
+            entity: entity.clone(),
+            since: window.since,
+            signpost: window.signpost,
+        });
         let mut pages = entry.source.pages(window.since.as_ref()).await?;
         let mut seen: HashSet<String> = HashSet::new();
         while let Some(page) = pages.try_next().await? {
@@ -543,11 +627,24 @@ impl FeedFlow {
                 }
             }
             window.records_read += records.len() as u64;
+            self.progress.emit(|| ProgressEvent::PageFetched {
+                entity: entity.clone(),
+                page: window.pages,
+                records: records.len() as u64,
+                records_read: window.records_read,
+            });
             keeper.fresh().await?;
             let written = self.warehouse.upsert(&entry.spec, &records).await?;
             window.written += written.written;
             window.stale += written.stale;
             window.detail_lines += written.detail_lines;
+            self.progress.emit(|| ProgressEvent::RecordsWritten {
+                entity: entity.clone(),
+                page: window.pages,
+                written: written.written,
+                stale: written.stale,
+                written_total: window.written,
+            });
             let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
             self.audit(
                 keeper,
@@ -580,6 +677,10 @@ impl FeedFlow {
                     )
                     .await?;
                 window.mark_advanced = true;
+                self.progress.emit(|| ProgressEvent::MarkAdvanced {
+                    entity: entity.clone(),
+                    mark: window.signpost,
+                });
             }
         }
         self.audit(

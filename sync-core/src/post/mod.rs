@@ -60,6 +60,7 @@ pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 use crate::error::{Error, Result};
 use crate::key::NaturalKey;
 use crate::mapping::{JournalDocument, JournalMapping, MappedJournals, Row};
+use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
 use crate::schedule::FlowRun;
 use crate::store::{
     AuditRecord, AuditStage, DeadLetter, Lease, LedgerEntry, LedgerFilter, RunId, RunRecord,
@@ -81,6 +82,7 @@ pub struct PostFlow {
     store: Arc<dyn StateStore>,
     options: PostOptions,
     owner: String,
+    progress: Reporter,
 }
 
 impl std::fmt::Debug for PostFlow {
@@ -90,6 +92,7 @@ impl std::fmt::Debug for PostFlow {
             .field("source", &self.source.describe())
             .field("options", &self.options)
             .field("owner", &self.owner)
+            .field("progress", &self.progress)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +106,7 @@ pub struct PostFlowBuilder {
     store: Option<Arc<dyn StateStore>>,
     options: PostOptions,
     owner: Option<String>,
+    progress: Reporter,
 }
 
 impl PostFlowBuilder {
@@ -139,6 +143,33 @@ impl PostFlowBuilder {
         self
     }
 
+    /// Where the flow reports its progress while it runs (default: nowhere); see
+    /// [`progress`](crate::progress) for the events. [`PostFlow::with_progress`] attaches one
+    /// to a flow built otherwise.
+    ///
+    /// ```no_run
+    /// use sync_core::post::PostFlow;
+    /// use sync_core::progress::ProgressEvent;
+    ///
+    /// # fn demo(mapping: sync_core::mapping::JournalMapping, source: sync_core::post::LookerQuerySource,
+    /// #   sink: sync_core::post::AcumaticaJournals, store: std::sync::Arc<dyn sync_core::store::StateStore>) -> sync_core::Result<()> {
+    /// let flow = PostFlow::builder(mapping)
+    ///     .source(source)
+    ///     .sink(sink)
+    ///     .store(store)
+    ///     .progress(|e: &ProgressEvent| {
+    ///         if let ProgressEvent::RowsRead { rows } = e {
+    ///             eprintln!("{rows} row(s) read");
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Reporter::new(progress);
+        self
+    }
+
     /// Checks the parts and builds the flow.
     ///
     /// # Errors
@@ -159,6 +190,7 @@ impl PostFlowBuilder {
             mapping: Arc::new(self.mapping),
             options: self.options,
             owner: self.owner.unwrap_or_else(default_owner),
+            progress: self.progress,
         })
     }
 }
@@ -192,7 +224,34 @@ impl PostFlow {
             store: None,
             options: PostOptions::default(),
             owner: None,
+            progress: Reporter::default(),
         }
+    }
+
+    /// The same flow, reporting its progress to `progress` (replacing any listener it had);
+    /// for flows built by [`from_config`](Self::from_config). See [`progress`](crate::progress)
+    /// for the events.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::post::{PostFlow, PostFlowConfig};
+    /// use sync_core::progress::ProgressEvent;
+    ///
+    /// # async fn demo(config: PostFlowConfig, looker: looker_client::Client,
+    /// #   acumatica: acumatica_client::Client, store: Arc<dyn sync_core::store::StateStore>) -> sync_core::Result<()> {
+    /// let flow = PostFlow::from_config(&config, looker, acumatica, store)?
+    ///     .with_progress(|e: &ProgressEvent| {
+    ///         if let ProgressEvent::DocumentFinished { document } = e {
+    ///             eprintln!("{} {:?}", document.natural_key, document.state);
+    ///         }
+    ///     });
+    /// flow.run().await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Reporter::new(progress);
+        self
     }
 
     /// A flow from its configuration file's contents and the two clients.
@@ -253,7 +312,7 @@ impl PostFlow {
         shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<RunSummary> {
         self.in_run(
-            "post",
+            RunKind::Post,
             None,
             shutdown.map(Stopper::Watch),
             |flow, poster| Box::pin(flow.post_body(poster)),
@@ -302,7 +361,7 @@ impl PostFlow {
             ));
         }
         self.in_run(
-            "post",
+            RunKind::Post,
             Some(run.lease.clone()),
             Some(Stopper::Runner(run.stop.clone())),
             |flow, poster| Box::pin(flow.post_body(poster)),
@@ -325,7 +384,7 @@ impl PostFlow {
     /// As [`run`](Self::run); a dead letter that cannot be read back is reported, not fatal.
     pub async fn replay(&self, ids: Option<&[i64]>) -> Result<RunSummary> {
         let ids = ids.map(<[i64]>::to_vec);
-        self.in_run("replay", None, None, move |flow, poster| {
+        self.in_run(RunKind::Replay, None, None, move |flow, poster| {
             Box::pin(flow.replay_body(poster, ids))
         })
         .await
@@ -374,7 +433,7 @@ impl PostFlow {
     /// The lease → run → body → finish → release frame shared by runs and replays.
     async fn in_run<F>(
         &self,
-        kind: &'static str,
+        kind: RunKind,
         borrowed: Option<Lease>,
         shutdown: Option<Stopper>,
         body: F,
@@ -407,7 +466,12 @@ impl PostFlow {
                 return Err(e.into());
             }
         };
-        let span = tracing::info_span!("flow_run", flow = %flow, kind, run_id = %run.id, fence = lease.fence);
+        let span = tracing::info_span!("flow_run", flow = %flow, kind = kind.as_str(), run_id = %run.id, fence = lease.fence);
+        self.progress.emit(|| ProgressEvent::RunStarted {
+            flow: flow.clone(),
+            run_id: run.id.clone(),
+            kind,
+        });
         let open_letters = match self.store.dead_letters(&flow, false).await {
             Ok(letters) => letters.into_iter().map(|l| (l.natural_key, l.id)).collect(),
             Err(e) => {
@@ -424,6 +488,7 @@ impl PostFlow {
             self.options.clone(),
             open_letters,
             shutdown,
+            self.progress.clone(),
         );
         let result = body(self, &mut poster).instrument(span.clone()).await;
         let counts = poster.counts;
@@ -449,7 +514,7 @@ impl PostFlow {
         );
         drop(_enter);
         let lease = poster.keeper.lease().clone();
-        if let Err(e) = self
+        let finished = self
             .store
             .finish_run(
                 &lease,
@@ -458,8 +523,14 @@ impl PostFlow {
                 &counts.to_run_counts(),
                 Some(&message),
             )
-            .await
-        {
+            .await;
+        self.progress.emit(|| ProgressEvent::RunFinished {
+            flow: flow.clone(),
+            run_id: run.id.clone(),
+            status,
+            counts: counts.to_run_counts(),
+        });
+        if let Err(e) = finished {
             tracing::warn!(error = %e, "could not record the end of the run");
             if result.is_ok() {
                 poster.keeper.release().await;
@@ -491,6 +562,9 @@ impl PostFlow {
         let mut pages = self.source.pages(None).await?;
         while let Some(page) = pages.try_next().await? {
             rows.extend(page);
+            self.progress.emit(|| ProgressEvent::RowsRead {
+                rows: rows.len() as u64,
+            });
             poster.keeper.fresh().await?;
         }
         poster.counts.rows_read = rows.len() as u64;
@@ -504,6 +578,9 @@ impl PostFlow {
             .await?;
         let mapped = self.mapping.map_rows(&rows)?;
         poster.counts.documents_mapped = mapped.documents.len() as u64;
+        self.progress.emit(|| ProgressEvent::DocumentsMapped {
+            documents: mapped.documents.len() as u64,
+        });
         for doc in &mapped.documents {
             let key = NaturalKey::for_document(doc).to_string();
             poster
@@ -521,6 +598,8 @@ impl PostFlow {
         if !report.is_clean() {
             poster.validation = Some(report.clone());
             if postable.is_empty() {
+                self.progress
+                    .emit(|| ProgressEvent::DocumentsPlanned { documents: 0 });
                 return Err(report.into());
             }
         }
@@ -631,6 +710,9 @@ impl PostFlow {
         }
         poster.counts.retries += documents.len() as u64;
         poster.counts.documents_mapped = documents.len() as u64;
+        self.progress.emit(|| ProgressEvent::DocumentsMapped {
+            documents: documents.len() as u64,
+        });
         let mapped = MappedJournals {
             flow: self.name().to_owned(),
             documents,

@@ -17,6 +17,7 @@ use crate::key::{
     ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, match_existing,
 };
 use crate::mapping::JournalDocument;
+use crate::progress::{ProgressEvent, Reporter};
 use crate::store::{
     AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter, Outcome,
     RunId, StateStore,
@@ -50,6 +51,7 @@ pub(crate) struct Poster {
     /// Unresolved dead letters by natural key, resolved when their document gets posted.
     open_letters: HashMap<String, i64>,
     shutdown: Option<Stopper>,
+    progress: Reporter,
 }
 
 fn doc_summary(doc: &JournalDocument) -> Value {
@@ -89,6 +91,7 @@ impl Poster {
         options: PostOptions,
         open_letters: HashMap<String, i64>,
         shutdown: Option<Stopper>,
+        progress: Reporter,
     ) -> Self {
         Self {
             flow,
@@ -102,6 +105,7 @@ impl Poster {
             validation: None,
             open_letters,
             shutdown,
+            progress,
         }
     }
 
@@ -137,12 +141,18 @@ impl Poster {
         self.report(doc, key, state);
     }
 
+    /// Records a document's fate in the run's summary, and reports it to the progress
+    /// listener: the one place both happen, so each document is reported exactly once.
     fn report(&mut self, doc: &JournalDocument, key: &NaturalKey, state: DocumentState) {
-        self.documents.push(DocumentReport {
+        let report = DocumentReport {
             natural_key: key.to_string(),
             partition: doc.partition.to_string(),
             state,
+        };
+        self.progress.emit(|| ProgressEvent::DocumentFinished {
+            document: report.clone(),
         });
+        self.documents.push(report);
     }
 
     /// Parks a document for replay (or updates its open dead letter).
@@ -186,6 +196,9 @@ impl Poster {
             pending = pending.len(),
             "reconciling intents without outcome"
         );
+        self.progress.emit(|| ProgressEvent::Reconciling {
+            pending: pending.len() as u64,
+        });
         for chunk in pending.chunks(self.options.lookup_page_size) {
             let mut keyed = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -199,6 +212,10 @@ impl Poster {
                         self.store
                             .record_outcome(&lease, &entry.natural_key, &outcome)
                             .await?;
+                        self.progress.emit(|| ProgressEvent::Reconciled {
+                            natural_key: entry.natural_key.clone(),
+                            found: false,
+                        });
                     }
                 }
             }
@@ -225,6 +242,10 @@ impl Poster {
                             summary,
                         )
                         .await?;
+                        self.progress.emit(|| ProgressEvent::Reconciled {
+                            natural_key: key_text.clone(),
+                            found: true,
+                        });
                     }
                     _ => {
                         let error = format!(
@@ -245,6 +266,10 @@ impl Poster {
                             json!({"request": "GET JournalTransaction (lookup by natural key)", "found": Value::Null}),
                         )
                         .await?;
+                        self.progress.emit(|| ProgressEvent::Reconciled {
+                            natural_key: key_text.clone(),
+                            found: false,
+                        });
                     }
                 }
             }
@@ -263,6 +288,9 @@ impl Poster {
             }
             items.push((doc, key));
         }
+        self.progress.emit(|| ProgressEvent::DocumentsPlanned {
+            documents: items.len() as u64,
+        });
         let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(items.len());
         let indices: Vec<usize> = (0..items.len()).collect();
         for page in indices.chunks(self.options.lookup_page_size) {
