@@ -186,16 +186,18 @@ async fn fetch_rows(
 
 /// Offset paging with up to `concurrency` pages in flight: page offsets are
 /// known in advance, so later pages are requested while earlier ones are
-/// still on the wire. Pages are still yielded in order, repeats dropped, and
-/// the stream ends at the first short page (requests already started for
-/// later pages are cancelled).
-fn pages_raw_concurrent(
+/// still on the wire. Each page is fetched and decoded on its own task, so
+/// decoding uses every core and overlaps the transfers; pages are still
+/// yielded in order, repeats dropped, and the stream ends at the first short
+/// page (tasks already started for later pages are aborted).
+fn pages_concurrent<T: DeserializeOwned + Send + 'static>(
     client: Client,
     entity: String,
     query: ListQuery,
     page_size: u32,
     concurrency: usize,
-) -> BoxStream<'static, Result<Page<Raw>>> {
+    what: String,
+) -> BoxStream<'static, Result<Page<T>>> {
     let start = query.skip.unwrap_or(0);
     let limit = query.top;
     let offsets = (0u32..).map_while(move |k| {
@@ -207,15 +209,26 @@ fn pages_raw_concurrent(
         };
         Some((start.checked_add(offset)?, want))
     });
+    let fetch_what = what.clone();
     let fetches = stream::iter(offsets)
         .map(move |(skip, want)| {
             let client = client.clone();
             let entity = entity.clone();
             let query = query.clone();
-            async move {
+            let what = fetch_what.clone();
+            AbortOnDrop(tokio::spawn(async move {
                 let rows = fetch_rows(&client, &entity, query, want, skip).await?;
-                Ok::<_, Error>((entity, rows, want))
-            }
+                // Decoding a page is milliseconds of CPU: off the async workers.
+                let decoded = tokio::task::spawn_blocking(move || {
+                    rows.iter()
+                        .enumerate()
+                        .map(|(i, row)| (raw_id(row), decode_raw::<T>(row, i, &what)))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(join_error)?;
+                Ok::<_, Error>((entity, decoded, want))
+            }))
         })
         .buffered(concurrency.max(1));
     // `unfold` rather than `scan`: once done, the in-flight requests are
@@ -231,21 +244,30 @@ fn pages_raw_concurrent(
                 let returned = rows.len();
                 let mut records = Vec::with_capacity(returned);
                 let mut repeats = 0;
-                for row in rows {
-                    if raw_id(&row).is_none_or(|id| seen.insert(id)) {
-                        records.push(row);
+                let mut failed = None;
+                for (id, record) in rows {
+                    if id.is_none_or(|id| seen.insert(id)) {
+                        match record {
+                            Ok(r) => records.push(r),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
                     } else {
                         repeats += 1;
                     }
                 }
-                let page = Page {
-                    records,
-                    returned,
-                    repeats_dropped: repeats,
-                };
-                if returned < want as usize {
+                if let Some(e) = failed {
+                    (Err(e), true)
+                } else if returned < want as usize {
+                    let page = Page {
+                        records,
+                        returned,
+                        repeats_dropped: repeats,
+                    };
                     (Ok(page), true)
-                } else if page.records.is_empty() {
+                } else if records.is_empty() {
                     let e = Error::decode(
                         "",
                         format!(
@@ -255,6 +277,11 @@ fn pages_raw_concurrent(
                     );
                     (Err(e), true)
                 } else {
+                    let page = Page {
+                        records,
+                        returned,
+                        repeats_dropped: repeats,
+                    };
                     (Ok(page), false)
                 }
             }
@@ -262,6 +289,41 @@ fn pages_raw_concurrent(
         Some((out, (fetches, seen, done)))
     })
     .boxed()
+}
+
+/// A spawned page task that is aborted when the listing no longer wants it
+/// (the stream ended early or was dropped).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<Result<T>> {
+    type Output = Result<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.map_err(join_error).and_then(|r| r))
+    }
+}
+
+/// A page task that panicked passes the panic on; one cancelled (the
+/// runtime is shutting down) is an error.
+fn join_error(e: tokio::task::JoinError) -> Error {
+    match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(e) => Error::new(
+            crate::error::ErrorKind::Transport,
+            format!("a page request was cancelled: {e}"),
+        ),
+    }
 }
 
 fn pages_raw(pager: Pager) -> BoxStream<'static, Result<Page<Raw>>> {
@@ -284,7 +346,7 @@ fn typed_pages<T: DeserializeOwned + Send + 'static>(
             async move {
                 let mut records = Vec::with_capacity(page.records.len());
                 for (i, row) in page.records.iter().enumerate() {
-                    records.push(decode_raw(row, &format!("[{i}]"), &what)?);
+                    records.push(decode_raw(row, i, &what)?);
                 }
                 Ok(Page {
                     records,
@@ -301,6 +363,9 @@ type Raw = Box<RawValue>;
 
 /// The top-level `id` of a raw record, without decoding the rest.
 fn raw_id(raw: &RawValue) -> Option<String> {
+    if let Some(id) = leading_id(raw.get()) {
+        return Some(id.to_owned());
+    }
     #[derive(Deserialize)]
     struct IdOnly {
         #[serde(default)]
@@ -309,9 +374,27 @@ fn raw_id(raw: &RawValue) -> Option<String> {
     serde_json::from_str::<IdOnly>(raw.get()).ok()?.id
 }
 
-fn decode_raw<T: DeserializeOwned>(raw: &RawValue, prefix: &str, what: &str) -> Result<T> {
+/// The `id` when it is the record's first key and a string without escapes,
+/// which is how Acumatica writes records: found without scanning the rest of
+/// the record (a listing checks every record for repeats).
+fn leading_id(text: &str) -> Option<&str> {
+    let rest = text.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest.strip_prefix("\"id\"")?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+fn decode_raw<T: DeserializeOwned>(raw: &RawValue, index: usize, what: &str) -> Result<T> {
+    // Fast path without path tracking; a failure is decoded again to name
+    // the path.
+    if let Ok(value) = serde_json::from_str(raw.get()) {
+        return Ok(value);
+    }
+    let prefix = format!("[{index}]");
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let tracked: std::result::Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    tracked.map_err(|e| {
         let inner = e.path().to_string();
         let path = if inner == "." {
             prefix.to_owned()
@@ -358,19 +441,26 @@ impl Client {
         entity: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<Page<Json>>> {
-        typed_pages(
-            self.raw_pages(entity, query),
-            format!("GET {entity} (list)"),
-        )
+        self.offset_pages(entity, query)
     }
 
-    fn raw_pages(&self, entity: &str, query: ListQuery) -> BoxStream<'static, Result<Page<Raw>>> {
+    /// Offset paging of `entity` decoded into `T`: sequential, or with the
+    /// query's concurrency.
+    fn offset_pages<T: DeserializeOwned + Send + 'static>(
+        &self,
+        entity: &str,
+        query: ListQuery,
+    ) -> BoxStream<'static, Result<Page<T>>> {
+        let what = format!("GET {entity} (list)");
         match query.concurrency {
             Some(n) if n > 1 => {
                 let page_size = query.page_size.unwrap_or(self.inner.config.page_size);
-                pages_raw_concurrent(self.clone(), entity.to_owned(), query, page_size, n)
+                pages_concurrent(self.clone(), entity.to_owned(), query, page_size, n, what)
             }
-            _ => pages_raw(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
+            _ => typed_pages(
+                pages_raw(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
+                what,
+            ),
         }
     }
 
@@ -396,10 +486,7 @@ impl Client {
         entity: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<DynamicEntity>> {
-        items(typed_pages(
-            self.raw_pages(entity, query),
-            format!("GET {entity} (list)"),
-        ))
+        items(self.offset_pages(entity, query))
     }
 
     /// Lists typed records page by page (offset paging).
@@ -415,10 +502,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn list_pages<E: Entity>(&self, query: ListQuery) -> BoxStream<'static, Result<Page<E>>> {
-        typed_pages(
-            self.raw_pages(E::NAME, query),
-            format!("GET {} (list)", E::NAME),
-        )
+        self.offset_pages(E::NAME, query)
     }
 
     /// Lists typed records one by one (offset paging).
@@ -604,5 +688,47 @@ impl Client {
             out.extend(page);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Raw {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn leading_id_is_read_without_parsing_the_record() {
+        assert_eq!(leading_id(r#"{"id":"a-1","X":{"value":1}}"#), Some("a-1"));
+        assert_eq!(
+            leading_id(" {\n  \"id\" : \"a-1\" , \"X\": 1}"),
+            Some("a-1")
+        );
+        // Not first, escaped, or not a string: the full parse decides.
+        assert_eq!(leading_id(r#"{"X":1,"id":"a-1"}"#), None);
+        assert_eq!(leading_id(r#"{"id":"a\"1"}"#), None);
+        assert_eq!(leading_id(r#"{"id":null}"#), None);
+        assert_eq!(leading_id(r#"{"idx":"a"}"#), None);
+    }
+
+    #[test]
+    fn raw_id_finds_the_id_anywhere_and_only_at_the_top() {
+        assert_eq!(raw_id(&raw(r#"{"id":"a-1"}"#)).as_deref(), Some("a-1"));
+        assert_eq!(
+            raw_id(&raw(r#"{"X":{"id":"inner"},"id":"a\"1"}"#)).as_deref(),
+            Some("a\"1")
+        );
+        assert_eq!(raw_id(&raw(r#"{"X":{"id":"inner"}}"#)), None);
+    }
+
+    #[test]
+    fn decode_failure_names_the_record_and_the_field() {
+        let row = raw(r#"{"id":"x","BatchNbr":{"value":[1]}}"#);
+        let err =
+            decode_raw::<crate::entity::JournalTransaction>(&row, 7, "GET JournalTransaction")
+                .unwrap_err();
+        assert!(err.message().contains("at [7].BatchNbr"), "{err}");
     }
 }

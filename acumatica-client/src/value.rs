@@ -48,6 +48,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value as Json};
 
+mod wire;
+
 /// A general field: absent, null or set, plus the field-level `error` the
 /// server attached, if any.
 ///
@@ -245,11 +247,10 @@ impl<T: WireType> Serialize for Value<T> {
 
 impl<'de, T: WireType> Deserialize<'de> for Value<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Through serde_json::Value first: it keeps numbers exact (serde_json
-        // `arbitrary_precision`) even when the entity is buffered by
-        // `#[serde(flatten)]`.
-        let json = Json::deserialize(deserializer)?;
-        Self::from_json(&json).map_err(D::Error::custom)
+        // Straight from the text, without an intermediate `serde_json::Value`
+        // per field (which cost a map, a key and a copy of every value):
+        // reading a listing is dominated by this.
+        deserializer.deserialize_any(wire::WrapperVisitor::<T>::new())
     }
 }
 
@@ -268,6 +269,39 @@ pub trait WireType: Sized {
     /// # Errors
     /// A message that names the expected type and what was found.
     fn from_wire(json: &Json) -> Result<Self, String>;
+
+    /// Reads a JSON string found inside `{"value": ...}`.
+    ///
+    /// Decoding calls this for string values instead of building a
+    /// `serde_json::Value` first; the default does exactly that and calls
+    /// [`from_wire`](Self::from_wire), so override it only to go faster, with
+    /// the same result.
+    ///
+    /// # Errors
+    /// As [`from_wire`](Self::from_wire).
+    fn from_wire_str(text: &str) -> Result<Self, String> {
+        Self::from_wire(&Json::String(text.to_owned()))
+    }
+
+    /// Reads a JSON number found inside `{"value": ...}`, given as its exact
+    /// text (every digit the server sent). The default goes through
+    /// [`from_wire`](Self::from_wire).
+    ///
+    /// ```
+    /// use acumatica_client::value::WireType;
+    /// use rust_decimal::Decimal;
+    /// assert_eq!(Decimal::from_wire_number("201.73").unwrap(), Decimal::new(20173, 2));
+    /// assert_eq!(String::from_wire_number("42").unwrap(), "42");
+    /// assert!(bool::from_wire_number("1").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`from_wire`](Self::from_wire).
+    fn from_wire_number(text: &str) -> Result<Self, String> {
+        let number = serde_json::Number::from_str(text)
+            .map_err(|_| format!("expected a JSON number, found {text:?}"))?;
+        Self::from_wire(&Json::Number(number))
+    }
 }
 
 fn short_json(json: &Json) -> String {
@@ -290,6 +324,12 @@ impl WireType for String {
             other => Err(wrong("a string", other)),
         }
     }
+    fn from_wire_str(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+    fn from_wire_number(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
 }
 
 impl WireType for bool {
@@ -303,6 +343,18 @@ impl WireType for bool {
             Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
             other => Err(wrong("a boolean", other)),
         }
+    }
+    fn from_wire_str(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("true") {
+            Ok(true)
+        } else if text.eq_ignore_ascii_case("false") {
+            Ok(false)
+        } else {
+            Err(format!("expected a boolean, found {text:?}"))
+        }
+    }
+    fn from_wire_number(text: &str) -> Result<Self, String> {
+        Err(format!("expected a boolean, found {text}"))
     }
 }
 
@@ -318,6 +370,13 @@ macro_rules! wire_integer {
                     Json::String(s) => s.trim().to_owned(),
                     other => return Err(wrong($name, other)),
                 };
+                text.parse::<$t>().map_err(|_| format!("expected {}, found {text}", $name))
+            }
+            fn from_wire_str(text: &str) -> Result<Self, String> {
+                let text = text.trim();
+                text.parse::<$t>().map_err(|_| format!("expected {}, found {text}", $name))
+            }
+            fn from_wire_number(text: &str) -> Result<Self, String> {
                 text.parse::<$t>().map_err(|_| format!("expected {}, found {text}", $name))
             }
         }
@@ -340,6 +399,14 @@ impl WireType for f64 {
         text.parse::<f64>()
             .map_err(|_| format!("expected a number, found {text}"))
     }
+    fn from_wire_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<f64>()
+            .map_err(|_| format!("expected a number, found {text}"))
+    }
+    fn from_wire_number(text: &str) -> Result<Self, String> {
+        Self::from_wire_str(text)
+    }
 }
 
 impl WireType for Decimal {
@@ -348,6 +415,12 @@ impl WireType for Decimal {
     }
     fn from_wire(json: &Json) -> Result<Self, String> {
         decimal_from_json(json)
+    }
+    fn from_wire_str(text: &str) -> Result<Self, String> {
+        decimal_from_text(text.trim())
+    }
+    fn from_wire_number(text: &str) -> Result<Self, String> {
+        decimal_from_text(text)
     }
 }
 
@@ -370,6 +443,12 @@ impl WireType for Timestamp {
             other => Err(wrong("a date-time string", other)),
         }
     }
+    fn from_wire_str(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+    fn from_wire_number(text: &str) -> Result<Self, String> {
+        Err(format!("expected a date-time string, found {text}"))
+    }
 }
 
 /// A decimal as a JSON number carrying every digit (never through `f64`).
@@ -384,13 +463,17 @@ pub(crate) fn decimal_to_json(d: &Decimal) -> Json {
 
 /// Reads a decimal from a JSON number (exact text) or a string.
 pub(crate) fn decimal_from_json(json: &Json) -> Result<Decimal, String> {
-    let text = match json {
-        Json::Number(n) => n.to_string(),
-        Json::String(s) => s.trim().to_owned(),
-        other => return Err(wrong("a decimal number", other)),
-    };
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
+    match json {
+        Json::Number(n) => decimal_from_text(n.as_str()),
+        Json::String(s) => decimal_from_text(s.trim()),
+        other => Err(wrong("a decimal number", other)),
+    }
+}
+
+/// A decimal from its text (`201.73`, `5.06e-6`), exactly.
+fn decimal_from_text(text: &str) -> Result<Decimal, String> {
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
         .map_err(|_| format!("expected a decimal number, found {text:?}"))
 }
 
@@ -659,6 +742,77 @@ mod tests {
         let err = serde_json::from_str::<Value<String>>(r#""V001""#).unwrap_err();
         assert!(
             err.to_string().contains("expected a wrapped field"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn streamed_wrapper_reads_every_form() {
+        // A numeric code in a string field keeps its exact text.
+        let v: Value<String> = serde_json::from_str(r#"{"value": 100000}"#).unwrap();
+        assert_eq!(v.as_str(), Some("100000"));
+        let v: Value<String> = serde_json::from_str(r#"{"value": "a\"b\u00e9"}"#).unwrap();
+        assert_eq!(v.as_str(), Some("a\"bé"));
+        // Field errors are kept beside the value; unknown keys are ignored.
+        let v: Value<i32> =
+            serde_json::from_str(r#"{"other": [1, {"x": 2}], "value": " 7 ", "error": "too big"}"#)
+                .unwrap();
+        assert_eq!((v.get(), v.error()), (Some(&7), Some("too big")));
+        let v: Value<bool> = serde_json::from_str(r#"{"value": "True"}"#).unwrap();
+        assert_eq!(v.get(), Some(&true));
+        let v: Value<Timestamp> =
+            serde_json::from_str(r#"{"value": "2025-02-15T00:00:00"}"#).unwrap();
+        assert_eq!(v.get().unwrap().to_string(), "2025-02-15T00:00:00");
+        // Anything goes into a `serde_json::Value` field, numbers exact.
+        let v: Value<Json> =
+            serde_json::from_str(r#"{"value": {"a": 1.10, "b": [true]}}"#).unwrap();
+        assert_eq!(v.get().unwrap().to_string(), r#"{"a":1.10,"b":[true]}"#);
+        let v: Value<Json> = serde_json::from_str(r#"{"value": 0.30000000000000004441}"#).unwrap();
+        assert_eq!(v.get().unwrap().to_string(), "0.30000000000000004441");
+        // Through a serde_json::Value too (numbers keep their text there).
+        let json: Json = serde_json::from_str(r#"{"value": 12.50}"#).unwrap();
+        let v: Value<Decimal> = serde_json::from_value(json).unwrap();
+        assert_eq!(v.get().unwrap().to_string(), "12.50");
+    }
+
+    #[test]
+    fn streamed_wrapper_errors_say_what_was_expected_and_found() {
+        for (text, expected) in [
+            (
+                r#"5"#,
+                "expected a wrapped field like {\"value\": ...}, found 5",
+            ),
+            (r#"12.5"#, "found 12.5"),
+            (r#"true"#, "found true"),
+            (r#"[1]"#, "found [1]"),
+            (
+                r#"{"value": "abc"}"#,
+                "expected a 32-bit integer, found abc",
+            ),
+            (r#"{"value": 1.5}"#, "expected a 32-bit integer, found 1.5"),
+            (
+                r#"{"value": true}"#,
+                "expected a 32-bit integer, found true",
+            ),
+            (r#"{"value": [1]}"#, "expected a 32-bit integer, found [1]"),
+        ] {
+            let err = serde_json::from_str::<Value<i32>>(text).unwrap_err();
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+        let err = serde_json::from_str::<Value<Timestamp>>(r#"{"value": 20250215}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("expected a date-time string"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<Value<Decimal>>(r#"{"value": "12,5"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected a decimal number, found \"12,5\""),
+            "{err}"
+        );
+        let err = serde_json::from_str::<Value<bool>>(r#"{"value": 1}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("expected a boolean, found 1"),
             "{err}"
         );
     }

@@ -250,7 +250,9 @@ impl<'de, T: ReadField> Visitor<'de> for EntityVisitor<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut out = T::default();
-        while let Some(key) = map.next_key::<String>()? {
+        // One buffer for every key of the record (a listing reads millions).
+        let mut key = String::new();
+        while map.next_key_seed(KeyInto(&mut key))?.is_some() {
             if out.read_field(&key, &mut map)? {
                 continue;
             }
@@ -271,11 +273,36 @@ impl<'de, T: ReadField> Visitor<'de> for EntityVisitor<T> {
                 "delete" => system.delete = map.next_value()?,
                 _ => {
                     let value: Json = map.next_value()?;
-                    out.extra_mut().insert(key, value);
+                    out.extra_mut().insert(key.clone(), value);
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// Reads a map key into a reused buffer instead of a new `String` each time.
+struct KeyInto<'a>(&'a mut String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<(), E> {
+        self.0.clear();
+        self.0.push_str(key);
+        Ok(())
     }
 }
 

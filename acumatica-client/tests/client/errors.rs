@@ -313,7 +313,7 @@ async fn decode_errors_name_the_json_path() {
         .await
         .unwrap_err();
     match err.kind() {
-        ErrorKind::Decode { path } => assert_eq!(path, "[1].Details[0].DebitAmount", "{err}"),
+        ErrorKind::Decode { path } => assert_eq!(path, "[1].Details[0].DebitAmount.value", "{err}"),
         other => panic!("{other:?}: {err}"),
     }
     let err = client
