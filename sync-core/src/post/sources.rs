@@ -48,8 +48,40 @@ impl LookerQuerySource {
         config: &LookerQueryConfig,
         mapping: &JournalMapping,
     ) -> Result<Self> {
+        Self::selecting(client, config, mapping.columns())
+    }
+
+    /// A source for `config`'s query; without configured fields it selects `columns` (the
+    /// columns whatever turns the rows into records reads). Every flow's Looker source is
+    /// built here: [`LookerQuerySource::new`] for journal mappings, and the reference flow's
+    /// source for its mappings.
+    ///
+    /// ```no_run
+    /// use sync_core::post::{LookerQueryConfig, LookerQuerySource};
+    ///
+    /// # fn demo(looker: looker_client::Client) -> sync_core::Result<()> {
+    /// let config: LookerQueryConfig = toml::from_str(r#"
+    ///     model = "finance"
+    ///     explore = "approved_vendors"
+    /// "#).unwrap();
+    /// let source = LookerQuerySource::selecting(
+    ///     looker,
+    ///     &config,
+    ///     ["approved_vendors.vendor_id", "approved_vendors.name"],
+    /// )?;
+    /// assert_eq!(source.query().fields.as_ref().map(Vec::len), Some(2));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A configuration error when no field is selected.
+    pub fn selecting<'a>(
+        client: looker_client::Client,
+        config: &LookerQueryConfig,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self> {
         let fields: Vec<String> = if config.fields.is_empty() {
-            mapping.columns().into_iter().map(str::to_owned).collect()
+            columns.into_iter().map(str::to_owned).collect()
         } else {
             config.fields.clone()
         };

@@ -1,17 +1,18 @@
-//! The reference flow's Looker source: one inline query selecting the mapping's columns.
+//! The reference flow's Looker source: the post flow's [`LookerQuerySource`], selecting the
+//! columns a [`ReferenceMapping`] reads.
 
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
-use looker_client::{ResultFormat, Row, RunOptions, WriteQuery};
+use looker_client::{Row, WriteQuery};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mapping::ReferenceMapping;
-use crate::post::LookerQueryConfig;
+use crate::post::{LookerQueryConfig, LookerQuerySource};
 use crate::traits::{PageStream, RecordSource};
 
 /// Rows of one Looker query for a [`ReferenceMapping`]: without configured fields it selects
 /// exactly the columns the mapping reads; the fields are validated against the explore before
-/// the query runs (an unknown one is an error naming the closest valid ones).
+/// the query runs (an unknown one is an error naming the closest valid ones). The query is
+/// built and run by [`LookerQuerySource`]; this type only says which mapping picks the columns.
 ///
 /// ```no_run
 /// use sync_core::mapping::ReferenceMapping;
@@ -28,11 +29,7 @@ use crate::traits::{PageStream, RecordSource};
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
-pub struct ReferenceQuerySource {
-    client: looker_client::Client,
-    query: WriteQuery,
-    page_rows: usize,
-}
+pub struct ReferenceQuerySource(LookerQuerySource);
 
 impl ReferenceQuerySource {
     /// A source for `config`'s query.
@@ -44,36 +41,12 @@ impl ReferenceQuerySource {
         config: &LookerQueryConfig,
         mapping: &ReferenceMapping,
     ) -> Result<Self> {
-        let fields: Vec<String> = if config.fields.is_empty() {
-            mapping.columns().into_iter().map(str::to_owned).collect()
-        } else {
-            config.fields.clone()
-        };
-        if fields.is_empty() {
-            return Err(Error::config(
-                "looker.fields",
-                "no field to select: the mapping reads no column and none is configured",
-            ));
-        }
-        let mut query = WriteQuery::new(&config.model, &config.explore)
-            .fields(fields)
-            .with_limit(config.limit);
-        for (field, expression) in &config.filters {
-            query = query.filter(field, expression);
-        }
-        if !config.sorts.is_empty() {
-            query = query.sorts(config.sorts.clone());
-        }
-        Ok(Self {
-            client,
-            query,
-            page_rows: config.page_rows.max(1),
-        })
+        LookerQuerySource::selecting(client, config, mapping.columns()).map(Self)
     }
 
     /// The query as it will be sent.
     pub fn query(&self) -> &WriteQuery {
-        &self.query
+        self.0.query()
     }
 }
 
@@ -83,19 +56,10 @@ impl RecordSource for ReferenceQuerySource {
     type Cursor = ();
 
     fn describe(&self) -> String {
-        format!("looker {}::{}", self.query.model, self.query.view)
+        self.0.describe()
     }
 
-    async fn pages(&self, _after: Option<&()>) -> Result<PageStream<Row>> {
-        let options = RunOptions::new().validate(true);
-        let rows = self
-            .client
-            .run_inline_query_rows::<Row>(&self.query, ResultFormat::Json, &options)
-            .await?;
-        Ok(rows
-            .map_err(Error::from)
-            .try_chunks(self.page_rows)
-            .map_err(|e| e.1)
-            .boxed())
+    async fn pages(&self, after: Option<&()>) -> Result<PageStream<Row>> {
+        self.0.pages(after).await
     }
 }
