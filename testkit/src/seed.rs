@@ -168,11 +168,28 @@ pub const ACCOUNTS: &[Account] = &[
     },
 ];
 
-/// A subaccount: two segments, `department-product`.
+/// A subaccount: two segments, `department-product`, in both of the forms
+/// the demo systems use.
+///
+/// The two fakes disagree on purpose, as a real warehouse and Acumatica
+/// would. Acumatica's contract API serves and takes a segmented
+/// `SubaccountCD` as the bare segments, no separator: the official request
+/// examples beside `reference/acumatica/FACTS.md` send
+/// `"Subaccount": {"value": "000000"}`, and the recorded responses of a
+/// real site return `"SalesSubaccount": {"value": "06000000"}`. So the
+/// Acumatica fake stores and serves [`Subaccount::raw`]. A warehouse, and
+/// so Looker, usually keeps the form people read on screens, with the
+/// separator of the segment mask: the Looker fake's rows carry
+/// [`Subaccount::cd`]. A flow maps one to the other with a value map (the
+/// sandbox's demo config has one), which is what the demo shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subaccount {
-    /// `SubaccountCD` with its segment separator.
+    /// The code as people read it, with the segment separator (`100-000`):
+    /// what the Looker fake shows.
     pub cd: &'static str,
+    /// `SubaccountCD` as the Acumatica API has it: the segments without the
+    /// separator (`100000`).
+    pub raw: &'static str,
     /// `SubaccountID`.
     pub id: i32,
     /// `Description`.
@@ -185,36 +202,42 @@ pub struct Subaccount {
 pub const SUBACCOUNTS: &[Subaccount] = &[
     Subaccount {
         cd: "000-000",
+        raw: "000000",
         id: 1,
         description: "Default",
         active: true,
     },
     Subaccount {
         cd: "100-000",
+        raw: "100000",
         id: 2,
         description: "Sales",
         active: true,
     },
     Subaccount {
         cd: "200-000",
+        raw: "200000",
         id: 3,
         description: "Operations",
         active: true,
     },
     Subaccount {
         cd: "300-000",
+        raw: "300000",
         id: 4,
         description: "Engineering",
         active: true,
     },
     Subaccount {
         cd: "400-000",
+        raw: "400000",
         id: 5,
         description: "Finance",
         active: true,
     },
     Subaccount {
         cd: "500-000",
+        raw: "500000",
         id: 6,
         description: "Administration",
         active: true,
@@ -227,7 +250,8 @@ pub const SUBACCOUNTS: &[Subaccount] = &[
 pub struct CostCenter {
     /// The name Looker shows (`cost_center.name`).
     pub name: &'static str,
-    /// The subaccount it posts to.
+    /// The subaccount it posts to, as the warehouse shows it (a
+    /// [`Subaccount::cd`], with the separator).
     pub subaccount: &'static str,
     /// Allocation weight in basis points; the weights add up to 10 000.
     pub weight_bp: u32,
@@ -384,6 +408,14 @@ mod tests {
                 "{}",
                 cc.name
             );
+        }
+    }
+
+    #[test]
+    fn the_raw_subaccount_is_the_shown_one_without_its_separator() {
+        for s in SUBACCOUNTS {
+            assert_eq!(s.raw, s.cd.replace('-', ""), "{}", s.cd);
+            assert!(s.raw.bytes().all(|b| b.is_ascii_digit()), "{}", s.raw);
         }
     }
 

@@ -61,20 +61,11 @@ fn spread(kind: u64, i: u64, n: u64) -> i64 {
 }
 
 /// A subaccount code in the form the real API stores and serves it: the
-/// segments without the display separator (`"100-000"` -> `"100000"`; the
-/// official examples send `"Subaccount": {"value": "000000"}`).
+/// segments without the display separator (`"100-000"` -> `"100000"`, see
+/// [`seed::Subaccount`]).
 pub(crate) fn raw_subaccount(cd: &'static str) -> Val {
-    use std::collections::HashMap;
-    use std::sync::OnceLock;
-    static RAW: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    let table = RAW.get_or_init(|| {
-        seed::SUBACCOUNTS
-            .iter()
-            .map(|s| (s.cd, &*Box::leak(s.cd.replace('-', "").into_boxed_str())))
-            .collect()
-    });
-    match table.get(cd) {
-        Some(raw) => Val::Static(raw),
+    match seed::SUBACCOUNTS.iter().find(|s| s.cd == cd) {
+        Some(s) => Val::Static(s.raw),
         None => Val::Str(cd.replace('-', "").into_boxed_str()),
     }
 }

@@ -20,8 +20,10 @@ use super::config::{DataProblem, DataProblemKind, LookerConfig, UNMAPPED_COST_CE
 use super::value::Value;
 use crate::seed::{self, AccountType};
 
-/// The subaccount of lines that belong to no cost center.
-pub const DEFAULT_SUBACCOUNT: &str = "000-000";
+/// The subaccount of lines that belong to no cost center. Looker shows
+/// subaccounts with their segment separator, as [`seed::Subaccount::cd`];
+/// Acumatica has them without ([`seed::Subaccount::raw`]).
+pub const DEFAULT_SUBACCOUNT: &str = seed::SUBACCOUNTS[0].cd;
 
 /// One line of the overhead allocation (explore `finance.overhead_allocation`).
 ///
