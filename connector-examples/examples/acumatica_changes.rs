@@ -18,9 +18,9 @@ use connector_examples::config::Config;
 use connector_examples::connect::{acumatica_client, acumatica_settings};
 use connector_examples::exit::{CliError, CliResult};
 use connector_examples::output::Table;
-use connector_examples::sandbox::{Sandbox, SandboxOptions};
 use connector_examples::secrets::Secrets;
 use futures::TryStreamExt;
+use testkit::{Sandbox, SandboxOptions};
 
 fn text(v: &serde_json::Value, field: &str) -> String {
     match &v[field]["value"] {

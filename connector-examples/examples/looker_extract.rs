@@ -18,11 +18,11 @@ use connector_examples::config::Config;
 use connector_examples::connect::{looker_client, looker_settings};
 use connector_examples::exit::{CliError, CliResult};
 use connector_examples::progress::Progress;
-use connector_examples::sandbox::{Sandbox, SandboxOptions};
 use connector_examples::secrets::Secrets;
 use futures::TryStreamExt;
 use looker_client::{ResultFormat, Row, RunOptions, TaskOptions, WriteQuery};
 use testkit::looker::LookerConfig;
+use testkit::{Sandbox, SandboxOptions};
 
 struct Args {
     rows: u64,
@@ -149,7 +149,7 @@ async fn run() -> CliResult<()> {
     }
     let looker = LookerConfig::default().with_gl_lines_rows(args.rows);
     let sandbox = Sandbox::start(SandboxOptions {
-        looker: Some(looker),
+        looker,
         ..Default::default()
     })
     .await?;

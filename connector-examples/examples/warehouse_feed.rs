@@ -15,9 +15,9 @@ use connector_examples::commands::run::render_feed_summary;
 use connector_examples::config::Config;
 use connector_examples::demo::sandbox_context;
 use connector_examples::exit::{CliError, CliResult};
-use connector_examples::sandbox::{Sandbox, SandboxOptions};
 use connector_examples::secrets::Secrets;
 use sync_core::warehouse::TableSpec;
+use testkit::{Sandbox, SandboxOptions};
 
 async fn feed_twice(ctx: &Context) -> CliResult<()> {
     let flow_cfg = ctx

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
+use testkit::{Sandbox, SandboxOptions};
 
 use crate::commands::Context;
 use crate::commands::flows::{open_store, post_flow};
@@ -18,7 +19,6 @@ use crate::config::{Config, FlowConfig};
 use crate::connect;
 use crate::exit::{CliError, CliResult};
 use crate::output::{Align, Table};
-use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::secrets::Secrets;
 
 /// How to run the story.
@@ -148,7 +148,7 @@ pub fn sandbox_context(sandbox: &Sandbox, dir: &Path, bars: bool) -> CliResult<C
     let env: Vec<(String, String)> = sandbox
         .env()
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let config = Config::from_str_with_env(&text, &config_path, |_| None)?;

@@ -191,5 +191,13 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+impl From<testkit::sandbox::SandboxError> for CliError {
+    /// A sandbox that cannot start (a port in use, inconsistent fake settings) is a usage
+    /// error (exit 2); the message says what to change.
+    fn from(e: testkit::sandbox::SandboxError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
 /// The result of a command.
 pub type CliResult<T> = Result<T, CliError>;

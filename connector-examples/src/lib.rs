@@ -9,7 +9,8 @@
 //! - [`connect`]: Looker and Acumatica clients from the configuration;
 //! - [`commands`]: one module per subcommand;
 //! - [`output`] and [`progress`]: tables, JSON, progress bars and log lines;
-//! - [`sandbox`]: both fakes started together, and the config pointing at them;
+//! - [`sandbox`]: transitional names for `tests/cli.rs`; the sandbox itself (both fakes, the
+//!   demo config and secrets) is [`testkit::Sandbox`];
 //! - [`demo`]: the month-end story the `period_close` example tells;
 //! - [`exit`]: exit codes and the command error type.
 

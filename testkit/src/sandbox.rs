@@ -1,5 +1,8 @@
 //! Both fakes at once, seeded with the demo company: what the sandbox
-//! binary serves, and what examples and cross-crate tests start in-process.
+//! binary and `ml-connector sandbox` serve, and what examples and
+//! cross-crate tests start in-process. [`Sandbox::config_toml`] writes the
+//! `ml-connector` config that points at a running sandbox, and
+//! [`Sandbox::env`] gives the demo secrets that config leaves out.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), testkit::sandbox::SandboxError> {
@@ -15,7 +18,7 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::acumatica::{AcumaticaFake, AcumaticaOptions};
 use crate::looker::{LookerConfig, LookerConfigError, LookerFake};
@@ -31,6 +34,26 @@ pub struct SandboxOptions {
     pub looker: LookerConfig,
     /// Where Looker listens; a free port on 127.0.0.1 by default.
     pub looker_addr: Option<SocketAddr>,
+}
+
+impl SandboxOptions {
+    /// Default settings, listening on `host` at these ports (0: any free
+    /// port).
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use testkit::SandboxOptions;
+    ///
+    /// let options = SandboxOptions::listening(IpAddr::from([127, 0, 0, 1]), 0, 9999);
+    /// assert_eq!(options.looker_addr.unwrap().port(), 9999);
+    /// ```
+    pub fn listening(host: IpAddr, acumatica_port: u16, looker_port: u16) -> SandboxOptions {
+        SandboxOptions {
+            acumatica: AcumaticaOptions::default().addr(SocketAddr::new(host, acumatica_port)),
+            looker: LookerConfig::default(),
+            looker_addr: Some(SocketAddr::new(host, looker_port)),
+        }
+    }
 }
 
 /// Why a sandbox could not start.
@@ -72,7 +95,8 @@ fn looker_error_style() -> ErrorStyle {
 
 impl Sandbox {
     /// Seed and serve both fakes.
-    pub async fn start(options: SandboxOptions) -> Result<Sandbox, SandboxError> {
+    pub async fn start(options: impl Into<SandboxOptions>) -> Result<Sandbox, SandboxError> {
+        let options = options.into();
         let looker = LookerFake::new(options.looker)?;
         let acumatica = AcumaticaFake::start(options.acumatica)
             .await
@@ -187,9 +211,147 @@ impl Sandbox {
         s
     }
 
+    /// The demo secrets as the environment variables `ml-connector` reads
+    /// them from (`NAME`, value): what [`Sandbox::config_toml`] leaves out.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), testkit::sandbox::SandboxError> {
+    /// let sandbox = testkit::Sandbox::start(testkit::SandboxOptions::default()).await?;
+    /// let mut cmd = std::process::Command::new("ml-connector");
+    /// cmd.envs(sandbox.env());
+    /// # Ok(()) }
+    /// ```
+    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
+        use seed::credentials as c;
+        vec![
+            ("ACUMATICA_CLIENT_SECRET", c::ACUMATICA_CLIENT_SECRET),
+            ("ACUMATICA_PASSWORD", c::ACUMATICA_PASSWORD),
+            ("LOOKERSDK_CLIENT_SECRET", c::LOOKER_CLIENT_SECRET),
+        ]
+    }
+
+    /// A complete `ml-connector` config for this sandbox ([`demo_config`]
+    /// at its URLs); `state_dir` holds the state store and the warehouse.
+    pub fn config_toml(&self, state_dir: &str) -> String {
+        demo_config(self.acumatica_url(), self.looker_url(), state_dir)
+    }
+
     /// Stop both fakes.
     pub async fn shutdown(self) {
         self.acumatica.shutdown().await;
         self.looker_server.shutdown().await;
     }
+}
+
+/// The endpoint version the demo config pins: the newest the demo site
+/// offers.
+pub const DEMO_ENDPOINT_VERSION: &str = seed::ENDPOINT_VERSIONS[seed::ENDPOINT_VERSIONS.len() - 1];
+
+/// The period the demo allocation posts: the month after the last closed
+/// one, open in the demo site (MMYYYY).
+///
+/// ```
+/// assert_eq!(testkit::sandbox::demo_period().len(), 6);
+/// ```
+pub fn demo_period() -> String {
+    seed::period_id(seed::LAST_CLOSED_MONTH + 1)
+}
+
+/// The `ml-connector` config for fakes at these URLs: both connections
+/// with the demo client ids and users (never secrets: those come from the
+/// environment, see [`Sandbox::env`]), the overhead allocation post flow
+/// and a GL feed. `state_dir` holds the state store and the warehouse
+/// (empty: next to the config).
+///
+/// ```
+/// let text = testkit::sandbox::demo_config("http://127.0.0.1:1", "http://127.0.0.1:2", "/tmp/x");
+/// assert!(text.contains("url = \"sqlite:///tmp/x/ml-connector.db\""));
+/// assert!(!text.contains(testkit::seed::credentials::ACUMATICA_PASSWORD));
+/// ```
+pub fn demo_config(acumatica_url: &str, looker_url: &str, state_dir: &str) -> String {
+    use seed::credentials as c;
+    let sep = if state_dir.is_empty() || state_dir.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    format!(
+        r#"# ml-connector config for the sandbox (demo credentials; secrets come from the
+# environment: ACUMATICA_CLIENT_SECRET, ACUMATICA_PASSWORD, LOOKERSDK_CLIENT_SECRET).
+
+[acumatica]
+url = "{acumatica_url}"
+endpoint_version = "{version}"
+tenant = "{tenant}"
+auth = "oauth"
+client_id = "{acu_client}"
+username = "{acu_user}"
+
+[looker]
+base_url = "{looker_url}"
+client_id = "{looker_client}"
+verify_ssl = false
+timeout = 60
+
+[store]
+url = "sqlite://{state_dir}{sep}ml-connector.db"
+
+# Month-end: allocate the shared overhead pool to the cost centers, one balanced journal
+# per branch, posted exactly once.
+[[flows]]
+name = "overhead_allocation"
+kind = "post"
+cron = "0 6 1 * *"
+time_zone = "UTC"
+
+[flows.looker]
+model = "finance"
+explore = "overhead_allocation"
+filters = {{ "overhead_allocation.period" = "{period}" }}
+sorts = ["overhead_allocation.line_id"]
+
+[flows.mapping]
+lines.account = {{ column = "overhead_allocation.account" }}
+# Looker shows subaccounts as people read them, with the segment separator (100-000);
+# Acumatica's API has them as the bare segments (100000). The map below translates; where
+# Looker already has Acumatica's form, drop `map` and the table.
+lines.subaccount = {{ column = "overhead_allocation.subaccount", map = "subaccount" }}
+lines.branch = {{ column = "overhead_allocation.branch" }}
+lines.amount = {{ signed = "overhead_allocation.amount" }}
+lines.description = "{{overhead_allocation.description}}"
+lines.date = {{ column = "overhead_allocation.posting_date" }}
+lines.period = {{ column = "overhead_allocation.period", format = "mmyyyy" }}
+document.ledger = {{ constant = "{ledger}" }}
+document.description = "Overhead allocation {{period}} {{branch}}"
+document.date = "period_end"
+{maps}
+
+# Supporting flow: copy the latest GL entries into warehouse tables.
+[[flows]]
+name = "gl_feed"
+kind = "feed"
+cron = "*/15 * * * *"
+entities = ["JournalTransaction", "Account"]
+warehouse = "sqlite://{state_dir}{sep}warehouse.db"
+"#,
+        version = DEMO_ENDPOINT_VERSION,
+        tenant = seed::TENANT,
+        acu_client = c::ACUMATICA_CLIENT_ID,
+        acu_user = c::ACUMATICA_USERNAME,
+        looker_client = c::LOOKER_CLIENT_ID,
+        period = demo_period(),
+        ledger = seed::LEDGER,
+        maps = subaccount_map(),
+    )
+}
+
+/// The `[flows.mapping.maps.subaccount]` table: the demo subaccounts as
+/// Looker shows them to Acumatica's codes (see [`seed::Subaccount`] for why
+/// they differ).
+fn subaccount_map() -> String {
+    let mut out = String::from("\n[flows.mapping.maps.subaccount]\n");
+    for s in seed::SUBACCOUNTS {
+        let _ = writeln!(out, "\"{}\" = \"{}\"", s.cd, s.raw);
+    }
+    out
 }

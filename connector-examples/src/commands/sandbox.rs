@@ -1,22 +1,24 @@
 //! `ml-connector sandbox`: local fakes of both APIs with demo data.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
+use testkit::sandbox::DEMO_ENDPOINT_VERSION;
 use testkit::seed::{self, credentials};
+use testkit::{Sandbox, SandboxOptions};
 
 use crate::cli::{GlobalArgs, SandboxArgs};
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
-use crate::sandbox::{DEMO_ENDPOINT_VERSION, Sandbox, SandboxOptions};
 
 /// Runs `sandbox`: starts the fakes, prints URLs, credentials and a config, then serves until
 /// Ctrl-C (or `--duration`).
 pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliError> {
-    let sandbox = Sandbox::start(SandboxOptions {
-        acumatica_port: args.acumatica_port,
-        looker_port: args.looker_port,
-        ..SandboxOptions::default()
-    })
+    let sandbox = Sandbox::start(SandboxOptions::listening(
+        IpAddr::from([127, 0, 0, 1]),
+        args.acumatica_port,
+        args.looker_port,
+    ))
     .await?;
     let config = sandbox.config_toml("");
     if let Some(path) = &args.write_config {
@@ -43,7 +45,7 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
                 "client_id": credentials::LOOKER_CLIENT_ID,
                 "client_secret": credentials::LOOKER_CLIENT_SECRET,
             },
-            "env": sandbox.env().into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
+            "env": sandbox.env().into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
             "config": config,
         }));
     } else {

@@ -330,7 +330,7 @@ fn missing_file_is_a_usage_error_naming_the_path() {
 
 #[test]
 fn the_sandbox_config_parses() {
-    let text = crate::sandbox::demo_config("http://127.0.0.1:1", "http://127.0.0.1:2", "/tmp/x");
+    let text = testkit::sandbox::demo_config("http://127.0.0.1:1", "http://127.0.0.1:2", "/tmp/x");
     let c = parse(&text).unwrap();
     assert_eq!(c.flows.len(), 2);
     assert_eq!(c.store, StoreUrl::Sqlite("/tmp/x/ml-connector.db".into()));

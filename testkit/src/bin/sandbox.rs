@@ -10,11 +10,9 @@
 //! `SANDBOX_ACUMATICA_PORT`, `SANDBOX_LOOKER_PORT` and `SANDBOX_HOST` set
 //! the same. Stop with Ctrl-C.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
 
-use testkit::acumatica::AcumaticaOptions;
-use testkit::looker::LookerConfig;
 use testkit::{Sandbox, SandboxOptions};
 
 const USAGE: &str =
@@ -94,20 +92,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut acumatica =
-        AcumaticaOptions::default().addr(SocketAddr::new(args.host, args.acumatica_port));
+    let mut options = SandboxOptions::listening(args.host, args.acumatica_port, args.looker_port);
     if let Some(n) = args.journal_transactions {
-        acumatica = acumatica.journal_transactions(n);
+        options.acumatica = options.acumatica.journal_transactions(n);
     }
-    let mut looker = LookerConfig::default();
     if let Some(n) = args.gl_lines_rows {
-        looker = looker.with_gl_lines_rows(n);
+        options.looker = options.looker.with_gl_lines_rows(n);
     }
-    let options = SandboxOptions {
-        acumatica,
-        looker,
-        looker_addr: Some(SocketAddr::new(args.host, args.looker_port)),
-    };
     let sandbox = match Sandbox::start(options).await {
         Ok(s) => s,
         Err(e) => {
