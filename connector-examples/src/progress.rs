@@ -1,17 +1,26 @@
 //! Progress for long extracts and syncs: a bar on a terminal, plain log lines otherwise.
+//!
+//! [`Progress`] counts one long task (rows, records); [`FlowProgress`] follows a whole flow run
+//! from sync-core's [`ProgressEvent`]s and draws its bars with [`Progress`].
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sync_core::post::DocumentState;
+use sync_core::progress::{ProgressEvent, RunKind};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::GlobalArgs;
+use crate::commands::run::document_outcome;
 
 /// Sets up log output on stderr: `info` by default, `-v` debug, `-vv` trace; `RUST_LOG`
-/// overrides. With `--json`, log lines are JSON too.
+/// overrides. With `--json`, log lines are JSON too. While progress bars are drawn, sync-core's
+/// own `info` lines stay off the terminal (the bars tell the same); `-v` brings them back.
 pub fn init_logging(global: &GlobalArgs) {
     let default = match global.verbose {
+        0 if bars_enabled(global) => "warn,connector_examples=info",
         0 => "warn,connector_examples=info,sync_core=info",
         1 => "debug",
         _ => "trace",
@@ -55,7 +64,7 @@ impl Progress {
             let bar = match total {
                 Some(t) => ProgressBar::new(t).with_style(
                     ProgressStyle::with_template(
-                        "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
+                        "{spinner} {msg} [{wide_bar}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
@@ -77,6 +86,27 @@ impl Progress {
             started: now,
             last_log: now,
             every: Duration::from_secs(5),
+        }
+    }
+
+    /// Changes the total (a bar is drawn only when the total was known at the start).
+    pub fn set_total(&mut self, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+        }
+    }
+
+    /// Shows `message` next to the bar (e.g. counts by outcome); nothing without a bar.
+    pub fn set_message(&self, message: impl Into<String>) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!("{} ({})", self.what, message.into()));
+        }
+    }
+
+    /// Moves the count up to `count` (a running total); never backwards.
+    pub fn advance_to(&mut self, count: u64) {
+        if count > self.count {
+            self.inc(count - self.count);
         }
     }
 
@@ -107,5 +137,298 @@ impl Progress {
             None => tracing::info!("{}: {} in {secs:.1}s", self.what, self.count),
         }
         self.count
+    }
+}
+
+/// Counts of documents by outcome, for a post run's bar and its last line.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    posted: u64,
+    present: u64,
+    skipped: u64,
+    not_posted: u64,
+}
+
+impl Tally {
+    fn add(&mut self, state: &DocumentState) {
+        match state {
+            DocumentState::Posted { .. } => self.posted += 1,
+            DocumentState::AlreadyPosted { .. } => self.present += 1,
+            DocumentState::Skipped { .. } => self.skipped += 1,
+            _ => self.not_posted += 1,
+        }
+    }
+
+    fn done(&self) -> u64 {
+        self.posted + self.present + self.skipped + self.not_posted
+    }
+}
+
+impl Tally {
+    /// The counts that are not zero, shortly, for a bar.
+    fn short(&self) -> String {
+        let mut parts = vec![format!("{} posted", self.posted)];
+        for (n, what) in [
+            (self.present, "present"),
+            (self.skipped, "skipped"),
+            (self.not_posted, "not posted"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} posted, {} already present, {} skipped, {} not posted",
+            self.posted, self.present, self.skipped, self.not_posted
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct FlowState {
+    /// The bar of the current phase: rows read, documents done, or one entity's records.
+    bar: Option<Progress>,
+    kind: Option<RunKind>,
+    rows: u64,
+    tally: Tally,
+    reconciling: u64,
+    reconciled: (u64, u64),
+    /// Records fetched on the current feed page, logged with its write.
+    page_records: u64,
+    records_read: u64,
+}
+
+/// Follows one flow run from its [`ProgressEvent`]s: on a terminal a bar per phase (rows read,
+/// then documents done of planned for a post flow; records per entity for a feed flow);
+/// otherwise plain log lines on stderr: one per page of rows or records, one per document, one
+/// per feed window, and one when the run ends. Never writes to stdout.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use connector_examples::progress::FlowProgress;
+///
+/// # async fn demo(flow: sync_core::post::PostFlow) -> sync_core::Result<()> {
+/// let progress = Arc::new(FlowProgress::new(flow.name(), false));
+/// let summary = flow.with_progress(progress.clone()).run().await;
+/// progress.finish(); // clears a bar left by a run that stopped on an error
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FlowProgress {
+    flow: String,
+    bars: bool,
+    state: Mutex<FlowState>,
+}
+
+impl FlowProgress {
+    /// Progress of flow `flow`, with bars when `bars` (see [`bars_enabled`]), else log lines.
+    pub fn new(flow: impl Into<String>, bars: bool) -> Self {
+        Self {
+            flow: flow.into(),
+            bars,
+            state: Mutex::new(FlowState::default()),
+        }
+    }
+
+    /// Ends whatever bar is still drawn (a run that stopped on an error reports its end, but
+    /// one that could not start does not).
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        Self::end_bar(&mut state);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FlowState> {
+        // A listener that panicked while holding the lock left counts only; keep using them.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn end_bar(state: &mut FlowState) {
+        if let Some(bar) = state.bar.take() {
+            bar.finish();
+        }
+    }
+
+    /// Starts a new phase: the previous bar ends, the new one is drawn (bars only).
+    fn phase(&self, state: &mut FlowState, what: String, total: Option<u64>) {
+        Self::end_bar(state);
+        if self.bars {
+            state.bar = Some(Progress::new(what, total, true));
+        }
+    }
+
+    fn on_event(&self, event: &ProgressEvent) {
+        let flow = self.flow.as_str();
+        let log = !self.bars;
+        let mut state = self.lock();
+        let st = &mut *state;
+        match event {
+            ProgressEvent::RunStarted { kind, run_id, .. } => {
+                Self::end_bar(st);
+                *st = FlowState {
+                    kind: Some(*kind),
+                    ..FlowState::default()
+                };
+                if *kind == RunKind::Post {
+                    self.phase(st, format!("{flow}: rows read"), None);
+                }
+                if log {
+                    tracing::info!(flow, run_id = %run_id, "{flow}: {kind} run started");
+                }
+            }
+            ProgressEvent::Reconciling { pending } => {
+                st.reconciling = *pending;
+                if let Some(bar) = &st.bar {
+                    bar.set_message(format!("settling {pending} earlier intent(s)"));
+                }
+                if log {
+                    tracing::info!(
+                        flow,
+                        pending,
+                        "{flow}: settling {pending} intent(s) an earlier run left without outcome, by lookup"
+                    );
+                }
+            }
+            ProgressEvent::Reconciled { found, .. } => {
+                if *found {
+                    st.reconciled.0 += 1;
+                } else {
+                    st.reconciled.1 += 1;
+                }
+                let (found, absent) = st.reconciled;
+                if log && found + absent == st.reconciling {
+                    tracing::info!(
+                        flow,
+                        found,
+                        absent,
+                        "{flow}: reconciled: {found} found posted, {absent} never created"
+                    );
+                }
+            }
+            ProgressEvent::RowsRead { rows } => {
+                st.rows = *rows;
+                if let Some(bar) = &mut st.bar {
+                    bar.advance_to(*rows);
+                }
+                if log {
+                    tracing::info!(flow, rows, "{flow}: {rows} row(s) read");
+                }
+            }
+            ProgressEvent::DocumentsMapped { documents } => {
+                self.phase(st, format!("{flow}: journals"), Some(*documents));
+                if log {
+                    tracing::info!(flow, documents, "{flow}: {documents} journal(s) to handle");
+                }
+            }
+            ProgressEvent::DocumentsPlanned { documents } => {
+                let total = st.tally.done() + documents;
+                if let Some(bar) = &mut st.bar {
+                    bar.set_total(total);
+                }
+                if log {
+                    tracing::info!(
+                        flow,
+                        documents,
+                        "{flow}: {documents} journal(s) valid: looked up, posted if absent"
+                    );
+                }
+            }
+            ProgressEvent::DocumentFinished { document } => {
+                st.tally.add(&document.state);
+                let tally = st.tally;
+                if let Some(bar) = &mut st.bar {
+                    bar.inc(1);
+                    bar.set_message(tally.short());
+                }
+                if log {
+                    let outcome = document_outcome(&document.state);
+                    tracing::info!(flow, natural_key = %document.natural_key, "{flow}: {} {}: {outcome}", document.partition, document.natural_key);
+                }
+            }
+            ProgressEvent::WindowOpened { entity, .. } => {
+                // sync-core logs the window's bounds itself ("window opened").
+                st.records_read = 0;
+                self.phase(st, format!("{flow}: {entity} records read"), None);
+            }
+            ProgressEvent::PageFetched {
+                records,
+                records_read,
+                ..
+            } => {
+                st.page_records = *records;
+                st.records_read = *records_read;
+                if let Some(bar) = &mut st.bar {
+                    bar.advance_to(*records_read);
+                }
+            }
+            ProgressEvent::RecordsWritten {
+                entity,
+                page,
+                written,
+                stale,
+                written_total,
+            } => {
+                if let Some(bar) = &st.bar {
+                    bar.set_message(format!("{written_total} written"));
+                }
+                if log {
+                    let (fetched, read) = (st.page_records, st.records_read);
+                    tracing::info!(flow, entity = %entity, page, fetched, written, stale, "{flow}: {entity} page {page}: {fetched} record(s) fetched, {written} written, {stale} stale ({read} read, {written_total} written so far)");
+                }
+            }
+            ProgressEvent::WindowFinished { window } => {
+                Self::end_bar(st);
+                if log {
+                    let entity = &window.entity;
+                    let counts = format!(
+                        "{} read, {} written, {} stale, {} page(s)",
+                        window.records_read, window.written, window.stale, window.pages
+                    );
+                    match &window.error {
+                        Some(error) => {
+                            tracing::warn!(flow, entity = %entity, "{flow}: {entity} window failed after {counts}: {error}; its mark stays")
+                        }
+                        None if window.mark_advanced => {
+                            tracing::info!(flow, entity = %entity, "{flow}: {entity} window complete: {counts}; mark moved to {}", window.signpost.to_rfc3339())
+                        }
+                        None => {
+                            tracing::info!(flow, entity = %entity, "{flow}: {entity} window complete: {counts}; mark kept")
+                        }
+                    }
+                }
+            }
+            ProgressEvent::RunFinished { status, counts, .. } => {
+                Self::end_bar(st);
+                if log {
+                    let kind = st.kind.unwrap_or(RunKind::Post);
+                    let what = match kind {
+                        RunKind::Feed => format!(
+                            "{} record(s) read, {} written, {} skipped, {} window(s) failed",
+                            counts.read, counts.written, counts.skipped, counts.failed
+                        ),
+                        _ => format!(
+                            "{} row(s) read, {} journal(s); {}",
+                            st.rows, counts.mapped, st.tally
+                        ),
+                    };
+                    tracing::info!(flow, status = %status, "{flow}: {kind} run {status}: {what}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl sync_core::progress::Progress for FlowProgress {
+    fn event(&self, event: &ProgressEvent) {
+        self.on_event(event);
     }
 }

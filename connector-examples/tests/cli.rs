@@ -498,6 +498,117 @@ async fn run_once_feeds_the_warehouse_and_moves_the_marks() {
         .stdout(predicate::str::contains("high-water mark Account: "));
 }
 
+fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_logs_progress_lines_on_stderr_when_not_a_terminal() {
+    let rig = Rig::start().await;
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
+    let err = stderr_of(&a);
+    let lines = |needle: &str| err.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("overhead_allocation: post run started"), 1, "{err}");
+    assert!(lines(" row(s) read") >= 1, "a line per page of rows: {err}");
+    assert_eq!(
+        lines("overhead_allocation: 3 journal(s) to handle"),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        lines(": posted as batch"),
+        3,
+        "one line per document: {err}"
+    );
+    assert_eq!(
+        lines("overhead_allocation: post run succeeded: "),
+        1,
+        "one line at the end: {err}"
+    );
+    assert!(
+        err.contains("3 journal(s); 3 posted, 0 already present, 0 skipped, 0 not posted"),
+        "{err}"
+    );
+    // Progress stays on stderr: stdout is the summary table alone.
+    let out = stdout_of(&a);
+    assert!(!out.contains("run started"), "{out}");
+    assert!(!out.contains("journal(s) to handle"), "{out}");
+    assert_eq!(out.matches("posted as batch").count(), 3, "{out}");
+
+    // A rerun reports each document as already present.
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
+    let err = stderr_of(&a);
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains(": already posted (batch "))
+            .count(),
+        3,
+        "{err}"
+    );
+    assert!(err.contains("0 posted, 3 already present"), "{err}");
+
+    // A feed run: one line per page of records, one per window; with --json the lines are
+    // JSON on stderr and stdout stays one JSON document.
+    let a = rig
+        .cmd()
+        .args(["--json", "run", "--once", "--flow", "gl_feed"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let messages: Vec<serde_json::Value> = stderr_of(&a)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {l}"))
+        })
+        .map(|l| l["fields"].clone())
+        .collect();
+    for w in v["runs"][0]["entities"].as_array().unwrap() {
+        let entity = w["entity"].as_str().unwrap();
+        let pages: Vec<&serde_json::Value> = messages
+            .iter()
+            .filter(|m| {
+                m["entity"] == entity
+                    && m["message"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(&format!("gl_feed: {entity} page ")))
+            })
+            .collect();
+        let written: u64 = pages.iter().map(|m| m["written"].as_u64().unwrap()).sum();
+        assert_eq!(
+            written,
+            w["written"].as_u64().unwrap(),
+            "{entity}: the page lines add up to what the run wrote: {messages:#?}"
+        );
+        assert!(!pages.is_empty(), "{entity}: {messages:#?}");
+        let done = messages
+            .iter()
+            .filter(|m| {
+                m["message"].as_str().is_some_and(|t| {
+                    t.starts_with(&format!("gl_feed: {entity} window complete: "))
+                        && t.contains("mark moved to")
+                })
+            })
+            .count();
+        assert_eq!(done, 1, "{entity}: {messages:#?}");
+    }
+    assert!(
+        messages.iter().any(|m| m["message"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("gl_feed: feed run succeeded: "))),
+        "{messages:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
     let looker =

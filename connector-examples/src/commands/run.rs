@@ -15,6 +15,7 @@ use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store};
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
 use crate::output::{Table, print_json};
+use crate::progress::FlowProgress;
 
 /// The prefix of the schedule's own lease names: the runner leases `schedule:<flow>` while
 /// the flow itself leases `<flow>` for its run, so the two never fence each other out.
@@ -29,30 +30,47 @@ pub fn summary_exit(summary: &RunSummary) -> Exit {
     }
 }
 
+/// What happened to a document, in words (the `Result` column of a run's table, and the
+/// progress line of each document).
+///
+/// ```
+/// use connector_examples::commands::run::document_outcome;
+/// use sync_core::post::DocumentState;
+///
+/// let posted = DocumentState::Posted { batch: "000123".into() };
+/// assert_eq!(document_outcome(&posted), "posted as batch 000123");
+/// ```
+pub fn document_outcome(state: &DocumentState) -> String {
+    match state {
+        DocumentState::Posted { batch } => format!("posted as batch {batch}"),
+        DocumentState::AlreadyPosted { batch } => match batch {
+            Some(b) => format!("already posted (batch {b}); not posted again"),
+            None => "already posted; not posted again".into(),
+        },
+        DocumentState::Skipped { reason } => format!("skipped: {reason}"),
+        DocumentState::Invalid { issues } => {
+            format!("not posted: {issues} validation problem(s)")
+        }
+        DocumentState::Withheld { reason } => format!("withheld: {reason}"),
+        DocumentState::Failed { error } => {
+            format!("FAILED (dead-lettered for replay): {error}")
+        }
+        DocumentState::Pending { error } => {
+            format!("outcome unknown, reconciled by lookup next run: {error}")
+        }
+    }
+}
+
 /// A post run summary as text: one line per document, then the counts.
 pub fn render_summary(summary: &RunSummary) -> String {
     let mut out = String::new();
     let mut t = Table::new(["Journal", "Natural key", "Result"]);
     for d in &summary.documents {
-        let result = match &d.state {
-            DocumentState::Posted { batch } => format!("posted as batch {batch}"),
-            DocumentState::AlreadyPosted { batch } => match batch {
-                Some(b) => format!("already posted (batch {b}); not posted again"),
-                None => "already posted; not posted again".into(),
-            },
-            DocumentState::Skipped { reason } => format!("skipped: {reason}"),
-            DocumentState::Invalid { issues } => {
-                format!("not posted: {issues} validation problem(s)")
-            }
-            DocumentState::Withheld { reason } => format!("withheld: {reason}"),
-            DocumentState::Failed { error } => {
-                format!("FAILED (dead-lettered for replay): {error}")
-            }
-            DocumentState::Pending { error } => {
-                format!("outcome unknown, reconciled by lookup next run: {error}")
-            }
-        };
-        t.row([d.partition.clone(), d.natural_key.clone(), result]);
+        t.row([
+            d.partition.clone(),
+            d.natural_key.clone(),
+            document_outcome(&d.state),
+        ]);
     }
     if !t.is_empty() {
         out.push_str(&t.render());
@@ -170,18 +188,36 @@ pub fn feed_json(summary: &FeedSummary) -> serde_json::Value {
     })
 }
 
-/// Runs one built flow once; returns its exit code, its text and its JSON.
-pub async fn run_once(name: &str, flow: &BuiltFlow) -> (Exit, String, serde_json::Value) {
+/// Runs one built flow once, reporting its progress to `progress` when given (bars or log
+/// lines on stderr, see [`FlowProgress`]); returns its exit code, its text and its JSON.
+pub async fn run_once(
+    name: &str,
+    flow: &BuiltFlow,
+    progress: Option<Arc<FlowProgress>>,
+) -> (Exit, String, serde_json::Value) {
     let result = match flow {
-        BuiltFlow::Post(p) => p
-            .run()
-            .await
-            .map(|s| (summary_exit(&s), render_summary(&s), summary_json(&s))),
-        BuiltFlow::Feed(f) => f
-            .run()
-            .await
-            .map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s))),
+        BuiltFlow::Post(p) => {
+            let flow = match &progress {
+                Some(pr) => p.clone().with_progress(pr.clone()),
+                None => p.clone(),
+            };
+            flow.run()
+                .await
+                .map(|s| (summary_exit(&s), render_summary(&s), summary_json(&s)))
+        }
+        BuiltFlow::Feed(f) => {
+            let flow = match &progress {
+                Some(pr) => f.clone().with_progress(pr.clone()),
+                None => f.clone(),
+            };
+            flow.run()
+                .await
+                .map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s)))
+        }
     };
+    if let Some(pr) = &progress {
+        pr.finish();
+    }
     match result {
         Ok(r) => r,
         Err(e) => {
@@ -218,13 +254,8 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> 
         let mut exit = Exit::Ok;
         let mut runs = Vec::new();
         for f in &flows {
-            let spinner = ctx.bars.then(|| {
-                crate::progress::Progress::new(format!("running flow {}", f.name), None, true)
-            });
-            let (code, text, value) = run_once(&f.name, &built[&f.name]).await;
-            if let Some(s) = spinner {
-                s.finish();
-            }
+            let progress = Arc::new(FlowProgress::new(&f.name, ctx.bars));
+            let (code, text, value) = run_once(&f.name, &built[&f.name], Some(progress)).await;
             exit = exit.worst(code);
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
@@ -309,7 +340,9 @@ async fn daemon(
                     let flow = flows
                         .get(&name)
                         .ok_or_else(|| format!("flow `{name}` is not configured"))?;
-                    let (exit, text, _) = run_once(&name, flow).await;
+                    // Several flows may run at once here: log lines, never bars.
+                    let progress = Arc::new(FlowProgress::new(&name, false));
+                    let (exit, text, _) = run_once(&name, flow, Some(progress)).await;
                     tracing::info!("{}", text.trim_end());
                     if exit == Exit::Ok {
                         Ok(())
