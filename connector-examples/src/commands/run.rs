@@ -1,4 +1,9 @@
 //! `ml-connector run`: run the flows once (`--once`) or as a daemon on their cron cadences.
+//!
+//! While a flow runs, its progress goes to stderr ([`FlowProgress`]): bars on a terminal, else
+//! log lines (one per page of rows or records, per journal, per feed window, and one per flow at
+//! the end). The result goes to stdout when the flow ends: a table, or with `--json` one JSON
+//! document, the same with or without progress.
 
 use std::collections::HashMap;
 use std::sync::Arc;
