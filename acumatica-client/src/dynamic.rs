@@ -120,3 +120,9 @@ impl From<Map<String, Json>> for DynamicEntity {
         Self { fields }
     }
 }
+
+impl crate::paging::Listed for DynamicEntity {
+    fn record_id(&self) -> Option<&str> {
+        self.fields.get("id").and_then(Json::as_str)
+    }
+}

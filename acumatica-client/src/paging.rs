@@ -59,12 +59,12 @@ struct Pager {
     page_size: u32,
     remaining: Option<u32>,
     mode: Mode,
-    seen: HashSet<String>,
+    seen: HashSet<SeenId>,
     done: bool,
 }
 
 impl Pager {
-    async fn next_page(&mut self) -> Result<Option<Page<Raw>>> {
+    async fn next_page<T: Listed>(&mut self) -> Result<Option<Page<T>>> {
         if self.done || self.remaining == Some(0) {
             return Ok(None);
         }
@@ -83,44 +83,28 @@ impl Pager {
             Mode::Offset { next_skip } => *next_skip,
             Mode::Keyset { .. } => 0,
         };
-        let rows = fetch_rows(&self.client, &self.entity, q, want, skip).await?;
+        let body = fetch_page(&self.client, &self.entity, q, want, skip).await?;
+        let what = format!("GET {} (list)", self.entity);
+        let mut last_key = None;
+        let rows: Vec<(Option<SeenId>, Result<T>)> = match &self.mode {
+            Mode::Offset { .. } => decode_page(&body, &what)?,
+            Mode::Keyset { field, .. } => {
+                let raw: Vec<Raw> = decode(&body, &what)?;
+                if let Some(last) = raw.last() {
+                    last_key = Some(keyset_key(last, field, raw.len() - 1, &self.entity)?);
+                }
+                raw.iter()
+                    .enumerate()
+                    .map(|(i, row)| (raw_id(row).map(SeenId::new), decode_raw(row, i, &what)))
+                    .collect()
+            }
+        };
         let returned = rows.len();
         if returned as u64 > u64::from(want) {
             // The server ignored $top; paging stays correct (repeats are dropped).
             tracing::warn!(entity = %self.entity, returned, want, "the server returned more rows than $top");
         }
-        let mut records = Vec::with_capacity(returned);
-        let mut repeats = 0;
-        let mut last_key = None;
-        if let (Mode::Keyset { field, .. }, Some(last)) = (&self.mode, rows.last()) {
-            let last: Json = serde_json::from_str(last.get()).map_err(|e| {
-                Error::decode(
-                    format!("[{}]", returned - 1),
-                    format!("GET {}: {e}", self.entity),
-                )
-            })?;
-            match last.get(field.as_str()).and_then(|v| v.get("value")) {
-                Some(Json::String(s)) => last_key = Some(s.clone()),
-                Some(Json::Number(n)) => last_key = Some(n.to_string()),
-                _ => {
-                    return Err(Error::decode(
-                        field.clone(),
-                        format!(
-                            "keyset paging of {} needs the key field {field} in every record; add it to $select",
-                            self.entity
-                        ),
-                    ));
-                }
-            }
-        }
-        for row in rows {
-            let new = raw_id(&row).is_none_or(|id| self.seen.insert(id));
-            if new {
-                records.push(row);
-            } else {
-                repeats += 1;
-            }
-        }
+        let (records, repeats) = keep_new(rows, &mut self.seen)?;
         if let Some(r) = &mut self.remaining {
             *r = r.saturating_sub(records.len() as u32);
         }
@@ -146,14 +130,7 @@ impl Pager {
         if returned < want as usize {
             self.done = true;
         } else if records.is_empty() && matches!(self.mode, Mode::Offset { .. }) {
-            return Err(Error::decode(
-                "",
-                format!(
-                    "listing {}: a full page of {returned} records held only records already seen; \
-                     the server seems to ignore $skip. Use keyset paging (list_keyset) instead",
-                    self.entity
-                ),
-            ));
+            return Err(ignored_skip(&self.entity, returned));
         }
         Ok(Some(Page {
             records,
@@ -163,14 +140,95 @@ impl Pager {
     }
 }
 
-/// One `GET` of `$top = top` records after `$skip = skip`.
-async fn fetch_rows(
+/// The keyset key of a page's last record.
+fn keyset_key(last: &RawValue, field: &str, index: usize, entity: &str) -> Result<String> {
+    let last: Json = serde_json::from_str(last.get())
+        .map_err(|e| Error::decode(format!("[{index}]"), format!("GET {entity}: {e}")))?;
+    match last.get(field).and_then(|v| v.get("value")) {
+        Some(Json::String(s)) => Ok(s.clone()),
+        Some(Json::Number(n)) => Ok(n.to_string()),
+        _ => Err(Error::decode(
+            field.to_owned(),
+            format!(
+                "keyset paging of {entity} needs the key field {field} in every record; add it to $select"
+            ),
+        )),
+    }
+}
+
+/// A record id remembered to drop repeats. Acumatica ids are GUIDs, kept as
+/// 16 bytes rather than a 36-character string: the set holds every id of a
+/// listing, so this is most of a long listing's memory. Any other id is kept
+/// as it is (never hashed down, which could drop a record by collision).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum SeenId {
+    Guid(u128),
+    Text(String),
+}
+
+impl SeenId {
+    fn new(id: impl AsRef<str> + Into<String>) -> Self {
+        match parse_guid(id.as_ref()) {
+            Some(g) => Self::Guid(g),
+            None => Self::Text(id.into()),
+        }
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex, either case) as a number.
+/// Case is folded, as GUIDs compare without case.
+fn parse_guid(text: &str) -> Option<u128> {
+    let b = text.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        value = (value << 4) | u128::from((c as char).to_digit(16)?);
+    }
+    Some(value)
+}
+
+/// Keeps the records whose id was not seen on an earlier page (records
+/// without an id are always kept); a record that failed to decode fails the
+/// page only when it is kept. Returns the records and the repeats dropped.
+fn keep_new<T>(
+    rows: Vec<(Option<SeenId>, Result<T>)>,
+    seen: &mut HashSet<SeenId>,
+) -> Result<(Vec<T>, usize)> {
+    let mut records = Vec::with_capacity(rows.len());
+    let mut repeats = 0;
+    for (id, record) in rows {
+        if id.is_none_or(|id| seen.insert(id)) {
+            records.push(record?);
+        } else {
+            repeats += 1;
+        }
+    }
+    Ok((records, repeats))
+}
+
+fn ignored_skip(entity: &str, returned: usize) -> Error {
+    Error::decode(
+        "",
+        format!(
+            "listing {entity}: a full page of {returned} records held only records already seen; \
+             the server seems to ignore $skip. Use keyset paging (list_keyset) instead"
+        ),
+    )
+}
+
+/// One `GET` of `$top = top` records after `$skip = skip`; the body as sent.
+async fn fetch_page(
     client: &Client,
     entity: &str,
     mut q: ListQuery,
     top: u32,
     skip: u32,
-) -> Result<Vec<Raw>> {
+) -> Result<bytes::Bytes> {
     q.top = None;
     q.skip = None;
     let mut pairs = q.pairs(false);
@@ -180,8 +238,47 @@ async fn fetch_rows(
     }
     let mut url = client.entity_url(entity)?;
     query::apply(&mut url, &pairs);
-    let resp = client.get_path(url, entity).await?;
-    decode(&resp.body, &format!("GET {entity} (list)"))
+    Ok(client.get_path(url, entity).await?.body)
+}
+
+/// A record type a listing can produce: decodable, and with the record's
+/// `id` readable once decoded (to drop repeats between pages).
+pub(crate) trait Listed: DeserializeOwned + Send + 'static {
+    /// The record's top-level `id`, when it has one.
+    fn record_id(&self) -> Option<&str>;
+}
+
+impl<E: Entity> Listed for E {
+    fn record_id(&self) -> Option<&str> {
+        self.id()
+    }
+}
+
+impl Listed for Json {
+    fn record_id(&self) -> Option<&str> {
+        self.get("id").and_then(Json::as_str)
+    }
+}
+
+/// Decodes a page body into its records, each with its `id`.
+///
+/// The fast path reads the whole page in one pass. Only when that fails is
+/// the page split into records and each decoded alone, so the error names
+/// the record and the field, and a bad record fails the listing only if it is
+/// not a repeat of an earlier page.
+fn decode_page<T: Listed>(body: &[u8], what: &str) -> Result<Vec<(Option<SeenId>, Result<T>)>> {
+    if let Ok(records) = serde_json::from_slice::<Vec<T>>(body) {
+        return Ok(records
+            .into_iter()
+            .map(|r| (r.record_id().map(SeenId::new), Ok(r)))
+            .collect());
+    }
+    let raw: Vec<Raw> = decode(body, what)?;
+    Ok(raw
+        .iter()
+        .enumerate()
+        .map(|(i, row)| (raw_id(row).map(SeenId::new), decode_raw(row, i, what)))
+        .collect())
 }
 
 /// Offset paging with up to `concurrency` pages in flight: page offsets are
@@ -190,7 +287,7 @@ async fn fetch_rows(
 /// decoding uses every core and overlaps the transfers; pages are still
 /// yielded in order, repeats dropped, and the stream ends at the first short
 /// page (tasks already started for later pages are aborted).
-fn pages_concurrent<T: DeserializeOwned + Send + 'static>(
+fn pages_concurrent<T: Listed>(
     client: Client,
     entity: String,
     query: ListQuery,
@@ -209,31 +306,25 @@ fn pages_concurrent<T: DeserializeOwned + Send + 'static>(
         };
         Some((start.checked_add(offset)?, want))
     });
-    let fetch_what = what.clone();
     let fetches = stream::iter(offsets)
         .map(move |(skip, want)| {
             let client = client.clone();
             let entity = entity.clone();
             let query = query.clone();
-            let what = fetch_what.clone();
+            let what = what.clone();
             AbortOnDrop(tokio::spawn(async move {
-                let rows = fetch_rows(&client, &entity, query, want, skip).await?;
+                let body = fetch_page(&client, &entity, query, want, skip).await?;
                 // Decoding a page is milliseconds of CPU: off the async workers.
-                let decoded = tokio::task::spawn_blocking(move || {
-                    rows.iter()
-                        .enumerate()
-                        .map(|(i, row)| (raw_id(row), decode_raw::<T>(row, i, &what)))
-                        .collect::<Vec<_>>()
-                })
-                .await
-                .map_err(join_error)?;
+                let decoded = tokio::task::spawn_blocking(move || decode_page::<T>(&body, &what))
+                    .await
+                    .map_err(join_error)??;
                 Ok::<_, Error>((entity, decoded, want))
             }))
         })
         .buffered(concurrency.max(1));
     // `unfold` rather than `scan`: once done, the in-flight requests are
     // dropped without polling the buffer again (which would start more).
-    let state = (fetches.boxed(), HashSet::<String>::new(), false);
+    let state = (fetches.boxed(), HashSet::<SeenId>::new(), false);
     stream::unfold(state, |(mut fetches, mut seen, done)| async move {
         if done {
             return None;
@@ -242,47 +333,22 @@ fn pages_concurrent<T: DeserializeOwned + Send + 'static>(
             Err(e) => (Err(e), true),
             Ok((entity, rows, want)) => {
                 let returned = rows.len();
-                let mut records = Vec::with_capacity(returned);
-                let mut repeats = 0;
-                let mut failed = None;
-                for (id, record) in rows {
-                    if id.is_none_or(|id| seen.insert(id)) {
-                        match record {
-                            Ok(r) => records.push(r),
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
+                match keep_new(rows, &mut seen) {
+                    Err(e) => (Err(e), true),
+                    Ok((records, repeats)) => {
+                        let page = Page {
+                            records,
+                            returned,
+                            repeats_dropped: repeats,
+                        };
+                        if returned < want as usize {
+                            (Ok(page), true)
+                        } else if page.records.is_empty() {
+                            (Err(ignored_skip(&entity, returned)), true)
+                        } else {
+                            (Ok(page), false)
                         }
-                    } else {
-                        repeats += 1;
                     }
-                }
-                if let Some(e) = failed {
-                    (Err(e), true)
-                } else if returned < want as usize {
-                    let page = Page {
-                        records,
-                        returned,
-                        repeats_dropped: repeats,
-                    };
-                    (Ok(page), true)
-                } else if records.is_empty() {
-                    let e = Error::decode(
-                        "",
-                        format!(
-                            "listing {entity}: a full page of {returned} records held only records already seen; \
-                             the server seems to ignore $skip. Use keyset paging (list_keyset) instead"
-                        ),
-                    );
-                    (Err(e), true)
-                } else {
-                    let page = Page {
-                        records,
-                        returned,
-                        repeats_dropped: repeats,
-                    };
-                    (Ok(page), false)
                 }
             }
         };
@@ -326,36 +392,12 @@ fn join_error(e: tokio::task::JoinError) -> Error {
     }
 }
 
-fn pages_raw(pager: Pager) -> BoxStream<'static, Result<Page<Raw>>> {
+fn pages<T: Listed>(pager: Pager) -> BoxStream<'static, Result<Page<T>>> {
     stream::try_unfold(pager, |mut pager| async move {
-        let page = pager.next_page().await?;
+        let page = pager.next_page::<T>().await?;
         Ok(page.map(|p| (p, pager)))
     })
     .boxed()
-}
-
-/// Decodes each raw record straight into `T` (one pass over its text), with
-/// the record's index in error paths.
-fn typed_pages<T: DeserializeOwned + Send + 'static>(
-    pages: BoxStream<'static, Result<Page<Raw>>>,
-    what: String,
-) -> BoxStream<'static, Result<Page<T>>> {
-    pages
-        .and_then(move |page| {
-            let what = what.clone();
-            async move {
-                let mut records = Vec::with_capacity(page.records.len());
-                for (i, row) in page.records.iter().enumerate() {
-                    records.push(decode_raw(row, i, &what)?);
-                }
-                Ok(Page {
-                    records,
-                    returned: page.returned,
-                    repeats_dropped: page.repeats_dropped,
-                })
-            }
-        })
-        .boxed()
 }
 
 /// A record as the text the server sent, not parsed yet.
@@ -446,7 +488,7 @@ impl Client {
 
     /// Offset paging of `entity` decoded into `T`: sequential, or with the
     /// query's concurrency.
-    fn offset_pages<T: DeserializeOwned + Send + 'static>(
+    fn offset_pages<T: Listed>(
         &self,
         entity: &str,
         query: ListQuery,
@@ -457,10 +499,7 @@ impl Client {
                 let page_size = query.page_size.unwrap_or(self.inner.config.page_size);
                 pages_concurrent(self.clone(), entity.to_owned(), query, page_size, n, what)
             }
-            _ => typed_pages(
-                pages_raw(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
-                what,
-            ),
+            _ => pages(self.pager(entity, query, Mode::Offset { next_skip: 0 })),
         }
     }
 
@@ -529,25 +568,22 @@ impl Client {
         key_field: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<Page<Json>>> {
-        typed_pages(
-            self.keyset_raw_pages(entity, key_field, query),
-            format!("GET {entity} (list)"),
-        )
+        self.keyset_pages(entity, key_field, query)
     }
 
-    fn keyset_raw_pages(
+    fn keyset_pages<T: Listed>(
         &self,
         entity: &str,
         key_field: &str,
         query: ListQuery,
-    ) -> BoxStream<'static, Result<Page<Raw>>> {
+    ) -> BoxStream<'static, Result<Page<T>>> {
         let mode = Mode::Keyset {
             field: key_field.to_owned(),
             after: None,
         };
         let mut query = query;
         query.skip = None;
-        pages_raw(self.pager(entity, query, mode))
+        pages(self.pager(entity, query, mode))
     }
 
     /// Lists typed records with keyset paging on `key_field` (which must be
@@ -565,10 +601,7 @@ impl Client {
         key_field: &str,
         query: ListQuery,
     ) -> BoxStream<'static, Result<E>> {
-        items(typed_pages(
-            self.keyset_raw_pages(E::NAME, key_field, query),
-            format!("GET {} (list)", E::NAME),
-        ))
+        items(self.keyset_pages(E::NAME, key_field, query))
     }
 
     /// The filter selecting records of `entity` changed after `since` and,
@@ -721,6 +754,53 @@ mod tests {
             Some("a\"1")
         );
         assert_eq!(raw_id(&raw(r#"{"X":{"id":"inner"}}"#)), None);
+    }
+
+    #[test]
+    fn guid_ids_are_kept_as_numbers_and_others_as_text() {
+        let a = SeenId::new("a1b2c3d4-0000-4000-8000-00000000000F");
+        assert_eq!(a, SeenId::new("A1B2C3D4-0000-4000-8000-00000000000f"));
+        assert!(matches!(a, SeenId::Guid(_)));
+        assert_ne!(a, SeenId::new("a1b2c3d4-0000-4000-8000-00000000000e"));
+        for other in [
+            "",
+            "a-1",
+            "a1b2c3d4-0000-4000-8000-00000000000g",
+            "a1b2c3d4x0000-4000-8000-00000000000f",
+        ] {
+            assert_eq!(
+                SeenId::new(other),
+                SeenId::Text(other.to_owned()),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_is_read_in_one_pass_with_ids() {
+        let body = br#"[{"id":"a","BatchNbr":{"value":"1"}},{"BatchNbr":{"value":"2"}}]"#;
+        let rows = decode_page::<crate::entity::JournalTransaction>(body, "GET").unwrap();
+        let ids: Vec<_> = rows.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, [Some(SeenId::new("a")), None]);
+        let json = decode_page::<Json>(body, "GET").unwrap();
+        assert_eq!(json[0].0, Some(SeenId::new("a")));
+        assert!(decode_page::<Json>(b"  ", "GET").is_err());
+        assert!(decode_page::<Json>(br#"{"not":"a list"}"#, "GET").is_err());
+    }
+
+    #[test]
+    fn a_bad_record_fails_the_page_only_when_it_is_kept() {
+        type Jt = crate::entity::JournalTransaction;
+        let body = br#"[{"id":"a","BatchNbr":{"value":"1"}},{"id":"b","BatchNbr":{"value":[2]}}]"#;
+        // "b" was on an earlier page: its bad copy is a repeat and dropped.
+        let mut seen: HashSet<SeenId> = [SeenId::new("b")].into();
+        let (records, repeats) =
+            keep_new(decode_page::<Jt>(body, "GET").unwrap(), &mut seen).unwrap();
+        assert_eq!((records.len(), repeats), (1, 1));
+        // New, it fails the page and names the record and field.
+        let mut seen = HashSet::new();
+        let err = keep_new(decode_page::<Jt>(body, "GET Jt").unwrap(), &mut seen).unwrap_err();
+        assert!(err.message().contains("at [1].BatchNbr.value"), "{err}");
     }
 
     #[test]

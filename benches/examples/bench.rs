@@ -588,16 +588,15 @@ async fn acumatica(args: &[String]) -> Res<()> {
             best_of(|| {
                 let pages = pages.clone();
                 async move {
-                    // The client's decoding: each page into raw records, then
-                    // each record into the typed entity.
+                    // The client's decoding: each page in one pass into the
+                    // typed entities.
                     let (mut records, mut bytes, mut sum) = (0u64, 0u64, 0u64);
                     for page in pages.iter() {
                         bytes += page.len() as u64;
-                        let raw: Vec<Box<RawValue>> = serde_json::from_slice(page)?;
-                        for r in &raw {
-                            let t: JournalTransaction = serde_json::from_str(r.get())?;
+                        let page: Vec<JournalTransaction> = serde_json::from_slice(page)?;
+                        for t in &page {
                             records += 1;
-                            sum = fold_transaction(sum, &t);
+                            sum = fold_transaction(sum, t);
                         }
                     }
                     Ok((records, bytes, sum))
