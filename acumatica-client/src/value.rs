@@ -596,6 +596,76 @@ impl FromStr for Timestamp {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim();
+        // Listings carry several date-times per record: the usual shape is
+        // read by hand; anything else goes through chrono's format parser,
+        // which also words the errors.
+        match Self::parse_common(text) {
+            Some(t) => Ok(t),
+            None => Self::parse_general(text),
+        }
+    }
+}
+
+impl Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of 1 to 7 digits and an
+    /// optional `Z` or `±hh:mm`; `None` for anything else (the general
+    /// parser decides). Gives exactly what [`parse_general`](Self::parse_general)
+    /// gives for the same text.
+    fn parse_common(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.len() < 19
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+        {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<u32> {
+            b[from..to].iter().try_fold(0u32, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+            })
+        };
+        let date =
+            NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
+        let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+        let mut at = 19;
+        let mut nanos = 0u32;
+        if b.get(at) == Some(&b'.') {
+            let digits = b[at + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if !(1..=7).contains(&digits) {
+                return None;
+            }
+            nanos = num(at + 1, at + 1 + digits)? * 10u32.pow(9 - digits as u32);
+            at += 1 + digits;
+        }
+        let offset = match &b[at..] {
+            [] => None,
+            [b'Z' | b'z'] => Some(FixedOffset::east_opt(0)?),
+            [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+                let secs =
+                    i32::try_from(num(at + 1, at + 3)? * 3600 + num(at + 4, at + 6)? * 60).ok()?;
+                Some(FixedOffset::east_opt(if *sign == b'-' {
+                    -secs
+                } else {
+                    secs
+                })?)
+            }
+            _ => return None,
+        };
+        let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+        Some(Self {
+            local: date.and_time(time),
+            offset,
+        })
+    }
+
+    /// Every form [`Timestamp`] accepts, with the error message.
+    fn parse_general(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "expected a date-time like 2024-07-15T10:31:28.402+03:00 or 2025-02-15T00:00:00, found {text:?}"
@@ -864,7 +934,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_common_timestamp_parser_agrees_with_the_general_one() {
+        for text in [
+            "2023-12-14T17:20:45.16+00:00",
+            "2020-02-06T18:03:19.2133333-04:00",
+            "2025-02-15T00:00:00",
+            "2025-02-15T00:00:00Z",
+            "2025-02-15T00:00:00.1z",
+            "2025-02-15T23:59:59.9999999+14:00",
+            "2025-02-15T00:00:00+05:99",
+            "0001-01-01T00:00:00",
+            "9999-12-31T23:59:59",
+            "2024-02-29T12:00:00-12:00",
+        ] {
+            let fast =
+                Timestamp::parse_common(text).unwrap_or_else(|| panic!("{text}: not common"));
+            assert_eq!(Ok(fast), Timestamp::parse_general(text), "{text}");
+        }
+        // Shapes the common parser leaves to the general one.
+        for text in [
+            "2025-02-15",
+            "2025-02-15T00:00",
+            "2025-02-15T00:00:00.",
+            "2025-02-15T00:00:00.12345678",
+            "2025-02-15T00:00:00+0100",
+            "2023-02-29T00:00:00",
+            "2025-02-15T24:00:00",
+            "2025-02-15T00:00:00+aé00",
+            "2025-02-15 00:00:00",
+            "+2025-02-15T00:00:00",
+            "2025-02-15T00:00:00+24:00",
+        ] {
+            assert_eq!(Timestamp::parse_common(text), None, "{text}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn common_and_general_timestamp_parsers_agree(text in "[0-9]{4}-(0[1-9]|1[0-2]|[0-9]{2})-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-4]):[0-5][0-9]:[0-6][0-9](\\.[0-9]{0,8})?(Z|[+-][01][0-9]:[0-9]{2})?") {
+            if let Some(fast) = Timestamp::parse_common(&text) {
+                proptest::prop_assert_eq!(Ok(fast), Timestamp::parse_general(&text));
+            }
+        }
+
         #[test]
         fn decimal_wrapping_round_trips(mantissa in proptest::num::i64::ANY, scale in 0u32..=12) {
             let d = Decimal::new(mantissa, scale);
