@@ -154,7 +154,8 @@ pub struct TaskOptions {
 }
 
 impl Default for TaskOptions {
-    /// A 10 minute deadline; polls after 500 ms, doubling up to 5 s.
+    /// A 10 minute deadline; a first status check at once, then polls
+    /// after 500 ms, doubling up to 5 s.
     fn default() -> Self {
         Self {
             run: RunOptions::new(),
@@ -186,7 +187,10 @@ impl TaskOptions {
         self
     }
 
-    /// The first wait between polls and the longest (waits double).
+    /// The first wait between polls and the longest (waits double). The
+    /// status is checked once right after the task is created, before the
+    /// first wait, so a task that completes at once (a cached result) costs
+    /// no wait at all.
     pub fn poll_interval(mut self, first: Duration, max: Duration) -> Self {
         self.first_poll = first.max(Duration::from_millis(1));
         self.max_poll = max.max(self.first_poll);
@@ -248,8 +252,9 @@ impl Client {
     }
 
     /// Runs `query` as an async task and streams its rows: create the query,
-    /// create the task, poll until it completes (backing off), then stream
-    /// the result (`json`, `csv` or `txt`).
+    /// create the task, check its status at once and then poll until it
+    /// completes (backing off), then stream the result (`json`, `csv` or
+    /// `txt`).
     ///
     /// Errors: [`Sql`](ErrorKind::Sql) with the database's message,
     /// [`TaskFailed`](ErrorKind::TaskFailed) for `killed`/`expired` or
@@ -292,8 +297,11 @@ impl Client {
             format!("query task {} (query {})", task.id, stored.id),
         );
         let mut wait = options.first_poll;
-        // Phase 1: the task's status.
+        // Phase 1: the task's status. A task whose result is cached (or a
+        // quick query) is often complete by the time it has been created, so
+        // the status is checked once at once; only then do the waits start.
         let mut status = task.state();
+        let mut checked_at_once = false;
         loop {
             match status {
                 QueryTaskStatus::Complete => break,
@@ -320,8 +328,12 @@ impl Client {
                 }
                 _ => {}
             }
-            self.pause_or_cancel(&task.id, deadline, &mut wait, options)
-                .await?;
+            if checked_at_once {
+                self.pause_or_cancel(&task.id, deadline, &mut wait, options)
+                    .await?;
+            } else {
+                checked_at_once = true;
+            }
             status = self.query_task(&task.id).await?.state();
         }
         // Phase 2: the results (202/204 until they are ready).

@@ -135,6 +135,38 @@ async fn polls_through_202_and_204_until_200_and_streams_the_rows() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_task_complete_at_the_first_check_costs_no_wait() {
+    let server = server().await;
+    start(&server).await;
+    status_sequence(&server, &["complete"]).await;
+    Mock::given(method("GET"))
+        .and(path(results_path().as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("Orders ID,Orders Total\n1,1.10\n", "text/csv"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let started = tokio::time::Instant::now();
+    let rows: Vec<Row> = client
+        .run_query_task_rows(&query(), ResultFormat::Csv, &opts())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    // The paused clock only moves for sleeps: no 500 ms poll interval passed.
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "waited {:?} before the first status check",
+        started.elapsed()
+    );
+    assert_eq!(hits(&server, "GET", &task_path()).await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_400_from_the_results_is_an_sql_error_with_its_message() {
     let server = server().await;
     start(&server).await;
@@ -228,7 +260,8 @@ async fn the_deadline_cancels_the_running_query() {
         "{err}"
     );
     assert!(started.elapsed() <= Duration::from_secs(30));
-    // Backoff: 0.5, 1, 2, 4, 4, ... s, so far fewer polls than 30 s / 0.5 s.
+    // A check at once, then backoff: 0.5, 1, 2, 4, 4, ... s, so far fewer
+    // polls than 30 s / 0.5 s.
     let polls = hits(&server, "GET", &task_path()).await.len();
     assert!((8..=12).contains(&polls), "{polls} polls");
 }
