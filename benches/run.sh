@@ -45,6 +45,7 @@ for group in "${groups[@]}"; do
         for n in 100 1000; do
             run post "$n" 0
             run post "$n" 20
+            run post "$n" 20 4
         done
         ;;
     *)

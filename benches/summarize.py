@@ -61,10 +61,10 @@ if ac:
 
 po = load("post_journals")
 if po:
-    out.append("| journals | latency ms | docs/s | requests | of which lookups | requests/doc | rerun requests | peak RSS MiB | secs | load 1/5/15 |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for r in sorted(po, key=lambda r: (r["size"], r["latency_ms"])):
-        out.append(f"| {r['size']:,} | {r['latency_ms']} | {f(r['items_per_sec'],1)} | {r['requests']} | {r['lookup_requests']} | {r['requests_per_document']:.3f} | {r['rerun_requests']} | {f(r['peak_rss_mib'],1)} | {r['secs']:.2f} | {load_str(r)} |")
+    out.append("| journals | latency ms | concurrency | docs/s | requests | of which lookups | requests/doc | rerun requests | peak RSS MiB | secs | load 1/5/15 |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in sorted(po, key=lambda r: (r["size"], r["latency_ms"], r.get("concurrency") or 1)):
+        out.append(f"| {r['size']:,} | {r['latency_ms']} | {r.get('concurrency') or 1} | {f(r['items_per_sec'],1)} | {r['requests']} | {r['lookup_requests']} | {r['requests_per_document']:.3f} | {r['rerun_requests']} | {f(r['peak_rss_mib'],1)} | {r['secs']:.2f} | {load_str(r)} |")
     out.append("")
 
 # Growth: time and memory at the larger size over the smaller (10x apart).
@@ -82,5 +82,5 @@ def growth(rows, label, keyf):
                 out.append(f"| {label} {' '.join(str(x) for x in k)} | {a['size']:,} → {b['size']:,} | {b['secs']/a['secs']:.1f} | {f(mr,2)} |")
 growth(lk, "looker", lambda r: (r["format"], r["phase"]))
 growth(ac, "acumatica", lambda r: (r["phase"], f"{r['latency_ms']}ms", f"c{r['concurrency']}"))
-growth(po, "post", lambda r: (f"{r['latency_ms']}ms",))
+growth(po, "post", lambda r: (f"{r['latency_ms']}ms", f"c{r.get('concurrency') or 1}"))
 print("\n".join(out))

@@ -6,7 +6,7 @@
 //! ```text
 //! bench looker <json|csv> <rows> <download|client|memory>
 //! bench acumatica <transactions> <latency_ms> <concurrency> <download|client|memory>
-//! bench post <journals> <latency_ms>
+//! bench post <journals> <latency_ms> [concurrency]
 //! ```
 //!
 //! The fakes run in a child process (`bench serve ...`), so the measuring
@@ -51,7 +51,7 @@ const MEM_CHUNK: usize = 64 * 1024;
 const USAGE: &str = "usage:
   bench looker <json|csv> <rows> <download|client|memory>
   bench acumatica <transactions> <latency_ms> <concurrency> <download|client|memory>
-  bench post <journals> <latency_ms>
+  bench post <journals> <latency_ms> [concurrency]
 (environment: BENCH_REPEAT runs per phase, default 3; BENCH_RESULTS_DIR)";
 
 fn main() {
@@ -708,6 +708,11 @@ date = "period_end"
 async fn post(args: &[String]) -> Res<()> {
     let journals: u64 = arg(args, 0, "journals")?;
     let latency: u64 = arg(args, 1, "latency_ms")?;
+    let concurrency: usize = if args.len() > 2 {
+        arg(args, 2, "concurrency")?
+    } else {
+        1
+    };
     // Journals are posted once: this benchmark runs once per process.
     let mut server = spawn(&["acumatica", "0", &latency.to_string()])?;
     let url = server.url().to_owned();
@@ -715,9 +720,12 @@ async fn post(args: &[String]) -> Res<()> {
     let store = Arc::new(SqliteStore::open(dir.path().join("state.db")).await?);
     let flow = PostFlow::builder(JournalMapping::from_toml_str(BENCH_MAPPING)?)
         .source(BenchRows { journals })
-        .sink(AcumaticaJournals::new(acumatica_client(&url, 1)?))
+        .sink(AcumaticaJournals::new(acumatica_client(&url, concurrency)?))
         .store(store)
-        .options(PostOptions::default())
+        .options(PostOptions {
+            concurrency,
+            ..PostOptions::default()
+        })
         .owner("bench")
         .build()?;
     reset_peak_rss();
@@ -757,6 +765,7 @@ async fn post(args: &[String]) -> Res<()> {
     let mut m = figures(&run, "documents");
     m.insert("size".into(), json!(journals));
     m.insert("latency_ms".into(), json!(latency));
+    m.insert("concurrency".into(), json!(concurrency));
     m.insert("requests".into(), json!(first_requests));
     m.insert("lookup_requests".into(), json!(first_lookups));
     m.insert(

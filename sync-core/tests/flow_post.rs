@@ -619,3 +619,253 @@ async fn two_replicas_running_at_once_post_each_journal_once() {
         env.shutdown().await;
     }
 }
+
+// ------------------------------------------------------------------ concurrent creates
+
+fn concurrent(n: usize) -> PostOptions {
+    PostOptions {
+        concurrency: n,
+        ..PostOptions::default()
+    }
+}
+
+/// A sink that counts the creates in flight at once (each held for a moment so that creates
+/// sent together overlap).
+struct CountingSink {
+    inner: AcumaticaJournals,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl DocumentSink for CountingSink {
+    async fn find(&self, p: &[PartitionKey]) -> sync_core::Result<Vec<ExistingDocument>> {
+        self.inner.find(p).await
+    }
+    async fn create(
+        &self,
+        d: &JournalDocument,
+        k: &NaturalKey,
+    ) -> sync_core::Result<ExistingDocument> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let result = self.inner.create(d, k).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+    async fn release(&self, d: &ExistingDocument) -> sync_core::Result<()> {
+        self.inner.release(d).await
+    }
+    async fn fetch(&self, d: &ExistingDocument) -> sync_core::Result<JournalDocument> {
+        self.inner.fetch(d).await
+    }
+    async fn reference_data(&self) -> sync_core::Result<ReferenceData> {
+        self.inner.reference_data().await
+    }
+}
+
+#[tokio::test]
+async fn concurrency_sends_creates_together_and_reports_them_in_plan_order() {
+    for (n, expected_most) in [(1, 1), (2, 2), (3, 3)] {
+        let stores = stores().await;
+        for (backend, store) in &stores.list {
+            let env = Env::start(looker_config()).await;
+            let mapping = flow_support::mapping();
+            let source = LookerQuerySource::new(
+                env.looker.clone(),
+                &flow_support::query(&open_period()),
+                &mapping,
+            )
+            .unwrap();
+            let sink = Arc::new(CountingSink {
+                inner: AcumaticaJournals::new(env.acumatica.clone()),
+                in_flight: 0.into(),
+                most: 0.into(),
+            });
+            let flow = PostFlow::builder(mapping)
+                .source(source)
+                .sink(SharedSink(sink.clone()))
+                .store(store.clone())
+                .options(concurrent(n))
+                .owner("test-owner")
+                .build()
+                .unwrap();
+            let summary = flow.run().await.unwrap();
+            assert_eq!(
+                summary.counts.documents_posted, 3,
+                "{backend} c{n}: {summary}"
+            );
+            assert_eq!(
+                sink.most.load(Ordering::SeqCst),
+                expected_most,
+                "{backend}: creates in flight with concurrency {n}"
+            );
+            assert_eq!(env.acu.log().count("PUT", JT_PUT), 3, "{backend} c{n}");
+            let batches = assert_expected_journals(&env);
+            // Reported in plan order, whatever order the creates finished in.
+            let keys: Vec<String> = summary
+                .documents
+                .iter()
+                .map(|d| d.natural_key.clone())
+                .collect();
+            assert_eq!(keys.len(), 3);
+            let again = flow.run().await.unwrap();
+            assert_eq!(again.counts.documents_posted, 0, "{backend} c{n}");
+            assert_eq!(again.counts.duplicates_skipped, 3, "{backend} c{n}");
+            let rerun_keys: Vec<String> = again
+                .documents
+                .iter()
+                .map(|d| d.natural_key.clone())
+                .collect();
+            assert_eq!(rerun_keys, keys, "{backend} c{n}: same order on every run");
+            assert_eq!(env.tagged_batches().len(), batches.len());
+            env.shutdown().await;
+        }
+    }
+}
+
+/// Lets a test keep a handle on the sink it gives the flow.
+struct SharedSink<S>(Arc<S>);
+
+#[async_trait]
+impl<S: DocumentSink> DocumentSink for SharedSink<S> {
+    async fn find(&self, p: &[PartitionKey]) -> sync_core::Result<Vec<ExistingDocument>> {
+        self.0.find(p).await
+    }
+    async fn create(
+        &self,
+        d: &JournalDocument,
+        k: &NaturalKey,
+    ) -> sync_core::Result<ExistingDocument> {
+        self.0.create(d, k).await
+    }
+    async fn release(&self, d: &ExistingDocument) -> sync_core::Result<()> {
+        self.0.release(d).await
+    }
+    async fn fetch(&self, d: &ExistingDocument) -> sync_core::Result<JournalDocument> {
+        self.0.fetch(d).await
+    }
+    async fn reference_data(&self) -> sync_core::Result<ReferenceData> {
+        self.0.reference_data().await
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_confirm_a_dropped_answer_by_lookup_and_dead_letter_a_rejection() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        // A create whose answer is lost: applied once, confirmed by lookup, never resent.
+        let env = Env::start(looker_config()).await;
+        let rule = env.acu.faults().add(
+            FaultRule::new(FaultKind::DropAfterWrite)
+                .method("PUT")
+                .path(JT_PUT)
+                .times(1),
+        );
+        let flow = env.post_flow(store.clone(), &open_period(), concurrent(3));
+        let summary = flow.run().await.unwrap();
+        assert_eq!(env.acu.faults().fired(rule), 1);
+        assert_eq!(summary.counts.documents_posted, 3, "{backend}: {summary}");
+        assert_eq!(env.acu.log().count("PUT", JT_PUT), 3, "{backend}");
+        assert_expected_journals(&env);
+        let confirmed = flow
+            .audit_for_run(&summary.run_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.outcome.starts_with("created (confirmed by lookup"))
+            .count();
+        assert_eq!(confirmed, 1, "{backend}");
+        env.shutdown().await;
+    }
+    let stores = flow_support::stores().await;
+    for (backend, store) in &stores.list {
+        // A rejected create: the others of its window are posted, it is dead-lettered.
+        let env = Env::start(looker_config()).await;
+        env.acu.faults().add(
+            FaultRule::new(FaultKind::ServerError { status: 422 })
+                .method("PUT")
+                .path(JT_PUT)
+                .times(1),
+        );
+        let flow = env.post_flow(store.clone(), &open_period(), concurrent(3));
+        let summary = flow.run().await.unwrap();
+        assert_eq!(
+            summary.status,
+            RunStatus::CompletedWithErrors,
+            "{backend}: {summary}"
+        );
+        assert_eq!(summary.counts.documents_posted, 2, "{backend}: {summary}");
+        assert_eq!(summary.counts.failed, 1, "{backend}: {summary}");
+        assert_eq!(flow.dead_letters().await.unwrap().len(), 1, "{backend}");
+        let replay = flow.replay(None).await.unwrap();
+        assert_eq!(replay.counts.documents_posted, 1, "{backend}: {replay}");
+        assert_expected_journals(&env);
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
+        env.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_in_a_window_of_concurrent_creates_then_a_restart_leaves_one_batch_per_journal() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(looker_config()).await;
+        let mapping = flow_support::mapping();
+        let source = LookerQuerySource::new(
+            env.looker.clone(),
+            &flow_support::query(&open_period()),
+            &mapping,
+        )
+        .unwrap();
+        let crashing = PostFlow::builder(mapping)
+            .source(source)
+            .sink(CrashAfterFirstCreate {
+                inner: AcumaticaJournals::new(env.acumatica.clone()),
+                armed: AtomicBool::new(true),
+            })
+            .store(store.clone())
+            .options(concurrent(3))
+            .owner("test-owner")
+            .build()
+            .unwrap();
+        let died = tokio::spawn(async move { crashing.run().await }).await;
+        assert!(died.unwrap_err().is_panic(), "{backend}");
+        // Some of the window's creates reached Acumatica, none has an outcome recorded.
+        let created = env.acu.state().created("JournalTransaction");
+        assert!((1..=3).contains(&created), "{backend}: {created}");
+        let pending = store.pending_intents("overhead_allocation").await.unwrap();
+        assert_eq!(pending.len(), 3, "{backend}");
+
+        let flow = env.post_flow(store.clone(), &open_period(), concurrent(3));
+        let summary = flow.run().await.unwrap();
+        assert_eq!(
+            summary.counts.reconciled_found, created as u64,
+            "{backend}: {summary}"
+        );
+        assert_eq!(
+            summary.counts.documents_posted,
+            3 - created as u64,
+            "{backend}: {summary}"
+        );
+        assert_expected_journals(&env);
+        assert_eq!(
+            env.acu.state().created("JournalTransaction"),
+            3,
+            "{backend}"
+        );
+        assert!(
+            store
+                .pending_intents("overhead_allocation")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        env.shutdown().await;
+    }
+}

@@ -62,6 +62,11 @@ fn default_page_rows() -> usize {
 /// let o = PostOptions::default();
 /// assert!(!o.release);
 /// assert_eq!(o.lookup_page_size, 20);
+/// assert_eq!(o.concurrency, 1);
+/// let fast = PostOptions { concurrency: 4, ..PostOptions::default() };
+/// assert!(fast.check().is_ok());
+/// let err = PostOptions { concurrency: 0, ..PostOptions::default() }.check().unwrap_err();
+/// assert!(err.to_string().contains("post.concurrency"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -77,7 +82,16 @@ pub struct PostOptions {
     /// How long the flow's lease lasts without renewal, in seconds (default 300). The flow
     /// renews it as it goes.
     pub lease_ttl_secs: u64,
+    /// Creates in flight at once (1 to [`MAX_CONCURRENCY`]; default 1). Above 1, consecutive
+    /// journals to create are sent together and their outcomes recorded in order; every intent
+    /// is recorded before its create, so a crash mid-window is reconciled by lookup like any
+    /// other. Keep it within the Acumatica licence's concurrent-request limit (the client's
+    /// `max_concurrent_requests` paces requests beyond it).
+    pub concurrency: usize,
 }
+
+/// The most creates [`PostOptions::concurrency`] lets run at once.
+pub const MAX_CONCURRENCY: usize = 16;
 
 impl Default for PostOptions {
     fn default() -> Self {
@@ -87,6 +101,7 @@ impl Default for PostOptions {
             release: false,
             lookup_page_size: LOOKUP_PAGE_SIZE,
             lease_ttl_secs: 300,
+            concurrency: 1,
         }
     }
 }
@@ -100,8 +115,8 @@ impl PostOptions {
     /// Checks the values, naming the setting that is wrong.
     ///
     /// # Errors
-    /// A configuration error for a lookup page size outside 1..=20 or a lease TTL outside
-    /// 10 s..=24 h.
+    /// A configuration error for a lookup page size outside 1..=20, a concurrency outside
+    /// 1..=16 or a lease TTL outside 10 s..=24 h.
     pub fn check(&self) -> Result<()> {
         if !(1..=LOOKUP_PAGE_SIZE).contains(&self.lookup_page_size) {
             return Err(Error::config(
@@ -109,6 +124,15 @@ impl PostOptions {
                 format!(
                     "{} is out of range; use 1 to {LOOKUP_PAGE_SIZE} keys per lookup request (longer filters risk URL length limits)",
                     self.lookup_page_size
+                ),
+            ));
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(Error::config(
+                "post.concurrency",
+                format!(
+                    "{} is out of range; use 1 (one create at a time) to {MAX_CONCURRENCY}, within the Acumatica licence's concurrent-request limit",
+                    self.concurrency
                 ),
             ));
         }

@@ -51,7 +51,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
-pub use config::{LookerQueryConfig, PostFlowConfig, PostOptions};
+pub use config::{LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions};
 pub use lease::default_owner;
 pub(crate) use lease::{LeaseKeeper, Stopper};
 pub use sources::{AcumaticaJournals, LookerQuerySource};

@@ -344,18 +344,57 @@ impl Poster {
             return self.fail_changed(&items, plans).await;
         }
 
-        for (i, plan) in plans {
-            let (doc, key) = &items[i];
+        let window = self.options.concurrency.max(1);
+        let mut plans = plans.into_iter().peekable();
+        while let Some((i, plan)) = plans.next() {
             if self.stopping() {
                 // Intents recorded but not acted on stay intended: the next run reconciles them.
                 return Err(Error::Cancelled {
                     flow: self.flow.clone(),
                 });
             }
+            if window > 1 && matches!(plan, Plan::Create) {
+                let mut batch = vec![i];
+                while batch.len() < window
+                    && plans.peek().is_some_and(|(_, p)| matches!(p, Plan::Create))
+                {
+                    batch.extend(plans.next().map(|(i, _)| i));
+                }
+                self.create_window(&items, &batch).await?;
+                continue;
+            }
+            let (doc, key) = &items[i];
             let span = tracing::info_span!("document", key = %key, partition = %doc.partition);
             self.execute(doc, key, plan).instrument(span).await?;
         }
         Ok(())
+    }
+
+    /// Sends the creates of `batch` together, then records each outcome in order exactly as a
+    /// single create would. Every outcome is recorded before the first error is returned; a
+    /// crash in between leaves intents that the next run reconciles by lookup.
+    async fn create_window(
+        &mut self,
+        items: &[(JournalDocument, NaturalKey)],
+        batch: &[usize],
+    ) -> Result<()> {
+        self.keeper.fresh().await?;
+        let sink = &self.sink;
+        let results = futures::future::join_all(batch.iter().map(|&i| {
+            let (doc, key) = &items[i];
+            let span = tracing::info_span!("create", key = %key, partition = %doc.partition);
+            sink.create(doc, key).instrument(span)
+        }))
+        .await;
+        let mut first_error = None;
+        for (&i, result) in batch.iter().zip(results) {
+            let (doc, key) = &items[i];
+            let span = tracing::info_span!("document", key = %key, partition = %doc.partition);
+            if let Err(e) = self.settle_create(doc, key, result).instrument(span).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The `fail` policy: nothing of this run is posted when any journal changed after posting.
@@ -653,10 +692,22 @@ impl Poster {
     /// Creates a document whose key was looked up and found absent. Returns whether it is
     /// now posted.
     async fn create(&mut self, doc: &JournalDocument, key: &NaturalKey) -> Result<bool> {
-        let key_text = key.to_string();
         self.keeper.fresh().await?;
         let span = tracing::info_span!("create", key = %key);
-        match self.sink.create(doc, key).instrument(span).await {
+        let result = self.sink.create(doc, key).instrument(span).await;
+        self.settle_create(doc, key, result).await
+    }
+
+    /// Records what a create did: posted, rejected, or (when the answer was lost) what a lookup
+    /// finds; never resends. `true` when the document is in Acumatica.
+    async fn settle_create(
+        &mut self,
+        doc: &JournalDocument,
+        key: &NaturalKey,
+        result: Result<ExistingDocument>,
+    ) -> Result<bool> {
+        let key_text = key.to_string();
+        match result {
             Ok(existing) => {
                 self.posted(doc, key, &existing, "created").await?;
                 Ok(true)
