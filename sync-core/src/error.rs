@@ -1,8 +1,6 @@
 //! [`Error`]: the one error type of the crate's flows, wrapping the errors of every module and
 //! of both API clients, with predicates that tell a caller what to do next.
 
-use std::fmt;
-
 use crate::key::KeyParseError;
 use crate::mapping::MappingError;
 use crate::schedule::ScheduleError;
@@ -289,8 +287,12 @@ impl Error {
 /// Shorthand for results of this crate's flows.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Formats an error with its chain of sources (`a: b: c`), for audit summaries and logs.
+/// Formats an error with its chain of sources (`a: b: c`), for audit summaries and logs (of the
+/// post flows, hence only with the `flows` feature).
+#[cfg(feature = "flows")]
 pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    use std::fmt;
+
     struct Chain<'a>(&'a (dyn std::error::Error + 'static));
     impl fmt::Display for Chain<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -350,6 +352,7 @@ mod tests {
         assert!(err.is_invalid_data());
     }
 
+    #[cfg(feature = "flows")]
     #[test]
     fn chain_skips_repeated_sources() {
         let err = Error::other("reading", std::io::Error::other("boom"), true);
