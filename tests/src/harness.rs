@@ -106,7 +106,7 @@ date = "period_end"
 "#,
     );
     for s in seed::SUBACCOUNTS {
-        text.push_str(&format!("\"{}\" = \"{}\"\n", s.cd, s.cd.replace('-', "")));
+        text.push_str(&format!("\"{}\" = \"{}\"\n", s.cd, s.raw));
     }
     JournalMapping::from_toml_str(&text).expect("mapping")
 }
