@@ -9,8 +9,6 @@
 //! - [`connect`]: Looker and Acumatica clients from the configuration;
 //! - [`commands`]: one module per subcommand;
 //! - [`output`] and [`progress`]: tables, JSON, progress bars and log lines;
-//! - [`sandbox`]: transitional names for `tests/cli.rs`; the sandbox itself (both fakes, the
-//!   demo config and secrets) is [`testkit::Sandbox`];
 //! - [`demo`]: the month-end story the `period_close` example tells;
 //! - [`exit`]: exit codes and the command error type.
 
@@ -24,7 +22,6 @@ pub mod demo;
 pub mod exit;
 pub mod output;
 pub mod progress;
-pub mod sandbox;
 pub mod secrets;
 pub mod vault;
 

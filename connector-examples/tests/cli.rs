@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use connector_examples::demo::{PeriodCloseOptions, period_close};
-use connector_examples::sandbox::{Sandbox, SandboxOptions};
 use predicates::prelude::*;
 use sync_core::store::StateStore as _;
 use testkit::looker::{DataProblem, LookerConfig};
+use testkit::{Sandbox, SandboxOptions};
 
 /// Every variable that could leak in from the developer's shell and change the outcome.
 const OUTER_VARS: &[&str] = &[
@@ -324,7 +324,7 @@ async fn plan_reports_an_inactive_account_with_choices() {
         LookerConfig::default().with_data_problem(DataProblem::inactive_account(10, "EAST"));
     let rig = Rig::with(
         SandboxOptions {
-            looker: Some(looker),
+            looker,
             ..Default::default()
         },
         |c| c,
@@ -615,7 +615,7 @@ async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
         LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
     let rig = Rig::with(
         SandboxOptions {
-            looker: Some(looker),
+            looker,
             ..Default::default()
         },
         |c| {

@@ -95,8 +95,7 @@ fn looker_error_style() -> ErrorStyle {
 
 impl Sandbox {
     /// Seed and serve both fakes.
-    pub async fn start(options: impl Into<SandboxOptions>) -> Result<Sandbox, SandboxError> {
-        let options = options.into();
+    pub async fn start(options: SandboxOptions) -> Result<Sandbox, SandboxError> {
         let looker = LookerFake::new(options.looker)?;
         let acumatica = AcumaticaFake::start(options.acumatica)
             .await
