@@ -16,10 +16,38 @@ use super::filter::Matcher;
 use super::query::Compiled;
 use super::value::Value;
 
+/// One output row, borrowed: the visible columns in output order.
+#[derive(Clone, Copy)]
+pub(crate) struct RowRef<'a> {
+    values: &'a [Value],
+    /// Where each output column is in `values`; `None`: in order.
+    order: Option<&'a [usize]>,
+}
+
+impl<'a> RowRef<'a> {
+    /// A row whose values are the output columns, in order.
+    pub(crate) fn new(values: &'a [Value]) -> Self {
+        RowRef {
+            values,
+            order: None,
+        }
+    }
+
+    /// The output columns in order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'a Value> {
+        let (values, order) = (self.values, self.order);
+        let n = order.map_or(values.len(), <[usize]>::len);
+        (0..n).map(move |i| match order {
+            Some(order) => &values[order[i]],
+            None => &values[i],
+        })
+    }
+}
+
 /// Result rows, one borrowed row at a time.
 pub(crate) trait RowCursor: Send {
     /// The next output row (visible columns only), or `None` at the end.
-    fn next_row(&mut self) -> Option<&[Value]>;
+    fn next_row(&mut self) -> Option<RowRef<'_>>;
 }
 
 /// Why a query cannot run.
@@ -41,6 +69,7 @@ pub(crate) fn run(
             source,
             row: vec![Value::Null; explore.columns],
             out: vec![Value::Null; plan.outputs.len()],
+            direct: direct_columns(plan),
             plan: plan.clone(),
             remaining: limit,
         }));
@@ -123,16 +152,31 @@ fn project_one(plan: &Compiled, field: usize, row: &[Value]) -> Value {
     }
 }
 
+/// The source column of each visible output when every output is a plain
+/// column and no filter needs the projected row: the cursor can then hand
+/// out the source row itself instead of copying each value.
+fn direct_columns(plan: &Compiled) -> Option<Vec<usize>> {
+    if !plan.output_filters.is_empty() {
+        return None;
+    }
+    plan.outputs[..plan.visible]
+        .iter()
+        .map(|&f| plan.explore.fields[f].column)
+        .collect()
+}
+
 struct StreamCursor {
     source: Box<dyn RowSource>,
     row: Vec<Value>,
     out: Vec<Value>,
+    /// See [`direct_columns`].
+    direct: Option<Vec<usize>>,
     plan: Compiled,
     remaining: Option<u64>,
 }
 
 impl RowCursor for StreamCursor {
-    fn next_row(&mut self) -> Option<&[Value]> {
+    fn next_row(&mut self) -> Option<RowRef<'_>> {
         loop {
             if self.remaining == Some(0) {
                 return None;
@@ -144,16 +188,24 @@ impl RowCursor for StreamCursor {
             if !passes(&self.plan.column_filters, &self.row) {
                 continue;
             }
-            for (slot, &field) in self.out.iter_mut().zip(&self.plan.outputs) {
-                *slot = project_one(&self.plan, field, &self.row);
-            }
-            if !passes(&self.plan.output_filters, &self.out) {
-                continue;
+            if self.direct.is_none() {
+                for (slot, &field) in self.out.iter_mut().zip(&self.plan.outputs) {
+                    *slot = project_one(&self.plan, field, &self.row);
+                }
+                if !passes(&self.plan.output_filters, &self.out) {
+                    continue;
+                }
             }
             if let Some(r) = &mut self.remaining {
                 *r -= 1;
             }
-            return Some(&self.out[..self.plan.visible]);
+            return Some(match &self.direct {
+                Some(order) => RowRef {
+                    values: &self.row,
+                    order: Some(order),
+                },
+                None => RowRef::new(&self.out[..self.plan.visible]),
+            });
         }
     }
 }
@@ -165,10 +217,10 @@ struct VecCursor {
 }
 
 impl RowCursor for VecCursor {
-    fn next_row(&mut self) -> Option<&[Value]> {
+    fn next_row(&mut self) -> Option<RowRef<'_>> {
         self.current = self.rows.next()?;
         self.current.truncate(self.visible);
-        Some(&self.current)
+        Some(RowRef::new(&self.current))
     }
 }
 
@@ -327,9 +379,32 @@ mod tests {
         let mut cur = run(&plan, config, limit, Arc::default()).unwrap();
         let mut out = Vec::new();
         while let Some(r) = cur.next_row() {
-            out.push(r.to_vec());
+            out.push(r.iter().cloned().collect());
         }
         out
+    }
+
+    #[test]
+    fn streamed_rows_follow_the_field_order_not_the_column_order() {
+        let cfg = LookerConfig::default().with_gl_lines_rows(10);
+        let fields = json!(["gl_lines.amount", "gl_lines.id", "gl_lines.period"]);
+        let direct = collect(
+            json!({"model":"finance","view":"gl_lines","fields":fields,"sorts":["gl_lines.id"]}),
+            &cfg,
+            None,
+        );
+        // An output filter (on a hidden measure) takes the projecting path.
+        let projected = collect(
+            json!({"model":"finance","view":"gl_lines","fields":fields,"sorts":["gl_lines.id"],
+                   "filters":{"gl_lines.count":">0"}}),
+            &cfg,
+            None,
+        );
+        assert_eq!(direct.len(), 10);
+        assert_eq!(direct, projected);
+        assert_eq!(direct[2][1], Value::Int(3));
+        assert!(matches!(direct[2][0], Value::Dec(_)));
+        assert!(matches!(direct[2][2], Value::Str(_)));
     }
 
     #[test]

@@ -129,6 +129,15 @@ impl Value {
 
 /// Writes a JSON string literal with every required escape.
 pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Most text needs no escape (JSON escapes only `"`, `\` and control
+    // characters): copy it between quotes without the serializer.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -199,13 +208,32 @@ fn write_int(out: &mut Vec<u8>, mut n: i64) {
     }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    while n > 0 {
+    // Two digits per division: the ids and amounts of the large generated
+    // results are written millions of times.
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
+        digits[at] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
+
+/// `00`, `01`, ... `99`.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
 fn write_date(out: &mut Vec<u8>, d: NaiveDate) {
     let y = d.year();
@@ -242,9 +270,39 @@ mod tests {
     #[test]
     fn json_rendering() {
         assert_eq!(json(Value::Int(-120)), "-120");
+        for n in [
+            0,
+            7,
+            10,
+            99,
+            100,
+            101,
+            999_999,
+            1_000_000,
+            1_234_567,
+            i64::MAX,
+        ] {
+            assert_eq!(json(Value::Int(n)), n.to_string());
+        }
         assert_eq!(json(Value::Int(i64::MIN)), i64::MIN.to_string());
         assert_eq!(json(Value::Dec(Decimal::new(1230, 2))), "12.30");
         assert_eq!(json(Value::text("a\"b")), r#""a\"b""#);
+        for text in [
+            "",
+            "plain",
+            "a\\b",
+            "tab\there",
+            "line\n",
+            "\u{7f}",
+            "é €",
+            "\u{1}",
+        ] {
+            assert_eq!(
+                json(Value::text(text)),
+                serde_json::to_string(text).unwrap(),
+                "{text:?}"
+            );
+        }
         assert_eq!(
             json(Value::Date(NaiveDate::from_ymd_opt(2026, 3, 9).unwrap())),
             "\"2026-03-09\""
