@@ -175,6 +175,26 @@ pub async fn acumatica_client(
         .map_err(|e| CliError::from_acumatica("Acumatica settings", &e))
 }
 
+/// Both clients a post flow works with: Looker, then Acumatica for entity requests (so its
+/// endpoint version must be configured), with credentials from the environment or the vault.
+/// What `plan`, the post flows and the `period_close` story connect with.
+///
+/// ```no_run
+/// # async fn demo(ctx: &connector_examples::commands::Context) -> connector_examples::exit::CliResult<()> {
+/// use connector_examples::connect;
+///
+/// let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
+/// # Ok(()) }
+/// ```
+pub async fn clients(
+    config: &Config,
+    secrets: &Secrets,
+) -> CliResult<(looker_client::Client, acumatica_client::Client)> {
+    let looker = looker_client(looker_settings(config)?, secrets).await?;
+    let acumatica = acumatica_client(acumatica_settings(config)?, secrets, false).await?;
+    Ok((looker, acumatica))
+}
+
 /// A short timeout for checks, so `ping` against an unreachable host does not hang for the
 /// ten minutes a throttled Acumatica request may legitimately take.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(30);

@@ -198,14 +198,7 @@ async fn story(
     for (f, e) in &q.filters {
         say!(out, "Filter: {f} = {e}");
     }
-    let looker =
-        connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
-    let acumatica = connect::acumatica_client(
-        connect::acumatica_settings(&ctx.config)?,
-        &ctx.secrets,
-        false,
-    )
-    .await?;
+    let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
 
     say!(out);
     say!(

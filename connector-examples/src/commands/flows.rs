@@ -73,14 +73,7 @@ pub async fn post_flow(
             flow.kind()
         ))
     })?;
-    let looker =
-        connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
-    let acumatica = connect::acumatica_client(
-        connect::acumatica_settings(&ctx.config)?,
-        &ctx.secrets,
-        false,
-    )
-    .await?;
+    let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
     let source = LookerQuerySource::new(looker, &post.query, &post.mapping)
         .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))?;
     PostFlow::builder(post.mapping.clone())

@@ -332,14 +332,7 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             ctx.config.describe_source()
         )));
     }
-    let looker =
-        connect::looker_client(connect::looker_settings(&ctx.config)?, &ctx.secrets).await?;
-    let acumatica = connect::acumatica_client(
-        connect::acumatica_settings(&ctx.config)?,
-        &ctx.secrets,
-        false,
-    )
-    .await?;
+    let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
     let mut exit = Exit::Ok;
     let mut plans = Vec::new();
     for flow in flows {
