@@ -206,9 +206,10 @@ struct FlowState {
 }
 
 /// Follows one flow run from its [`ProgressEvent`]s: on a terminal a bar per phase (rows read,
-/// then documents done of planned for a post flow; records per entity for a feed flow);
-/// otherwise plain log lines on stderr: one per page of rows or records, one per document, one
-/// per feed window, and one when the run ends. Never writes to stdout.
+/// then documents done of planned for a post flow; documents only for a replay of failed ones;
+/// records per entity for a feed flow); otherwise plain log lines on stderr: one per page of
+/// rows or records, one per document, one per feed window, and one when the run ends. Never
+/// writes to stdout.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -325,7 +326,15 @@ impl FlowProgress {
             ProgressEvent::DocumentsMapped { documents } => {
                 self.phase(st, format!("{flow}: journals"), Some(*documents));
                 if log {
-                    tracing::info!(flow, documents, "{flow}: {documents} journal(s) to handle");
+                    if st.kind == Some(RunKind::Replay) {
+                        tracing::info!(
+                            flow,
+                            documents,
+                            "{flow}: {documents} failed journal(s) to replay"
+                        );
+                    } else {
+                        tracing::info!(flow, documents, "{flow}: {documents} journal(s) to handle");
+                    }
                 }
             }
             ProgressEvent::DocumentsPlanned { documents } => {
@@ -414,6 +423,10 @@ impl FlowProgress {
                             "{} record(s) read, {} written, {} skipped, {} window(s) failed",
                             counts.read, counts.written, counts.skipped, counts.failed
                         ),
+                        // A replay reads dead letters, not rows.
+                        RunKind::Replay => {
+                            format!("{} journal(s) replayed; {}", counts.mapped, st.tally)
+                        }
                         _ => format!(
                             "{} row(s) read, {} journal(s); {}",
                             st.rows, counts.mapped, st.tally

@@ -59,6 +59,26 @@ impl Rig {
         }
     }
 
+    /// A rig whose Looker data has one unbalanced journal (October, branch WEST), validated per
+    /// document: a run posts the other two and dead-letters that one.
+    async fn with_unbalanced_journal() -> Rig {
+        let looker =
+            LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
+        Self::with(
+            SandboxOptions {
+                looker,
+                ..Default::default()
+            },
+            |c| {
+                c.replace(
+                    "[flows.mapping]\n",
+                    "[flows.post]\nvalidation = \"per_document\"\n\n[flows.mapping]\n",
+                )
+            },
+        )
+        .await
+    }
+
     /// The binary with the demo secrets and `--config`.
     fn cmd(&self) -> Command {
         let mut c = bare(self.dir.path());
@@ -502,6 +522,20 @@ fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
 
+/// The `fields` of each log line on stderr (with `--json`, each line is a JSON object); panics
+/// naming a line that is not JSON.
+fn stderr_json_fields(a: &assert_cmd::assert::Assert) -> Vec<serde_json::Value> {
+    stderr_of(a)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {l}"))
+        })
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_logs_progress_lines_on_stderr_when_not_a_terminal() {
     let rig = Rig::start().await;
@@ -563,15 +597,7 @@ async fn run_once_logs_progress_lines_on_stderr_when_not_a_terminal() {
         .assert()
         .code(0);
     let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
-    let messages: Vec<serde_json::Value> = stderr_of(&a)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {l}"))
-        })
-        .map(|l| l["fields"].clone())
-        .collect();
+    let messages = stderr_json_fields(&a);
     for w in v["runs"][0]["entities"].as_array().unwrap() {
         let entity = w["entity"].as_str().unwrap();
         let pages: Vec<&serde_json::Value> = messages
@@ -611,21 +637,7 @@ async fn run_once_logs_progress_lines_on_stderr_when_not_a_terminal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
-    let looker =
-        LookerConfig::default().with_data_problem(DataProblem::unbalanced_journal(10, "WEST"));
-    let rig = Rig::with(
-        SandboxOptions {
-            looker,
-            ..Default::default()
-        },
-        |c| {
-            c.replace(
-                "[flows.mapping]\n",
-                "[flows.post]\nvalidation = \"per_document\"\n\n[flows.mapping]\n",
-            )
-        },
-    )
-    .await;
+    let rig = Rig::with_unbalanced_journal().await;
     rig.cmd()
         .args(["run", "--once", "--flow", "overhead_allocation"])
         .assert()
@@ -661,6 +673,80 @@ async fn invalid_journals_are_dead_lettered_listed_and_replayable() {
         .stderr(predicate::str::contains(
             "no unresolved failed document #999",
         ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_logs_progress_lines_on_stderr_when_not_a_terminal() {
+    let rig = Rig::with_unbalanced_journal().await;
+    rig.cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert()
+        .code(4);
+    // The unbalanced journal is the one failed document; replaying it re-validates it, and it
+    // stays unposted: one line per journal on stderr, one at the end.
+    let a = rig
+        .cmd()
+        .args(["replay", "--flow", "overhead_allocation"])
+        .assert()
+        .code(4);
+    let err = stderr_of(&a);
+    let lines = |needle: &str| err.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("overhead_allocation: replay run started"), 1, "{err}");
+    assert_eq!(
+        lines("overhead_allocation: 1 failed journal(s) to replay"),
+        1,
+        "{err}"
+    );
+    let journal: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(": not posted: "))
+        .collect();
+    assert_eq!(journal.len(), 1, "one line per replayed journal: {err}");
+    assert!(journal[0].contains("branch=WEST"), "{err}");
+    assert_eq!(lines(" row(s) read"), 0, "a replay reads no rows: {err}");
+    assert_eq!(
+        lines("1 journal(s) replayed; 0 posted, 0 already present, 0 skipped, 1 not posted"),
+        1,
+        "one line at the end: {err}"
+    );
+    assert_eq!(lines("overhead_allocation: replay run "), 2, "{err}");
+    // Progress stays on stderr: stdout is the summary table alone.
+    let out = stdout_of(&a);
+    assert!(!out.contains("replay run"), "{out}");
+    assert!(!out.contains("to replay"), "{out}");
+    assert_eq!(out.matches("not posted: ").count(), 1, "{out}");
+    assert_eq!(
+        rig.created(),
+        2,
+        "the unbalanced journal is still not posted"
+    );
+
+    // With --json the lines are JSON on stderr and stdout stays one JSON document.
+    let a = rig
+        .cmd()
+        .args(["--json", "replay", "--flow", "overhead_allocation"])
+        .assert()
+        .code(4);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert_eq!(v["run"]["counts"]["invalid"], 1, "{v}");
+    let messages: Vec<String> = stderr_json_fields(&a)
+        .iter()
+        .map(|f| f["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "overhead_allocation: 1 failed journal(s) to replay"),
+        "{messages:#?}"
+    );
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.contains(": not posted: "))
+            .count(),
+        1,
+        "{messages:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

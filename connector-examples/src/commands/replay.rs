@@ -1,4 +1,10 @@
 //! `ml-connector replay`: retry the failed documents of a flow.
+//!
+//! While the replay runs, its progress goes to stderr as `run`'s does ([`FlowProgress`]): bars
+//! on a terminal, else log lines (one per journal and one at the end). The result goes to
+//! stdout when it ends: a table, or with `--json` one JSON document.
+
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -8,6 +14,7 @@ use crate::commands::flows::{from_sync, open_store, post_flow};
 use crate::commands::run::{render_summary, summary_exit, summary_json};
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
+use crate::progress::FlowProgress;
 
 /// Runs `replay`.
 pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliError> {
@@ -47,10 +54,13 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
         return Ok(Exit::Ok);
     }
     let ids = args.id.map(|i| vec![i]);
-    let summary = flow
+    let progress = Arc::new(FlowProgress::new(&args.flow, ctx.bars));
+    let result = flow
+        .with_progress(progress.clone())
         .replay(ids.as_deref())
-        .await
-        .map_err(|e| from_sync(&format!("flow `{}`: replay", args.flow), &e))?;
+        .await;
+    progress.finish();
+    let summary = result.map_err(|e| from_sync(&format!("flow `{}`: replay", args.flow), &e))?;
     let exit = summary_exit(&summary);
     if ctx.json {
         print_json(
