@@ -14,6 +14,8 @@ def load(name):
                 r = json.loads(line)
                 if r.get("profile") != "release":
                     continue
+                # Lines written before a benchmark took a concurrency ran at 1.
+                r.setdefault("concurrency", 1)
                 key = tuple(r.get(k) for k in ("format", "phase", "size", "latency_ms", "concurrency"))
                 rows[key] = r  # the latest wins
     return list(rows.values())
@@ -65,6 +67,21 @@ if po:
     out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in sorted(po, key=lambda r: (r["size"], r["latency_ms"], r.get("concurrency") or 1)):
         out.append(f"| {r['size']:,} | {r['latency_ms']} | {r.get('concurrency') or 1} | {f(r['items_per_sec'],1)} | {r['requests']} | {r['lookup_requests']} | {r['requests_per_document']:.3f} | {r['rerun_requests']} | {f(r['peak_rss_mib'],1)} | {r['secs']:.2f} | {load_str(r)} |")
+    out.append("")
+
+ratio_path = root / "looker_ratio.jsonl"
+if ratio_path.exists():
+    latest = {}
+    for line in ratio_path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            latest[(r["format"], r["size"])] = r
+    out.append("| format | rows | client / in-memory, median of alternating rounds | rounds | load 1/5/15 |")
+    out.append("|---|---:|---:|---|---|")
+    for (fmt, size), r in sorted(latest.items()):
+        rounds = ", ".join(f"{100*x:.0f}%" for x in r["ratios"])
+        load = "/".join(f"{x:.1f}" for x in r["load"])
+        out.append(f"| {fmt} | {size:,} | {100*r['median']:.0f}% | {rounds} | {load} |")
     out.append("")
 
 # Growth: time and memory at the larger size over the smaller (10x apart).
