@@ -86,11 +86,6 @@ struct Stats {
 /// [`Truncated`](crate::ErrorKind::Truncated) error). Any error ends the
 /// stream.
 ///
-/// Inside a multi-thread tokio runtime the rows are decoded on a thread of
-/// tokio's blocking pool while the stream lives (so receiving and decoding
-/// use different cores), at most 1,024 rows ahead of the caller; elsewhere
-/// they are decoded inline as the stream is polled.
-///
 /// ```
 /// use futures::{StreamExt, TryStreamExt};
 /// use looker_client::{ResultFormat, Row, RowStream};
