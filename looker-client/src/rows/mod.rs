@@ -138,14 +138,6 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
     where
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
-        Self::new_on(format, body, limits, threaded::available())
-    }
-
-    /// As [`new`](Self::new), decoding on a thread of its own or inline.
-    fn new_on<S>(format: ResultFormat, body: S, limits: Limits, on_own_thread: bool) -> Self
-    where
-        S: Stream<Item = Result<Bytes>> + Send + 'static,
-    {
         let decoder: Box<dyn Decoder<T>> = match format {
             ResultFormat::Json => Box::new(json::JsonRows::<T>::new()),
             ResultFormat::Csv => Box::new(csv::CsvRows::<T>::new(b',', true)),
@@ -162,24 +154,7 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
                 };
             }
         };
-        Self::with_decoder(decoder, body, limits, on_own_thread)
-    }
-
-    fn with_decoder<S>(
-        decoder: Box<dyn Decoder<T>>,
-        body: S,
-        limits: Limits,
-        on_own_thread: bool,
-    ) -> Self
-    where
-        S: Stream<Item = Result<Bytes>> + Send + 'static,
-    {
         let stats = Arc::new(Stats::default());
-        let decoding = if on_own_thread {
-            Arc::new(Stats::default())
-        } else {
-            stats.clone()
-        };
         let state = State {
             body: Box::pin(body),
             chunk: Bytes::new(),
@@ -189,17 +164,16 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
             decoder_finished: false,
             done: false,
             limits,
-            stats: decoding.clone(),
+            stats: stats.clone(),
         };
-        let inner: Pin<Box<dyn Stream<Item = Result<T>> + Send>> = if on_own_thread {
-            Box::pin(threaded::spawn(state, decoding, stats.clone()))
-        } else {
-            Box::pin(futures::stream::unfold(state, |mut st| async move {
-                let item = st.step().await?;
-                Some((item, st))
-            }))
-        };
-        Self { inner, stats }
+        let inner = futures::stream::unfold(state, |mut st| async move {
+            let item = st.step().await?;
+            Some((item, st))
+        });
+        Self {
+            inner: Box::pin(inner),
+            stats,
+        }
     }
 }
 
@@ -355,8 +329,6 @@ pub(crate) fn cut_off(what: &str, rows: u64) -> Error {
         ),
     )
 }
-
-mod threaded;
 
 #[cfg(test)]
 mod tests;

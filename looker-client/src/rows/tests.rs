@@ -15,43 +15,12 @@ fn chunks_of(data: &[u8], sizes: &[usize]) -> Vec<Result<Bytes>> {
     out
 }
 
-/// Decodes inline and on a thread of its own; both must give the same rows,
-/// the same error and the same counters. Returns the inline result.
-async fn decode<T: DeserializeOwned + Send + PartialEq + std::fmt::Debug + 'static>(
+async fn decode<T: DeserializeOwned + Send + 'static>(
     format: ResultFormat,
     chunks: Vec<Result<Bytes>>,
     limits: Limits,
 ) -> (Result<Vec<T>>, RowStream<T>) {
-    // (Bodies that fail part-way are compared by `a_body_error_ends_the_stream`.)
-    let copy: Option<Vec<Result<Bytes>>> = chunks
-        .iter()
-        .map(|c| c.as_ref().ok().map(|b| Ok(b.clone())))
-        .collect();
-    let (inline, s) = decode_on::<T>(format, chunks, limits.clone(), false).await;
-    let Some(copy) = copy else {
-        return (inline, s);
-    };
-    let (threaded, ts) = decode_on::<T>(format, copy, limits, true).await;
-    match (&inline, &threaded) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "threaded decoding differs"),
-        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
-        (a, b) => panic!("inline {a:?}, threaded {b:?}"),
-    }
-    assert_eq!(s.rows_read(), ts.rows_read());
-    assert_eq!(s.is_finished(), ts.is_finished());
-    assert_eq!(s.is_possibly_truncated(), ts.is_possibly_truncated());
-    assert_eq!(s.max_buffered_bytes(), ts.max_buffered_bytes());
-    (inline, s)
-}
-
-async fn decode_on<T: DeserializeOwned + Send + 'static>(
-    format: ResultFormat,
-    chunks: Vec<Result<Bytes>>,
-    limits: Limits,
-    on_own_thread: bool,
-) -> (Result<Vec<T>>, RowStream<T>) {
-    let mut s =
-        RowStream::<T>::new_on(format, futures::stream::iter(chunks), limits, on_own_thread);
+    let mut s = RowStream::<T>::new(format, futures::stream::iter(chunks), limits);
     let mut out = Vec::new();
     loop {
         match s.try_next().await {
@@ -451,76 +420,4 @@ async fn a_cell_that_is_not_utf8_is_named() {
         .unwrap_err();
     assert_eq!(e.decode_path(), Some("[0].b"));
     assert!(e.to_string().contains("not UTF-8"), "{e}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_its_own_thread_rows_come_before_the_body_ends_and_errors_end_the_stream() {
-    assert!(threaded::available());
-    // A row decoded while the body waits is handed out at once, not held for a batch.
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes>>();
-    let mut s = RowStream::<Row>::new(ResultFormat::Csv, rx, Limits::unlimited());
-    tx.unbounded_send(Ok(Bytes::from_static(b"a,b\n1,2\n3,")))
-        .unwrap();
-    let first = tokio::time::timeout(std::time::Duration::from_secs(5), s.try_next())
-        .await
-        .expect("the first row while the body is still open")
-        .unwrap()
-        .unwrap();
-    assert_eq!(first["a"], "1");
-    assert_eq!(s.rows_read(), 1);
-    assert!(!s.is_finished());
-    tx.unbounded_send(Ok(Bytes::from_static(b"4\n"))).unwrap();
-    drop(tx);
-    assert_eq!(s.try_next().await.unwrap().unwrap()["b"], "4");
-    assert!(s.try_next().await.unwrap().is_none());
-    assert!(s.is_finished());
-
-    // A body error arrives after the rows before it, and ends the stream.
-    let chunks = vec![
-        Ok(Bytes::from_static(b"[{\"a\":1},")),
-        Err(Error::new(ErrorKind::Transport, "connection reset")),
-        Ok(Bytes::from_static(b"{\"a\":2}]")),
-    ];
-    let mut s = RowStream::<Row>::new(
-        ResultFormat::Json,
-        futures::stream::iter(chunks),
-        Limits::unlimited(),
-    );
-    assert!(s.try_next().await.unwrap().is_some());
-    assert_eq!(s.try_next().await.unwrap_err().kind(), ErrorKind::Transport);
-    assert!(s.try_next().await.unwrap().is_none());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_stream_stops_its_decoding_thread_and_releases_the_body() {
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes>>();
-    let mut s = RowStream::<Row>::new(ResultFormat::Csv, rx, Limits::unlimited());
-    tx.unbounded_send(Ok(Bytes::from_static(b"a\n1\n")))
-        .unwrap();
-    assert_eq!(s.try_next().await.unwrap().unwrap()["a"], "1");
-    drop(s);
-    // The thread notices while it waits for more body and drops it.
-    for _ in 0..500 {
-        if tx.is_closed() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the decoding thread still holds the body 5 s after the stream was dropped");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_rows_on_its_own_thread_match_inline_decoding() {
-    let collect = |threaded: bool| async move {
-        let s = RowStream::<Row>::new_on(
-            ResultFormat::Json,
-            generated_json(10_000, 1000),
-            Limits::unlimited(),
-            threaded,
-        );
-        s.try_collect::<Vec<_>>().await.unwrap()
-    };
-    let (a, b) = (collect(false).await, collect(true).await);
-    assert_eq!(a.len(), 10_000);
-    assert_eq!(a, b);
 }
