@@ -189,15 +189,24 @@ async fn a_dropped_connection_after_the_save_is_confirmed_by_lookup_not_resent()
     }
 }
 
-/// A sink that dies (panics) right after its first create request, as a process killed between
-/// the PUT and recording its outcome.
-struct CrashAfterFirstCreate {
+/// The Acumatica sink, watched: it can die (panic) right after its first create request, as a
+/// process killed between the PUT and recording its outcome, and it counts the creates in flight
+/// at once (each held a moment when `hold` is set, so that creates sent together overlap).
+#[derive(Default)]
+struct Watch {
+    crash_after_first_create: AtomicBool,
+    hold: Option<std::time::Duration>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+struct WatchedSink {
     inner: AcumaticaJournals,
-    armed: AtomicBool,
+    watch: Arc<Watch>,
 }
 
 #[async_trait]
-impl DocumentSink for CrashAfterFirstCreate {
+impl DocumentSink for WatchedSink {
     async fn find(&self, p: &[PartitionKey]) -> sync_core::Result<Vec<ExistingDocument>> {
         self.inner.find(p).await
     }
@@ -206,8 +215,15 @@ impl DocumentSink for CrashAfterFirstCreate {
         d: &JournalDocument,
         k: &NaturalKey,
     ) -> sync_core::Result<ExistingDocument> {
+        let w = &self.watch;
+        let now = w.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        w.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        if let Some(hold) = w.hold {
+            tokio::time::sleep(hold).await;
+        }
         let result = self.inner.create(d, k).await;
-        if self.armed.swap(false, Ordering::SeqCst) {
+        w.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if w.crash_after_first_create.swap(false, Ordering::SeqCst) {
             panic!(
                 "simulated crash after the create was sent ({:?})",
                 result.map(|r| r.number)
@@ -226,6 +242,40 @@ impl DocumentSink for CrashAfterFirstCreate {
     }
 }
 
+/// The allocation flow posting through a [`WatchedSink`].
+fn watched_flow(
+    env: &Env,
+    store: Arc<dyn StateStore>,
+    watch: &Arc<Watch>,
+    options: PostOptions,
+) -> PostFlow {
+    let mapping = flow_support::mapping();
+    let source = LookerQuerySource::new(
+        env.looker.clone(),
+        &flow_support::query(&open_period()),
+        &mapping,
+    )
+    .unwrap();
+    PostFlow::builder(mapping)
+        .source(source)
+        .sink(WatchedSink {
+            inner: AcumaticaJournals::new(env.acumatica.clone()),
+            watch: watch.clone(),
+        })
+        .store(store)
+        .options(options)
+        .owner("test-owner")
+        .build()
+        .unwrap()
+}
+
+fn crash_after_first_create() -> Arc<Watch> {
+    Arc::new(Watch {
+        crash_after_first_create: AtomicBool::new(true),
+        ..Watch::default()
+    })
+}
+
 #[tokio::test]
 async fn a_crash_after_a_dropped_create_then_a_restart_leaves_exactly_one_batch_per_journal() {
     let stores = stores().await;
@@ -237,23 +287,12 @@ async fn a_crash_after_a_dropped_create_then_a_restart_leaves_exactly_one_batch_
                 .path(JT_PUT)
                 .times(1),
         );
-        let mapping = flow_support::mapping();
-        let source = LookerQuerySource::new(
-            env.looker.clone(),
-            &flow_support::query(&open_period()),
-            &mapping,
-        )
-        .unwrap();
-        let crashing = PostFlow::builder(mapping)
-            .source(source)
-            .sink(CrashAfterFirstCreate {
-                inner: AcumaticaJournals::new(env.acumatica.clone()),
-                armed: AtomicBool::new(true),
-            })
-            .store(store.clone())
-            .owner("test-owner")
-            .build()
-            .unwrap();
+        let crashing = watched_flow(
+            &env,
+            store.clone(),
+            &crash_after_first_create(),
+            PostOptions::default(),
+        );
         let died = tokio::spawn(async move { crashing.run().await }).await;
         assert!(died.unwrap_err().is_panic(), "{backend}");
         assert_eq!(
@@ -629,76 +668,24 @@ fn concurrent(n: usize) -> PostOptions {
     }
 }
 
-/// A sink that counts the creates in flight at once (each held for a moment so that creates
-/// sent together overlap).
-struct CountingSink {
-    inner: AcumaticaJournals,
-    in_flight: std::sync::atomic::AtomicUsize,
-    /// The most creates seen in flight; the test keeps a handle on it.
-    most: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-#[async_trait]
-impl DocumentSink for CountingSink {
-    async fn find(&self, p: &[PartitionKey]) -> sync_core::Result<Vec<ExistingDocument>> {
-        self.inner.find(p).await
-    }
-    async fn create(
-        &self,
-        d: &JournalDocument,
-        k: &NaturalKey,
-    ) -> sync_core::Result<ExistingDocument> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let result = self.inner.create(d, k).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        result
-    }
-    async fn release(&self, d: &ExistingDocument) -> sync_core::Result<()> {
-        self.inner.release(d).await
-    }
-    async fn fetch(&self, d: &ExistingDocument) -> sync_core::Result<JournalDocument> {
-        self.inner.fetch(d).await
-    }
-    async fn reference_data(&self) -> sync_core::Result<ReferenceData> {
-        self.inner.reference_data().await
-    }
-}
-
 #[tokio::test]
 async fn concurrency_sends_creates_together_and_reports_them_in_plan_order() {
     for (n, expected_most) in [(1, 1), (2, 2), (3, 3)] {
         let stores = stores().await;
         for (backend, store) in &stores.list {
             let env = Env::start(looker_config()).await;
-            let mapping = flow_support::mapping();
-            let source = LookerQuerySource::new(
-                env.looker.clone(),
-                &flow_support::query(&open_period()),
-                &mapping,
-            )
-            .unwrap();
-            let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let flow = PostFlow::builder(mapping)
-                .source(source)
-                .sink(CountingSink {
-                    inner: AcumaticaJournals::new(env.acumatica.clone()),
-                    in_flight: 0.into(),
-                    most: most.clone(),
-                })
-                .store(store.clone())
-                .options(concurrent(n))
-                .owner("test-owner")
-                .build()
-                .unwrap();
+            let watch = Arc::new(Watch {
+                hold: Some(std::time::Duration::from_millis(50)),
+                ..Watch::default()
+            });
+            let flow = watched_flow(&env, store.clone(), &watch, concurrent(n));
             let summary = flow.run().await.unwrap();
             assert_eq!(
                 summary.counts.documents_posted, 3,
                 "{backend} c{n}: {summary}"
             );
             assert_eq!(
-                most.load(Ordering::SeqCst),
+                watch.most_in_flight.load(Ordering::SeqCst),
                 expected_most,
                 "{backend}: creates in flight with concurrency {n}"
             );
@@ -791,24 +778,12 @@ async fn a_crash_in_a_window_of_concurrent_creates_then_a_restart_leaves_one_bat
     let stores = stores().await;
     for (backend, store) in &stores.list {
         let env = Env::start(looker_config()).await;
-        let mapping = flow_support::mapping();
-        let source = LookerQuerySource::new(
-            env.looker.clone(),
-            &flow_support::query(&open_period()),
-            &mapping,
-        )
-        .unwrap();
-        let crashing = PostFlow::builder(mapping)
-            .source(source)
-            .sink(CrashAfterFirstCreate {
-                inner: AcumaticaJournals::new(env.acumatica.clone()),
-                armed: AtomicBool::new(true),
-            })
-            .store(store.clone())
-            .options(concurrent(3))
-            .owner("test-owner")
-            .build()
-            .unwrap();
+        let crashing = watched_flow(
+            &env,
+            store.clone(),
+            &crash_after_first_create(),
+            concurrent(3),
+        );
         let died = tokio::spawn(async move { crashing.run().await }).await;
         assert!(died.unwrap_err().is_panic(), "{backend}");
         // Some of the window's creates reached Acumatica, none has an outcome recorded.
