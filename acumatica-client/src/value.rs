@@ -778,13 +778,11 @@ impl<'de> serde_with::DeserializeAs<'de, Decimal> for ExactDecimal {
     }
 }
 
-/// Deserializes an optional integer through `serde_json::Value` so it works
-/// inside `#[serde(flatten)]` buffers with exact numbers.
+/// Deserializes an optional bare integer (`rowNumber`) with the same reader
+/// as the value inside a wrapper: a number (exact text), a numeric string or
+/// `null`.
 pub(crate) fn de_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<Json>::deserialize(d)? {
-        None | Some(Json::Null) => Ok(None),
-        Some(j) => i64::from_wire(&j).map(Some).map_err(D::Error::custom),
-    }
+    serde::de::DeserializeSeed::deserialize(wire::WireSeed::<i64>(std::marker::PhantomData), d)
 }
 
 #[cfg(test)]
@@ -843,6 +841,24 @@ mod tests {
         let json: Json = serde_json::from_str(r#"{"value": 12.50}"#).unwrap();
         let v: Value<Decimal> = serde_json::from_value(json).unwrap();
         assert_eq!(v.get().unwrap().to_string(), "12.50");
+    }
+
+    #[test]
+    fn row_numbers_are_read_as_numbers_strings_or_null() {
+        use crate::entity::{JournalTransaction, SystemFields};
+        for (text, expected) in [("7", Some(7)), ("\" 7\"", Some(7)), ("null", None)] {
+            let record = format!(r#"{{"rowNumber": {text}}}"#);
+            let system: SystemFields = serde_json::from_str(&record).unwrap();
+            assert_eq!(system.row_number, expected, "{text}");
+            let entity: JournalTransaction = serde_json::from_str(&record).unwrap();
+            assert_eq!(entity.system.row_number, expected, "{text}");
+        }
+        let err = serde_json::from_str::<JournalTransaction>(r#"{"rowNumber": 1.5}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected a 64-bit integer, found 1.5"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,13 +44,13 @@ pub use vendor::{Address, AttributeValue, Contact, Vendor};
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::config::EndpointVersion;
 use crate::error::{Error, ErrorKind, Result};
-use crate::value::{Value, WireType, de_opt_i64};
+use crate::value::{Value, de_opt_i64};
 
 /// The fields every entity, detail line and linked entity may carry
 /// outside the `{"value": x}` wrapping (FACTS section 5).
@@ -259,12 +259,7 @@ impl<'de, T: ReadField> Visitor<'de> for EntityVisitor<T> {
             let system = out.system_mut();
             match key.as_str() {
                 "id" => system.id = map.next_value()?,
-                "rowNumber" => {
-                    system.row_number = match map.next_value::<Option<Json>>()? {
-                        None | Some(Json::Null) => None,
-                        Some(j) => Some(i64::from_wire(&j).map_err(A::Error::custom)?),
-                    }
-                }
+                "rowNumber" => system.row_number = map.next_value::<RowNumber>()?.0,
                 "note" => system.note = map.next_value()?,
                 "custom" => system.custom = map.next_value()?,
                 "files" => system.files = map.next_value()?,
@@ -278,6 +273,15 @@ impl<'de, T: ReadField> Visitor<'de> for EntityVisitor<T> {
             }
         }
         Ok(out)
+    }
+}
+
+/// `rowNumber`, read as [`SystemFields`] reads it.
+struct RowNumber(Option<i64>);
+
+impl<'de> Deserialize<'de> for RowNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de_opt_i64(d).map(RowNumber)
     }
 }
 
