@@ -1,12 +1,35 @@
 //! A fake served by a child process (this same executable started with other
 //! arguments), so the measuring process holds only the client.
 //!
+//! The child runs at a lower scheduling priority (`nice`, [`server_nice`]):
+//! the fake stands in for a server on another machine, and on a machine with
+//! two cores its rendering would otherwise take CPU time from the client
+//! being measured whenever both want the same core. It still gets any idle
+//! core, so it keeps ahead of the client.
+//!
 //! The child prints `URL <base url>` once it listens, answers `stats` lines
 //! with its request counts, serves until its standard input closes, then
 //! prints `STATS <json>` and exits.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// The niceness the server child runs at: `$BENCH_SERVER_NICE` (0 to 19;
+/// 0 runs it at the measuring process's own priority), default 10.
+///
+/// # Errors
+/// The variable is set to something other than a number from 0 to 19.
+pub fn server_nice() -> std::io::Result<u8> {
+    match std::env::var("BENCH_SERVER_NICE") {
+        Err(_) => Ok(10),
+        Ok(v) => match v.trim().parse::<u8>() {
+            Ok(n) if n <= 19 => Ok(n),
+            _ => Err(std::io::Error::other(format!(
+                "BENCH_SERVER_NICE must be a number from 0 to 19, got `{v}`"
+            ))),
+        },
+    }
+}
 
 /// The parent's handle on a serving child.
 pub struct ServerChild {
@@ -22,7 +45,15 @@ impl ServerChild {
     /// The child cannot be started, or exits without announcing its URL.
     pub fn spawn(args: &[String]) -> std::io::Result<ServerChild> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
+        let nice = server_nice()?;
+        let mut command = if nice == 0 {
+            Command::new(exe)
+        } else {
+            let mut c = Command::new("nice");
+            c.arg("-n").arg(nice.to_string()).arg(exe);
+            c
+        };
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

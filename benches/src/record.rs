@@ -16,7 +16,8 @@ pub fn results_dir() -> PathBuf {
     }
 }
 
-/// Adds the time, the machine (with its load now) and the build profile to
+/// Adds the time, the machine (with its load now), the server child's
+/// niceness and the build profile to
 /// `fields`, prints the line and appends it to `<results_dir>/<bench>.jsonl`.
 ///
 /// # Errors
@@ -25,6 +26,9 @@ pub fn append(bench: &str, mut fields: serde_json::Map<String, Value>) -> std::i
     fields.insert("bench".into(), json!(bench));
     fields.insert("at".into(), json!(chrono::Utc::now().to_rfc3339()));
     fields.insert("machine".into(), json!(Machine::now()));
+    if let Ok(nice) = crate::child::server_nice() {
+        fields.insert("server_nice".into(), json!(nice));
+    }
     fields.insert(
         "profile".into(),
         json!(if cfg!(debug_assertions) {
