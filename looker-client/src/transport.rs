@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
+use crate::rows::ReadAhead;
 
 /// The API version path every call goes to.
 pub(crate) const API_PREFIX: [&str; 2] = ["api", "4.0"];
@@ -150,15 +151,16 @@ impl Response {
         })
     }
 
-    /// The body as it arrives.
+    /// The body as it arrives, read a few chunks ahead of the caller on a
+    /// task of its own ([`ReadAhead`]).
     pub(crate) fn into_stream(
         self,
         context: String,
     ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
         use futures::TryStreamExt;
-        self.inner.bytes_stream().map_err(move |e| {
+        ReadAhead::spawn(self.inner.bytes_stream().map_err(move |e| {
             Error::transport(&format!("{context}: the response body broke off"), e, false)
-        })
+        }))
     }
 }
 

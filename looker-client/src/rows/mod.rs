@@ -1,8 +1,10 @@
 //! Rows decoded from a result body as it arrives.
 //!
 //! A [`RowStream`] reads the HTTP body chunk by chunk and hands out one row
-//! at a time, so memory holds one chunk and at most one row that spans two
-//! chunks, whatever the size of the result:
+//! at a time, so memory holds a few chunks (a body from the API is read up to
+//! [`readahead::DEPTH`] chunks ahead, on a task of its own, so the network and
+//! the decoding overlap) and at most one row that spans two chunks, whatever
+//! the size of the result:
 //!
 //! - JSON (`json` format, a JSON array of objects): an incremental splitter
 //!   finds where each array element ends (it tracks strings, escapes and
@@ -15,6 +17,9 @@
 mod cell;
 mod csv;
 mod json;
+mod readahead;
+
+pub(crate) use readahead::ReadAhead;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -104,8 +109,9 @@ struct Stats {
 /// # });
 /// ```
 pub struct RowStream<T> {
-    inner: Pin<Box<dyn Stream<Item = Result<T>> + Send>>,
-    stats: Arc<Stats>,
+    // Polled by hand rather than through `futures::stream::unfold`, which
+    // moved the whole state in and out of a future for every row.
+    state: State<T>,
 }
 
 impl<T> std::fmt::Debug for RowStream<T> {
@@ -149,30 +155,12 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
                     other.as_str()
                 ));
                 return Self {
-                    inner: Box::pin(futures::stream::once(async move { Err(err) })),
-                    stats: Arc::new(Stats::default()),
+                    state: State::new(Box::pin(futures::stream::empty()), None, limits, Some(err)),
                 };
             }
         };
-        let stats = Arc::new(Stats::default());
-        let state = State {
-            body: Box::pin(body),
-            chunk: Bytes::new(),
-            pos: 0,
-            decoder,
-            body_done: false,
-            decoder_finished: false,
-            done: false,
-            limits,
-            stats: stats.clone(),
-        };
-        let inner = futures::stream::unfold(state, |mut st| async move {
-            let item = st.step().await?;
-            Some((item, st))
-        });
         Self {
-            inner: Box::pin(inner),
-            stats,
+            state: State::new(Box::pin(body), Some(decoder), limits, None),
         }
     }
 }
@@ -180,33 +168,34 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
 impl<T> RowStream<T> {
     /// Rows handed out so far.
     pub fn rows_read(&self) -> u64 {
-        self.stats.rows.load(Ordering::Relaxed)
+        self.state.stats.rows.load(Ordering::Relaxed)
     }
 
     /// Whether the whole body has been read.
     pub fn is_finished(&self) -> bool {
-        self.stats.finished.load(Ordering::Relaxed)
+        self.state.stats.finished.load(Ordering::Relaxed)
     }
 
     /// Whether the finished result reached its row limit (truncation was
     /// allowed, so this is a flag instead of an error). `false` until the
     /// stream has ended.
     pub fn is_possibly_truncated(&self) -> bool {
-        self.stats.truncated.load(Ordering::Relaxed)
+        self.state.stats.truncated.load(Ordering::Relaxed)
     }
 
     /// The most bytes the decoder held between chunks (part of a row that
     /// spanned two chunks): a measure of the memory bound.
     pub fn max_buffered_bytes(&self) -> u64 {
-        self.stats.max_buffered.load(Ordering::Relaxed)
+        self.state.stats.max_buffered.load(Ordering::Relaxed)
     }
 }
 
 impl<T> Stream for RowStream<T> {
     type Item = Result<T>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Every field is `Unpin` (the body and the decoder are boxed).
+        self.get_mut().state.poll_step(cx)
     }
 }
 
@@ -214,7 +203,10 @@ struct State<T> {
     body: Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>,
     chunk: Bytes,
     pos: usize,
-    decoder: Box<dyn Decoder<T>>,
+    /// `None` only when the stream was built with an error to report.
+    decoder: Option<Box<dyn Decoder<T>>>,
+    /// An error found while building the stream, handed out first.
+    early: Option<Error>,
     body_done: bool,
     decoder_finished: bool,
     done: bool,
@@ -223,60 +215,88 @@ struct State<T> {
 }
 
 impl<T> State<T> {
-    /// The next item, or `None` at the end. Any error ends the stream.
-    async fn step(&mut self) -> Option<Result<T>> {
-        if self.done {
-            return None;
+    fn new(
+        body: Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>,
+        decoder: Option<Box<dyn Decoder<T>>>,
+        limits: Limits,
+        early: Option<Error>,
+    ) -> Self {
+        State {
+            body,
+            chunk: Bytes::new(),
+            pos: 0,
+            decoder,
+            early,
+            body_done: false,
+            decoder_finished: false,
+            done: false,
+            limits,
+            stats: Arc::new(Stats::default()),
         }
-        let out = self.step_inner().await;
+    }
+
+    /// The next item, or `None` at the end. Any error ends the stream.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let out = match self.early.take() {
+            Some(e) => Some(Err(e)),
+            None => std::task::ready!(self.poll_inner(cx)),
+        };
         if matches!(out, Some(Err(_)) | None) {
             self.done = true;
         }
-        out
+        Poll::Ready(out)
     }
 
-    async fn step_inner(&mut self) -> Option<Result<T>> {
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Poll::Ready(None);
+        };
         loop {
             if self.pos < self.chunk.len() {
-                match self.decoder.next(&self.chunk[self.pos..]) {
+                match decoder.next(&self.chunk[self.pos..]) {
                     Ok((0, None)) => {
                         // Cannot happen with the decoders here; never spin.
-                        return Some(Err(Error::decode(
+                        return Poll::Ready(Some(Err(Error::decode(
                             "the row decoder stopped making progress",
                             None,
-                        )));
+                        ))));
                     }
                     Ok((used, row)) => {
                         self.pos += used;
                         if let Some(row) = row {
                             self.stats.rows.fetch_add(1, Ordering::Relaxed);
-                            return Some(Ok(row));
+                            return Poll::Ready(Some(Ok(row)));
                         }
-                        let held = self.decoder.buffered() as u64;
+                        let held = decoder.buffered() as u64;
                         self.stats.max_buffered.fetch_max(held, Ordering::Relaxed);
                         continue;
                     }
-                    Err(e) => return Some(Err(e)),
+                    Err(e) => return Poll::Ready(Some(Err(e))),
                 }
             }
             if self.body_done {
-                return self.finish();
+                return Poll::Ready(self.finish());
             }
-            match self.body.next().await {
+            match std::task::ready!(self.body.as_mut().poll_next(cx)) {
                 Some(Ok(chunk)) => {
                     self.chunk = chunk;
                     self.pos = 0;
                 }
-                Some(Err(e)) => return Some(Err(e)),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => self.body_done = true,
             }
         }
     }
 
     fn finish(&mut self) -> Option<Result<T>> {
-        if !self.decoder_finished {
+        if !self.decoder_finished
+            && let Some(decoder) = self.decoder.as_mut()
+        {
             self.decoder_finished = true;
-            match self.decoder.finish() {
+            match decoder.finish() {
                 // The last row came without a terminator (CSV without a final
                 // newline): hand it out; the limit is checked on the next call.
                 Ok(Some(row)) => {
