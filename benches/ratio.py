@@ -9,8 +9,8 @@ the machine then hits both phases of a round, not one phase of the run).
 Each phase process runs RATIO_REPEAT times (default 3) and reports its
 fastest run, as benches/run.sh does.
 
-The fake server runs niced (BENCH_SERVER_NICE, default 10; see
-benches/src/child.rs). Appends one JSON line per config to benches/results/looker_ratio.jsonl."""
+The fake server runs at BENCH_SERVER_NICE (default 0, the same priority as
+the client; see benches/src/child.rs). Appends one JSON line per config to benches/results/looker_ratio.jsonl."""
 import json, os, pathlib, statistics, subprocess, sys, tempfile, datetime
 
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ with tempfile.TemporaryDirectory() as scratch:
                 "ratios": [round(x, 3) for x in ratios],
                 "median": round(statistics.median(ratios), 3),
                 "load": os.getloadavg(),
-                "server_nice": int(os.environ.get("BENCH_SERVER_NICE", "10")),
+                "server_nice": int(os.environ.get("BENCH_SERVER_NICE", "0")),
             }
             results.append(r)
             print(f"{fmt} {rows:>9,}: median {100*r['median']:.0f}% "

@@ -1,11 +1,11 @@
 //! A fake served by a child process (this same executable started with other
 //! arguments), so the measuring process holds only the client.
 //!
-//! The child runs at a lower scheduling priority (`nice`, [`server_nice`]):
-//! the fake stands in for a server on another machine, and on a machine with
-//! two cores its rendering would otherwise take CPU time from the client
-//! being measured whenever both want the same core. It still gets any idle
-//! core, so it keeps ahead of the client.
+//! The child can run at a lower scheduling priority (`nice`, see
+//! [`server_nice`]): the fake stands in for a server on another machine, and
+//! on a machine with two cores its rendering takes CPU time from the client
+//! being measured whenever both want the same core. By default it runs at
+//! the same priority (the harder case); the results record the niceness.
 //!
 //! The child prints `URL <base url>` once it listens, answers `stats` lines
 //! with its request counts, serves until its standard input closes, then
@@ -14,14 +14,14 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-/// The niceness the server child runs at: `$BENCH_SERVER_NICE` (0 to 19;
-/// 0 runs it at the measuring process's own priority), default 10.
+/// The niceness the server child runs at: `$BENCH_SERVER_NICE` (0 to 19),
+/// default 0 (the measuring process's own priority).
 ///
 /// # Errors
 /// The variable is set to something other than a number from 0 to 19.
 pub fn server_nice() -> std::io::Result<u8> {
     match std::env::var("BENCH_SERVER_NICE") {
-        Err(_) => Ok(10),
+        Err(_) => Ok(0),
         Ok(v) => match v.trim().parse::<u8>() {
             Ok(n) if n <= 19 => Ok(n),
             _ => Err(std::io::Error::other(format!(
