@@ -10,7 +10,7 @@
 //! - **Validation**: [`Client::validate`] checks field, filter and sort names
 //!   against the explore and suggests the closest valid names.
 //! - **Large extracts**, three ways, because query results have no offset or
-//!   cursor: streaming ([`RowStream`], memory bounded by one chunk and one
+//!   cursor: streaming ([`RowStream`], memory bounded by a few chunks and one
 //!   row), async query tasks ([`Client::run_query_task_rows`]) and keyset
 //!   paging ([`Client::keyset_rows`]). List endpoints page by offset
 //!   ([`Client::offset_pages`], [`Client::lookml_models`]).
