@@ -13,6 +13,7 @@ use url::Url;
 use crate::auth::Auth;
 use crate::config::{ClientBuilder, Config, EndpointVersion};
 use crate::error::{Error, ErrorKind, Result};
+use crate::scope::Scope;
 use crate::transport::{Request, Response, Safety, Transport, check_status};
 
 /// A client for one Acumatica site, endpoint version and set of credentials.
@@ -38,6 +39,8 @@ use crate::transport::{Request, Response, Safety, Transport, check_status};
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
+    /// The branch and business date of this view ([`Client::with_branch`]).
+    pub(crate) scope: Option<Arc<Scope>>,
 }
 
 pub(crate) struct Inner {
@@ -60,10 +63,16 @@ impl Drop for Inner {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("endpoint", &self.inner.config.endpoint_base.as_str())
-            .field("credentials", &self.inner.config.credentials)
-            .finish()
+        let mut d = f.debug_struct("Client");
+        d.field("endpoint", &self.inner.config.endpoint_base.as_str())
+            .field("credentials", &self.inner.config.credentials);
+        if let Some(branch) = self.branch() {
+            d.field("branch", &branch);
+        }
+        if let Some(date) = self.business_date() {
+            d.field("business_date", &date);
+        }
+        d.finish()
     }
 }
 
@@ -120,7 +129,16 @@ impl Client {
                 transport,
                 auth,
             }),
+            scope: None,
         })
+    }
+
+    /// A view sharing everything with `self` but the scope.
+    pub(crate) fn scoped(&self, scope: Scope) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            scope: Some(Arc::new(scope)),
+        }
     }
 
     /// The endpoint base URL (`<site>/entity/<name>/<version>/`).
@@ -221,8 +239,18 @@ impl Client {
     }
 
     /// Sends a request through the whole pipeline.
-    pub(crate) async fn execute(&self, req: Request) -> Result<Response> {
+    pub(crate) async fn execute(&self, mut req: Request) -> Result<Response> {
         let inner = &self.inner;
+        // The branch and business date go on endpoint requests only (not on
+        // sign-in, sign-out or discovery, which are outside the endpoint).
+        if let Some(scope) = &self.scope
+            && req
+                .url
+                .as_str()
+                .starts_with(inner.config.endpoint_base.as_str())
+        {
+            req.headers.extend(scope.headers());
+        }
         let mut attempt = 0u32;
         let label = format!("{} {}", req.method, req.label);
         let result = match req.safety {

@@ -84,6 +84,7 @@ pub mod filter;
 mod paging;
 mod query;
 mod read;
+mod scope;
 mod transport;
 pub mod value;
 mod write;

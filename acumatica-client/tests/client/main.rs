@@ -7,4 +7,5 @@ mod support;
 mod auth;
 mod errors;
 mod read;
+mod scope;
 mod write;
