@@ -80,6 +80,11 @@ pub struct RequestRecord {
     pub fault: Option<String>,
     /// Time from arrival to the response head (or the drop).
     pub elapsed: Duration,
+    /// The `PX-CbApiBranch` header as sent (Acumatica: the branch the
+    /// request runs in).
+    pub branch: Option<String>,
+    /// The `PX-CbApiBusinessDate` header as sent.
+    pub business_date: Option<String>,
 }
 
 const SECRET_HINTS: &[&str] = &[
@@ -127,6 +132,12 @@ fn auth_scheme<B>(req: &Request<B>) -> AuthScheme {
     }
 }
 
+fn header_text<B>(req: &Request<B>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 impl RequestRecord {
     pub(crate) fn from_request<B>(req: &Request<B>) -> Self {
         RequestRecord {
@@ -139,6 +150,8 @@ impl RequestRecord {
             auth: auth_scheme(req),
             fault: None,
             elapsed: Duration::ZERO,
+            branch: header_text(req, "px-cbapibranch"),
+            business_date: header_text(req, "px-cbapibusinessdate"),
         }
     }
 }

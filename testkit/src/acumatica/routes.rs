@@ -638,6 +638,28 @@ pub(crate) fn apply_mutation(store: &mut Store, plan: &super::store::MidListingM
     }
 }
 
+/// The branch ID a `PX-CbApiBranch` header names (it carries the branch's
+/// name). FACTS has no line on an unknown name; the fake ignores it, so the
+/// default branch applies.
+fn request_branch(headers: &HeaderMap) -> Option<&'static str> {
+    let name = headers.get("px-cbapibranch")?.to_str().ok()?.trim();
+    seed::BRANCHES
+        .iter()
+        .find(|b| b.name.eq_ignore_ascii_case(name))
+        .map(|b| b.id)
+}
+
+/// A `PX-CbApiBusinessDate` header ("any format", FACTS section 5): the ISO
+/// and the slash forms the documentation and the C# client use. Anything
+/// else is ignored, as FACTS does not say what the server does with it.
+fn request_business_date(headers: &HeaderMap) -> Option<i64> {
+    let text = headers.get("px-cbapibusinessdate")?.to_str().ok()?.trim();
+    let date = ["%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y"]
+        .iter()
+        .find_map(|f| chrono::NaiveDate::parse_from_str(text, f).ok())?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
 fn put(
     inner: &Inner,
     def: &EntityDef,
@@ -659,6 +681,8 @@ fn put(
     let pre = Preconditions {
         insert_only: star(header::IF_NONE_MATCH),
         update_only: star(header::IF_MATCH),
+        branch: request_branch(headers),
+        business_date_ms: request_business_date(headers),
     };
     // `$filter` on a PUT picks the record to update (FACTS section 7).
     let filter = match q.filter(def, version) {

@@ -31,13 +31,19 @@ pub(crate) enum WriteError {
     NoEntity,
 }
 
-/// Preconditions from `If-Match` / `If-None-Match`.
+/// Preconditions from `If-Match` / `If-None-Match`, and the request's
+/// branch and business date (FACTS section 5: `PX-CbApiBranch`,
+/// `PX-CbApiBusinessDate`), which set the defaults of a new document.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Preconditions {
     /// `If-None-Match: *`: insert only.
     pub(crate) insert_only: bool,
     /// `If-Match: *`: update only.
     pub(crate) update_only: bool,
+    /// The branch ID the `PX-CbApiBranch` name resolved to.
+    pub(crate) branch: Option<&'static str>,
+    /// The `PX-CbApiBusinessDate`, in UTC milliseconds at midnight.
+    pub(crate) business_date_ms: Option<i64>,
 }
 
 /// Field errors collected during validation: `(path of detail index or
@@ -123,7 +129,7 @@ pub(crate) fn put(
             "The record does not exist (If-Match: *).",
         ));
     }
-    write_merged(store, def, schema, version, existing, input)
+    write_merged(store, def, schema, version, existing, input, pre)
 }
 
 /// PATCH (25.200.001 and later): update only; 404 when missing.
@@ -154,7 +160,16 @@ pub(crate) fn patch(
     else {
         return Ok(None);
     };
-    write_merged(store, def, schema, version, Some(existing), input).map(Some)
+    write_merged(
+        store,
+        def,
+        schema,
+        version,
+        Some(existing),
+        input,
+        Preconditions::default(),
+    )
+    .map(Some)
 }
 
 fn parse_body(body: &[u8]) -> Result<J, WriteError> {
@@ -179,6 +194,7 @@ fn write_merged(
     version: &str,
     existing: Option<Arc<Row>>,
     input: Input,
+    context: Preconditions,
 ) -> Result<Arc<Row>, WriteError> {
     let inserting = existing.is_none();
     let mut row = match &existing {
@@ -196,7 +212,7 @@ fn write_merged(
         errors.entity = Some("The batch has been released and cannot be modified.".to_owned());
     }
     apply(schema, &mut row, &input, def.numbering.map(|n| n.field));
-    defaults(def, schema, &mut row, inserting);
+    defaults(def, schema, &mut row, inserting, context);
     validate(store, def, schema, &row, &mut errors);
     if !errors.is_empty() {
         if inserting && let Some(n) = def.numbering {
@@ -292,17 +308,32 @@ fn set_default(row: &mut Row, schema: &Schema, field: &str, val: Val) {
 }
 
 /// What the graph fills in on a new or changed document.
-fn defaults(def: &EntityDef, schema: &Schema, row: &mut Row, inserting: bool) {
+fn defaults(
+    def: &EntityDef,
+    schema: &Schema,
+    row: &mut Row,
+    inserting: bool,
+    context: Preconditions,
+) {
     match def.name {
         "JournalTransaction" => {
-            let today = chrono::Utc::now().date_naive();
-            let today_ms = today
-                .and_hms_opt(0, 0, 0)
-                .map_or(0, |d| d.and_utc().timestamp_millis());
+            // The business date (today unless the request set one) and the
+            // request's branch are what a new batch defaults to.
+            let today_ms = context.business_date_ms.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .date_naive()
+                    .and_hms_opt(0, 0, 0)
+                    .map_or(0, |d| d.and_utc().timestamp_millis())
+            });
             set_default(row, schema, "Module", Val::Static("GL"));
             set_default(row, schema, "LedgerID", Val::Static(seed::LEDGER));
             set_default(row, schema, "CurrencyID", Val::Static(seed::CURRENCY));
-            set_default(row, schema, "BranchID", Val::Static(seed::BRANCHES[0].id));
+            set_default(
+                row,
+                schema,
+                "BranchID",
+                Val::Static(context.branch.unwrap_or(seed::BRANCHES[0].id)),
+            );
             set_default(row, schema, "TransactionDate", Val::Dt(today_ms));
             // "Hold batches on entry" is on in the demo company's GL preferences.
             set_default(row, schema, "Hold", Val::Bool(true));
