@@ -313,3 +313,100 @@ fn a_missing_part_or_a_bad_option_is_named() {
         .unwrap_err();
     assert!(err.to_string().contains("lookup_page_size"), "{err}");
 }
+
+/// A plan predicts what the run then does, with the same lookups, and writes nothing: no PUT,
+/// no run in the history, no audit event, no lease taken.
+#[tokio::test]
+async fn a_plan_predicts_the_run_and_writes_nothing() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        drift(&env).await;
+        let flow = flow(&env, MAPPING, store.clone());
+
+        let plan = flow.plan().await.unwrap();
+        assert_eq!(plan.rows_read, seed::VENDORS.len() as u64, "{backend}");
+        assert_eq!(plan.keys_with("create"), ["V000002"], "{plan}");
+        assert_eq!(plan.keys_with("update"), ["V000001"], "{plan}");
+        assert_eq!(plan.count("unchanged"), seed::VENDORS.len() - 2);
+        assert_eq!(plan.lookup_requests, 1);
+        let v1 = plan.record("V000001").unwrap();
+        assert_eq!(v1.fields(), ["Terms", "VendorName"]);
+        let sync_core::mapping::RecordChange::Update(changes) = &v1.change else {
+            panic!("{v1:?}")
+        };
+        assert_eq!(changes["Terms"].current, json!("15D"));
+        assert_eq!(
+            plan.record("V000002").unwrap().fields(),
+            ["Status", "Terms", "VendorClass", "VendorName"]
+        );
+        assert!(
+            plan.to_string().contains("1 to create, 1 to update"),
+            "{plan}"
+        );
+        assert_eq!(env.acu.log().count("PUT", VENDOR_PUT), 0, "{backend}");
+        assert_eq!(env.acu.log().count("GET", VENDOR_PUT), 1, "{backend}");
+        assert!(
+            store
+                .recent_runs("approved_vendors", 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: a plan starts no run"
+        );
+        assert!(
+            store
+                .current_lease("approved_vendors")
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: a plan takes no lease"
+        );
+
+        // The run does what the plan said.
+        let summary = flow.run().await.unwrap();
+        assert_eq!(summary.keys_with("created"), plan.keys_with("create"));
+        assert_eq!(summary.keys_with("updated"), plan.keys_with("update"));
+        env.shutdown().await;
+    }
+}
+
+/// The builder plans without a state store; a mapping problem is reported, not planned.
+#[tokio::test]
+async fn the_builder_plans_without_a_store_and_reports_mapping_problems() {
+    let env = Env::start(LookerConfig::default()).await;
+    drift(&env).await;
+    let mapping = ReferenceMapping::from_toml_str(MAPPING).unwrap();
+    let source = ReferenceQuerySource::new(env.looker.clone(), &query(), &mapping).unwrap();
+    let plan = ReferenceFlow::builder(mapping)
+        .source(source)
+        .acumatica(env.acumatica.clone())
+        .plan()
+        .await
+        .unwrap();
+    assert_eq!(plan.keys_with("update"), ["V000001"]);
+
+    let bad = format!(
+        "{MAPPING}MaxReceipt = {{ column = \"approved_vendors.status\", map = \"receipt\" }}\n\
+         [maps.receipt]\nActive = \"100\"\n"
+    );
+    let mapping = ReferenceMapping::from_toml_str(&bad).unwrap();
+    let source = ReferenceQuerySource::new(env.looker.clone(), &query(), &mapping).unwrap();
+    let err = ReferenceFlow::builder(mapping)
+        .source(source)
+        .acumatica(env.acumatica.clone())
+        .plan()
+        .await
+        .unwrap_err();
+    let Error::Data { what, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(what.contains("would be written"), "{what}");
+    assert_eq!(env.acu.log().count("PUT", VENDOR_PUT), 0);
+    let err = ReferenceFlow::builder(ReferenceMapping::from_toml_str(MAPPING).unwrap())
+        .plan()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("source"), "{err}");
+    env.shutdown().await;
+}

@@ -20,6 +20,10 @@
 //!    on; a later success resolves the record's open dead letter;
 //! 5. finishes the run with its counts ([`ReferenceSummary`]) and releases the lease.
 //!
+//! [`ReferenceFlow::plan`] is the same run without its writes: it reads, maps, looks the keys up
+//! and diffs with the same code, and returns per key whether the record would be created,
+//! updated (and which fields) or left unchanged, touching neither Acumatica nor the state store.
+//!
 //! The flow needs no ledger: it is idempotent by construction. The key finds the record, the
 //! diff decides what to send, so a rerun (or a run after a write whose outcome was unknown)
 //! sends nothing for records already in step.
@@ -51,6 +55,7 @@
 //! ```
 
 mod options;
+mod plan;
 mod source;
 mod summary;
 mod wire;
@@ -64,6 +69,7 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 pub use options::ReferenceOptions;
+pub use plan::{PlannedRecord, ReferencePlan};
 pub use source::ReferenceQuerySource;
 pub use summary::{RecordOutcome, RecordReport, ReferenceCounts, ReferenceSummary};
 
@@ -144,6 +150,54 @@ impl ReferenceFlowBuilder {
         self
     }
 
+    /// Plans a run without building a flow: needs the mapping, a source and the Acumatica
+    /// client, but no state store (a plan writes none). See [`ReferenceFlow::plan`].
+    ///
+    /// ```no_run
+    /// use sync_core::mapping::ReferenceMapping;
+    /// use sync_core::post::LookerQueryConfig;
+    /// use sync_core::reference::{ReferenceFlow, ReferenceQuerySource};
+    ///
+    /// # async fn demo(looker: looker_client::Client, acumatica: acumatica_client::Client) -> sync_core::Result<()> {
+    /// let mapping = ReferenceMapping::from_toml_file("approved_vendors.toml")?;
+    /// let query: LookerQueryConfig = toml::from_str("model = \"finance\"\nexplore = \"approved_vendors\"")
+    ///     .expect("valid TOML");
+    /// let plan = ReferenceFlow::builder(mapping.clone())
+    ///     .source(ReferenceQuerySource::new(looker, &query, &mapping)?)
+    ///     .acumatica(acumatica)
+    ///     .plan()
+    ///     .await?;
+    /// println!("{plan}");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReferenceFlow::plan`], and a configuration error naming a missing part or a bad
+    /// option.
+    pub async fn plan(self) -> Result<ReferencePlan> {
+        self.options.check()?;
+        self.mapping.check()?;
+        let source = self.source.ok_or_else(|| {
+            Error::config(
+                "source",
+                "a reference plan needs a source; set it on the builder",
+            )
+        })?;
+        let acumatica = self.acumatica.ok_or_else(|| {
+            Error::config(
+                "acumatica",
+                "a reference plan needs an acumatica client; set it on the builder",
+            )
+        })?;
+        let reader = Reader {
+            mapping: &self.mapping,
+            source: source.as_ref(),
+            acumatica: &acumatica,
+            options: &self.options,
+        };
+        reader.plan().await
+    }
+
     /// Checks the parts and builds the flow.
     ///
     /// # Errors
@@ -200,6 +254,122 @@ impl RunState {
     }
 }
 
+/// The read-only half a run and a plan share: rows from the source, the mapping, the lookup of
+/// the current records. One copy of each, so a plan predicts exactly what a run compares.
+struct Reader<'a> {
+    mapping: &'a ReferenceMapping,
+    source: &'a RowSource,
+    acumatica: &'a acumatica_client::Client,
+    options: &'a ReferenceOptions,
+}
+
+impl Reader<'_> {
+    /// Every row of the source; with a lease keeper (a run), the lease is renewed between pages.
+    async fn read_rows(&self, mut keeper: Option<&mut LeaseKeeper>) -> Result<Vec<Row>> {
+        let mut rows: Vec<Row> = Vec::new();
+        let mut pages = self.source.pages(None).await?;
+        while let Some(page) = pages.try_next().await? {
+            rows.extend(page);
+            if let Some(k) = keeper.as_deref_mut() {
+                k.fresh().await?;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The error of rows that do not map: every problem, and that nothing `written`.
+    fn invalid(&self, problems: &[String], written: &str) -> Error {
+        Error::Data {
+            what: format!(
+                "flow `{}`: {} mapping problem(s), so no {} record {written}; correct the rows or the mapping and run again",
+                self.mapping.flow,
+                problems.len(),
+                self.mapping.entity
+            ),
+            detail: problems.join("; "),
+        }
+    }
+
+    /// The current records of `chunk`'s keys, as flat maps by key, and the number of list
+    /// requests it took (one, unless a server pages a short answer).
+    async fn lookup(
+        &self,
+        chunk: &[ReferenceRecord],
+    ) -> Result<(HashMap<String, Map<String, Value>>, u64)> {
+        let key_field = &self.mapping.key.field;
+        let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
+        let Some(filter) = Filter::any_of(key_field, keys.iter().copied()) else {
+            return Ok((HashMap::new(), 0));
+        };
+        let paths: Vec<String> = std::iter::once(key_field.clone())
+            .chain(self.mapping.fields.keys().cloned())
+            .collect();
+        // One more than the keys asked for: the answer is always a short page, so the pager
+        // knows it is the last one and makes no second request.
+        let mut query = ListQuery::new()
+            .filter(filter)
+            .page_size(u32::try_from(chunk.len() + 1).unwrap_or(u32::MAX));
+        let linked = wire::linked(&paths);
+        if !linked.is_empty() {
+            query = query.expand(linked);
+        }
+        let mut found = HashMap::new();
+        let mut requests = 0;
+        let mut pages = self.acumatica.list_json_pages(&self.mapping.entity, query);
+        while let Some(page) = pages.try_next().await? {
+            requests += 1;
+            for item in page.records {
+                let Some(obj) = item.as_object() else {
+                    continue;
+                };
+                let flat = wire::flatten(obj, &paths);
+                let key = flat
+                    .get(key_field.as_str())
+                    .and_then(|v| v.get("value").or(Some(v)))
+                    .and_then(Value::as_str)
+                    .map(|k| k.trim().to_owned());
+                // The filter is exact, but keep only asked-for keys in case a server matches
+                // loosely (Acumatica compares keys case-insensitively).
+                if let Some(key) = key
+                    && let Some(asked) = keys.iter().find(|k| k.eq_ignore_ascii_case(&key))
+                {
+                    found.insert((*asked).to_owned(), flat);
+                }
+            }
+        }
+        Ok((found, requests))
+    }
+
+    /// Reads, maps, looks up and diffs; writes nothing.
+    async fn plan(&self) -> Result<ReferencePlan> {
+        let rows = self.read_rows(None).await?;
+        let mapped = self.mapping.map_rows(&rows)?;
+        if !mapped.errors.is_empty() {
+            let problems: Vec<String> = mapped.errors.iter().map(ToString::to_string).collect();
+            return Err(self.invalid(&problems, "would be written"));
+        }
+        let mut plan = ReferencePlan {
+            flow: self.mapping.flow.clone(),
+            entity: self.mapping.entity.clone(),
+            rows_read: rows.len() as u64,
+            lookup_requests: 0,
+            records: Vec::with_capacity(mapped.records.len()),
+        };
+        for chunk in mapped.records.chunks(self.options.lookup_page_size) {
+            let (current, requests) = self.lookup(chunk).await?;
+            plan.lookup_requests += requests;
+            for record in chunk {
+                plan.records.push(PlannedRecord {
+                    key: record.key.clone(),
+                    row: record.row,
+                    change: record.diff(current.get(&record.key)),
+                });
+            }
+        }
+        Ok(plan)
+    }
+}
+
 impl ReferenceFlow {
     /// Starts building a flow for `mapping` (whose `flow` name names the flow: its lease, runs,
     /// audit trail and dead letters).
@@ -227,6 +397,39 @@ impl ReferenceFlow {
     /// The natural key of a record in the audit trail and dead letters: `Entity/key`.
     pub fn natural_key(&self, key: &str) -> String {
         format!("{}/{}", self.mapping.entity, key)
+    }
+
+    /// What a run would do now, without writing: reads and maps the rows, looks the keys up in
+    /// Acumatica and diffs each record, with the run's own code, and returns per key whether it
+    /// would be created, updated (with the changed fields' names and their current and wanted
+    /// values) or left unchanged. Takes no lease and writes nothing to Acumatica or the state
+    /// store (no run, no audit event, no dead letter). Between a plan and a run the data may
+    /// change; the run compares again.
+    ///
+    /// ```no_run
+    /// # async fn demo(flow: sync_core::reference::ReferenceFlow) -> sync_core::Result<()> {
+    /// let plan = flow.plan().await?;
+    /// for record in &plan.records {
+    ///     println!("{} {} {:?}", record.key, record.action(), record.fields());
+    /// }
+    /// println!("{plan}"); // ... 1 to create, 1 to update, 4 unchanged
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Data`] listing every mapping problem; Looker and Acumatica errors as for
+    /// [`run`](Self::run).
+    pub async fn plan(&self) -> Result<ReferencePlan> {
+        self.reader().plan().await
+    }
+
+    fn reader(&self) -> Reader<'_> {
+        Reader {
+            mapping: &self.mapping,
+            source: self.source.as_ref(),
+            acumatica: &self.acumatica,
+            options: &self.options,
+        }
     }
 
     /// Runs the flow once (see the module docs for the steps).
@@ -308,12 +511,8 @@ impl ReferenceFlow {
 
     async fn body(&self, state: &mut RunState) -> Result<()> {
         let store = self.store.as_ref();
-        let mut rows: Vec<Row> = Vec::new();
-        let mut pages = self.source.pages(None).await?;
-        while let Some(page) = pages.try_next().await? {
-            rows.extend(page);
-            state.keeper.fresh().await?;
-        }
+        let reader = self.reader();
+        let rows = reader.read_rows(Some(&mut state.keeper)).await?;
         state.counts.rows_read = rows.len() as u64;
         state
             .audit(
@@ -336,15 +535,7 @@ impl ReferenceFlow {
                     json!({"problems": problems, "written": 0}),
                 )
                 .await?;
-            return Err(Error::Data {
-                what: format!(
-                    "flow `{}`: {} mapping problem(s), so no {} record was written; correct the rows or the mapping and run again",
-                    self.name(),
-                    problems.len(),
-                    self.mapping.entity
-                ),
-                detail: problems.join("; "),
-            });
+            return Err(reader.invalid(&problems, "was written"));
         }
         state.counts.records = mapped.records.len() as u64;
         state
@@ -357,63 +548,15 @@ impl ReferenceFlow {
             )
             .await?;
         for chunk in mapped.records.chunks(self.options.lookup_page_size) {
-            let current = self.lookup(state, chunk).await?;
+            state.keeper.fresh().await?;
+            let (current, requests) = reader.lookup(chunk).await?;
+            state.counts.lookup_requests += requests;
             for record in chunk {
                 let change = record.diff(current.get(&record.key));
                 self.apply(state, record, &change).await?;
             }
         }
         Ok(())
-    }
-
-    /// The current records of `chunk`'s keys, as flat maps by key (one list request).
-    async fn lookup(
-        &self,
-        state: &mut RunState,
-        chunk: &[ReferenceRecord],
-    ) -> Result<HashMap<String, Map<String, Value>>> {
-        let key_field = &self.mapping.key.field;
-        let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
-        let Some(filter) = Filter::any_of(key_field, keys.iter().copied()) else {
-            return Ok(HashMap::new());
-        };
-        let paths: Vec<String> = std::iter::once(key_field.clone())
-            .chain(self.mapping.fields.keys().cloned())
-            .collect();
-        // One more than the keys asked for: the answer is always a short page, so the pager
-        // knows it is the last one and makes no second request.
-        let mut query = ListQuery::new()
-            .filter(filter)
-            .page_size(u32::try_from(chunk.len() + 1).unwrap_or(u32::MAX));
-        let linked = wire::linked(&paths);
-        if !linked.is_empty() {
-            query = query.expand(linked);
-        }
-        state.keeper.fresh().await?;
-        let mut found = HashMap::new();
-        let mut pages = self.acumatica.list_json_pages(&self.mapping.entity, query);
-        while let Some(page) = pages.try_next().await? {
-            state.counts.lookup_requests += 1;
-            for item in page.records {
-                let Some(obj) = item.as_object() else {
-                    continue;
-                };
-                let flat = wire::flatten(obj, &paths);
-                let key = flat
-                    .get(key_field.as_str())
-                    .and_then(|v| v.get("value").or(Some(v)))
-                    .and_then(Value::as_str)
-                    .map(|k| k.trim().to_owned());
-                // The filter is exact, but keep only asked-for keys in case a server matches
-                // loosely (Acumatica compares keys case-insensitively).
-                if let Some(key) = key
-                    && let Some(asked) = keys.iter().find(|k| k.eq_ignore_ascii_case(&key))
-                {
-                    found.insert((*asked).to_owned(), flat);
-                }
-            }
-        }
-        Ok(found)
     }
 
     async fn apply(
