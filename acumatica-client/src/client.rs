@@ -66,10 +66,10 @@ impl fmt::Debug for Client {
         let mut d = f.debug_struct("Client");
         d.field("endpoint", &self.inner.config.endpoint_base.as_str())
             .field("credentials", &self.inner.config.credentials);
-        if let Some(branch) = self.branch() {
+        if let Some(branch) = self.branch_override() {
             d.field("branch", &branch);
         }
-        if let Some(date) = self.business_date() {
+        if let Some(date) = self.business_date_override() {
             d.field("business_date", &date);
         }
         d.finish()

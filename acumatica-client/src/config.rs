@@ -268,6 +268,9 @@ impl ClientBuilder {
     }
 
     /// Branch ID for cookie-session logins (`branch` in the login body).
+    /// With OAuth credentials [`build`](Self::build) refuses it: OAuth
+    /// clients pick a branch per request with
+    /// [`Client::with_branch`](crate::Client::with_branch).
     pub fn branch(mut self, branch: impl Into<String>) -> Self {
         self.branch = Some(branch.into());
         self
@@ -458,6 +461,18 @@ impl ClientBuilder {
                     .ok_or_else(|| Error::config("requests per minute must be at least 1"))?,
             ),
         };
+        if self.branch.is_some()
+            && matches!(
+                self.credentials,
+                Some(Credentials::OAuthPassword { .. } | Credentials::OAuthRefreshToken { .. })
+            )
+        {
+            return Err(Error::config(
+                "a login branch (ClientBuilder::branch) applies to cookie-session logins only; \
+                 an OAuth client picks its branch per request: remove the login branch and use \
+                 Client::with_branch(<branch name>)",
+            ));
+        }
         let credentials = match self.credentials {
             Some(Credentials::OAuthPassword {
                 client_id,

@@ -85,8 +85,8 @@ impl Client {
     /// ```
     /// # fn demo(client: acumatica_client::Client) -> acumatica_client::Result<()> {
     /// let west = client.with_branch("SweetLife Store")?;
-    /// assert_eq!(west.branch(), Some("SweetLife Store"));
-    /// assert_eq!(client.branch(), None);
+    /// assert_eq!(west.branch_override(), Some("SweetLife Store"));
+    /// assert_eq!(client.branch_override(), None);
     /// assert!(client.with_branch("").is_err());
     /// # Ok(()) }
     /// ```
@@ -113,7 +113,7 @@ impl Client {
     /// use chrono::NaiveDate;
     /// let close = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
     /// let at_close = client.with_business_date(close);
-    /// assert_eq!(at_close.business_date(), Some(close));
+    /// assert_eq!(at_close.business_date_override(), Some(close));
     /// # }
     /// ```
     pub fn with_business_date(&self, date: NaiveDate) -> Client {
@@ -124,13 +124,13 @@ impl Client {
 
     /// The branch this view's requests run in, if one was set with
     /// [`with_branch`](Self::with_branch).
-    pub fn branch(&self) -> Option<&str> {
+    pub fn branch_override(&self) -> Option<&str> {
         self.scope.as_deref().and_then(|s| s.branch.as_deref())
     }
 
     /// The business date this view's requests carry, if one was set with
     /// [`with_business_date`](Self::with_business_date).
-    pub fn business_date(&self) -> Option<NaiveDate> {
+    pub fn business_date_override(&self) -> Option<NaiveDate> {
         self.scope.as_deref().and_then(|s| s.business_date)
     }
 }

@@ -358,6 +358,13 @@ async fn bad_configuration_is_reported_not_panicked() {
         (
             Client::builder("https://erp.example.com")
                 .endpoint_version("24.200.001")
+                .branch("HQ")
+                .oauth_password("GUID", "s", "u", "p"),
+            "Client::with_branch",
+        ),
+        (
+            Client::builder("https://erp.example.com")
+                .endpoint_version("24.200.001")
                 .endpoint_name("Def ault"),
             "endpoint name",
         ),

@@ -43,8 +43,8 @@ async fn a_scoped_view_sends_branch_and_date_on_endpoint_requests_only() {
         .with_branch("SweetLife Store")
         .unwrap()
         .with_business_date(close);
-    assert_eq!(view.branch(), Some("SweetLife Store"));
-    assert_eq!(view.business_date(), Some(close));
+    assert_eq!(view.branch_override(), Some("SweetLife Store"));
+    assert_eq!(view.business_date_override(), Some(close));
     let debug = format!("{view:?}");
     assert!(
         debug.contains("SweetLife Store") && debug.contains("2026-10-31"),
