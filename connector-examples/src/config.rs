@@ -32,6 +32,10 @@
 //! let config = Config::from_str_with_env(text, "ml-connector.toml".as_ref(), |_| None).unwrap();
 //! assert_eq!(config.flow("gl_feed").unwrap().kind(), FlowKind::Feed);
 //! ```
+//!
+//! The three kinds of flow: `post` (Looker rows → journals posted exactly once), `reference`
+//! (Looker rows → records of an Acumatica entity upserted by key, e.g. approved vendors into
+//! `Vendor`) and `feed` (Acumatica changes → warehouse tables).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,8 +43,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sync_core::feed::{FeedConfig, FeedEntity, FeedOptions};
-use sync_core::mapping::JournalMapping;
+use sync_core::mapping::{JournalMapping, MappingError, ReferenceMapping};
 use sync_core::post::{LookerQueryConfig, PostOptions};
+use sync_core::reference::ReferenceOptions;
 use toml::Spanned;
 
 use crate::exit::{CliError, CliResult};
@@ -208,7 +213,8 @@ fn redact_url(u: &str) -> String {
     }
 }
 
-/// Whether a flow posts documents to Acumatica or feeds a warehouse from it.
+/// Whether a flow posts journals or reference records to Acumatica, or feeds a warehouse from
+/// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowKind {
@@ -216,6 +222,9 @@ pub enum FlowKind {
     Post,
     /// Acumatica changes since the high-water mark → warehouse tables.
     Feed,
+    /// Looker query → mapping → records of an Acumatica entity upserted by key, sending only
+    /// the fields that changed (e.g. an approved-vendor list into `Vendor`).
+    Reference,
 }
 
 impl fmt::Display for FlowKind {
@@ -223,8 +232,35 @@ impl fmt::Display for FlowKind {
         f.write_str(match self {
             FlowKind::Post => "post",
             FlowKind::Feed => "feed",
+            FlowKind::Reference => "reference",
         })
     }
+}
+
+/// The fields a flow's query selects: the configured ones, else every column the mapping reads.
+fn query_fields<'a>(
+    query: &LookerQueryConfig,
+    columns: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    if query.fields.is_empty() {
+        columns.into_iter().map(str::to_owned).collect()
+    } else {
+        query.fields.clone()
+    }
+}
+
+/// A flow's query as the Looker client takes it.
+fn write_query(query: &LookerQueryConfig, fields: Vec<String>) -> looker_client::WriteQuery {
+    let mut w = looker_client::WriteQuery::new(&query.model, &query.explore)
+        .fields(fields)
+        .with_limit(query.limit);
+    for (f, e) in &query.filters {
+        w = w.filter(f, e);
+    }
+    if !query.sorts.is_empty() {
+        w = w.sorts(query.sorts.iter().cloned());
+    }
+    w
 }
 
 /// What a post flow does (`kind = "post"`).
@@ -241,30 +277,59 @@ pub struct PostFlow {
 impl PostFlow {
     /// The fields the query selects: the configured ones, else every column the mapping reads.
     pub fn fields(&self) -> Vec<String> {
-        if self.query.fields.is_empty() {
-            self.mapping
-                .columns()
-                .into_iter()
-                .map(str::to_owned)
-                .collect()
-        } else {
-            self.query.fields.clone()
-        }
+        query_fields(&self.query, self.mapping.columns())
     }
 
     /// The query as the Looker client takes it.
     pub fn write_query(&self) -> looker_client::WriteQuery {
-        let q = &self.query;
-        let mut w = looker_client::WriteQuery::new(&q.model, &q.explore)
-            .fields(self.fields())
-            .with_limit(q.limit);
-        for (f, e) in &q.filters {
-            w = w.filter(f, e);
-        }
-        if !q.sorts.is_empty() {
-            w = w.sorts(q.sorts.iter().cloned());
-        }
-        w
+        write_query(&self.query, self.fields())
+    }
+}
+
+/// What a reference flow does (`kind = "reference"`): Looker rows mapped to records of one
+/// Acumatica entity, upserted by key with only the changed fields sent.
+///
+/// ```
+/// use connector_examples::config::{Config, FlowKind};
+///
+/// let text = r#"
+/// [[flows]]
+/// name = "approved_vendors"
+/// kind = "reference"
+/// [flows.looker]
+/// model = "finance"
+/// explore = "approved_vendors"
+/// [flows.mapping]
+/// entity = "Vendor"
+/// key = { field = "VendorID", column = "approved_vendors.vendor_id" }
+/// fields.VendorName = { column = "approved_vendors.vendor_name" }
+/// "#;
+/// let config = Config::from_str_with_env(text, "ml-connector.toml".as_ref(), |_| None).unwrap();
+/// let flow = config.flow("approved_vendors").unwrap();
+/// assert_eq!(flow.kind(), FlowKind::Reference);
+/// let reference = flow.reference().unwrap();
+/// assert_eq!(reference.mapping.flow, "approved_vendors");
+/// assert_eq!(reference.fields(), ["approved_vendors.vendor_id", "approved_vendors.vendor_name"]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceFlow {
+    /// The Looker query (`[flows.looker]`, sync-core's [`LookerQueryConfig`]).
+    pub query: LookerQueryConfig,
+    /// Rows to records (`[flows.mapping]` or `mapping_file`, sync-core's [`ReferenceMapping`]).
+    pub mapping: ReferenceMapping,
+    /// Lookup batch size and lease (`[flows.reference]`, sync-core's [`ReferenceOptions`]).
+    pub options: ReferenceOptions,
+}
+
+impl ReferenceFlow {
+    /// The fields the query selects: the configured ones, else every column the mapping reads.
+    pub fn fields(&self) -> Vec<String> {
+        query_fields(&self.query, self.mapping.columns())
+    }
+
+    /// The query as the Looker client takes it.
+    pub fn write_query(&self) -> looker_client::WriteQuery {
+        write_query(&self.query, self.fields())
     }
 }
 
@@ -297,6 +362,8 @@ pub enum FlowSpec {
     Post(Box<PostFlow>),
     /// Acumatica → warehouse.
     Feed(FeedFlow),
+    /// Looker → Acumatica reference records.
+    Reference(Box<ReferenceFlow>),
 }
 
 /// One flow (`[[flows]]`).
@@ -315,11 +382,12 @@ pub struct FlowConfig {
 }
 
 impl FlowConfig {
-    /// Post or feed.
+    /// Post, feed or reference.
     pub fn kind(&self) -> FlowKind {
         match self.spec {
             FlowSpec::Post(_) => FlowKind::Post,
             FlowSpec::Feed(_) => FlowKind::Feed,
+            FlowSpec::Reference(_) => FlowKind::Reference,
         }
     }
 
@@ -327,7 +395,7 @@ impl FlowConfig {
     pub fn post(&self) -> Option<&PostFlow> {
         match &self.spec {
             FlowSpec::Post(p) => Some(p),
-            FlowSpec::Feed(_) => None,
+            _ => None,
         }
     }
 
@@ -335,7 +403,25 @@ impl FlowConfig {
     pub fn feed(&self) -> Option<&FeedFlow> {
         match &self.spec {
             FlowSpec::Feed(f) => Some(f),
-            FlowSpec::Post(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The reference settings, if this is a reference flow.
+    pub fn reference(&self) -> Option<&ReferenceFlow> {
+        match &self.spec {
+            FlowSpec::Reference(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The Looker query and the fields it selects, for the flows that read Looker (post and
+    /// reference); `None` for a feed.
+    pub fn looker_query(&self) -> Option<(&LookerQueryConfig, looker_client::WriteQuery, usize)> {
+        match &self.spec {
+            FlowSpec::Post(p) => Some((&p.query, p.write_query(), p.fields().len())),
+            FlowSpec::Reference(r) => Some((&r.query, r.write_query(), r.fields().len())),
+            FlowSpec::Feed(_) => None,
         }
     }
 }
@@ -410,6 +496,7 @@ struct RawFlow {
     mapping: Option<Spanned<toml::Table>>,
     mapping_file: Option<Spanned<String>>,
     post: Option<PostOptions>,
+    reference: Option<ReferenceOptions>,
     #[serde(default)]
     entities: Vec<RawEntity>,
     warehouse: Option<Spanned<String>>,
@@ -795,40 +882,8 @@ fn resolve_flow(
                     ),
                 ));
             };
-            let mapping = match (f.mapping, f.mapping_file) {
-                (Some(_), Some(file)) => {
-                    return Err(src.error(
-                        file.span(),
-                        ctx("give either [flows.mapping] or mapping_file, not both"),
-                    ));
-                }
-                (None, None) => {
-                    return Err(src.error(
-                        span,
-                        ctx("a post flow needs a mapping: [flows.mapping] or mapping_file = \"FILE\""),
-                    ));
-                }
-                (Some(table), None) => inline_mapping(src, &name, table)?,
-                (None, Some(file)) => {
-                    let p = base.join(file.get_ref());
-                    let m = JournalMapping::from_toml_file(&p).map_err(|e| {
-                        src.error(
-                            file.span(),
-                            ctx(&format!("mapping_file {}: {e}", p.display())),
-                        )
-                    })?;
-                    if m.flow != name {
-                        return Err(src.error(
-                            file.span(),
-                            ctx(&format!(
-                                "mapping_file says flow = \"{}\"; it must match the flow name",
-                                m.flow
-                            )),
-                        ));
-                    }
-                    m
-                }
-            };
+            let mapping: JournalMapping =
+                resolve_mapping(src, base, &name, f.kind, f.mapping, f.mapping_file, &span)?;
             let options = f.post.unwrap_or_default();
             options
                 .check()
@@ -873,6 +928,28 @@ fn resolve_flow(
                 .map_err(|e| src.error(span.clone(), ctx(&e.to_string())))?;
             FlowSpec::Feed(feed)
         }
+        FlowKind::Reference => {
+            let Some(q) = f.looker else {
+                return Err(src.error(
+                    span,
+                    ctx(
+                        "a reference flow needs [flows.looker] with model and explore (and \
+                         fields/filters)",
+                    ),
+                ));
+            };
+            let mapping: ReferenceMapping =
+                resolve_mapping(src, base, &name, f.kind, f.mapping, f.mapping_file, &span)?;
+            let options = f.reference.unwrap_or_default();
+            options
+                .check()
+                .map_err(|e| src.error(span.clone(), ctx(&format!("[flows.reference]: {e}"))))?;
+            FlowSpec::Reference(Box::new(ReferenceFlow {
+                query: q,
+                mapping,
+                options,
+            }))
+        }
     };
     Ok(FlowConfig {
         name,
@@ -883,11 +960,96 @@ fn resolve_flow(
     })
 }
 
-fn inline_mapping(
+/// What the post and reference flows' mappings share, so both are read (inline or from a file)
+/// and checked by the same code, with the same messages.
+trait FlowMapping: serde::de::DeserializeOwned {
+    /// The sync-core type, for hints.
+    const TYPE: &'static str;
+    /// The mapping's own `flow` name.
+    fn flow_name(&self) -> &str;
+    /// Checks the mapping's consistency.
+    fn check_mapping(&self) -> Result<(), MappingError>;
+    /// Reads, parses and checks a mapping file.
+    fn from_file(path: &Path) -> Result<Self, MappingError>;
+}
+
+impl FlowMapping for JournalMapping {
+    const TYPE: &'static str = "JournalMapping";
+    fn flow_name(&self) -> &str {
+        &self.flow
+    }
+    fn check_mapping(&self) -> Result<(), MappingError> {
+        self.check()
+    }
+    fn from_file(path: &Path) -> Result<Self, MappingError> {
+        Self::from_toml_file(path)
+    }
+}
+
+impl FlowMapping for ReferenceMapping {
+    const TYPE: &'static str = "ReferenceMapping";
+    fn flow_name(&self) -> &str {
+        &self.flow
+    }
+    fn check_mapping(&self) -> Result<(), MappingError> {
+        self.check()
+    }
+    fn from_file(path: &Path) -> Result<Self, MappingError> {
+        Self::from_toml_file(path)
+    }
+}
+
+/// A flow's mapping: `[flows.mapping]` inline or `mapping_file` (exactly one), whose `flow`
+/// name must be the flow's (inline, it may be left out and is taken from the flow).
+fn resolve_mapping<M: FlowMapping>(
+    src: &Source<'_>,
+    base: &Path,
+    name: &str,
+    kind: FlowKind,
+    inline: Option<Spanned<toml::Table>>,
+    file: Option<Spanned<String>>,
+    span: &std::ops::Range<usize>,
+) -> CliResult<M> {
+    let ctx = |what: &str| format!("flow `{name}`: {what}");
+    match (inline, file) {
+        (Some(_), Some(file)) => Err(src.error(
+            file.span(),
+            ctx("give either [flows.mapping] or mapping_file, not both"),
+        )),
+        (None, None) => Err(src.error(
+            span.clone(),
+            ctx(&format!(
+                "a {kind} flow needs a mapping: [flows.mapping] or mapping_file = \"FILE\""
+            )),
+        )),
+        (Some(table), None) => inline_mapping(src, name, table),
+        (None, Some(file)) => {
+            let p = base.join(file.get_ref());
+            let m = M::from_file(&p).map_err(|e| {
+                src.error(
+                    file.span(),
+                    ctx(&format!("mapping_file {}: {e}", p.display())),
+                )
+            })?;
+            if m.flow_name() != name {
+                return Err(src.error(
+                    file.span(),
+                    ctx(&format!(
+                        "mapping_file says flow = \"{}\"; it must match the flow name",
+                        m.flow_name()
+                    )),
+                ));
+            }
+            Ok(m)
+        }
+    }
+}
+
+fn inline_mapping<M: FlowMapping>(
     src: &Source<'_>,
     name: &str,
     table: Spanned<toml::Table>,
-) -> CliResult<JournalMapping> {
+) -> CliResult<M> {
     let span = table.span();
     let mut t = table.into_inner();
     match t.get("flow") {
@@ -904,19 +1066,27 @@ fn inline_mapping(
             t.insert("flow".into(), toml::Value::String(name.to_owned()));
         }
     }
-    let mapping: JournalMapping =
-        serde_path_to_error::deserialize(toml::Value::Table(t)).map_err(|e| {
-            src.error(
-                span.clone(),
-                format!(
-                    "flow `{name}`: key `flows.mapping.{}`: {}",
-                    e.path(),
-                    e.inner().message().trim_end()
-                ),
-            )
-        })?;
+    let mapping: M = serde_path_to_error::deserialize(toml::Value::Table(t)).map_err(|e| {
+        // A missing top-level key has the empty path `.`: name the table itself then.
+        let key = match e.path().to_string().as_str() {
+            "" | "." => "flows.mapping".to_owned(),
+            path => format!("flows.mapping.{path}"),
+        };
+        src.error(
+            span.clone(),
+            format!(
+                "flow `{name}`: key `{key}`: {}",
+                e.inner().message().trim_end()
+            ),
+        )
+        .with_hint(format!(
+            "[flows.mapping] takes the keys of sync-core's {}; see the config reference in \
+             connector-examples/README.md",
+            M::TYPE
+        ))
+    })?;
     mapping
-        .check()
+        .check_mapping()
         .map_err(|e| src.error(span, format!("flow `{name}`: mapping: {e}")))?;
     Ok(mapping)
 }

@@ -258,8 +258,8 @@ pub fn demo_period() -> String {
 
 /// The `ml-connector` config for fakes at these URLs: both connections
 /// with the demo client ids and users (never secrets: those come from the
-/// environment, see [`Sandbox::env`]), the overhead allocation post flow
-/// and a GL feed. `state_dir` holds the state store and the warehouse
+/// environment, see [`Sandbox::env`]), the overhead allocation post flow,
+/// a GL feed and the approved-vendors reference flow. `state_dir` holds the state store and the warehouse
 /// (empty: next to the config).
 ///
 /// ```
@@ -332,6 +332,27 @@ kind = "feed"
 cron = "*/15 * * * *"
 entities = ["JournalTransaction", "Account"]
 warehouse = "sqlite://{state_dir}{sep}warehouse.db"
+
+# Reference records: the approved-vendor list kept in Looker, upserted into Acumatica's
+# vendors by VendorID; only fields that differ are sent, so a run with nothing changed
+# writes nothing.
+[[flows]]
+name = "approved_vendors"
+kind = "reference"
+cron = "0 7 * * *"
+
+[flows.looker]
+model = "finance"
+explore = "approved_vendors"
+sorts = ["approved_vendors.vendor_id"]
+
+[flows.mapping]
+entity = "Vendor"
+key = {{ field = "VendorID", column = "approved_vendors.vendor_id" }}
+fields.VendorName = {{ column = "approved_vendors.vendor_name" }}
+fields.VendorClass = {{ column = "approved_vendors.vendor_class" }}
+fields.Terms = {{ column = "approved_vendors.terms" }}
+fields.Status = {{ column = "approved_vendors.status" }}
 "#,
         version = DEMO_ENDPOINT_VERSION,
         tenant = seed::TENANT,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use sync_core::feed::FeedFlow;
 use sync_core::post::{AcumaticaJournals, LookerQuerySource, PostFlow};
+use sync_core::reference::{ReferenceFlow, ReferenceFlowBuilder, ReferenceQuerySource};
 use sync_core::store::{PostgresStore, SqliteStore, StateStore};
 use sync_core::warehouse::{PostgresWarehouse, SqliteWarehouse, WarehouseSink};
 
@@ -85,6 +86,42 @@ pub async fn post_flow(
         .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
 }
 
+/// sync-core's reference flow builder for a configured reference flow, with these clients:
+/// [`reference_flow`] adds the store and builds, `plan` plans without one.
+pub fn reference_builder(
+    flow: &FlowConfig,
+    looker: looker_client::Client,
+    acumatica: acumatica_client::Client,
+) -> CliResult<ReferenceFlowBuilder> {
+    let reference = flow.reference().ok_or_else(|| {
+        CliError::usage(format!(
+            "flow `{}` is a {} flow, not a reference flow",
+            flow.name,
+            flow.kind()
+        ))
+    })?;
+    let source = ReferenceQuerySource::new(looker, &reference.query, &reference.mapping)
+        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))?;
+    Ok(ReferenceFlow::builder(reference.mapping.clone())
+        .source(source)
+        .acumatica(acumatica)
+        .options(reference.options.clone()))
+}
+
+/// Builds sync-core's reference flow for a configured reference flow, with both clients and
+/// the store.
+pub async fn reference_flow(
+    ctx: &Context,
+    flow: &FlowConfig,
+    store: Arc<dyn StateStore>,
+) -> CliResult<ReferenceFlow> {
+    let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
+    reference_builder(flow, looker, acumatica)?
+        .store(store)
+        .build()
+        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
+}
+
 /// Opens a feed flow's warehouse.
 pub async fn open_warehouse(url: &StoreUrl) -> CliResult<Arc<dyn WarehouseSink>> {
     match url {
@@ -147,9 +184,11 @@ pub enum BuiltFlow {
     Post(PostFlow),
     /// Acumatica → warehouse.
     Feed(FeedFlow),
+    /// Looker → Acumatica reference records.
+    Reference(ReferenceFlow),
 }
 
-/// Builds either kind of flow.
+/// Builds a flow of any kind.
 pub async fn build_flow(
     ctx: &Context,
     flow: &FlowConfig,
@@ -158,5 +197,8 @@ pub async fn build_flow(
     Ok(match flow.kind() {
         crate::config::FlowKind::Post => BuiltFlow::Post(post_flow(ctx, flow, store).await?),
         crate::config::FlowKind::Feed => BuiltFlow::Feed(feed_flow(ctx, flow, store).await?),
+        crate::config::FlowKind::Reference => {
+            BuiltFlow::Reference(reference_flow(ctx, flow, store).await?)
+        }
     })
 }

@@ -109,14 +109,16 @@ pub async fn looker_checks(
         )),
     }
     for flow in flows {
-        let Some(post) = flow.post() else { continue };
-        let q = &post.query;
+        // Post and reference flows read Looker; feeds do not.
+        let Some((q, query, fields)) = flow.looker_query() else {
+            continue;
+        };
         let name = format!("explore {}::{} ({})", q.model, q.explore, flow.name);
         match client.lookml_model_explore(&q.model, &q.explore).await {
             Ok(explore) => {
                 let f = &explore.fields;
                 let count = f.dimensions.len() + f.measures.len();
-                match explore.check(&post.write_query()) {
+                match explore.check(&query) {
                     Ok(()) => out.push(Check::pass(
                         S,
                         name,
@@ -124,7 +126,7 @@ pub async fn looker_checks(
                             "{count} fields ({} dimensions, {} measures); the flow's {} fields exist",
                             f.dimensions.len(),
                             f.measures.len(),
-                            post.fields().len()
+                            fields
                         ),
                     )),
                     Err(e) => out.push(Check::fail(

@@ -4,6 +4,9 @@
 //! log lines (one per page of rows or records, per journal, per feed window, and one per flow at
 //! the end). The result goes to stdout when the flow ends: a table, or with `--json` one JSON
 //! document, the same with or without progress.
+//!
+//! Reference flows report no progress events (sync-core's `ReferenceFlow` has no progress
+//! hook): they draw no bars, and outside a terminal sync-core logs one line when the run ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sync_core::feed::FeedSummary;
 use sync_core::post::{DocumentState, RunSummary};
+use sync_core::reference::{RecordOutcome, ReferenceSummary};
 use sync_core::schedule::{FlowSchedule, Runner, RunnerEvent};
 use sync_core::store::{RunStatus, StateStore};
 
@@ -193,6 +197,90 @@ pub fn feed_json(summary: &FeedSummary) -> serde_json::Value {
     })
 }
 
+/// The exit code a reference run summary stands for: 0 when every record is in step, 1 when
+/// some were refused (dead-lettered) or their write failed, as a post run with failed journals.
+pub fn reference_exit(summary: &ReferenceSummary) -> Exit {
+    if summary.status == RunStatus::Succeeded {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
+}
+
+/// What happened to a reference record, in words (the `Result` column of a run's table): the
+/// names of the fields sent, never their values.
+///
+/// ```
+/// use connector_examples::commands::run::record_outcome;
+/// use sync_core::reference::RecordOutcome;
+///
+/// let updated = RecordOutcome::Updated { fields: vec!["Terms".into(), "VendorName".into()] };
+/// assert_eq!(record_outcome(&updated), "updated: Terms, VendorName");
+/// ```
+pub fn record_outcome(outcome: &RecordOutcome) -> String {
+    match outcome {
+        RecordOutcome::Created { fields } => format!("created: {}", fields.join(", ")),
+        RecordOutcome::Updated { fields } => format!("updated: {}", fields.join(", ")),
+        RecordOutcome::Unchanged => "unchanged".into(),
+        RecordOutcome::Rejected { error, dead_letter } => {
+            format!("REJECTED (dead letter #{dead_letter}, retried at the next run): {error}")
+        }
+        RecordOutcome::Failed { error } => {
+            format!("FAILED (compared again at the next run): {error}")
+        }
+    }
+}
+
+/// A reference run summary as text: one line per record, then the counts.
+pub fn render_reference_summary(summary: &ReferenceSummary) -> String {
+    let mut t = Table::new(["Key", "Row", "Result"]);
+    for r in &summary.records {
+        t.row([r.key.clone(), r.row.to_string(), record_outcome(&r.outcome)]);
+    }
+    let mut out = String::new();
+    if !t.is_empty() {
+        out.push_str(&t.render());
+    }
+    out.push_str(&format!("{summary}\n"));
+    out
+}
+
+/// A reference run summary as JSON.
+pub fn reference_json(summary: &ReferenceSummary) -> serde_json::Value {
+    let c = &summary.counts;
+    json!({
+        "flow": summary.flow,
+        "kind": "reference",
+        "run_id": summary.run_id.to_string(),
+        "status": summary.status.to_string(),
+        "counts": {
+            "rows_read": c.rows_read,
+            "records": c.records,
+            "created": c.created,
+            "updated": c.updated,
+            "unchanged": c.unchanged,
+            "rejected": c.rejected,
+            "failed": c.failed,
+            "lookup_requests": c.lookup_requests,
+        },
+        "records": summary.records.iter().map(|r| {
+            let mut v = json!({"key": r.key, "row": r.row, "outcome": r.outcome.as_str()});
+            match &r.outcome {
+                RecordOutcome::Created { fields } | RecordOutcome::Updated { fields } => {
+                    v["fields"] = json!(fields);
+                }
+                RecordOutcome::Rejected { error, dead_letter } => {
+                    v["error"] = json!(error);
+                    v["dead_letter"] = json!(dead_letter);
+                }
+                RecordOutcome::Failed { error } => v["error"] = json!(error),
+                RecordOutcome::Unchanged => {}
+            }
+            v
+        }).collect::<Vec<_>>(),
+    })
+}
+
 /// Runs one built flow once, reporting its progress to `progress` when given (bars or log
 /// lines on stderr, see [`FlowProgress`]); returns its exit code, its text and its JSON.
 pub async fn run_once(
@@ -219,6 +307,14 @@ pub async fn run_once(
                 .await
                 .map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s)))
         }
+        // No progress hook in sync-core's reference flow: no bars; its end is logged.
+        BuiltFlow::Reference(r) => r.run().await.map(|s| {
+            (
+                reference_exit(&s),
+                render_reference_summary(&s),
+                reference_json(&s),
+            )
+        }),
     };
     if let Some(pr) = &progress {
         pr.finish();

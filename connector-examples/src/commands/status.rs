@@ -33,6 +33,10 @@ async fn flow_status(
         "time_zone": f.time_zone.name(),
         "next_due": next.map(|n| n.to_rfc3339()),
     });
+    if let Some(r) = f.reference() {
+        v["entity"] = json!(r.mapping.entity);
+        v["key_field"] = json!(r.mapping.key.field);
+    }
     let Some(store) = store else {
         v["runs"] = json!([]);
         v["leases"] = json!([]);
@@ -219,12 +223,26 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
                 p.len()
             );
         }
-        if let Some(d) = v["dead_letters"].as_array().filter(|d| !d.is_empty()) {
+        if let Some(entity) = v["entity"].as_str() {
             println!(
-                "  {} failed document(s) waiting for `ml-connector replay --flow {}`:",
-                d.len(),
-                v["flow"].as_str().unwrap_or_default()
+                "  upserts {entity} records by {}",
+                v["key_field"].as_str().unwrap_or_default()
             );
+        }
+        if let Some(d) = v["dead_letters"].as_array().filter(|d| !d.is_empty()) {
+            let flow = v["flow"].as_str().unwrap_or_default();
+            if v["kind"] == "reference" {
+                println!(
+                    "  {} refused record(s), retried by the next run (or now with \
+                     `ml-connector replay --flow {flow}`):",
+                    d.len()
+                );
+            } else {
+                println!(
+                    "  {} failed document(s) waiting for `ml-connector replay --flow {flow}`:",
+                    d.len()
+                );
+            }
             for l in d {
                 println!(
                     "    #{} {} ({} attempt(s)): {}",

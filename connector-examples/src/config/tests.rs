@@ -332,7 +332,149 @@ fn missing_file_is_a_usage_error_naming_the_path() {
 fn the_sandbox_config_parses() {
     let text = testkit::sandbox::demo_config("http://127.0.0.1:1", "http://127.0.0.1:2", "/tmp/x");
     let c = parse(&text).unwrap();
-    assert_eq!(c.flows.len(), 2);
+    assert_eq!(c.flows.len(), 3);
     assert_eq!(c.store, StoreUrl::Sqlite("/tmp/x/ml-connector.db".into()));
     assert_eq!(c.flow("gl_feed").unwrap().kind(), FlowKind::Feed);
+    let vendors = c.flow("approved_vendors").unwrap();
+    assert_eq!(vendors.kind(), FlowKind::Reference);
+    assert_eq!(vendors.reference().unwrap().mapping.entity, "Vendor");
+}
+
+const REFERENCE_FLOW: &str = r#"
+[[flows]]
+name = "approved_vendors"
+kind = "reference"
+cron = "0 7 * * *"
+[flows.looker]
+model = "finance"
+explore = "approved_vendors"
+sorts = ["approved_vendors.vendor_id"]
+[flows.reference]
+lookup_page_size = 20
+[flows.mapping]
+entity = "Vendor"
+key = { field = "VendorID", column = "approved_vendors.vendor_id" }
+fields.VendorName = { column = "approved_vendors.vendor_name" }
+fields.Terms = { column = "approved_vendors.terms" }
+"#;
+
+#[test]
+fn a_reference_flow_reads_query_mapping_and_options() {
+    let c = parse(REFERENCE_FLOW).unwrap();
+    let f = c.flow("approved_vendors").unwrap();
+    assert_eq!(f.kind(), FlowKind::Reference);
+    assert_eq!(f.kind().to_string(), "reference");
+    assert_eq!(f.line, Some(2));
+    assert!(f.post().is_none() && f.feed().is_none());
+    let r = f.reference().unwrap();
+    assert_eq!(
+        r.mapping.flow, "approved_vendors",
+        "the flow name is the mapping's"
+    );
+    assert_eq!(r.mapping.entity, "Vendor");
+    assert_eq!(r.options.lookup_page_size, 20);
+    assert_eq!(
+        r.fields(),
+        [
+            "approved_vendors.terms",
+            "approved_vendors.vendor_id",
+            "approved_vendors.vendor_name"
+        ]
+    );
+    let (q, _, n) = f.looker_query().unwrap();
+    assert_eq!((q.explore.as_str(), n), ("approved_vendors", 3));
+}
+
+#[test]
+fn reference_mapping_errors_name_the_flow_line_and_key() {
+    // An unknown key of a field: the line of [flows.mapping] and the key path.
+    let bad = REFERENCE_FLOW.replace("fields.Terms = { column = ", "fields.Terms = { colum = ");
+    let e = parse(&bad).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message.contains(":12:")
+            && e.message.contains("flow `approved_vendors`")
+            && e.message.contains("flows.mapping.fields.Terms")
+            && e.message.contains("colum"),
+        "{e}"
+    );
+    assert!(
+        e.hint.as_deref().unwrap().contains("ReferenceMapping"),
+        "{e:?}"
+    );
+    // No key at all.
+    let bad = REFERENCE_FLOW.replace(
+        "key = { field = \"VendorID\", column = \"approved_vendors.vendor_id\" }\n",
+        "",
+    );
+    let e = parse(&bad).unwrap_err();
+    assert!(
+        e.message.contains(":12:")
+            && e.message.contains("key `flows.mapping`")
+            && e.message.contains("missing field `key`"),
+        "{e}"
+    );
+    // The key mapped as a field too: the mapping's own check, naming the field.
+    let bad = REFERENCE_FLOW.replace(
+        "fields.Terms",
+        "fields.VendorID = { column = \"x.y\" }\nfields.Terms",
+    );
+    let e = parse(&bad).unwrap_err();
+    assert!(
+        e.message.contains("fields.VendorID") && e.message.contains("flow `approved_vendors`"),
+        "{e}"
+    );
+    // Another flow's name in the mapping.
+    let bad = REFERENCE_FLOW.replace(
+        "entity = \"Vendor\"",
+        "flow = \"vendors\"\nentity = \"Vendor\"",
+    );
+    let e = parse(&bad).unwrap_err();
+    assert!(e.message.contains("says flow = \"vendors\""), "{e}");
+    // Options out of range.
+    let bad = REFERENCE_FLOW.replace("lookup_page_size = 20", "lookup_page_size = 0");
+    let e = parse(&bad).unwrap_err();
+    assert!(
+        e.message.contains(":2:")
+            && e.message.contains("[flows.reference]")
+            && e.message.contains("lookup_page_size"),
+        "{e}"
+    );
+    // No query, no mapping.
+    let e = parse("[[flows]]\nname = \"v\"\nkind = \"reference\"\n").unwrap_err();
+    assert!(
+        e.message.contains("a reference flow needs [flows.looker]"),
+        "{e}"
+    );
+    let e = parse(
+        "[[flows]]\nname = \"v\"\nkind = \"reference\"\n[flows.looker]\nmodel = \"m\"\nexplore = \"e\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("a reference flow needs a mapping"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_reference_mapping_file_must_name_the_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = "flow = \"approved_vendors\"\nentity = \"Vendor\"\n\
+                   key = { field = \"VendorID\", column = \"v.id\" }\n\
+                   [fields]\nVendorName = { column = \"v.name\" }\n";
+    std::fs::write(dir.path().join("vendors.toml"), mapping).unwrap();
+    let text = "[[flows]]\nname = \"approved_vendors\"\nkind = \"reference\"\n\
+                mapping_file = \"vendors.toml\"\n[flows.looker]\nmodel = \"m\"\nexplore = \"v\"\n";
+    let path = dir.path().join("ml-connector.toml");
+    let c = Config::from_str_with_env(text, &path, |_| None).unwrap();
+    let r = c.flow("approved_vendors").unwrap().reference().unwrap();
+    assert_eq!(r.mapping.fields.len(), 1);
+    let other = text.replace("name = \"approved_vendors\"", "name = \"vendors\"");
+    let e = Config::from_str_with_env(&other, &path, |_| None).unwrap_err();
+    assert!(
+        e.message.contains(":4:")
+            && e.message
+                .contains("mapping_file says flow = \"approved_vendors\""),
+        "{e}"
+    );
 }
