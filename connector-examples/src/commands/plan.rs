@@ -3,20 +3,25 @@
 //! Runs the flow's Looker query, maps the rows, validates the journals against Acumatica's
 //! reference data, looks their natural keys up in Acumatica (read-only), and prints each
 //! journal that would be posted: lines, totals and natural key.
+//!
+//! For a reference flow it runs sync-core's `ReferenceFlow::plan` (the run's own read, mapping,
+//! lookup and diff, without the writes) and prints per key whether the record would be
+//! created, updated (which fields, with their current and new values) or left unchanged.
 
 use futures::TryStreamExt;
 use rust_decimal::Decimal;
 use serde_json::json;
 use sync_core::key::NaturalKey;
-use sync_core::mapping::{JournalDocument, MappedJournals};
+use sync_core::mapping::{JournalDocument, MappedJournals, RecordChange};
 use sync_core::post::{AcumaticaJournals, LookerQuerySource};
+use sync_core::reference::ReferencePlan;
 use sync_core::traits::{DocumentSink, RecordSource};
 use sync_core::validate::{DocumentStatus, ValidationReport, validate};
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
-use crate::commands::flows::from_sync;
-use crate::config::{FlowConfig, PostFlow};
+use crate::commands::flows::{from_sync, reference_builder};
+use crate::config::{FlowConfig, FlowKind, PostFlow};
 use crate::connect;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Align, Table, print_json};
@@ -133,7 +138,7 @@ pub async fn plan_flow(
 ) -> CliResult<Plan> {
     let post = flow.post().ok_or_else(|| {
         CliError::usage(format!(
-            "flow `{}` is a {} flow; plan shows post flows",
+            "flow `{}` is a {} flow; plan shows post and reference flows",
             flow.name,
             flow.kind()
         ))
@@ -317,6 +322,138 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
     })
 }
 
+/// Plans one reference flow with sync-core's [`ReferenceFlowBuilder::plan`]: reads Looker,
+/// maps, looks the keys up in Acumatica and diffs; takes no lease and writes nothing, not even
+/// the state store.
+///
+/// [`ReferenceFlowBuilder::plan`]: sync_core::reference::ReferenceFlowBuilder::plan
+pub async fn plan_reference(
+    looker: &looker_client::Client,
+    acumatica: &acumatica_client::Client,
+    flow: &FlowConfig,
+) -> CliResult<ReferencePlan> {
+    reference_builder(flow, looker.clone(), acumatica.clone())?
+        .plan()
+        .await
+        .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
+}
+
+/// A value as the plan shows it: text in backticks, `(empty)` for none.
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "(empty)".into(),
+        serde_json::Value::String(s) => format!("`{s}`"),
+        other => other.to_string(),
+    }
+}
+
+/// A reference plan as text: one line per key with what would happen and the fields sent,
+/// then for each update the changed fields' current and new values.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use connector_examples::commands::plan::render_reference;
+/// use sync_core::mapping::{FieldChange, FieldValue, RecordChange};
+/// use sync_core::reference::{PlannedRecord, ReferencePlan};
+///
+/// let change = RecordChange::Update(BTreeMap::from([("Terms".to_owned(), FieldChange {
+///     current: serde_json::json!("15D"),
+///     wanted: FieldValue::Text("30D".into()),
+/// })]));
+/// let plan = ReferencePlan {
+///     flow: "approved_vendors".into(), entity: "Vendor".into(), rows_read: 1,
+///     lookup_requests: 1,
+///     records: vec![PlannedRecord { key: "V000001".into(), row: 1, change }],
+/// };
+/// let text = render_reference(&plan);
+/// assert!(text.contains("V000001") && text.contains("would update"));
+/// assert!(text.contains("Terms: `15D` -> `30D`"));
+/// assert!(text.contains("Nothing was written."));
+/// ```
+pub fn render_reference(plan: &ReferencePlan) -> String {
+    let mut out = format!(
+        "Flow {}: {} row(s) from Looker, {} {} record(s)\n",
+        plan.flow,
+        plan.rows_read,
+        plan.records.len(),
+        plan.entity
+    );
+    let mut t = Table::new(["Key", "Row", "Would", "Fields"]).align(1, Align::Right);
+    for r in &plan.records {
+        t.row([
+            r.key.clone(),
+            r.row.to_string(),
+            match r.action() {
+                "unchanged" => "leave unchanged".to_owned(),
+                a => format!("would {a}"),
+            },
+            r.fields().join(", "),
+        ]);
+    }
+    if !t.is_empty() {
+        for line in t.render().lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let mut changes = String::new();
+    for r in &plan.records {
+        if let RecordChange::Update(fields) = &r.change {
+            for (name, c) in fields {
+                changes.push_str(&format!(
+                    "  {} {name}: {} -> {}\n",
+                    r.key,
+                    shown(&c.current),
+                    shown(&c.wanted.to_json())
+                ));
+            }
+        }
+    }
+    if !changes.is_empty() {
+        out.push_str("\nChanged fields (current -> new):\n");
+        out.push_str(&changes);
+    }
+    out.push_str(&format!(
+        "\nPlan: {} to create, {} to update, {} unchanged. Nothing was written.\n",
+        plan.count("create"),
+        plan.count("update"),
+        plan.count("unchanged")
+    ));
+    out
+}
+
+/// A reference plan as JSON: per key the action, the field names and, for updates, each
+/// changed field's current and new value.
+pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
+    json!({
+        "flow": plan.flow,
+        "kind": "reference",
+        "entity": plan.entity,
+        "rows_read": plan.rows_read,
+        "lookup_requests": plan.lookup_requests,
+        "would_create": plan.count("create"),
+        "would_update": plan.count("update"),
+        "unchanged": plan.count("unchanged"),
+        "records": plan.records.iter().map(|r| {
+            let mut v = json!({
+                "key": r.key,
+                "row": r.row,
+                "action": r.action(),
+                "fields": r.fields(),
+            });
+            if let RecordChange::Update(fields) = &r.change {
+                v["changes"] = fields
+                    .iter()
+                    .map(|(k, c)| (k.clone(), json!({"current": c.current, "new": c.wanted.to_json()})))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+            v
+        }).collect::<Vec<_>>(),
+    })
+}
+
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
@@ -324,11 +461,11 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
         .config
         .select(args.flow.as_deref())?
         .into_iter()
-        .filter(|f| args.flow.is_some() || f.post().is_some())
+        .filter(|f| args.flow.is_some() || f.kind() != FlowKind::Feed)
         .collect();
     if flows.is_empty() {
         return Err(CliError::usage(format!(
-            "no post flow is configured ({}); plan shows what post flows would write",
+            "no post or reference flow is configured ({}); plan shows what they would write",
             ctx.config.describe_source()
         )));
     }
@@ -336,6 +473,21 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
     let mut exit = Exit::Ok;
     let mut plans = Vec::new();
     for flow in flows {
+        if flow.reference().is_some() {
+            let plan = match plan_reference(&looker, &acumatica, flow).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = acumatica.close().await;
+                    return Err(e);
+                }
+            };
+            if ctx.json {
+                plans.push(reference_to_json(&plan));
+            } else {
+                print!("{}", render_reference(&plan));
+            }
+            continue;
+        }
         let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await;
         let plan = match plan {
             Ok(p) => p,
@@ -350,14 +502,14 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
         if !ctx.json {
             print!("{}", render(&plan));
         }
-        plans.push(plan);
+        plans.push(to_json(&plan));
     }
     let _ = acumatica.close().await;
     if ctx.json {
         print_json(&json!({
             "ok": exit == Exit::Ok,
             "exit_code": exit.code(),
-            "plans": plans.iter().map(to_json).collect::<Vec<_>>(),
+            "plans": plans,
         }));
     }
     Ok(exit)

@@ -3,6 +3,10 @@
 //! While the replay runs, its progress goes to stderr as `run`'s does ([`FlowProgress`]): bars
 //! on a terminal, else log lines (one per journal and one at the end). The result goes to
 //! stdout when it ends: a table, or with `--json` one JSON document.
+//!
+//! A reference flow has no replay of its own: every run reads its open dead letters and
+//! compares those records again, so `replay --flow NAME` of a reference flow says so and runs
+//! the flow once (all records; `--id` is refused because a run cannot be limited to one).
 
 use std::sync::Arc;
 
@@ -10,8 +14,12 @@ use serde_json::json;
 
 use crate::cli::{GlobalArgs, ReplayArgs};
 use crate::commands::Context;
-use crate::commands::flows::{from_sync, open_store, post_flow};
-use crate::commands::run::{render_summary, summary_exit, summary_json};
+use crate::commands::flows::{from_sync, open_store, post_flow, reference_flow};
+use crate::commands::run::{
+    reference_exit, reference_json, render_reference_summary, render_summary, summary_exit,
+    summary_json,
+};
+use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
 use crate::progress::FlowProgress;
@@ -26,6 +34,9 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
             ctx.config.store
         )));
     };
+    if flow_cfg.reference().is_some() {
+        return replay_reference(&ctx, flow_cfg, args, store).await;
+    }
     let flow = post_flow(&ctx, flow_cfg, store).await?;
     let letters = flow
         .dead_letters()
@@ -68,6 +79,64 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
         );
     } else {
         print!("{}", render_summary(&summary));
+    }
+    Ok(exit)
+}
+
+/// `replay` of a reference flow: a run, which retries every open dead letter.
+async fn replay_reference(
+    ctx: &Context,
+    flow_cfg: &FlowConfig,
+    args: &ReplayArgs,
+    store: Arc<dyn sync_core::store::StateStore>,
+) -> Result<Exit, CliError> {
+    if let Some(id) = args.id {
+        return Err(CliError::usage(format!(
+            "flow `{}` is a reference flow: it cannot replay dead letter #{id} alone",
+            args.flow
+        ))
+        .with_hint(format!(
+            "a reference flow retries its failed records on every run, comparing each record \
+             again; run `ml-connector replay --flow {0}` (or `run --once --flow {0}`) without --id",
+            args.flow
+        )));
+    }
+    let letters = store
+        .dead_letters(&args.flow, false)
+        .await
+        .map_err(|e| CliError::failed(format!("state store: {e}")))?;
+    if letters.is_empty() {
+        if ctx.json {
+            print_json(&json!({ "ok": true, "flow": args.flow, "replayed": 0 }));
+        } else {
+            println!("Flow {} has no failed records to retry.", args.flow);
+        }
+        return Ok(Exit::Ok);
+    }
+    let flow = reference_flow(ctx, flow_cfg, store).await?;
+    if !ctx.json {
+        println!(
+            "Flow {} is a reference flow: every run retries its failed records, so replay runs \
+             it once ({} failed record(s) to retry).",
+            args.flow,
+            letters.len()
+        );
+    }
+    let summary = flow
+        .run()
+        .await
+        .map_err(|e| from_sync(&format!("flow `{}`: replay (run)", args.flow), &e))?;
+    let exit = reference_exit(&summary);
+    if ctx.json {
+        print_json(&json!({
+            "ok": exit == Exit::Ok,
+            "exit_code": exit.code(),
+            "replayed_by": "run",
+            "dead_letters": letters.len(),
+            "run": reference_json(&summary),
+        }));
+    } else {
+        print!("{}", render_reference_summary(&summary));
     }
     Ok(exit)
 }
