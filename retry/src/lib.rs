@@ -53,6 +53,7 @@
 //! });
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 mod pacer;
 mod policy;

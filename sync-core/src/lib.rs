@@ -46,6 +46,7 @@
 //! println!("{summary}");
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 #[cfg(feature = "flows")]
 pub mod adapt;

@@ -9,6 +9,7 @@
 //! - [`sandbox`]: both fakes at once ([`Sandbox`]), as the
 //!   `ml-connector-sandbox` binary serves them;
 //! - [`seed`]: the demo company both fakes are generated from.
+#![warn(missing_docs)]
 
 pub mod acumatica;
 pub mod faults;
