@@ -61,7 +61,8 @@ pub enum Command {
     /// token, endpoint version, accounts. Prints a pass/fail table.
     Ping(FlowArg),
     /// Dry run: run the Looker queries, map and validate, and print the journals that would
-    /// be posted. Writes nothing anywhere.
+    /// be posted and the reference records that would be created or updated. Writes nothing
+    /// anywhere.
     Plan(FlowArg),
     /// Run the flows: once with --once, else as a daemon on their cron cadences.
     Run(RunArgs),
@@ -69,7 +70,8 @@ pub enum Command {
     Status(FlowArg),
     /// The audit trail of a run (--run) or of one document (--flow and --key).
     Audit(AuditArgs),
-    /// Retry documents that failed (dead letters) of a flow.
+    /// Retry documents that failed (dead letters) of a flow. A reference flow retries them on
+    /// every run, so this runs it once.
     Replay(ReplayArgs),
     /// Store and list encrypted credentials (key in ML_CONNECTOR_VAULT_KEY).
     Vault(VaultArgs),

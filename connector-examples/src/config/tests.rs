@@ -478,3 +478,22 @@ fn a_reference_mapping_file_must_name_the_flow() {
         "{e}"
     );
 }
+
+#[test]
+fn the_readme_config_reference_parses() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("## Config reference")
+        .and_then(|i| {
+            readme[i..]
+                .find("```toml\n")
+                .map(|j| i + j + "```toml\n".len())
+        })
+        .expect("the README has a config reference");
+    let end = start + readme[start..].find("```").unwrap();
+    let c = parse(&readme[start..end]).unwrap();
+    let kinds: Vec<FlowKind> = c.flows.iter().map(FlowConfig::kind).collect();
+    assert_eq!(kinds, [FlowKind::Post, FlowKind::Feed, FlowKind::Reference]);
+    let r = c.flow("approved_vendors").unwrap().reference().unwrap();
+    assert_eq!(r.mapping.maps["status"].len(), 3);
+}
