@@ -158,6 +158,12 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             v["time_zone"].as_str().unwrap_or_default(),
             v["next_due"].as_str().unwrap_or("-"),
         );
+        if let Some(entity) = v["entity"].as_str() {
+            println!(
+                "  upserts {entity} records by {}",
+                v["key_field"].as_str().unwrap_or_default()
+            );
+        }
         if let Some(m) = v["last_scheduled_due_time"].as_str() {
             println!("  last scheduled due time run: {m}");
         }
@@ -221,12 +227,6 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             println!(
                 "  {} document(s) with unknown outcome (reconciled by lookup at the next run)",
                 p.len()
-            );
-        }
-        if let Some(entity) = v["entity"].as_str() {
-            println!(
-                "  upserts {entity} records by {}",
-                v["key_field"].as_str().unwrap_or_default()
             );
         }
         if let Some(d) = v["dead_letters"].as_array().filter(|d| !d.is_empty()) {
