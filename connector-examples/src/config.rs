@@ -489,18 +489,19 @@ struct RawVault {
 #[serde(deny_unknown_fields)]
 struct RawFlow {
     name: Spanned<String>,
-    kind: FlowKind,
+    kind: Spanned<FlowKind>,
     cron: Option<Spanned<String>>,
     time_zone: Option<Spanned<String>>,
-    looker: Option<LookerQueryConfig>,
+    // The keys below belong to one or two kinds of flow; [`wrong_kind_keys`] refuses those of
+    // another kind, so spans are kept to name their lines.
+    looker: Option<Spanned<LookerQueryConfig>>,
     mapping: Option<Spanned<toml::Table>>,
     mapping_file: Option<Spanned<String>>,
-    post: Option<PostOptions>,
-    reference: Option<ReferenceOptions>,
-    #[serde(default)]
-    entities: Vec<RawEntity>,
+    post: Option<Spanned<PostOptions>>,
+    reference: Option<Spanned<ReferenceOptions>>,
+    entities: Option<Spanned<Vec<RawEntity>>>,
     warehouse: Option<Spanned<String>>,
-    feed: Option<FeedOptions>,
+    feed: Option<Spanned<FeedOptions>>,
 }
 
 /// `"Vendor"` or `{ entity = "Vendor", page_size = 200 }` (with an optional `table`).
@@ -823,8 +824,50 @@ fn toml_error(src: &Source<'_>, key: &str, e: &toml::de::Error) -> CliError {
     } else {
         format!("key `{key}`: ")
     };
-    CliError::usage(format!("{at}: {key}{}", e.message().trim_end()))
-        .with_hint("see the config reference in connector-examples/README.md")
+    let reference = "see the config reference in connector-examples/README.md";
+    let hint = match did_you_mean(e.message()) {
+        Some(close) => format!("did you mean `{close}`? ({reference})"),
+        None => reference.to_owned(),
+    };
+    CliError::usage(format!("{at}: {key}{}", e.message().trim_end())).with_hint(hint)
+}
+
+/// The closest accepted name for serde's "unknown field `x`, expected one of `a`, `b`" (or
+/// "unknown variant ..."), when it is close enough to be a typo; ranked by sync-core's
+/// [`closest_names`](sync_core::mapping::closest_names), the helper every other suggestion of
+/// the command uses.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (wanted, expected) = rest.split_once('`')?;
+    // The accepted names are the backquoted words after "expected".
+    let expected = expected.split_once("expected")?.1;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let close = sync_core::mapping::closest_names(wanted, candidates.iter().copied())
+        .into_iter()
+        .next()?;
+    // Far-off names are not typos: `foo` should not suggest `timeout`.
+    let limit = (wanted.chars().count() / 3).max(2);
+    (edit_distance(&wanted.to_lowercase(), &close.to_lowercase()) <= limit).then_some(close)
+}
+
+/// Levenshtein distance, for the typo threshold of [`did_you_mean`].
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 fn resolve_flow(
@@ -848,6 +891,10 @@ fn resolve_flow(
         ));
     }
     let ctx = |what: &str| format!("flow `{name}`: {what}");
+    let kind = *f.kind.get_ref();
+    if let Some(e) = wrong_kind_keys(src, &name, &f) {
+        return Err(e);
+    }
     if let Some(c) = &f.cron {
         c.get_ref().parse::<croner::Cron>().map_err(|e| {
             src.error(
@@ -872,9 +919,9 @@ fn resolve_flow(
         })?,
         None => chrono_tz::UTC,
     };
-    let spec = match f.kind {
+    let spec = match kind {
         FlowKind::Post => {
-            let Some(q) = f.looker else {
+            let Some(q) = f.looker.map(Spanned::into_inner) else {
                 return Err(src.error(
                     span,
                     ctx(
@@ -883,8 +930,8 @@ fn resolve_flow(
                 ));
             };
             let mapping: JournalMapping =
-                resolve_mapping(src, base, &name, f.kind, f.mapping, f.mapping_file, &span)?;
-            let options = f.post.unwrap_or_default();
+                resolve_mapping(src, base, &name, kind, f.mapping, f.mapping_file, &span)?;
+            let options = f.post.map(Spanned::into_inner).unwrap_or_default();
             options
                 .check()
                 .map_err(|e| src.error(span.clone(), ctx(&format!("[flows.post]: {e}"))))?;
@@ -895,7 +942,8 @@ fn resolve_flow(
             }))
         }
         FlowKind::Feed => {
-            if f.entities.is_empty() {
+            let entities = f.entities.map(Spanned::into_inner).unwrap_or_default();
+            if entities.is_empty() {
                 return Err(src.error(
                     span,
                     ctx("a feed flow needs entities = [\"JournalTransaction\", ...]"),
@@ -906,8 +954,7 @@ fn resolve_flow(
                     .map_err(|e| src.error(w.span(), ctx(&format!("warehouse: {e}"))))?,
                 None => StoreUrl::Sqlite(base.join(DEFAULT_WAREHOUSE_FILE)),
             };
-            let entities: Vec<FeedEntity> = f
-                .entities
+            let entities: Vec<FeedEntity> = entities
                 .into_iter()
                 .map(|e| match e {
                     RawEntity::Name(n) => FeedEntity {
@@ -921,7 +968,7 @@ fn resolve_flow(
             let feed = FeedFlow {
                 entities,
                 warehouse,
-                options: f.feed.unwrap_or_default(),
+                options: f.feed.map(Spanned::into_inner).unwrap_or_default(),
             };
             feed.to_feed_config(&name)
                 .check()
@@ -929,7 +976,7 @@ fn resolve_flow(
             FlowSpec::Feed(feed)
         }
         FlowKind::Reference => {
-            let Some(q) = f.looker else {
+            let Some(q) = f.looker.map(Spanned::into_inner) else {
                 return Err(src.error(
                     span,
                     ctx(
@@ -939,8 +986,8 @@ fn resolve_flow(
                 ));
             };
             let mapping: ReferenceMapping =
-                resolve_mapping(src, base, &name, f.kind, f.mapping, f.mapping_file, &span)?;
-            let options = f.reference.unwrap_or_default();
+                resolve_mapping(src, base, &name, kind, f.mapping, f.mapping_file, &span)?;
+            let options = f.reference.map(Spanned::into_inner).unwrap_or_default();
             options
                 .check()
                 .map_err(|e| src.error(span.clone(), ctx(&format!("[flows.reference]: {e}"))))?;
@@ -958,6 +1005,149 @@ fn resolve_flow(
         spec,
         line: Some(line_col(src.text, span.start).0),
     })
+}
+
+/// What each kind of flow is for, as the hints put it.
+fn kind_purpose(kind: FlowKind) -> &'static str {
+    match kind {
+        FlowKind::Post => "post journals from a Looker query",
+        FlowKind::Feed => "copy Acumatica changes into the warehouse",
+        FlowKind::Reference => "upsert Acumatica records from a Looker query",
+    }
+}
+
+/// A `[[flows]]` key (or table) that belongs to other kinds of flow than the flow's own, with
+/// where it was written.
+struct WrongKindKey {
+    key: &'static str,
+    table: bool,
+    span: std::ops::Range<usize>,
+    kinds: &'static [FlowKind],
+}
+
+/// The error for the keys of `f` that belong to another kind of flow (e.g. `entities` or
+/// `[flows.feed]` on a reference flow), or `None` when every key is the flow's own.
+///
+/// Such keys used to be ignored, so a mistyped `kind` or a block pasted into the wrong flow ran
+/// something other than what was written. The error names the first such key and its line, the
+/// kinds it belongs to, the flow's `kind` line, and lists the others.
+fn wrong_kind_keys(src: &Source<'_>, name: &str, f: &RawFlow) -> Option<CliError> {
+    use FlowKind::{Feed, Post, Reference};
+    const LOOKER_KINDS: &[FlowKind] = &[Post, Reference];
+    const POST: &[FlowKind] = &[Post];
+    const REFERENCE: &[FlowKind] = &[Reference];
+    const FEED: &[FlowKind] = &[Feed];
+    let kind = *f.kind.get_ref();
+    let present = [
+        (
+            "flows.looker",
+            true,
+            f.looker.as_ref().map(Spanned::span),
+            LOOKER_KINDS,
+        ),
+        (
+            "flows.mapping",
+            true,
+            f.mapping.as_ref().map(Spanned::span),
+            LOOKER_KINDS,
+        ),
+        (
+            "flows.mapping_file",
+            false,
+            f.mapping_file.as_ref().map(Spanned::span),
+            LOOKER_KINDS,
+        ),
+        ("flows.post", true, f.post.as_ref().map(Spanned::span), POST),
+        (
+            "flows.reference",
+            true,
+            f.reference.as_ref().map(Spanned::span),
+            REFERENCE,
+        ),
+        (
+            "flows.entities",
+            false,
+            f.entities.as_ref().map(Spanned::span),
+            FEED,
+        ),
+        (
+            "flows.warehouse",
+            false,
+            f.warehouse.as_ref().map(Spanned::span),
+            FEED,
+        ),
+        ("flows.feed", true, f.feed.as_ref().map(Spanned::span), FEED),
+    ];
+    let mut wrong: Vec<WrongKindKey> = present
+        .into_iter()
+        .filter_map(|(key, table, span, kinds)| {
+            let span = span?;
+            (!kinds.contains(&kind)).then_some(WrongKindKey {
+                key,
+                table,
+                span,
+                kinds,
+            })
+        })
+        .collect();
+    wrong.sort_by_key(|w| w.span.start);
+    let first = wrong.first()?;
+    let kinds_text = |kinds: &[FlowKind]| {
+        kinds
+            .iter()
+            .map(|k| format!("{k}"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let kind_line = line_col(src.text, f.kind.span().start).0;
+    let mut msg = format!(
+        "flow `{name}`: key `{}` belongs to {} flows, but this flow has kind = \"{kind}\" \
+         (line {kind_line}), which does not read it",
+        first.key,
+        kinds_text(first.kinds),
+    );
+    if wrong.len() > 1 {
+        let others: Vec<String> = wrong[1..]
+            .iter()
+            .map(|w| {
+                format!(
+                    "`{}` (line {}, {} flows)",
+                    w.key,
+                    line_col(src.text, w.span.start).0,
+                    kinds_text(w.kinds)
+                )
+            })
+            .collect();
+        msg.push_str(&format!(
+            "; also not a {kind} flow's: {}",
+            others.join(", ")
+        ));
+    }
+    let remove = |w: &WrongKindKey| {
+        if w.table {
+            format!("the [{}] table", w.key)
+        } else {
+            format!("the `{}` line", w.key.trim_start_matches("flows."))
+        }
+    };
+    let change = first
+        .kinds
+        .iter()
+        .map(|k| format!("kind = \"{k}\" to {}", kind_purpose(*k)))
+        .collect::<Vec<_>>()
+        .join(", or ");
+    let mut removals: Vec<String> = wrong.iter().map(remove).collect();
+    let last = removals.pop().unwrap_or_default();
+    let removals = if removals.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", removals.join(", "))
+    };
+    Some(src.error(first.span.clone(), msg).with_hint(format!(
+        "if this flow is meant to {}, keep kind = \"{kind}\" and remove {removals}; if its \
+         kind is wrong, set it on line {kind_line}: {change}",
+        kind_purpose(kind),
+    )))
 }
 
 /// What the post and reference flows' mappings share, so both are read (inline or from a file)

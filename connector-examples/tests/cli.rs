@@ -69,10 +69,13 @@ impl Rig {
                 looker,
                 ..Default::default()
             },
+            // Only the first [flows.mapping] is the post flow's: a [flows.post] table in the
+            // reference flow is a config error.
             |c| {
-                c.replace(
+                c.replacen(
                     "[flows.mapping]\n",
                     "[flows.post]\nvalidation = \"per_document\"\n\n[flows.mapping]\n",
+                    1,
                 )
             },
         )

@@ -497,3 +497,293 @@ fn the_readme_config_reference_parses() {
     let r = c.flow("approved_vendors").unwrap().reference().unwrap();
     assert_eq!(r.mapping.maps["status"].len(), 3);
 }
+
+// ---- keys of another kind of flow -----------------------------------------------------------
+
+/// The line (1-based) of the first line of `text` that starts with `prefix`.
+fn line_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?}"))
+        + 1
+}
+
+const FEED_FLOW: &str = r#"
+[[flows]]
+name = "gl_feed"
+kind = "feed"
+entities = ["JournalTransaction"]
+"#;
+
+#[test]
+fn a_reference_flow_refuses_feed_and_post_keys() {
+    // [flows.feed] pasted into a reference flow.
+    let text = format!("{REFERENCE_FLOW}[flows.feed]\nlag_secs = 60\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    let line = line_of(&text, "[flows.feed]");
+    assert!(
+        e.message.starts_with(&format!("{PATH}:{line}:"))
+            && e.message.contains("flow `approved_vendors`")
+            && e.message.contains("key `flows.feed` belongs to feed flows")
+            && e.message.contains("kind = \"reference\" (line 4)"),
+        "{e}"
+    );
+    let hint = e.hint.as_deref().unwrap();
+    assert!(
+        hint.contains("remove the [flows.feed] table")
+            && hint.contains("kind = \"feed\" to copy Acumatica changes into the warehouse")
+            && hint.contains("on line 4"),
+        "{hint}"
+    );
+
+    // `entities` and `warehouse` on a reference flow: the first named, the other listed.
+    let text = REFERENCE_FLOW.replace(
+        "cron = \"0 7 * * *\"\n",
+        "cron = \"0 7 * * *\"\nentities = [\"Vendor\"]\nwarehouse = \"sqlite://w.db\"\n",
+    );
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message.starts_with(&format!("{PATH}:6:"))
+            && e.message
+                .contains("key `flows.entities` belongs to feed flows")
+            && e.message.contains("`flows.warehouse` (line 7, feed flows)"),
+        "{e}"
+    );
+    let hint = e.hint.as_deref().unwrap();
+    assert!(
+        hint.contains("remove the `entities` line and the `warehouse` line"),
+        "{hint}"
+    );
+
+    // An empty `entities` is still a key the flow would ignore.
+    let text = REFERENCE_FLOW.replace("cron = \"0 7 * * *\"\n", "entities = []\n");
+    let e = parse(&text).unwrap_err();
+    assert!(e.message.contains("key `flows.entities`"), "{e}");
+
+    // [flows.post] on a reference flow.
+    let text = format!("{REFERENCE_FLOW}[flows.post]\nrelease = true\n");
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message
+            .starts_with(&format!("{PATH}:{}:", line_of(&text, "[flows.post]")))
+            && e.message.contains("key `flows.post` belongs to post flows"),
+        "{e}"
+    );
+    assert!(
+        e.hint.as_deref().unwrap().contains("kind = \"post\""),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_feed_flow_refuses_looker_mapping_post_and_reference_keys() {
+    let text = format!("{FEED_FLOW}[flows.post]\nrelease = true\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message
+            .starts_with(&format!("{PATH}:{}:", line_of(&text, "[flows.post]")))
+            && e.message.contains("flow `gl_feed`")
+            && e.message.contains("key `flows.post` belongs to post flows")
+            && e.message.contains("kind = \"feed\" (line 4)"),
+        "{e}"
+    );
+
+    let text = format!("{FEED_FLOW}[flows.reference]\nlookup_page_size = 10\n");
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message
+            .contains("key `flows.reference` belongs to reference flows"),
+        "{e}"
+    );
+
+    // A query and a mapping: a feed reads Acumatica, not Looker; both listed.
+    let text = format!(
+        "{FEED_FLOW}[flows.looker]\nmodel = \"m\"\nexplore = \"e\"\n[flows.mapping]\nentity = \"Vendor\"\n"
+    );
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message
+            .starts_with(&format!("{PATH}:{}:", line_of(&text, "[flows.looker]")))
+            && e.message
+                .contains("key `flows.looker` belongs to post and reference flows")
+            && e.message.contains(&format!(
+                "`flows.mapping` (line {}, post and reference flows)",
+                line_of(&text, "[flows.mapping]")
+            )),
+        "{e}"
+    );
+    let hint = e.hint.as_deref().unwrap();
+    assert!(
+        hint.contains("remove the [flows.looker] table and the [flows.mapping] table")
+            && hint.contains("kind = \"post\" to post journals")
+            && hint.contains("kind = \"reference\" to upsert Acumatica records"),
+        "{hint}"
+    );
+
+    let text = FEED_FLOW.replace(
+        "entities = [\"JournalTransaction\"]\n",
+        "entities = [\"JournalTransaction\"]\nmapping_file = \"alloc.toml\"\n",
+    );
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message.starts_with(&format!("{PATH}:6:"))
+            && e.message.contains("key `flows.mapping_file`"),
+        "{e}"
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .contains("remove the `mapping_file` line"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_post_flow_refuses_reference_and_feed_keys() {
+    let text = format!("{POST_FLOW}[flows.reference]\nlookup_page_size = 10\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message
+            .starts_with(&format!("{PATH}:{}:", line_of(&text, "[flows.reference]")))
+            && e.message.contains("flow `alloc`")
+            && e.message
+                .contains("key `flows.reference` belongs to reference flows")
+            && e.message.contains("kind = \"post\" (line 15)"),
+        "{e}"
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .contains("kind = \"reference\" to upsert Acumatica records"),
+        "{e:?}"
+    );
+
+    let text = format!("{POST_FLOW}[flows.feed]\nlag_secs = 60\n");
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message.contains("key `flows.feed` belongs to feed flows"),
+        "{e}"
+    );
+
+    let text = POST_FLOW.replace(
+        "time_zone = \"Europe/Berlin\"\n",
+        "time_zone = \"Europe/Berlin\"\nwarehouse = \"sqlite://w.db\"\n",
+    );
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message.starts_with(&format!("{PATH}:18:"))
+            && e.message
+                .contains("key `flows.warehouse` belongs to feed flows"),
+        "{e}"
+    );
+
+    // The wrong-kind error comes before the kind's own requirements: a post flow typed as a
+    // feed is told about its query, not that it lacks entities.
+    let text = POST_FLOW.replace("kind = \"post\"", "kind = \"feed\"");
+    let e = parse(&text).unwrap_err();
+    assert!(
+        e.message
+            .contains("key `flows.looker` belongs to post and reference flows")
+            && e.message.contains("kind = \"feed\" (line 15)")
+            && e.message.contains("`flows.mapping`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn each_kind_accepts_its_own_keys() {
+    let text = format!("{FEED_FLOW}warehouse = \"sqlite://w.db\"\n[flows.feed]\nlag_secs = 5\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.flow("gl_feed").unwrap().feed().unwrap().options.lag_secs,
+        5
+    );
+    let text = format!("{POST_FLOW}[flows.post]\nrelease = true\n");
+    assert!(
+        parse(&text)
+            .unwrap()
+            .flow("alloc")
+            .unwrap()
+            .post()
+            .unwrap()
+            .options
+            .release
+    );
+    parse(REFERENCE_FLOW).unwrap();
+}
+
+// ---- unknown keys: did you mean --------------------------------------------------------------
+
+#[test]
+fn unknown_keys_and_kinds_suggest_the_closest_name() {
+    let e = parse("[looker]\nbase_url = \"https://l\"\nverify_tls = true\n").unwrap_err();
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `verify_ssl`?"),
+        "{e:?}"
+    );
+    let e =
+        parse("[acumatica]\nurl = \"https://e\"\nendpoint_verison = \"24.200.001\"\n").unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message.starts_with(&format!("{PATH}:3:")) && e.message.contains("endpoint_verison"),
+        "{e}"
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `endpoint_version`?"),
+        "{e:?}"
+    );
+    // Top-level tables.
+    let e = parse("[lookr]\nbase_url = \"https://l\"\n").unwrap_err();
+    assert!(e.message.contains("lookr"), "{e}");
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `looker`?"),
+        "{e:?}"
+    );
+    let e = parse("[[flow]]\nname = \"a\"\n").unwrap_err();
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `flows`?"),
+        "{e:?}"
+    );
+    // A mistyped kind.
+    let e =
+        parse(&REFERENCE_FLOW.replace("kind = \"reference\"", "kind = \"refrence\"")).unwrap_err();
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `reference`?"),
+        "{e:?}"
+    );
+    // Nothing close: no guess, only the reference (the message lists the valid keys).
+    let e = parse("[acumatica]\nurl = \"https://e\"\ncolour = \"blue\"\n").unwrap_err();
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("see the config reference in connector-examples/README.md")
+    );
+    assert!(e.message.contains("expected one of"), "{e}");
+}
+
+#[test]
+fn edit_distance_counts_single_character_edits() {
+    assert_eq!(edit_distance("verify_tls", "verify_ssl"), 3);
+    assert_eq!(edit_distance("flow", "flows"), 1);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("same", "same"), 0);
+}

@@ -1,0 +1,188 @@
+//! The `ml-connector` binary's config checks that stop a command before it does anything: keys
+//! of another kind of flow.
+//!
+//! Each test starts both fakes in-process, writes the sandbox config (edited) into a temporary
+//! directory, and runs the real binary with the demo credentials in its environment.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use testkit::{Sandbox, SandboxOptions};
+
+/// Every variable that could leak in from the developer's shell and change the outcome.
+const OUTER_VARS: &[&str] = &[
+    "ML_CONNECTOR_CONFIG",
+    "ML_CONNECTOR_STORE_URL",
+    "ML_CONNECTOR_VAULT",
+    "ML_CONNECTOR_VAULT_KEY",
+    "LOOKERSDK_BASE_URL",
+    "LOOKERSDK_CLIENT_ID",
+    "LOOKERSDK_CLIENT_SECRET",
+    "LOOKERSDK_VERIFY_SSL",
+    "LOOKERSDK_TIMEOUT",
+    "ACUMATICA_URL",
+    "ACUMATICA_ENDPOINT_VERSION",
+    "ACUMATICA_TENANT",
+    "ACUMATICA_BRANCH",
+    "ACUMATICA_REQUEST_BRANCH",
+    "ACUMATICA_CLIENT_ID",
+    "ACUMATICA_CLIENT_SECRET",
+    "ACUMATICA_USERNAME",
+    "ACUMATICA_PASSWORD",
+    "RUST_LOG",
+];
+
+/// The exit code of a usage or configuration error.
+const CONFIG_ERROR: i32 = 2;
+
+struct Rig {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Rig {
+    /// A rig whose sandbox config text is rewritten by `edit`.
+    async fn with(edit: impl FnOnce(String) -> String) -> Rig {
+        let sandbox = Sandbox::start(SandboxOptions::default())
+            .await
+            .expect("sandbox starts");
+        let dir = tempfile::tempdir().unwrap();
+        let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
+        let config = dir.path().join("ml-connector.toml");
+        std::fs::write(&config, text).unwrap();
+        Rig {
+            sandbox,
+            dir,
+            config,
+        }
+    }
+
+    /// The binary with the demo secrets and `--config`, without progress.
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("ml-connector").unwrap();
+        for v in OUTER_VARS {
+            c.env_remove(v);
+        }
+        c.current_dir(self.dir.path()).arg("--no-progress");
+        for (k, v) in self.sandbox.env() {
+            c.env(k, v);
+        }
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    fn acumatica_log(&self) -> &testkit::inspect::RequestLog {
+        self.sandbox.acumatica().log()
+    }
+
+    fn line_of(&self, prefix: &str) -> usize {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        text.lines()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with {prefix:?}"))
+            + 1
+    }
+
+    /// Nothing was sent to either fake and nothing was written next to the config.
+    fn assert_nothing_happened(&self) {
+        assert!(
+            self.acumatica_log().is_empty(),
+            "no Acumatica request: {:?}",
+            self.acumatica_log().entries()
+        );
+        let looker = self.sandbox.looker_server().log();
+        assert!(
+            looker.is_empty(),
+            "no Looker request: {:?}",
+            looker.entries()
+        );
+        let mut files: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["ml-connector.toml"], "no store, warehouse or vault");
+    }
+}
+
+fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+// ---- keys of another kind of flow ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_run_refuse_a_feed_table_on_a_reference_flow_and_write_nothing() {
+    // The sandbox config ends with the approved_vendors reference flow: [flows.feed] appended
+    // lands in it.
+    let rig = Rig::with(|c| format!("{c}\n[flows.feed]\nlag_secs = 60\n")).await;
+    let line = rig.line_of("[flows.feed]");
+    let kind_line = rig.line_of("kind = \"reference\"");
+    for args in [
+        &["plan"][..],
+        &["run", "--once"],
+        &["run", "--once", "--flow", "overhead_allocation"],
+    ] {
+        let a = rig.cmd().args(args).assert().code(CONFIG_ERROR);
+        let err = stderr_of(&a);
+        assert!(
+            err.contains(&format!("error: {}:{line}:", rig.config.display()))
+                && err.contains("flow `approved_vendors`")
+                && err.contains("key `flows.feed` belongs to feed flows")
+                && err.contains(&format!("kind = \"reference\" (line {kind_line})"))
+                && err.contains("hint: ")
+                && err.contains("remove the [flows.feed] table"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            a.get_output().stdout.is_empty(),
+            "{args:?}: nothing on stdout"
+        );
+        rig.assert_nothing_happened();
+    }
+    // With --json: the one JSON document on stdout says the same.
+    let a = rig
+        .cmd()
+        .args(["--json", "run", "--once"])
+        .assert()
+        .code(CONFIG_ERROR);
+    let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(v["exit_code"], CONFIG_ERROR);
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("key `flows.feed` belongs to feed flows"),
+        "{v}"
+    );
+    assert!(
+        v["hint"].as_str().unwrap().contains("kind = \"feed\""),
+        "{v}"
+    );
+    rig.assert_nothing_happened();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_refuses_a_reference_table_on_a_post_flow_and_writes_nothing() {
+    // Into overhead_allocation, the first flow of the sandbox config.
+    let rig = Rig::with(|c| {
+        c.replacen(
+            "[flows.mapping]\n",
+            "[flows.reference]\nlookup_page_size = 10\n\n[flows.mapping]\n",
+            1,
+        )
+    })
+    .await;
+    let line = rig.line_of("[flows.reference]");
+    for args in [&["run", "--once"][..], &["plan", "--flow", "gl_feed"]] {
+        let a = rig.cmd().args(args).assert().code(CONFIG_ERROR);
+        let err = stderr_of(&a);
+        assert!(
+            err.contains(&format!("ml-connector.toml:{line}:"))
+                && err.contains("flow `overhead_allocation`")
+                && err.contains("key `flows.reference` belongs to reference flows")
+                && err.contains("kind = \"reference\" to upsert Acumatica records"),
+            "{args:?}: {err}"
+        );
+        rig.assert_nothing_happened();
+    }
+}
