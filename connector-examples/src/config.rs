@@ -5,7 +5,8 @@
 //! environment uses the official Looker SDK names (`LOOKERSDK_BASE_URL`,
 //! `LOOKERSDK_CLIENT_ID`, `LOOKERSDK_CLIENT_SECRET`, `LOOKERSDK_VERIFY_SSL`,
 //! `LOOKERSDK_TIMEOUT`) and their Acumatica equivalents (`ACUMATICA_URL`,
-//! `ACUMATICA_ENDPOINT_VERSION`, `ACUMATICA_TENANT`, `ACUMATICA_BRANCH`, `ACUMATICA_CLIENT_ID`,
+//! `ACUMATICA_ENDPOINT_VERSION`, `ACUMATICA_TENANT`, `ACUMATICA_BRANCH`,
+//! `ACUMATICA_REQUEST_BRANCH`, `ACUMATICA_CLIENT_ID`,
 //! `ACUMATICA_CLIENT_SECRET`, `ACUMATICA_USERNAME`, `ACUMATICA_PASSWORD`), plus
 //! `ML_CONNECTOR_STORE_URL`, `ML_CONNECTOR_VAULT` and `ML_CONNECTOR_VAULT_KEY`.
 //!
@@ -110,8 +111,12 @@ pub struct AcumaticaSettings {
     pub endpoint_version: Option<String>,
     /// Tenant (company login name) (`ACUMATICA_TENANT`).
     pub tenant: Option<String>,
-    /// Branch for session logins (`ACUMATICA_BRANCH`).
+    /// Branch **ID** a cookie-session login picks (`ACUMATICA_BRANCH`); refused with OAuth.
     pub branch: Option<String>,
+    /// Branch **name** every Acumatica request runs in (`request_branch`,
+    /// `ACUMATICA_REQUEST_BRANCH`): sent as the `PX-CbApiBranch` header through
+    /// [`acumatica_client::Client::with_branch`], with either kind of sign-in.
+    pub request_branch: Option<String>,
     /// How to sign in.
     pub auth: AcumaticaAuth,
     /// OAuth client id, if given in the file or `ACUMATICA_CLIENT_ID`.
@@ -446,7 +451,8 @@ struct RawAcumatica {
     endpoint: Option<String>,
     endpoint_version: Option<String>,
     tenant: Option<String>,
-    branch: Option<String>,
+    branch: Option<Spanned<String>>,
+    request_branch: Option<Spanned<String>>,
     auth: Option<AcumaticaAuth>,
     client_id: Option<String>,
     username: Option<String>,
@@ -548,6 +554,88 @@ impl Source<'_> {
     }
 }
 
+/// `[acumatica] branch` (`ACUMATICA_BRANCH`): the branch ID of a cookie-session login. An OAuth
+/// client has no login of its own, so acumatica-client refuses it there; this says so when the
+/// file is read, before any request, and points to `request_branch`.
+fn login_branch(
+    src: &Source<'_>,
+    env: &impl Fn(&str) -> Option<String>,
+    a: Option<&RawAcumatica>,
+    auth: AcumaticaAuth,
+) -> CliResult<Option<String>> {
+    let file = a.and_then(|a| a.branch.as_ref());
+    let value = env("ACUMATICA_BRANCH").or_else(|| file.map(|b| b.get_ref().clone()));
+    if value.is_none() || auth == AcumaticaAuth::Session {
+        return Ok(value);
+    }
+    let what = "the branch ID a session login picks (auth = \"session\"), and this connection \
+                signs in with OAuth (auth = \"oauth\", the default), which has no login branch";
+    let err = match env("ACUMATICA_BRANCH") {
+        Some(_) => CliError::usage(format!(
+            "ACUMATICA_BRANCH (the environment's `[acumatica] branch`) is {what}"
+        )),
+        None => src.error(
+            file.map(Spanned::span).unwrap_or_default(),
+            format!("key `acumatica.branch`: `[acumatica] branch` is {what}"),
+        ),
+    };
+    Err(err.with_hint(
+        "to run every Acumatica request in a branch, replace `branch` with request_branch = \
+         \"<branch name>\" (or ACUMATICA_REQUEST_BRANCH): it takes the branch's name as \
+         Acumatica shows it (e.g. \"East Region\"), not its ID; or set auth = \"session\" to \
+         sign in with a cookie session in that branch",
+    ))
+}
+
+/// `[acumatica] request_branch` (`ACUMATICA_REQUEST_BRANCH`): the branch name every request
+/// runs in, checked here by acumatica-client's own rules so a name a header cannot carry is a
+/// config error naming the key, not a failure halfway through a run.
+fn request_branch(
+    src: &Source<'_>,
+    env: &impl Fn(&str) -> Option<String>,
+    a: Option<&RawAcumatica>,
+) -> CliResult<Option<String>> {
+    let file = a.and_then(|a| a.request_branch.as_ref());
+    let (value, from_env) = match env("ACUMATICA_REQUEST_BRANCH") {
+        Some(v) => (v, true),
+        None => match file {
+            Some(f) => (f.get_ref().clone(), false),
+            None => return Ok(None),
+        },
+    };
+    match check_request_branch(&value) {
+        Ok(()) => Ok(Some(value)),
+        Err(reason) => Err(if from_env {
+            CliError::usage(format!("ACUMATICA_REQUEST_BRANCH: {reason}"))
+        } else {
+            src.error(
+                file.map(Spanned::span).unwrap_or_default(),
+                format!("key `acumatica.request_branch`: {reason}"),
+            )
+        }
+        .with_hint(
+            "request_branch takes the branch's name as Acumatica shows it (e.g. \"East \
+             Region\"), sent in the PX-CbApiBranch header",
+        )),
+    }
+}
+
+/// acumatica-client's reason a branch name cannot be sent (from
+/// [`acumatica_client::Client::with_branch`]), if any.
+///
+/// The check is not public on its own, so it runs on a client built for a local address that
+/// is never used: building one sends nothing and reads no secret.
+fn check_request_branch(name: &str) -> Result<(), String> {
+    let client = acumatica_client::Client::builder("http://127.0.0.1/")
+        .endpoint_version("24.200.001")
+        .build()
+        .map_err(|e| format!("cannot check the branch name: {e}"))?;
+    client
+        .with_branch(name)
+        .map(drop)
+        .map_err(|e| e.message().to_owned())
+}
+
 fn env_bool(var: &str, v: &str) -> CliResult<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -635,6 +723,7 @@ impl Config {
                     ));
                 }
                 let pick = |var: &str, f: Option<&String>| env(var).or_else(|| f.cloned());
+                let auth = a.and_then(|a| a.auth).unwrap_or(AcumaticaAuth::Oauth);
                 let url = env_url
                     .or_else(|| a.and_then(|a| a.url.clone()))
                     .ok_or_else(|| {
@@ -654,8 +743,9 @@ impl Config {
                         a.and_then(|a| a.endpoint_version.as_ref()),
                     ),
                     tenant: pick("ACUMATICA_TENANT", a.and_then(|a| a.tenant.as_ref())),
-                    branch: pick("ACUMATICA_BRANCH", a.and_then(|a| a.branch.as_ref())),
-                    auth: a.and_then(|a| a.auth).unwrap_or(AcumaticaAuth::Oauth),
+                    branch: login_branch(&src, &env, a, auth)?,
+                    request_branch: request_branch(&src, &env, a)?,
+                    auth,
                     client_id: pick("ACUMATICA_CLIENT_ID", a.and_then(|a| a.client_id.as_ref())),
                     username: pick("ACUMATICA_USERNAME", a.and_then(|a| a.username.as_ref())),
                     timeout: a.and_then(|a| a.timeout).map(Duration::from_secs),

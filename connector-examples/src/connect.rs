@@ -89,7 +89,8 @@ pub async fn looker_client(
         .map_err(|e| CliError::from_looker("Looker settings", &e))
 }
 
-/// An Acumatica client with credentials from the environment or the vault.
+/// An Acumatica client with credentials from the environment or the vault; with
+/// `request_branch` configured, a view of it whose requests run in that branch.
 ///
 /// With `discovery_only`, a missing endpoint version is tolerated so `GET /entity` can list
 /// the offered versions; such a client must not be used for entity requests.
@@ -171,8 +172,20 @@ pub async fn acumatica_client(
     if let Some(n) = settings.page_size {
         b = b.page_size(n);
     }
-    b.build()
-        .map_err(|e| CliError::from_acumatica("Acumatica settings", &e))
+    let client = b
+        .build()
+        .map_err(|e| CliError::from_acumatica("Acumatica settings", &e))?;
+    // Every request of the command runs in the configured branch (PX-CbApiBranch), whichever
+    // way it signs in; the name was checked when the config was read.
+    match &settings.request_branch {
+        Some(name) => client.with_branch(name).map_err(|e| {
+            CliError::usage(format!("acumatica.request_branch: {}", e.message())).with_hint(
+                "request_branch takes the branch's name as Acumatica shows it (e.g. \"East \
+                 Region\")",
+            )
+        }),
+        None => Ok(client),
+    }
 }
 
 /// Both clients a post flow works with: Looker, then Acumatica for entity requests (so its

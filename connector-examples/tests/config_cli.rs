@@ -1,5 +1,6 @@
 //! The `ml-connector` binary's config checks that stop a command before it does anything: keys
-//! of another kind of flow.
+//! of another kind of flow, and the Acumatica branch settings (`branch` for session logins,
+//! `request_branch` for every request) against the sandbox's Acumatica fake.
 //!
 //! Each test starts both fakes in-process, writes the sandbox config (edited) into a temporary
 //! directory, and runs the real binary with the demo credentials in its environment.
@@ -185,4 +186,125 @@ async fn run_refuses_a_reference_table_on_a_post_flow_and_writes_nothing() {
         );
         rig.assert_nothing_happened();
     }
+}
+
+// ---- the Acumatica branch --------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_run_with_request_branch_sends_it_on_every_entity_request() {
+    let rig = Rig::with(|c| {
+        c.replacen(
+            "[acumatica]\n",
+            "[acumatica]\nrequest_branch = \"East Region\"\n",
+            1,
+        )
+    })
+    .await;
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", "overhead_allocation"])
+        .assert();
+    let a = a.code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("posted as batch"), "{out}");
+
+    let entries = rig.acumatica_log().entries();
+    let entity: Vec<_> = entries
+        .iter()
+        .filter(|r| r.path.starts_with("/entity/Default/"))
+        .collect();
+    let puts = rig
+        .acumatica_log()
+        .matching("PUT", "/entity/Default/*/JournalTransaction");
+    assert_eq!(puts.len(), 3, "three journals posted: {entries:?}");
+    assert!(
+        entity.iter().any(|r| r.method == "GET"),
+        "reference data and lookups read: {entries:?}"
+    );
+    for r in &entity {
+        assert_eq!(
+            r.branch.as_deref(),
+            Some("East Region"),
+            "{} {} carries the branch",
+            r.method,
+            r.path
+        );
+        assert_eq!(r.business_date, None, "{} {}", r.method, r.path);
+    }
+    // Signing in is not an endpoint request: no branch there.
+    let sign_in: Vec<_> = entries
+        .iter()
+        .filter(|r| !r.path.starts_with("/entity/"))
+        .collect();
+    assert!(!sign_in.is_empty(), "the OAuth token request is logged");
+    assert!(sign_in.iter().all(|r| r.branch.is_none()), "{sign_in:?}");
+
+    // Without request_branch, no header.
+    let plain = Rig::with(|c| c).await;
+    plain
+        .cmd()
+        .args(["plan", "--flow", "overhead_allocation"])
+        .assert()
+        .code(0);
+    let entries = plain.acumatica_log().entries();
+    assert!(
+        !entries.is_empty() && entries.iter().all(|r| r.branch.is_none()),
+        "{entries:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_branch_with_oauth_or_a_bad_request_branch_stops_before_any_request() {
+    // The sandbox signs in with OAuth.
+    let rig =
+        Rig::with(|c| c.replacen("[acumatica]\n", "[acumatica]\nbranch = \"EAST\"\n", 1)).await;
+    let line = rig.line_of("branch = ");
+    let a = rig.cmd().args(["plan"]).assert().code(CONFIG_ERROR);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains(&format!("ml-connector.toml:{line}:"))
+            && err.contains("`[acumatica] branch`")
+            && err.contains("request_branch"),
+        "{err}"
+    );
+    rig.assert_nothing_happened();
+
+    // The same from the environment.
+    let rig = Rig::with(|c| c).await;
+    let a = rig
+        .cmd()
+        .env("ACUMATICA_BRANCH", "EAST")
+        .args(["run", "--once"])
+        .assert()
+        .code(CONFIG_ERROR);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("ACUMATICA_BRANCH") && err.contains("ACUMATICA_REQUEST_BRANCH"),
+        "{err}"
+    );
+    rig.assert_nothing_happened();
+
+    // A branch name a header cannot carry: acumatica-client's reason, with the key.
+    let rig = Rig::with(|c| {
+        c.replacen(
+            "[acumatica]\n",
+            "[acumatica]\nrequest_branch = \"Région Est\"\n",
+            1,
+        )
+    })
+    .await;
+    let line = rig.line_of("request_branch = ");
+    let a = rig
+        .cmd()
+        .args(["run", "--once"])
+        .assert()
+        .code(CONFIG_ERROR);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains(&format!("ml-connector.toml:{line}:"))
+            && err.contains("key `acumatica.request_branch`")
+            && err.contains("not plain ASCII"),
+        "{err}"
+    );
+    rig.assert_nothing_happened();
 }

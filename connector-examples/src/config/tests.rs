@@ -496,6 +496,11 @@ fn the_readme_config_reference_parses() {
     assert_eq!(kinds, [FlowKind::Post, FlowKind::Feed, FlowKind::Reference]);
     let r = c.flow("approved_vendors").unwrap().reference().unwrap();
     assert_eq!(r.mapping.maps["status"].len(), 3);
+    let a = c.acumatica.as_ref().unwrap();
+    assert_eq!(
+        (a.request_branch.as_deref(), a.branch.as_deref()),
+        (Some("Headquarters"), None)
+    );
 }
 
 // ---- keys of another kind of flow -----------------------------------------------------------
@@ -786,4 +791,108 @@ fn edit_distance_counts_single_character_edits() {
     assert_eq!(edit_distance("flow", "flows"), 1);
     assert_eq!(edit_distance("", "abc"), 3);
     assert_eq!(edit_distance("same", "same"), 0);
+}
+
+// ---- the Acumatica branch ------------------------------------------------------------------
+
+const ACUMATICA: &str = "[acumatica]\nurl = \"https://erp.example.com/AcumaticaERP\"\n";
+
+#[test]
+fn a_login_branch_with_oauth_is_refused_pointing_to_request_branch() {
+    // OAuth is the default.
+    let text = format!("{ACUMATICA}tenant = \"Co\"\nbranch = \"HQ\"\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message.starts_with(&format!("{PATH}:4:"))
+            && e.message.contains("`[acumatica] branch`")
+            && e.message.contains("OAuth"),
+        "{e}"
+    );
+    let hint = e.hint.as_deref().unwrap();
+    assert!(
+        hint.contains("request_branch") && hint.contains("ACUMATICA_REQUEST_BRANCH"),
+        "{hint}"
+    );
+    let e = parse(&format!("{ACUMATICA}auth = \"oauth\"\nbranch = \"HQ\"\n")).unwrap_err();
+    assert!(e.message.contains("`[acumatica] branch`"), "{e}");
+    // From the environment: the variable named.
+    let e = parse_env(ACUMATICA, &[("ACUMATICA_BRANCH", "HQ")]).unwrap_err();
+    assert!(
+        e.message.starts_with("ACUMATICA_BRANCH") && e.message.contains("`[acumatica] branch`"),
+        "{e}"
+    );
+    assert!(
+        e.hint.as_deref().unwrap().contains("request_branch"),
+        "{e:?}"
+    );
+    // A session login keeps its branch.
+    let c = parse(&format!("{ACUMATICA}auth = \"session\"\nbranch = \"HQ\"\n")).unwrap();
+    let a = c.acumatica.unwrap();
+    assert_eq!(
+        (a.auth, a.branch.as_deref()),
+        (AcumaticaAuth::Session, Some("HQ"))
+    );
+    let c = parse_env(
+        &format!("{ACUMATICA}auth = \"session\"\n"),
+        &[("ACUMATICA_BRANCH", "EAST")],
+    )
+    .unwrap();
+    assert_eq!(c.acumatica.unwrap().branch.as_deref(), Some("EAST"));
+}
+
+#[test]
+fn request_branch_is_read_overridden_and_checked_by_the_library_rules() {
+    let text = format!("{ACUMATICA}request_branch = \"East Region\"\n");
+    let a = parse(&text).unwrap().acumatica.unwrap();
+    assert_eq!(a.request_branch.as_deref(), Some("East Region"));
+    assert_eq!(a.auth, AcumaticaAuth::Oauth, "any sign-in takes it");
+    assert_eq!(a.branch, None);
+    let a = parse_env(&text, &[("ACUMATICA_REQUEST_BRANCH", "West Region")])
+        .unwrap()
+        .acumatica
+        .unwrap();
+    assert_eq!(a.request_branch.as_deref(), Some("West Region"));
+    // With a session login, both: the login branch and the per-request one.
+    let a = parse(&format!(
+        "{ACUMATICA}auth = \"session\"\nbranch = \"HQ\"\nrequest_branch = \"East Region\"\n"
+    ))
+    .unwrap()
+    .acumatica
+    .unwrap();
+    assert_eq!(
+        (a.branch.as_deref(), a.request_branch.as_deref()),
+        (Some("HQ"), Some("East Region"))
+    );
+    assert_eq!(
+        parse(ACUMATICA).unwrap().acumatica.unwrap().request_branch,
+        None
+    );
+
+    // Names a header cannot carry: acumatica-client's reason, the key and its line.
+    for (name, reason) in [
+        ("Café Nord", "not plain ASCII"),
+        (" East Region", "white space"),
+        ("", "empty"),
+    ] {
+        let text = format!("{ACUMATICA}\nrequest_branch = \"{name}\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(
+            e.message.starts_with(&format!("{PATH}:4:"))
+                && e.message.contains("key `acumatica.request_branch`")
+                && e.message.contains(reason),
+            "{name:?}: {e}"
+        );
+        assert!(
+            e.hint.as_deref().unwrap().contains("branch's name"),
+            "{e:?}"
+        );
+    }
+    let e = parse_env(ACUMATICA, &[("ACUMATICA_REQUEST_BRANCH", "Ost\tRegion")]).unwrap_err();
+    assert!(
+        e.message.starts_with("ACUMATICA_REQUEST_BRANCH: ")
+            && e.message.contains("control character"),
+        "{e}"
+    );
 }
