@@ -263,6 +263,8 @@ impl Error {
                 let shown = preview(&text, BODY_PREVIEW_CHARS);
                 let shown = if shown.is_empty() {
                     "empty body".to_owned()
+                } else if shown.starts_with("an HTML page") {
+                    shown
                 } else {
                     format!("body is not JSON: {shown}")
                 };
@@ -468,10 +470,12 @@ mod tests {
         let e = Error::from_response("GET /api/4.0/x", "h", 502, None, body);
         assert_eq!(e.kind(), ErrorKind::Server);
         assert!(e.is_retryable());
+        let text = e.to_string();
         assert!(
-            e.to_string()
-                .contains("body is not JSON: <html> <head><title>502 Bad Gateway")
+            text.contains("an HTML page titled \"502 Bad Gateway\" instead of JSON"),
+            "{text}"
         );
+        assert!(!text.contains("<html"), "{text}");
     }
 
     #[test]
