@@ -1,7 +1,8 @@
 //! The flows wired to the testkit fakes, shared by the fault matrix, the crash test and its
 //! child process (`crash_child`): client construction, the month-end allocation mapping and
-//! query, the warehouse feed, opening stores by target, and the end-state checks
-//! ("Acumatica holds exactly the expected journals", "the warehouse equals the source").
+//! query, the approved-vendor reference flow, the warehouse feed, opening stores by target, and
+//! the end-state checks ("Acumatica holds exactly the expected journals", "the vendors match
+//! Looker, each created once", "the warehouse equals the source").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use acumatica_client::RetryPolicy;
 use serde_json::Value;
 use sync_core::feed::{AcumaticaChanges, FeedFlow, FeedOptions};
 use sync_core::key::extract_key;
-use sync_core::mapping::JournalMapping;
+use sync_core::mapping::{JournalMapping, ReferenceMapping};
 use sync_core::post::{
     AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions,
 };
+use sync_core::reference::{ReferenceFlow, ReferenceOptions, ReferenceQuerySource};
 use sync_core::store::StateStore;
 use sync_core::warehouse::{PostgresWarehouse, SqliteWarehouse, TableSpec, WarehouseSink};
 use testkit::seed::{self, credentials};
@@ -141,6 +143,111 @@ pub fn post_flow(
         .options(PostOptions::default())
         .owner(owner)
         .build()
+}
+
+/// The approved-vendor list in Looker (`finance.approved_vendors`) kept in Acumatica's
+/// `Vendor` by `VendorID`.
+pub const VENDOR_MAPPING: &str = r#"
+flow = "approved_vendors"
+entity = "Vendor"
+key = { field = "VendorID", column = "approved_vendors.vendor_id" }
+[fields]
+VendorName = { column = "approved_vendors.vendor_name" }
+VendorClass = { column = "approved_vendors.vendor_class" }
+Terms = { column = "approved_vendors.terms" }
+Status = { column = "approved_vendors.status" }
+"#;
+
+/// The reference flow of [`VENDOR_MAPPING`] on `store` (lease owner `owner`).
+pub fn reference_flow(
+    looker: &looker_client::Client,
+    acumatica: &acumatica_client::Client,
+    store: Arc<dyn StateStore>,
+    owner: &str,
+) -> sync_core::Result<ReferenceFlow> {
+    let mapping = ReferenceMapping::from_toml_str(VENDOR_MAPPING)?;
+    let query: LookerQueryConfig = toml::from_str(
+        r#"
+model = "finance"
+explore = "approved_vendors"
+sorts = ["approved_vendors.vendor_id"]
+"#,
+    )
+    .expect("query");
+    let source = ReferenceQuerySource::new(looker.clone(), &query, &mapping)?;
+    ReferenceFlow::builder(mapping)
+        .source(source)
+        .acumatica(acumatica.clone())
+        .store(store)
+        // Two keys per lookup: three reads for the six vendors, so faults placed on the
+        // second or third read of a run reach this flow too.
+        .options(ReferenceOptions {
+            lookup_page_size: 2,
+            ..ReferenceOptions::default()
+        })
+        .owner(owner)
+        .build()
+}
+
+/// Puts Acumatica's vendors out of step with Looker's list, so a reference run has an update
+/// and a create to make: `V000001` gets an old name and other terms, `V000002` is deleted.
+///
+/// # Panics
+/// When the fake refuses the changes.
+pub async fn drift_vendors(acumatica: &acumatica_client::Client) {
+    acumatica
+        .put_json(
+            "Vendor",
+            &serde_json::json!({
+                "VendorID": {"value": "V000001"},
+                "VendorName": {"value": "Acme (old name)"},
+                "Terms": {"value": "15D"}
+            }),
+            acumatica_client::PutMode::UpdateOnly,
+            &acumatica_client::ListQuery::new(),
+        )
+        .await
+        .expect("drift V000001");
+    acumatica
+        .delete_by_keys("Vendor", &["V000002"])
+        .await
+        .expect("delete V000002");
+}
+
+/// Checks that every vendor of the seed holds Looker's values and that the vendor
+/// [`drift_vendors`] deleted was created again exactly once (`created` is the fake's insert
+/// count for `Vendor`, which was 0 before). Returns the vendor count or what is wrong.
+pub fn check_vendors(acu: &testkit::acumatica::Acumatica) -> Result<usize, String> {
+    let mut problems = Vec::new();
+    for v in seed::VENDORS {
+        let Some(doc) = acu.document("Vendor", &[v.id]) else {
+            problems.push(format!("vendor {} is missing", v.id));
+            continue;
+        };
+        for (name, want) in [
+            ("VendorName", v.name),
+            ("VendorClass", v.class),
+            ("Terms", v.terms),
+            ("Status", v.status),
+        ] {
+            let got = field(&doc, name);
+            if got != want {
+                problems.push(format!(
+                    "vendor {} {name} is {got}, expected {want:?}",
+                    v.id
+                ));
+            }
+        }
+    }
+    match acu.created("Vendor") {
+        1 => {}
+        n => problems.push(format!("vendor V000002 was created {n} times")),
+    }
+    if problems.is_empty() {
+        Ok(seed::VENDORS.len())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// The entities the warehouse feed keeps: journals (with lines), vendors, accounts.

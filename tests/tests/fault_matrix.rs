@@ -1,10 +1,12 @@
 //! The fault matrix: every fault the testkit injects, against the month-end post flow
-//! (Looker → Acumatica, exactly once) and the warehouse feed (Acumatica → warehouse).
+//! (Looker → Acumatica, exactly once), the approved-vendor reference flow (Looker → Acumatica,
+//! upsert by key) and the warehouse feed (Acumatica → warehouse).
 //!
 //! For each fault and flow the flow runs once with the fault active. Either it completes, or it
 //! fails with an error; then the fault is cleared and a rerun must complete. Either way the end
 //! state must be exact: Acumatica holds each expected journal once (none missing, none twice),
-//! and the warehouse equals the source. The observed outcome of every cell is written to
+//! every vendor holds Looker's values and the one missing vendor was created once, and the
+//! warehouse equals the source. The observed outcome of every cell is written to
 //! `$CARGO_TARGET_TMPDIR/fault_matrix.md`, the table in `RELIABILITY.md`.
 //!
 //! The clients use millisecond backoff and a 2 s request timeout ([`Retries::Fast`]), the same
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use ml_connector_tests::harness::{self, Retries};
 use sync_core::post::DocumentState;
+use sync_core::reference::RecordOutcome;
 use sync_core::store::RunStatus;
 use testkit::acumatica::{AcumaticaFake, AcumaticaOptions};
 use testkit::faults::{FaultKind, FaultRule, Faults};
@@ -23,12 +26,14 @@ use testkit::looker::{LookerConfig, LookerFake};
 use testkit::server::FakeServer;
 
 const JT_PUT: &str = "/entity/Default/24.200.001/JournalTransaction";
+const VENDOR_PUT: &str = "/entity/Default/24.200.001/Vendor";
 const ACU_ALL: &str = "/entity/**";
 const LOOKER_ALL: &str = "/api/4.0/**";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Flow {
     Post,
+    Reference,
     Feed,
 }
 
@@ -36,6 +41,7 @@ impl Flow {
     fn label(self) -> &'static str {
         match self {
             Flow::Post => "month-end post",
+            Flow::Reference => "vendor reference",
             Flow::Feed => "warehouse feed",
         }
     }
@@ -50,8 +56,9 @@ struct Case {
     install: Install,
 }
 
-const BOTH: &[Flow] = &[Flow::Post, Flow::Feed];
+const BOTH: &[Flow] = &[Flow::Post, Flow::Reference, Flow::Feed];
 const POST: &[Flow] = &[Flow::Post];
+const REFERENCE: &[Flow] = &[Flow::Reference];
 
 fn cases() -> Vec<Case> {
     fn both(acu: &Faults, looker: &Faults, rule: impl Fn(&str) -> FaultRule) {
@@ -253,6 +260,71 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            fault: "429 on every vendor write (PUT) — a storm longer than the retry budget",
+            flows: REFERENCE,
+            install: |a, _| {
+                a.add(
+                    FaultRule::new(FaultKind::TooManyRequests { retry_after: None })
+                        .method("PUT")
+                        .path(VENDOR_PUT),
+                );
+            },
+        },
+        Case {
+            fault: "500 on both vendor writes (PUT, handler not run)",
+            flows: REFERENCE,
+            install: |a, _| {
+                a.add(
+                    FaultRule::new(FaultKind::ServerError { status: 500 })
+                        .method("PUT")
+                        .path(VENDOR_PUT)
+                        .times(2),
+                );
+            },
+        },
+        Case {
+            fault: "connection dropped after both applied vendor writes (update and insert)",
+            flows: REFERENCE,
+            install: |a, _| {
+                a.add(
+                    FaultRule::new(FaultKind::DropAfterWrite)
+                        .method("PUT")
+                        .path(VENDOR_PUT)
+                        .times(2),
+                );
+            },
+        },
+        Case {
+            fault: "latency past the 2 s client timeout on a vendor write (the write lands late)",
+            flows: REFERENCE,
+            install: |a, _| {
+                a.add(
+                    FaultRule::new(FaultKind::Latency(Duration::from_millis(2500)))
+                        .method("PUT")
+                        .path(VENDOR_PUT)
+                        .times(1),
+                );
+            },
+        },
+        Case {
+            fault: "truncated and malformed bodies answering applied vendor writes",
+            flows: REFERENCE,
+            install: |a, _| {
+                a.add(
+                    FaultRule::new(FaultKind::TruncatedBody)
+                        .method("PUT")
+                        .path(VENDOR_PUT)
+                        .times(1),
+                );
+                a.add(
+                    FaultRule::new(FaultKind::MalformedBody)
+                        .method("PUT")
+                        .path(VENDOR_PUT)
+                        .after(1, 1),
+                );
+            },
+        },
+        Case {
             fault: "HTML proxy page 502 (two requests per service)",
             flows: BOTH,
             install: |a, l| {
@@ -337,6 +409,28 @@ impl Env {
                     first_error.get_or_insert(e);
                 }
             }
+            Flow::Reference => {
+                let looker = harness::looker_client(self.looker.url(), Retries::Fast);
+                let f = harness::reference_flow(&looker, &acumatica, store, "matrix").unwrap();
+                match f.run().await {
+                    Ok(s) if s.status == RunStatus::Succeeded => {}
+                    Ok(s) => {
+                        first_error = Some(
+                            s.records
+                                .iter()
+                                .find_map(|r| match &r.outcome {
+                                    RecordOutcome::Rejected { error, .. }
+                                    | RecordOutcome::Failed { error, .. } => {
+                                        Some(format!("vendor {}: {error}", r.key))
+                                    }
+                                    _ => None,
+                                })
+                                .unwrap_or_else(|| s.to_string()),
+                        )
+                    }
+                    Err(e) => first_error = Some(e.to_string()),
+                }
+            }
             Flow::Feed => {
                 let warehouse = self.warehouse().await;
                 let f = harness::feed_flow(&acumatica, warehouse, store, "matrix").unwrap();
@@ -377,6 +471,10 @@ impl Env {
                 let puts = self.acu.log().count("PUT", JT_PUT);
                 format!("{n} journals once ({puts} PUTs)")
             }),
+            Flow::Reference => harness::check_vendors(self.acu.state()).map(|n| {
+                let puts = self.acu.log().count("PUT", VENDOR_PUT);
+                format!("{n} vendors match, 1 created once ({puts} PUTs)")
+            }),
             Flow::Feed => {
                 harness::check_warehouse(self.acu.state(), self.warehouse().await.as_ref())
                     .await
@@ -395,6 +493,10 @@ impl Env {
 async fn cell(case_index: usize, flow: Flow) -> Result<String, String> {
     let case = &cases()[case_index];
     let env = Env::start().await;
+    if flow == Flow::Reference {
+        harness::drift_vendors(&harness::acumatica_client(env.acu.url(), Retries::Fast)).await;
+        env.acu.log().reset();
+    }
     (case.install)(env.acu.faults(), env.looker_fake.faults());
     let first = env.run(flow).await;
     let fired = fired(&env);
@@ -414,6 +516,9 @@ async fn cell(case_index: usize, flow: Flow) -> Result<String, String> {
                 && e.contains("times")
             {
                 return Err(format!("after the failed run: {e}"));
+            }
+            if flow == Flow::Reference && env.acu.state().created("Vendor") > 1 {
+                return Err("after the failed run: a vendor was created twice".into());
             }
             env.clear();
             env.run(flow)
