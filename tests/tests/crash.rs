@@ -1,7 +1,8 @@
-//! Crash test: the month-end post flow and the warehouse feed run in a child process
-//! (`crash_child`) that is killed with SIGKILL at random points and started again, until one
-//! incarnation completes; then Acumatica must hold each expected journal exactly once and the
-//! warehouse must equal the source. The fakes live in this process, so they outlive every
+//! Crash test: the month-end post flow, the approved-vendor reference flow and the warehouse
+//! feed run in a child process (`crash_child`) that is killed with SIGKILL at random points and
+//! started again, until one incarnation completes; then Acumatica must hold each expected
+//! journal exactly once, every vendor must hold Looker's values with the missing one created
+//! exactly once, and the warehouse must equal the source. The fakes live in this process, so they outlive every
 //! child.
 //!
 //! Kill points are chosen by a seeded generator as "after the child made N more requests"
@@ -75,6 +76,12 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
         LookerFake::new(LookerConfig::default().with_months(months[0], *months.last().unwrap()))
             .unwrap();
     let looker = looker_fake.serve().await.unwrap();
+    // Acumatica out of step with Looker's vendor list: one update and one insert to make.
+    harness::drift_vendors(&harness::acumatica_client(
+        acu.url(),
+        harness::Retries::Fast,
+    ))
+    .await;
     let requests = || acu.log().len() + looker.log().len();
 
     let mut out = Outcome {
@@ -165,6 +172,9 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
     let expected = harness::check_journals(acu.state())
         .unwrap_or_else(|e| panic!("[{}] exactly-once violated: {e}", backend.name));
     assert_eq!(expected, months.len() * testkit::seed::BRANCHES.len());
+    // The reference flow: every vendor in step, the deleted one created once.
+    harness::check_vendors(acu.state())
+        .unwrap_or_else(|e| panic!("[{}] vendors not in step: {e}", backend.name));
     // Nothing lost, nothing twice: the warehouse equals the source.
     let warehouse =
         harness::open_warehouse(&backend.warehouse, backend.warehouse_schema.as_deref())

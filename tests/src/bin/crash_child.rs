@@ -1,5 +1,5 @@
-//! The crash test's child process: runs the month-end post flow (every open month) and then
-//! the warehouse feed against fakes that live in the parent test process, on the state store
+//! The crash test's child process: runs the month-end post flow (every open month), the
+//! approved-vendor reference flow and then the warehouse feed against fakes that live in the parent test process, on the state store
 //! and warehouse it is pointed at. The parent kills it with SIGKILL at random points and starts
 //! it again; every start must carry on where the killed one stopped, posting nothing twice.
 //!
@@ -8,7 +8,7 @@
 //! - `CRASH_STORE`: a SQLite path or `postgres://` URL, `CRASH_STORE_SCHEMA` its schema;
 //! - `CRASH_WAREHOUSE`: a SQLite path or `postgres://` URL, `CRASH_WAREHOUSE_SCHEMA`.
 //!
-//! Prints `done` and exits 0 when both flows completed; prints the error and exits 2
+//! Prints `done` and exits 0 when all three flows completed; prints the error and exits 2
 //! otherwise.
 
 use std::process::ExitCode;
@@ -47,6 +47,15 @@ async fn run() -> Result<(), String> {
         if summary.status != RunStatus::Succeeded {
             return Err(format!("post run of month {month}: {summary}"));
         }
+    }
+    let reference = harness::reference_flow(&looker, &acumatica, store.clone(), OWNER)
+        .map_err(|e| format!("reference flow: {e}"))?;
+    let summary = reference
+        .run()
+        .await
+        .map_err(|e| format!("reference run: {e}"))?;
+    if summary.status != RunStatus::Succeeded {
+        return Err(format!("reference run: {summary}"));
     }
     let warehouse = harness::open_warehouse(&warehouse_target, warehouse_schema.as_deref())
         .await
