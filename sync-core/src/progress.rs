@@ -1,12 +1,14 @@
 //! Progress of a running flow, as it happens: rows read, journals planned, each document's
-//! outcome, pages fetched and records written.
+//! outcome, reference records compared and written, pages fetched and records written.
 //!
 //! A flow reports [`ProgressEvent`]s to the [`Progress`] listener attached with
 //! [`PostFlowBuilder::progress`](crate::post::PostFlowBuilder::progress) /
-//! [`PostFlow::with_progress`](crate::post::PostFlow::with_progress) or
+//! [`PostFlow::with_progress`](crate::post::PostFlow::with_progress),
 //! [`FeedFlowBuilder::progress`](crate::feed::FeedFlowBuilder::progress) /
-//! [`FeedFlow::with_progress`](crate::feed::FeedFlow::with_progress). Without a listener
-//! nothing is built: events are only constructed when someone listens.
+//! [`FeedFlow::with_progress`](crate::feed::FeedFlow::with_progress) or
+//! [`ReferenceFlowBuilder::progress`](crate::reference::ReferenceFlowBuilder::progress) /
+//! [`ReferenceFlow::with_progress`](crate::reference::ReferenceFlow::with_progress). Without a
+//! listener nothing is built: events are only constructed when someone listens.
 //!
 //! Events are delivered synchronously, on the task running the flow, in order. A listener
 //! must be quick (update a counter or a progress bar, send on a channel); it must not block.
@@ -15,7 +17,8 @@
 //! run returns stays the authoritative result; the events tell the same story while it is being
 //! written. In particular a post run reports [`ProgressEvent::DocumentFinished`] exactly once
 //! for each entry of [`RunSummary::documents`](crate::post::RunSummary::documents), in the same
-//! order.
+//! order; a reference run reports [`ProgressEvent::RecordFinished`] once for each entry of
+//! [`ReferenceSummary::records`](crate::reference::ReferenceSummary::records), in the same order.
 //!
 //! # Example
 //!
@@ -48,6 +51,7 @@ use chrono::{DateTime, Utc};
 
 use crate::feed::EntityWindow;
 use crate::post::DocumentReport;
+use crate::reference::RecordReport;
 use crate::store::{RunCounts, RunId, RunStatus};
 
 /// What kind of run an event belongs to.
@@ -66,15 +70,19 @@ pub enum RunKind {
     Replay,
     /// A feed flow's run.
     Feed,
+    /// A reference flow's run ([`ReferenceFlow::run`](crate::reference::ReferenceFlow::run)).
+    Reference,
 }
 
 impl RunKind {
-    /// The kind as a word (`post`, `replay`, `feed`), as in the `flow_run` log span.
+    /// The kind as a word (`post`, `replay`, `feed`, `reference`), as in the `flow_run` log
+    /// span.
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Post => "post",
             RunKind::Replay => "replay",
             RunKind::Feed => "feed",
+            RunKind::Reference => "reference",
         }
     }
 }
@@ -101,6 +109,16 @@ impl fmt::Display for RunKind {
 /// [`RecordsWritten`](Self::RecordsWritten) per page, [`MarkAdvanced`](Self::MarkAdvanced)
 /// when the window completed and the mark moved, and [`WindowFinished`](Self::WindowFinished)
 /// (also when the window failed); then [`RunFinished`](Self::RunFinished).
+///
+/// Reference flows report [`RunStarted`](Self::RunStarted) (kind [`RunKind::Reference`]);
+/// [`RowsRead`](Self::RowsRead) after each page of source rows;
+/// [`RecordsMapped`](Self::RecordsMapped) once every row mapped (when some row does not map,
+/// nothing is written and the run goes straight to its end); then per batch of keys a
+/// [`KeysLookedUp`](Self::KeysLookedUp) followed by one
+/// [`RecordFinished`](Self::RecordFinished) per record of the batch, in source order; and
+/// [`RunFinished`](Self::RunFinished), also when the run stops on an error. A record whose
+/// write failed in a way that stops the run (authentication, throttling after retries, server
+/// errors) is still reported once, as failed; the records after it are not reported.
 ///
 /// New kinds of events may be added; match with a wildcard arm.
 ///
@@ -144,7 +162,7 @@ pub enum ProgressEvent {
         /// read back.
         found: bool,
     },
-    /// Another page of source rows was read (post flows).
+    /// Another page of source rows was read (post and reference flows).
     RowsRead {
         /// Rows read so far in this run (a running count).
         rows: u64,
@@ -166,6 +184,35 @@ pub enum ProgressEvent {
     DocumentFinished {
         /// The document's natural key, partition and state.
         document: DocumentReport,
+    },
+    /// A reference run mapped every row: one record per key goes on to be compared.
+    RecordsMapped {
+        /// The Acumatica entity, e.g. `Vendor`.
+        entity: String,
+        /// How many records (one per key).
+        records: u64,
+    },
+    /// A reference run read the current records of one batch of keys from Acumatica (one list
+    /// request per batch of [`lookup_page_size`](crate::reference::ReferenceOptions::lookup_page_size)
+    /// keys). The batch's records are reported next, one
+    /// [`RecordFinished`](Self::RecordFinished) each.
+    KeysLookedUp {
+        /// The batch number in this run, from 1.
+        batch: u64,
+        /// Keys in this batch.
+        keys: u64,
+        /// Of these, how many exist in Acumatica (the others are created).
+        found: u64,
+        /// Keys looked up so far in this run (a running count).
+        keys_total: u64,
+    },
+    /// A reference record's fate in this run is settled: created, updated, unchanged, rejected
+    /// (dead-lettered) or failed. Reported once per entry of the run's
+    /// [`ReferenceSummary::records`](crate::reference::ReferenceSummary::records), and once for
+    /// a record whose failure stopped the run.
+    RecordFinished {
+        /// The record's key, source row and outcome (field names only, never values).
+        record: RecordReport,
     },
     /// A feed window opened for one entity.
     WindowOpened {

@@ -20,6 +20,11 @@
 //!    on; a later success resolves the record's open dead letter;
 //! 5. finishes the run with its counts ([`ReferenceSummary`]) and releases the lease.
 //!
+//! While it runs, the flow reports its progress (rows read, records mapped, each batch of keys
+//! looked up, each record's outcome) to a listener attached with
+//! [`ReferenceFlowBuilder::progress`] or [`ReferenceFlow::with_progress`]; see
+//! [`progress`](crate::progress) for the events and their order.
+//!
 //! [`ReferenceFlow::plan`] is the same run without its writes: it reads, maps, looks the keys up
 //! and diffs with the same code, and returns per key whether the record would be created,
 //! updated (and which fields) or left unchanged, touching neither Acumatica nor the state store.
@@ -76,6 +81,7 @@ pub use summary::{RecordOutcome, RecordReport, ReferenceCounts, ReferenceSummary
 use crate::error::{Error, Result};
 use crate::mapping::{RecordChange, ReferenceMapping, ReferenceRecord, Row};
 use crate::post::{LeaseKeeper, default_owner};
+use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
 use crate::store::{AuditEvent, AuditStage, NewDeadLetter, RunId, RunStatus, StateStore, redact};
 use crate::traits::RecordSource;
 
@@ -91,6 +97,7 @@ pub struct ReferenceFlow {
     store: Arc<dyn StateStore>,
     options: ReferenceOptions,
     owner: String,
+    progress: Reporter,
 }
 
 impl std::fmt::Debug for ReferenceFlow {
@@ -101,6 +108,7 @@ impl std::fmt::Debug for ReferenceFlow {
             .field("source", &self.source.describe())
             .field("options", &self.options)
             .field("owner", &self.owner)
+            .field("progress", &self.progress)
             .finish_non_exhaustive()
     }
 }
@@ -114,6 +122,7 @@ pub struct ReferenceFlowBuilder {
     store: Option<Arc<dyn StateStore>>,
     options: ReferenceOptions,
     owner: Option<String>,
+    progress: Reporter,
 }
 
 impl ReferenceFlowBuilder {
@@ -147,6 +156,37 @@ impl ReferenceFlowBuilder {
     /// The lease owner name of this replica (default: [`default_owner`]).
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
+        self
+    }
+
+    /// Where the flow reports its progress while it runs (default: nowhere): rows read, records
+    /// mapped, keys looked up, each record's outcome; see [`progress`](crate::progress) for the
+    /// events. [`ReferenceFlow::with_progress`] attaches one to a flow built otherwise. A plan
+    /// reports nothing.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use sync_core::mapping::ReferenceMapping;
+    /// use sync_core::progress::ProgressEvent;
+    /// use sync_core::reference::{ReferenceFlow, ReferenceQuerySource};
+    ///
+    /// # fn demo(source: ReferenceQuerySource, acumatica: acumatica_client::Client,
+    /// #   store: Arc<dyn sync_core::store::StateStore>) -> sync_core::Result<()> {
+    /// let mapping = ReferenceMapping::from_toml_file("approved_vendors.toml")?;
+    /// let flow = ReferenceFlow::builder(mapping)
+    ///     .source(source)
+    ///     .acumatica(acumatica)
+    ///     .store(store)
+    ///     .progress(|e: &ProgressEvent| {
+    ///         if let ProgressEvent::RecordFinished { record } = e {
+    ///             eprintln!("{}: {}", record.key, record.outcome.as_str());
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Reporter::new(progress);
         self
     }
 
@@ -218,6 +258,7 @@ impl ReferenceFlowBuilder {
             mapping: Arc::new(self.mapping),
             options: self.options,
             owner: self.owner.unwrap_or_else(default_owner),
+            progress: self.progress,
         })
     }
 }
@@ -230,9 +271,18 @@ struct RunState {
     records: Vec<RecordReport>,
     /// Unresolved dead letters of the flow by natural key.
     open_letters: HashMap<String, i64>,
+    progress: Reporter,
 }
 
 impl RunState {
+    /// Settles a record: it joins the summary and its listener hears of it, once.
+    fn finish(&mut self, report: RecordReport) {
+        self.progress.emit(|| ProgressEvent::RecordFinished {
+            record: report.clone(),
+        });
+        self.records.push(report);
+    }
+
     async fn audit(
         &mut self,
         store: &dyn StateStore,
@@ -265,11 +315,19 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Every row of the source; with a lease keeper (a run), the lease is renewed between pages.
-    async fn read_rows(&self, mut keeper: Option<&mut LeaseKeeper>) -> Result<Vec<Row>> {
+    /// `progress` hears of each page ([`ProgressEvent::RowsRead`]).
+    async fn read_rows(
+        &self,
+        mut keeper: Option<&mut LeaseKeeper>,
+        progress: &Reporter,
+    ) -> Result<Vec<Row>> {
         let mut rows: Vec<Row> = Vec::new();
         let mut pages = self.source.pages(None).await?;
         while let Some(page) = pages.try_next().await? {
             rows.extend(page);
+            progress.emit(|| ProgressEvent::RowsRead {
+                rows: rows.len() as u64,
+            });
             if let Some(k) = keeper.as_deref_mut() {
                 k.fresh().await?;
             }
@@ -342,7 +400,7 @@ impl Reader<'_> {
 
     /// Reads, maps, looks up and diffs; writes nothing.
     async fn plan(&self) -> Result<ReferencePlan> {
-        let rows = self.read_rows(None).await?;
+        let rows = self.read_rows(None, &Reporter::default()).await?;
         let mapped = self.mapping.map_rows(&rows)?;
         if !mapped.errors.is_empty() {
             let problems: Vec<String> = mapped.errors.iter().map(ToString::to_string).collect();
@@ -381,7 +439,29 @@ impl ReferenceFlow {
             store: None,
             options: ReferenceOptions::default(),
             owner: None,
+            progress: Reporter::default(),
         }
+    }
+
+    /// The same flow, reporting its progress to `progress` (replacing any listener it had).
+    /// See [`progress`](crate::progress) for the events.
+    ///
+    /// ```no_run
+    /// use sync_core::progress::ProgressEvent;
+    ///
+    /// # async fn demo(flow: sync_core::reference::ReferenceFlow) -> sync_core::Result<()> {
+    /// let flow = flow.with_progress(|e: &ProgressEvent| {
+    ///     if let ProgressEvent::KeysLookedUp { batch, keys, found, .. } = e {
+    ///         eprintln!("batch {batch}: {keys} key(s), {found} found");
+    ///     }
+    /// });
+    /// let summary = flow.run().await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Reporter::new(progress);
+        self
     }
 
     /// The flow's name.
@@ -470,7 +550,13 @@ impl ReferenceFlow {
             counts: ReferenceCounts::default(),
             records: Vec::new(),
             open_letters: letters.into_iter().map(|l| (l.natural_key, l.id)).collect(),
+            progress: self.progress.clone(),
         };
+        self.progress.emit(|| ProgressEvent::RunStarted {
+            flow: flow.clone(),
+            run_id: run.id.clone(),
+            kind: RunKind::Reference,
+        });
         let result = self.body(&mut state).instrument(span.clone()).await;
         let counts = state.counts;
         let status = match &result {
@@ -494,6 +580,12 @@ impl ReferenceFlow {
                 Some(&message),
             )
             .await;
+        self.progress.emit(|| ProgressEvent::RunFinished {
+            flow: flow.clone(),
+            run_id: run.id.clone(),
+            status,
+            counts: counts.to_run_counts(),
+        });
         let RunState {
             keeper, records, ..
         } = state;
@@ -512,7 +604,9 @@ impl ReferenceFlow {
     async fn body(&self, state: &mut RunState) -> Result<()> {
         let store = self.store.as_ref();
         let reader = self.reader();
-        let rows = reader.read_rows(Some(&mut state.keeper)).await?;
+        let rows = reader
+            .read_rows(Some(&mut state.keeper), &self.progress)
+            .await?;
         state.counts.rows_read = rows.len() as u64;
         state
             .audit(
@@ -538,6 +632,10 @@ impl ReferenceFlow {
             return Err(reader.invalid(&problems, "was written"));
         }
         state.counts.records = mapped.records.len() as u64;
+        self.progress.emit(|| ProgressEvent::RecordsMapped {
+            entity: self.mapping.entity.clone(),
+            records: mapped.records.len() as u64,
+        });
         state
             .audit(
                 store,
@@ -547,10 +645,25 @@ impl ReferenceFlow {
                 json!({"records": mapped.records.len(), "entity": self.mapping.entity}),
             )
             .await?;
-        for chunk in mapped.records.chunks(self.options.lookup_page_size) {
+        let mut keys_total = 0;
+        for (batch, chunk) in mapped
+            .records
+            .chunks(self.options.lookup_page_size)
+            .enumerate()
+        {
             state.keeper.fresh().await?;
             let (current, requests) = reader.lookup(chunk).await?;
             state.counts.lookup_requests += requests;
+            keys_total += chunk.len() as u64;
+            self.progress.emit(|| ProgressEvent::KeysLookedUp {
+                batch: batch as u64 + 1,
+                keys: chunk.len() as u64,
+                found: chunk
+                    .iter()
+                    .filter(|r| current.contains_key(&r.key))
+                    .count() as u64,
+                keys_total,
+            });
             for record in chunk {
                 let change = record.diff(current.get(&record.key));
                 self.apply(state, record, &change).await?;
@@ -579,7 +692,7 @@ impl ReferenceFlow {
                         json!({"row": record.row, "fields": []}),
                     )
                     .await?;
-                state.records.push(RecordReport {
+                state.finish(RecordReport {
                     key: record.key.clone(),
                     row: record.row,
                     outcome: RecordOutcome::Unchanged,
@@ -698,10 +811,20 @@ impl ReferenceFlow {
                         json!({"row": record.row, "fields": fields, "status": e.status(), "error": e.to_string()}),
                     )
                     .await?;
+                // The run stops here; its listener still hears how this record ended.
+                state.progress.emit(|| ProgressEvent::RecordFinished {
+                    record: RecordReport {
+                        key: record.key.clone(),
+                        row: record.row,
+                        outcome: RecordOutcome::Failed {
+                            error: e.to_string(),
+                        },
+                    },
+                });
                 return Err(e.into());
             }
         };
-        state.records.push(RecordReport {
+        state.finish(RecordReport {
             key: record.key.clone(),
             row: record.row,
             outcome,
