@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use sync_core::post::DocumentState;
 use sync_core::progress::{ProgressEvent, RunKind};
+use sync_core::reference::RecordOutcome;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::GlobalArgs;
-use crate::commands::run::document_outcome;
+use crate::commands::run::{document_outcome, record_outcome};
 
 /// Sets up log output on stderr: `info` by default, `-v` debug, `-vv` trace; `RUST_LOG`
 /// overrides. With `--json`, log lines are JSON too. While progress bars are drawn, sync-core's
@@ -140,54 +141,96 @@ impl Progress {
     }
 }
 
-/// Counts of documents by outcome, for a post run's bar and its last line.
-#[derive(Debug, Default, Clone, Copy)]
+/// Outcomes a run's items (journals, reference records) are counted by: the word in the last
+/// line, and the shorter one on a bar.
+const POST_OUTCOMES: &[(&str, &str)] = &[
+    ("posted", "posted"),
+    ("already present", "present"),
+    ("skipped", "skipped"),
+    ("not posted", "not posted"),
+];
+const REFERENCE_OUTCOMES: &[(&str, &str)] = &[
+    ("created", "created"),
+    ("updated", "updated"),
+    ("unchanged", "unchanged"),
+    ("rejected", "rejected"),
+    ("failed", "failed"),
+];
+
+/// Counts of a run's items by outcome, for its bar and its last line: journals of a post run,
+/// records of a reference run.
+#[derive(Debug, Clone, Copy)]
 struct Tally {
-    posted: u64,
-    present: u64,
-    skipped: u64,
-    not_posted: u64,
+    outcomes: &'static [(&'static str, &'static str)],
+    counts: [u64; 5],
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new(POST_OUTCOMES)
+    }
 }
 
 impl Tally {
-    fn add(&mut self, state: &DocumentState) {
-        match state {
-            DocumentState::Posted { .. } => self.posted += 1,
-            DocumentState::AlreadyPosted { .. } => self.present += 1,
-            DocumentState::Skipped { .. } => self.skipped += 1,
-            _ => self.not_posted += 1,
+    fn new(outcomes: &'static [(&'static str, &'static str)]) -> Self {
+        Self {
+            outcomes,
+            counts: [0; 5],
         }
+    }
+
+    /// Counts one item with the outcome at `index` of the outcomes.
+    fn add(&mut self, index: usize) {
+        self.counts[index] += 1;
+    }
+
+    /// A post run's journal.
+    fn add_document(&mut self, state: &DocumentState) {
+        self.add(match state {
+            DocumentState::Posted { .. } => 0,
+            DocumentState::AlreadyPosted { .. } => 1,
+            DocumentState::Skipped { .. } => 2,
+            _ => 3,
+        });
+    }
+
+    /// A reference run's record.
+    fn add_record(&mut self, outcome: &RecordOutcome) {
+        self.add(match outcome {
+            RecordOutcome::Created { .. } => 0,
+            RecordOutcome::Updated { .. } => 1,
+            RecordOutcome::Unchanged => 2,
+            RecordOutcome::Rejected { .. } => 3,
+            _ => 4,
+        });
     }
 
     fn done(&self) -> u64 {
-        self.posted + self.present + self.skipped + self.not_posted
+        self.counts.iter().sum()
     }
-}
 
-impl Tally {
-    /// The counts that are not zero, shortly, for a bar.
+    /// The first count always, the others when not zero, shortly, for a bar.
     fn short(&self) -> String {
-        let mut parts = vec![format!("{} posted", self.posted)];
-        for (n, what) in [
-            (self.present, "present"),
-            (self.skipped, "skipped"),
-            (self.not_posted, "not posted"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {what}"));
-            }
-        }
-        parts.join(", ")
+        self.outcomes
+            .iter()
+            .zip(self.counts)
+            .enumerate()
+            .filter(|(i, (_, n))| *i == 0 || *n > 0)
+            .map(|(_, ((_, word), n))| format!("{n} {word}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} posted, {} already present, {} skipped, {} not posted",
-            self.posted, self.present, self.skipped, self.not_posted
-        )
+        let parts: Vec<String> = self
+            .outcomes
+            .iter()
+            .zip(self.counts)
+            .map(|((word, _), n)| format!("{n} {word}"))
+            .collect();
+        f.write_str(&parts.join(", "))
     }
 }
 
@@ -203,13 +246,16 @@ struct FlowState {
     /// Records fetched on the current feed page, logged with its write.
     page_records: u64,
     records_read: u64,
+    /// A reference run's entity, named in its record lines.
+    entity: String,
 }
 
 /// Follows one flow run from its [`ProgressEvent`]s: on a terminal a bar per phase (rows read,
 /// then documents done of planned for a post flow; documents only for a replay of failed ones;
-/// records per entity for a feed flow); otherwise plain log lines on stderr: one per page of
-/// rows or records, one per document, one per feed window, and one when the run ends. Never
-/// writes to stdout.
+/// rows read, then records done of mapped for a reference flow; records per entity for a feed
+/// flow); otherwise plain log lines on stderr: one per page of rows or records, one per
+/// document or reference record, one per batch of keys looked up, one per feed window, and one
+/// when the run ends. Never writes to stdout.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -258,6 +304,15 @@ impl FlowProgress {
         }
     }
 
+    /// One more item (journal, record) done: the bar moves and shows the counts by outcome.
+    fn item_done(state: &mut FlowState) {
+        let tally = state.tally;
+        if let Some(bar) = &mut state.bar {
+            bar.inc(1);
+            bar.set_message(tally.short());
+        }
+    }
+
     /// Starts a new phase: the previous bar ends, the new one is drawn (bars only).
     fn phase(&self, state: &mut FlowState, what: String, total: Option<u64>) {
         Self::end_bar(state);
@@ -276,9 +331,13 @@ impl FlowProgress {
                 Self::end_bar(st);
                 *st = FlowState {
                     kind: Some(*kind),
+                    tally: match kind {
+                        RunKind::Reference => Tally::new(REFERENCE_OUTCOMES),
+                        _ => Tally::new(POST_OUTCOMES),
+                    },
                     ..FlowState::default()
                 };
-                if *kind == RunKind::Post {
+                if matches!(kind, RunKind::Post | RunKind::Reference) {
                     self.phase(st, format!("{flow}: rows read"), None);
                 }
                 if log {
@@ -351,15 +410,52 @@ impl FlowProgress {
                 }
             }
             ProgressEvent::DocumentFinished { document } => {
-                st.tally.add(&document.state);
-                let tally = st.tally;
-                if let Some(bar) = &mut st.bar {
-                    bar.inc(1);
-                    bar.set_message(tally.short());
-                }
+                st.tally.add_document(&document.state);
+                Self::item_done(st);
                 if log {
                     let outcome = document_outcome(&document.state);
                     tracing::info!(flow, natural_key = %document.natural_key, "{flow}: {} {}: {outcome}", document.partition, document.natural_key);
+                }
+            }
+            ProgressEvent::RecordsMapped { entity, records } => {
+                st.entity.clone_from(entity);
+                self.phase(st, format!("{flow}: {entity} records"), Some(*records));
+                if log {
+                    tracing::info!(
+                        flow,
+                        entity = %entity,
+                        records,
+                        "{flow}: {records} {entity} record(s) to compare"
+                    );
+                }
+            }
+            ProgressEvent::KeysLookedUp {
+                batch,
+                keys,
+                found,
+                keys_total,
+            } => {
+                if let Some(bar) = &st.bar {
+                    bar.set_message(format!("{keys_total} key(s) looked up"));
+                }
+                if log {
+                    let absent = keys - found;
+                    tracing::info!(
+                        flow,
+                        batch,
+                        keys,
+                        found,
+                        "{flow}: keys looked up, batch {batch}: {keys} key(s), {found} found, {absent} absent ({keys_total} so far)"
+                    );
+                }
+            }
+            ProgressEvent::RecordFinished { record } => {
+                st.tally.add_record(&record.outcome);
+                Self::item_done(st);
+                if log {
+                    let outcome = record_outcome(&record.outcome);
+                    let key = format!("{}/{}", st.entity, record.key);
+                    tracing::info!(flow, natural_key = %key, row = record.row, "{flow}: {key} (row {}): {outcome}", record.row);
                 }
             }
             ProgressEvent::WindowOpened { entity, .. } => {
@@ -427,6 +523,10 @@ impl FlowProgress {
                         RunKind::Replay => {
                             format!("{} journal(s) replayed; {}", counts.mapped, st.tally)
                         }
+                        RunKind::Reference => format!(
+                            "{} row(s) read, {} record(s); {}",
+                            counts.read, counts.mapped, st.tally
+                        ),
                         _ => format!(
                             "{} row(s) read, {} journal(s); {}",
                             st.rows, counts.mapped, st.tally

@@ -6,7 +6,8 @@
 //!
 //! A reference flow has no replay of its own: every run reads its open dead letters and
 //! compares those records again, so `replay --flow NAME` of a reference flow says so and runs
-//! the flow once (all records; `--id` is refused because a run cannot be limited to one).
+//! the flow once (all records; `--id` is refused because a run cannot be limited to one), with
+//! the run's progress on stderr.
 
 use std::sync::Arc;
 
@@ -122,10 +123,11 @@ async fn replay_reference(
             letters.len()
         );
     }
-    let summary = flow
-        .run()
-        .await
-        .map_err(|e| from_sync(&format!("flow `{}`: replay (run)", args.flow), &e))?;
+    let progress = Arc::new(FlowProgress::new(&args.flow, ctx.bars));
+    let result = flow.with_progress(progress.clone()).run().await;
+    progress.finish();
+    let summary =
+        result.map_err(|e| from_sync(&format!("flow `{}`: replay (run)", args.flow), &e))?;
     let exit = reference_exit(&summary);
     if ctx.json {
         print_json(&json!({

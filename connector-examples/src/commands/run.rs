@@ -1,12 +1,10 @@
 //! `ml-connector run`: run the flows once (`--once`) or as a daemon on their cron cadences.
 //!
 //! While a flow runs, its progress goes to stderr ([`FlowProgress`]): bars on a terminal, else
-//! log lines (one per page of rows or records, per journal, per feed window, and one per flow at
-//! the end). The result goes to stdout when the flow ends: a table, or with `--json` one JSON
-//! document, the same with or without progress.
-//!
-//! Reference flows report no progress events (sync-core's `ReferenceFlow` has no progress
-//! hook): they draw no bars, and outside a terminal sync-core logs one line when the run ends.
+//! log lines (one per page of rows or records, per journal or reference record, per batch of
+//! reference keys looked up, per feed window, and one per flow at the end). The result goes to
+//! stdout when the flow ends: a table, or with `--json` one JSON document, the same with or
+//! without progress.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -307,14 +305,19 @@ pub async fn run_once(
                 .await
                 .map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s)))
         }
-        // No progress hook in sync-core's reference flow: no bars; its end is logged.
-        BuiltFlow::Reference(r) => r.run().await.map(|s| {
-            (
-                reference_exit(&s),
-                render_reference_summary(&s),
-                reference_json(&s),
-            )
-        }),
+        BuiltFlow::Reference(r) => {
+            let flow = match &progress {
+                Some(pr) => r.clone().with_progress(pr.clone()),
+                None => r.clone(),
+            };
+            flow.run().await.map(|s| {
+                (
+                    reference_exit(&s),
+                    render_reference_summary(&s),
+                    reference_json(&s),
+                )
+            })
+        }
     };
     if let Some(pr) = &progress {
         pr.finish();

@@ -1,0 +1,101 @@
+//! The sandbox rig the binary's tests share: both fakes in-process, the sandbox config in a
+//! temporary directory, and the real binary with the demo credentials and nothing from the
+//! developer's shell.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use testkit::{Sandbox, SandboxOptions};
+
+/// Every variable that could leak in from the developer's shell and change the outcome.
+pub const OUTER_VARS: &[&str] = &[
+    "ML_CONNECTOR_CONFIG",
+    "ML_CONNECTOR_STORE_URL",
+    "ML_CONNECTOR_VAULT",
+    "ML_CONNECTOR_VAULT_KEY",
+    "LOOKERSDK_BASE_URL",
+    "LOOKERSDK_CLIENT_ID",
+    "LOOKERSDK_CLIENT_SECRET",
+    "LOOKERSDK_VERIFY_SSL",
+    "LOOKERSDK_TIMEOUT",
+    "ACUMATICA_URL",
+    "ACUMATICA_ENDPOINT_VERSION",
+    "ACUMATICA_TENANT",
+    "ACUMATICA_BRANCH",
+    "ACUMATICA_CLIENT_ID",
+    "ACUMATICA_CLIENT_SECRET",
+    "ACUMATICA_USERNAME",
+    "ACUMATICA_PASSWORD",
+    "RUST_LOG",
+];
+
+pub struct Rig {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Rig {
+    /// The sandbox with these options, its config text rewritten by `edit`.
+    pub async fn with(options: SandboxOptions, edit: impl FnOnce(String) -> String) -> Rig {
+        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
+        let dir = tempfile::tempdir().unwrap();
+        let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
+        let config = dir.path().join("ml-connector.toml");
+        std::fs::write(&config, text).unwrap();
+        Rig {
+            sandbox,
+            dir,
+            config,
+        }
+    }
+
+    pub async fn start() -> Rig {
+        Self::with(SandboxOptions::default(), |c| c).await
+    }
+
+    /// The binary with the demo secrets and `--config`, without progress bars.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("ml-connector").unwrap();
+        for v in OUTER_VARS {
+            c.env_remove(v);
+        }
+        c.current_dir(self.dir.path()).arg("--no-progress");
+        for (k, v) in self.sandbox.env() {
+            c.env(k, v);
+        }
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    /// `POST /entity/auth/logout` requests the Acumatica fake has seen.
+    pub fn acumatica_logouts(&self) -> usize {
+        self.sandbox
+            .acumatica()
+            .log()
+            .count("POST", "/entity/auth/logout")
+    }
+
+    /// `DELETE /api/4.0/logout` requests the Looker fake has seen.
+    pub fn looker_logouts(&self) -> usize {
+        self.sandbox
+            .looker_server()
+            .log()
+            .count("DELETE", "/api/4.0/logout")
+    }
+
+    /// Acumatica API sessions still counted against the licence.
+    pub fn live_sessions(&self) -> usize {
+        self.sandbox.acumatica().state().active_sessions()
+    }
+}
+
+pub fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+pub fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
