@@ -1,5 +1,8 @@
 //! What `plan`, `run`, `status`, `audit` and `replay` share: the state store, the flows built
 //! from the configuration, and how sync-core's errors become exit codes.
+//!
+//! The `*_in` builders put the clients they create in the command's [`Sessions`], which signs
+//! them out when the command is done.
 
 use std::sync::Arc;
 
@@ -10,6 +13,7 @@ use sync_core::store::{PostgresStore, SqliteStore, StateStore};
 use sync_core::warehouse::{PostgresWarehouse, SqliteWarehouse, WarehouseSink};
 
 use crate::commands::Context;
+use crate::commands::signout::Sessions;
 use crate::config::{FlowConfig, StoreUrl};
 use crate::connect;
 use crate::exit::{CliError, CliResult, Exit};
@@ -62,10 +66,21 @@ pub fn from_sync(context: &str, err: &sync_core::Error) -> CliError {
 }
 
 /// Builds sync-core's post flow for a configured post flow, with both clients and the store.
+/// Nobody signs its clients out: a command uses [`post_flow_in`].
 pub async fn post_flow(
     ctx: &Context,
     flow: &FlowConfig,
     store: Arc<dyn StateStore>,
+) -> CliResult<PostFlow> {
+    post_flow_in(ctx, flow, store, &Sessions::new()).await
+}
+
+/// [`post_flow`], with its clients in `sessions` to be signed out when the command is done.
+pub async fn post_flow_in(
+    ctx: &Context,
+    flow: &FlowConfig,
+    store: Arc<dyn StateStore>,
+    sessions: &Sessions,
 ) -> CliResult<PostFlow> {
     let post = flow.post().ok_or_else(|| {
         CliError::usage(format!(
@@ -75,6 +90,8 @@ pub async fn post_flow(
         ))
     })?;
     let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
+    sessions.track_looker(&looker);
+    sessions.track_acumatica(&acumatica);
     let source = LookerQuerySource::new(looker, &post.query, &post.mapping)
         .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))?;
     PostFlow::builder(post.mapping.clone())
@@ -108,14 +125,17 @@ pub fn reference_builder(
         .options(reference.options.clone()))
 }
 
-/// Builds sync-core's reference flow for a configured reference flow, with both clients and
-/// the store.
+/// Builds sync-core's reference flow for a configured reference flow, with both clients (in
+/// `sessions`, to be signed out when the command is done) and the store.
 pub async fn reference_flow(
     ctx: &Context,
     flow: &FlowConfig,
     store: Arc<dyn StateStore>,
+    sessions: &Sessions,
 ) -> CliResult<ReferenceFlow> {
     let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
+    sessions.track_looker(&looker);
+    sessions.track_acumatica(&acumatica);
     reference_builder(flow, looker, acumatica)?
         .store(store)
         .build()
@@ -148,11 +168,22 @@ pub async fn open_warehouse(url: &StoreUrl) -> CliResult<Arc<dyn WarehouseSink>>
     }
 }
 
-/// Builds sync-core's feed flow for a configured feed flow.
+/// Builds sync-core's feed flow for a configured feed flow. Nobody signs its client out: a
+/// command uses [`feed_flow_in`].
 pub async fn feed_flow(
     ctx: &Context,
     flow: &FlowConfig,
     store: Arc<dyn StateStore>,
+) -> CliResult<FeedFlow> {
+    feed_flow_in(ctx, flow, store, &Sessions::new()).await
+}
+
+/// [`feed_flow`], with its client in `sessions` to be signed out when the command is done.
+pub async fn feed_flow_in(
+    ctx: &Context,
+    flow: &FlowConfig,
+    store: Arc<dyn StateStore>,
+    sessions: &Sessions,
 ) -> CliResult<FeedFlow> {
     let feed = flow.feed().ok_or_else(|| {
         CliError::usage(format!(
@@ -167,6 +198,7 @@ pub async fn feed_flow(
         false,
     )
     .await?;
+    sessions.track_acumatica(&acumatica);
     let warehouse = open_warehouse(&feed.warehouse).await?;
     FeedFlow::from_config(
         &feed.to_feed_config(&flow.name),
@@ -188,17 +220,22 @@ pub enum BuiltFlow {
     Reference(ReferenceFlow),
 }
 
-/// Builds a flow of any kind.
+/// Builds a flow of any kind, with its clients in `sessions`.
 pub async fn build_flow(
     ctx: &Context,
     flow: &FlowConfig,
     store: Arc<dyn StateStore>,
+    sessions: &Sessions,
 ) -> CliResult<BuiltFlow> {
     Ok(match flow.kind() {
-        crate::config::FlowKind::Post => BuiltFlow::Post(post_flow(ctx, flow, store).await?),
-        crate::config::FlowKind::Feed => BuiltFlow::Feed(feed_flow(ctx, flow, store).await?),
+        crate::config::FlowKind::Post => {
+            BuiltFlow::Post(post_flow_in(ctx, flow, store, sessions).await?)
+        }
+        crate::config::FlowKind::Feed => {
+            BuiltFlow::Feed(feed_flow_in(ctx, flow, store, sessions).await?)
+        }
         crate::config::FlowKind::Reference => {
-            BuiltFlow::Reference(reference_flow(ctx, flow, store).await?)
+            BuiltFlow::Reference(reference_flow(ctx, flow, store, sessions).await?)
         }
     })
 }

@@ -7,6 +7,7 @@ pub mod plan;
 pub mod replay;
 pub mod run;
 pub mod sandbox;
+pub mod signout;
 pub mod status;
 pub mod vault;
 

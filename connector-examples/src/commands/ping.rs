@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
+use crate::commands::signout::Sessions;
 use crate::config::{AcumaticaSettings, FlowConfig, LookerSettings};
 use crate::connect;
 use crate::exit::{CliError, Exit};
@@ -150,7 +151,10 @@ pub async fn looker_checks(
             }
         }
     }
-    let _ = client.logout().await;
+    // Signed out as every command signs out: a failure is a warning, not a failed check.
+    let sessions = Sessions::new();
+    sessions.track_looker(&client);
+    sessions.sign_out().await;
     out
 }
 
@@ -270,7 +274,9 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
             "needs a valid endpoint version",
         ));
     }
-    let _ = client.close().await;
+    let sessions = Sessions::new();
+    sessions.track_acumatica(&client);
+    sessions.sign_out().await;
     out
 }
 

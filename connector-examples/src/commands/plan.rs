@@ -21,6 +21,7 @@ use sync_core::validate::{DocumentStatus, ValidationReport, validate};
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
 use crate::commands::flows::{from_sync, reference_builder};
+use crate::commands::signout::Sessions;
 use crate::config::{FlowConfig, FlowKind, PostFlow};
 use crate::connect;
 use crate::exit::{CliError, CliResult, Exit};
@@ -454,9 +455,14 @@ pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
     })
 }
 
-/// Runs `plan`.
+/// Runs `plan`; signs out of Looker and Acumatica when it is done, also when it failed.
 pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
+    let sessions = Sessions::new();
+    sessions.signing_out(plan(&ctx, args, &sessions)).await
+}
+
+async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit, CliError> {
     let flows: Vec<&FlowConfig> = ctx
         .config
         .select(args.flow.as_deref())?
@@ -470,17 +476,13 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
         )));
     }
     let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
+    sessions.track_looker(&looker);
+    sessions.track_acumatica(&acumatica);
     let mut exit = Exit::Ok;
     let mut plans = Vec::new();
     for flow in flows {
         if flow.reference().is_some() {
-            let plan = match plan_reference(&looker, &acumatica, flow).await {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = acumatica.close().await;
-                    return Err(e);
-                }
-            };
+            let plan = plan_reference(&looker, &acumatica, flow).await?;
             if ctx.json {
                 plans.push(reference_to_json(&plan));
             } else {
@@ -488,14 +490,7 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             }
             continue;
         }
-        let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await;
-        let plan = match plan {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = acumatica.close().await;
-                return Err(e);
-            }
-        };
+        let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await?;
         if !plan.report.is_clean() {
             exit = exit.worst(Exit::Validation);
         }
@@ -504,7 +499,6 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
         }
         plans.push(to_json(&plan));
     }
-    let _ = acumatica.close().await;
     if ctx.json {
         print_json(&json!({
             "ok": exit == Exit::Ok,

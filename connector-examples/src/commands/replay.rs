@@ -15,19 +15,25 @@ use serde_json::json;
 
 use crate::cli::{GlobalArgs, ReplayArgs};
 use crate::commands::Context;
-use crate::commands::flows::{from_sync, open_store, post_flow, reference_flow};
+use crate::commands::flows::{from_sync, open_store, post_flow_in, reference_flow};
 use crate::commands::run::{
     reference_exit, reference_json, render_reference_summary, render_summary, summary_exit,
     summary_json,
 };
+use crate::commands::signout::Sessions;
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
 use crate::progress::FlowProgress;
 
-/// Runs `replay`.
+/// Runs `replay`; signs out of Looker and Acumatica when it is done, also when it failed.
 pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
+    let sessions = Sessions::new();
+    sessions.signing_out(replay(&ctx, args, &sessions)).await
+}
+
+async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result<Exit, CliError> {
     let flow_cfg = ctx.config.flow(&args.flow)?;
     let Some(store) = open_store(&ctx.config.store, false).await? else {
         return Err(CliError::failed(format!(
@@ -36,9 +42,9 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
         )));
     };
     if flow_cfg.reference().is_some() {
-        return replay_reference(&ctx, flow_cfg, args, store).await;
+        return replay_reference(ctx, flow_cfg, args, store, sessions).await;
     }
-    let flow = post_flow(&ctx, flow_cfg, store).await?;
+    let flow = post_flow_in(ctx, flow_cfg, store, sessions).await?;
     let letters = flow
         .dead_letters()
         .await
@@ -90,6 +96,7 @@ async fn replay_reference(
     flow_cfg: &FlowConfig,
     args: &ReplayArgs,
     store: Arc<dyn sync_core::store::StateStore>,
+    sessions: &Sessions,
 ) -> Result<Exit, CliError> {
     if let Some(id) = args.id {
         return Err(CliError::usage(format!(
@@ -114,7 +121,7 @@ async fn replay_reference(
         }
         return Ok(Exit::Ok);
     }
-    let flow = reference_flow(ctx, flow_cfg, store).await?;
+    let flow = reference_flow(ctx, flow_cfg, store, sessions).await?;
     if !ctx.json {
         println!(
             "Flow {} is a reference flow: every run retries its failed records, so replay runs \

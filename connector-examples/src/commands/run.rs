@@ -19,6 +19,7 @@ use sync_core::store::{RunStatus, StateStore};
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::Context;
 use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store};
+use crate::commands::signout::Sessions;
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
 use crate::output::{Table, print_json};
@@ -121,15 +122,19 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
 }
 
 /// Builds every selected flow up front, so configuration and credential problems show at
-/// start-up rather than at the first due time.
+/// start-up rather than at the first due time; their clients go into `sessions`.
 async fn build_flows(
     ctx: &Context,
     flows: &[&FlowConfig],
     store: &Arc<dyn StateStore>,
+    sessions: &Sessions,
 ) -> Result<HashMap<String, BuiltFlow>, CliError> {
     let mut built = HashMap::new();
     for f in flows {
-        built.insert(f.name.clone(), build_flow(ctx, f, store.clone()).await?);
+        built.insert(
+            f.name.clone(),
+            build_flow(ctx, f, store.clone(), sessions).await?,
+        );
     }
     Ok(built)
 }
@@ -339,9 +344,15 @@ pub async fn run_once(
     }
 }
 
-/// Runs `run`.
+/// Runs `run`; signs out of Looker and Acumatica when it is done (`--once`: after the flows
+/// ran; the daemon: when it stops), also when a flow failed.
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
+    let sessions = Sessions::new();
+    sessions.signing_out(run_in(&ctx, args, &sessions)).await
+}
+
+async fn run_in(ctx: &Context, args: &RunArgs, sessions: &Sessions) -> Result<Exit, CliError> {
     let flows = ctx.config.select(args.flow.as_deref())?;
     if flows.is_empty() {
         return Err(CliError::usage(format!(
@@ -353,7 +364,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> 
     let store = open_store(&ctx.config.store, true)
         .await?
         .ok_or_else(|| CliError::failed("the state store could not be opened"))?;
-    let built = build_flows(&ctx, &flows, &store).await?;
+    let built = build_flows(ctx, &flows, &store, sessions).await?;
     if args.once {
         let mut exit = Exit::Ok;
         let mut runs = Vec::new();
@@ -375,7 +386,27 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> 
         }
         return Ok(exit);
     }
-    daemon(&ctx, &flows, store, built).await
+    daemon(ctx, &flows, store, built).await
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and `docker stop`
+/// send): the daemon's shutdown, after which it signs out.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn daemon(
@@ -456,7 +487,7 @@ async fn daemon(
                 }
             },
             async {
-                let _ = tokio::signal::ctrl_c().await;
+                shutdown_signal().await;
                 tracing::info!("shutting down: finishing running flows");
             },
         )
