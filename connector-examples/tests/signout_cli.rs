@@ -93,6 +93,35 @@ async fn a_run_that_fails_validation_still_signs_out() {
     assert_eq!(rig.live_sessions(), 0);
 }
 
+/// Each flow of `run --once` signs out when it is done, before the next flow signs in: a
+/// licence that allows one API session at a time is enough for all three flows.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_of_every_flow_holds_one_acumatica_session_at_a_time() {
+    let options = SandboxOptions::default();
+    let rig = Rig::with(
+        SandboxOptions {
+            acumatica: options.acumatica.max_sessions(1),
+            ..options
+        },
+        |c| c,
+    )
+    .await;
+    let a = rig.cmd().args(["run", "--once"]).assert();
+    let err = stderr_of(&a);
+    a.code(0);
+    assert_eq!(
+        rig.sandbox
+            .acumatica()
+            .state()
+            .auth_counters()
+            .login_limit_refusals,
+        0,
+        "{err}"
+    );
+    assert_eq!(rig.acumatica_logouts(), 3);
+    assert_eq!(rig.live_sessions(), 0);
+}
+
 /// A refused vendor makes `run` exit 1; `replay` of the reference flow runs it again (exit 1):
 /// both sign out.
 #[tokio::test(flavor = "multi_thread")]
@@ -159,10 +188,12 @@ async fn a_failed_sign_out_is_a_warning_and_keeps_the_exit_code_and_output() {
     assert_eq!(rig.looker_logouts(), 1);
 }
 
-/// The daemon signs out when a service manager stops it (SIGTERM), as on Ctrl-C.
+/// The daemon signs out after each scheduled run (the clients sign in again at the next due
+/// time) and when a service manager stops it (SIGTERM), as on Ctrl-C: every sign-in is matched
+/// by a sign-out, and no session is left.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
-async fn the_daemon_signs_out_when_it_is_stopped_with_sigterm() {
+async fn the_daemon_signs_out_after_each_run_and_when_it_is_stopped_with_sigterm() {
     let rig = Rig::with(SandboxOptions::default(), |c| {
         c.replace("cron = \"0 7 * * *\"", "cron = \"*/1 * * * * *\"")
     })
@@ -184,33 +215,22 @@ async fn the_daemon_signs_out_when_it_is_stopped_with_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait (bounded) until a scheduled run signed in to Acumatica.
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if rig
-            .sandbox
-            .acumatica()
-            .state()
-            .auth_counters()
-            .tokens_issued
-            > 0
-        {
-            break;
-        }
-    }
-    assert!(
+    let tokens = || {
         rig.sandbox
             .acumatica()
             .state()
             .auth_counters()
             .tokens_issued
-            > 0
-    );
-    assert_eq!(
-        rig.acumatica_logouts(),
-        0,
-        "no sign-out while the daemon runs"
-    );
+    };
+    // Wait (bounded) until two scheduled runs signed in to Acumatica.
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if tokens() >= 2 {
+            break;
+        }
+    }
+    assert!(tokens() >= 2, "two scheduled runs signed in");
+    assert!(rig.acumatica_logouts() >= 1, "the first run signed out");
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -220,7 +240,15 @@ async fn the_daemon_signs_out_when_it_is_stopped_with_sigterm() {
         status.success(),
         "SIGTERM stops the daemon cleanly: {status:?}"
     );
-    assert_eq!(rig.acumatica_logouts(), 1);
-    assert_eq!(rig.looker_logouts(), 1);
     assert_eq!(rig.live_sessions(), 0);
+    assert_eq!(
+        rig.acumatica_logouts() as u64,
+        tokens(),
+        "one sign-out per sign-in"
+    );
+    assert_eq!(
+        rig.looker_logouts() as u64,
+        rig.sandbox.looker().counters().logins,
+        "one Looker sign-out per login"
+    );
 }

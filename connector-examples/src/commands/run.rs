@@ -121,19 +121,48 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
     })
 }
 
+/// A flow built for `run`, with the clients it signs in with (its own: each flow has its
+/// clients).
+struct ReadyFlow {
+    flow: BuiltFlow,
+    sessions: Sessions,
+}
+
+impl ReadyFlow {
+    /// Runs the flow once, then signs its clients out, so a run of several flows holds one
+    /// flow's Acumatica session at a time (a licence may allow as few as two API users) and a
+    /// daemon holds none between due times; the clients sign in again at the next run.
+    async fn run_once(
+        &self,
+        name: &str,
+        progress: Arc<FlowProgress>,
+    ) -> (Exit, String, serde_json::Value) {
+        self.sessions
+            .signing_out(run_once(name, &self.flow, Some(progress)))
+            .await
+    }
+}
+
 /// Builds every selected flow up front, so configuration and credential problems show at
-/// start-up rather than at the first due time; their clients go into `sessions`.
+/// start-up rather than at the first due time; their clients also go into `sessions`, the
+/// command's, signed out when it ends whatever happened.
 async fn build_flows(
     ctx: &Context,
     flows: &[&FlowConfig],
     store: &Arc<dyn StateStore>,
     sessions: &Sessions,
-) -> Result<HashMap<String, BuiltFlow>, CliError> {
+) -> Result<HashMap<String, ReadyFlow>, CliError> {
     let mut built = HashMap::new();
     for f in flows {
+        let own = Sessions::new();
+        let flow = build_flow(ctx, f, store.clone(), &own).await;
+        sessions.track_all(&own);
         built.insert(
             f.name.clone(),
-            build_flow(ctx, f, store.clone(), sessions).await?,
+            ReadyFlow {
+                flow: flow?,
+                sessions: own,
+            },
         );
     }
     Ok(built)
@@ -370,7 +399,7 @@ async fn run_in(ctx: &Context, args: &RunArgs, sessions: &Sessions) -> Result<Ex
         let mut runs = Vec::new();
         for f in &flows {
             let progress = Arc::new(FlowProgress::new(&f.name, ctx.bars));
-            let (code, text, value) = run_once(&f.name, &built[&f.name], Some(progress)).await;
+            let (code, text, value) = built[&f.name].run_once(&f.name, progress).await;
             exit = exit.worst(code);
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
@@ -413,7 +442,7 @@ async fn daemon(
     ctx: &Context,
     flows: &[&FlowConfig],
     store: Arc<dyn StateStore>,
-    built: HashMap<String, BuiltFlow>,
+    built: HashMap<String, ReadyFlow>,
 ) -> Result<Exit, CliError> {
     let mut builder = Runner::builder(store);
     let mut scheduled = 0;
@@ -477,7 +506,7 @@ async fn daemon(
                         .ok_or_else(|| format!("flow `{name}` is not configured"))?;
                     // Several flows may run at once here: log lines, never bars.
                     let progress = Arc::new(FlowProgress::new(&name, false));
-                    let (exit, text, _) = run_once(&name, flow, Some(progress)).await;
+                    let (exit, text, _) = flow.run_once(&name, progress).await;
                     tracing::info!("{}", text.trim_end());
                     if exit == Exit::Ok {
                         Ok(())

@@ -77,6 +77,12 @@ impl Sessions {
         self.lock().push(Session::Acumatica(client.clone()));
     }
 
+    /// Signs out the clients `other` tracks too (they stay tracked there as well).
+    pub fn track_all(&self, other: &Sessions) {
+        let theirs = other.lock().clone();
+        self.lock().extend(theirs);
+    }
+
     /// How many clients are tracked.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -87,12 +93,13 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Logs every tracked client out, Looker and Acumatica, and forgets them. A client that
-    /// never signed in sends nothing. A failure (or a logout taking longer than
+    /// Logs every tracked client out, Looker and Acumatica. A client that is not signed in
+    /// (never was, or already signed out) sends nothing; one used again afterwards signs in
+    /// again, so the same clients can be signed out after each run. A failure (or a logout taking longer than
     /// [`SIGN_OUT_TIMEOUT`]) is logged as a warning naming the system and the error, never a
     /// credential, and the others are still signed out.
     pub async fn sign_out(&self) {
-        let clients = std::mem::take(&mut *self.lock());
+        let clients = self.lock().clone();
         for client in clients {
             let (system, result) = match &client {
                 Session::Looker(c) => (
@@ -138,7 +145,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn clients_that_never_signed_in_sign_out_quietly_and_are_forgotten() {
+    async fn clients_that_never_signed_in_sign_out_quietly() {
         let sessions = Sessions::new();
         let looker = looker_client::Client::builder("https://looker.invalid")
             .credentials("id", "secret")
@@ -149,6 +156,9 @@ mod tests {
         assert!(!format!("{sessions:?}").contains("secret"));
         let out = sessions.signing_out(async { 7 }).await;
         assert_eq!(out, 7, "the body's result is returned unchanged");
-        assert!(sessions.is_empty());
+        let all = Sessions::new();
+        all.track_all(&sessions);
+        assert_eq!(all.len(), 1);
+        assert_eq!(sessions.len(), 1);
     }
 }
