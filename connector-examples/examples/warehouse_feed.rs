@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use connector_examples::commands::Context;
 use connector_examples::commands::flows::{feed_flow, from_sync, open_store, open_warehouse};
 use connector_examples::commands::run::render_feed_summary;
+use connector_examples::commands::signout::Sessions;
 use connector_examples::config::Config;
 use connector_examples::demo::sandbox_context;
 use connector_examples::exit::{CliError, CliResult};
@@ -19,7 +20,7 @@ use connector_examples::secrets::Secrets;
 use sync_core::warehouse::TableSpec;
 use testkit::{Sandbox, SandboxOptions};
 
-async fn feed_twice(ctx: &Context) -> CliResult<()> {
+async fn feed_twice(ctx: &Context, sessions: &Sessions) -> CliResult<()> {
     let flow_cfg = ctx
         .config
         .flows
@@ -30,7 +31,7 @@ async fn feed_twice(ctx: &Context) -> CliResult<()> {
     let store = open_store(&ctx.config.store, true)
         .await?
         .ok_or_else(|| CliError::failed("no state store"))?;
-    let flow = feed_flow(ctx, flow_cfg, store.clone()).await?;
+    let flow = feed_flow(ctx, flow_cfg, store.clone(), sessions).await?;
     let warehouse = open_warehouse(&feed.warehouse).await?;
     for (i, what) in [
         "First run: no mark yet, so everything is read",
@@ -84,7 +85,8 @@ async fn run() -> CliResult<()> {
             json: false,
             bars: false,
         };
-        return feed_twice(&ctx).await;
+        let sessions = Sessions::new();
+        return sessions.signing_out(feed_twice(&ctx, &sessions)).await;
     }
     if !args.is_empty() {
         return Err(CliError::usage("usage: warehouse_feed [--config PATH]"));
@@ -98,7 +100,8 @@ async fn run() -> CliResult<()> {
         dir.path().display()
     );
     let ctx = sandbox_context(&sandbox, dir.path(), false)?;
-    let result = feed_twice(&ctx).await;
+    let sessions = Sessions::new();
+    let result = sessions.signing_out(feed_twice(&ctx, &sessions)).await;
     sandbox.shutdown().await;
     result
 }

@@ -15,6 +15,7 @@ use crate::commands::Context;
 use crate::commands::flows::{open_store, post_flow};
 use crate::commands::plan::{plan_flow, render};
 use crate::commands::run::render_summary;
+use crate::commands::signout::Sessions;
 use crate::config::{Config, FlowConfig};
 use crate::connect;
 use crate::exit::{CliError, CliResult};
@@ -49,6 +50,9 @@ pub struct PeriodCloseOutcome {
     pub rerun_skipped: u64,
     /// GL batches copied to the warehouse.
     pub warehouse_records: Option<u64>,
+    /// With the sandbox: Acumatica API sessions still counted against the licence when the
+    /// story ended (zero: every client signed out).
+    pub acumatica_sessions_left: Option<usize>,
 }
 
 /// Whether the story runs against real systems: a config file was given, or
@@ -120,7 +124,12 @@ pub async fn period_close(
         "  State store and warehouse (SQLite): {}",
         dir.path().display()
     );
-    let result = sandbox_story(&sandbox, dir.path(), options.bars, out).await;
+    let result = sandbox_story(&sandbox, dir.path(), options.bars, out)
+        .await
+        .map(|mut outcome| {
+            outcome.acumatica_sessions_left = Some(sandbox.acumatica().state().active_sessions());
+            outcome
+        });
     sandbox.shutdown().await;
     result
 }
@@ -175,11 +184,25 @@ fn first_post_flow(ctx: &Context) -> CliResult<&FlowConfig> {
         })
 }
 
+/// The story, signed out of both systems at the end whatever happened (as every command is).
 async fn story(
     ctx: &Context,
     sandbox: Option<&Sandbox>,
     post: bool,
     out: &mut (dyn Write + Send),
+) -> CliResult<PeriodCloseOutcome> {
+    let sessions = Sessions::new();
+    sessions
+        .signing_out(story_steps(ctx, sandbox, post, out, &sessions))
+        .await
+}
+
+async fn story_steps(
+    ctx: &Context,
+    sandbox: Option<&Sandbox>,
+    post: bool,
+    out: &mut (dyn Write + Send),
+    sessions: &Sessions,
 ) -> CliResult<PeriodCloseOutcome> {
     let mut outcome = PeriodCloseOutcome {
         sandbox: sandbox.is_some(),
@@ -199,6 +222,8 @@ async fn story(
         say!(out, "Filter: {f} = {e}");
     }
     let (looker, acumatica) = connect::clients(&ctx.config, &ctx.secrets).await?;
+    sessions.track_looker(&looker);
+    sessions.track_acumatica(&acumatica);
 
     say!(out);
     say!(
@@ -213,7 +238,6 @@ async fn story(
     say!(out, "{}", render(&plan).trim_end());
     outcome.planned = plan.would_post();
     if !plan.report.is_clean() {
-        let _ = acumatica.close().await;
         return Err(CliError::validation(format!(
             "{} validation problem(s); nothing was posted (see the list above)",
             plan.report.issues.len()
@@ -225,14 +249,13 @@ async fn story(
             out,
             "Stopping after the plan: pass --post to post to the real Acumatica."
         );
-        let _ = acumatica.close().await;
         return Ok(outcome);
     }
 
     let store = open_store(&ctx.config.store, true)
         .await?
         .ok_or_else(|| CliError::failed("the state store could not be opened"))?;
-    let flow_runner = post_flow(ctx, flow, store.clone()).await?;
+    let flow_runner = post_flow(ctx, flow, store.clone(), sessions).await?;
     let created_before = sandbox.map(|s| s.acumatica().state().created("JournalTransaction"));
 
     say!(out);
@@ -322,7 +345,8 @@ async fn story(
             after - before - outcome.posted_batches.len() as u64
         );
     }
-    let _ = acumatica.close().await;
+    // The plan's and the post flow's sessions end here, before the feed signs in.
+    sessions.sign_out().await;
 
     if let Some(feed_cfg) = ctx.config.flows.iter().find(|f| f.feed().is_some()) {
         say!(out);
@@ -330,7 +354,8 @@ async fn story(
             out,
             "== 5. The warehouse feed: the latest GL entries copied for reporting"
         );
-        let feed = crate::commands::flows::feed_flow(ctx, feed_cfg, store.clone()).await?;
+        let feed =
+            crate::commands::flows::feed_flow(ctx, feed_cfg, store.clone(), sessions).await?;
         let summary = feed.run().await.map_err(|e| {
             crate::commands::flows::from_sync(&format!("flow `{}`", feed_cfg.name), &e)
         })?;

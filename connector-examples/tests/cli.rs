@@ -947,6 +947,11 @@ async fn period_close_tells_the_whole_story_against_the_sandbox() {
         outcome.warehouse_records.unwrap() >= 3,
         "the posted batches reached the warehouse"
     );
+    assert_eq!(
+        outcome.acumatica_sessions_left,
+        Some(0),
+        "the story signs out of Acumatica"
+    );
     for line in [
         "== 1. The overhead allocation query in Looker",
         "Model finance, explore overhead_allocation",

@@ -65,18 +65,10 @@ pub fn from_sync(context: &str, err: &sync_core::Error) -> CliError {
     e
 }
 
-/// Builds sync-core's post flow for a configured post flow, with both clients and the store.
-/// Nobody signs its clients out: a command uses [`post_flow_in`].
+/// Builds sync-core's post flow for a configured post flow, with both clients and the store;
+/// the clients are tracked in `sessions`, which signs them out when the command is done
+/// ([`Sessions::signing_out`]).
 pub async fn post_flow(
-    ctx: &Context,
-    flow: &FlowConfig,
-    store: Arc<dyn StateStore>,
-) -> CliResult<PostFlow> {
-    post_flow_in(ctx, flow, store, &Sessions::new()).await
-}
-
-/// [`post_flow`], with its clients in `sessions` to be signed out when the command is done.
-pub async fn post_flow_in(
     ctx: &Context,
     flow: &FlowConfig,
     store: Arc<dyn StateStore>,
@@ -168,18 +160,9 @@ pub async fn open_warehouse(url: &StoreUrl) -> CliResult<Arc<dyn WarehouseSink>>
     }
 }
 
-/// Builds sync-core's feed flow for a configured feed flow. Nobody signs its client out: a
-/// command uses [`feed_flow_in`].
+/// Builds sync-core's feed flow for a configured feed flow; its client is tracked in
+/// `sessions`, which signs it out when the command is done ([`Sessions::signing_out`]).
 pub async fn feed_flow(
-    ctx: &Context,
-    flow: &FlowConfig,
-    store: Arc<dyn StateStore>,
-) -> CliResult<FeedFlow> {
-    feed_flow_in(ctx, flow, store, &Sessions::new()).await
-}
-
-/// [`feed_flow`], with its client in `sessions` to be signed out when the command is done.
-pub async fn feed_flow_in(
     ctx: &Context,
     flow: &FlowConfig,
     store: Arc<dyn StateStore>,
@@ -229,10 +212,10 @@ pub async fn build_flow(
 ) -> CliResult<BuiltFlow> {
     Ok(match flow.kind() {
         crate::config::FlowKind::Post => {
-            BuiltFlow::Post(post_flow_in(ctx, flow, store, sessions).await?)
+            BuiltFlow::Post(post_flow(ctx, flow, store, sessions).await?)
         }
         crate::config::FlowKind::Feed => {
-            BuiltFlow::Feed(feed_flow_in(ctx, flow, store, sessions).await?)
+            BuiltFlow::Feed(feed_flow(ctx, flow, store, sessions).await?)
         }
         crate::config::FlowKind::Reference => {
             BuiltFlow::Reference(reference_flow(ctx, flow, store, sessions).await?)

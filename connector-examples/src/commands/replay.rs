@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::cli::{GlobalArgs, ReplayArgs};
 use crate::commands::Context;
-use crate::commands::flows::{from_sync, open_store, post_flow_in, reference_flow};
+use crate::commands::flows::{from_sync, open_store, post_flow, reference_flow};
 use crate::commands::run::{
     reference_exit, reference_json, render_reference_summary, render_summary, summary_exit,
     summary_json,
@@ -44,7 +44,7 @@ async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result
     if flow_cfg.reference().is_some() {
         return replay_reference(ctx, flow_cfg, args, store, sessions).await;
     }
-    let flow = post_flow_in(ctx, flow_cfg, store, sessions).await?;
+    let flow = post_flow(ctx, flow_cfg, store, sessions).await?;
     let letters = flow
         .dead_letters()
         .await
