@@ -3,62 +3,19 @@
 //! Each test starts both fakes in-process, writes a config pointing at them into a temporary
 //! directory, and runs the real binary with the demo credentials in its environment.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use connector_examples::demo::{PeriodCloseOptions, period_close};
 use predicates::prelude::*;
+use support::{OUTER_VARS, Rig};
 use sync_core::store::StateStore as _;
+use testkit::SandboxOptions;
 use testkit::looker::{DataProblem, LookerConfig};
-use testkit::{Sandbox, SandboxOptions};
-
-/// Every variable that could leak in from the developer's shell and change the outcome.
-const OUTER_VARS: &[&str] = &[
-    "ML_CONNECTOR_CONFIG",
-    "ML_CONNECTOR_STORE_URL",
-    "ML_CONNECTOR_VAULT",
-    "ML_CONNECTOR_VAULT_KEY",
-    "LOOKERSDK_BASE_URL",
-    "LOOKERSDK_CLIENT_ID",
-    "LOOKERSDK_CLIENT_SECRET",
-    "LOOKERSDK_VERIFY_SSL",
-    "LOOKERSDK_TIMEOUT",
-    "ACUMATICA_URL",
-    "ACUMATICA_ENDPOINT_VERSION",
-    "ACUMATICA_TENANT",
-    "ACUMATICA_BRANCH",
-    "ACUMATICA_CLIENT_ID",
-    "ACUMATICA_CLIENT_SECRET",
-    "ACUMATICA_USERNAME",
-    "ACUMATICA_PASSWORD",
-    "RUST_LOG",
-];
-
-struct Rig {
-    sandbox: Sandbox,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
 
 impl Rig {
-    async fn start() -> Rig {
-        Self::with(SandboxOptions::default(), |c| c).await
-    }
-
-    /// A rig whose config text is rewritten by `edit`.
-    async fn with(options: SandboxOptions, edit: impl FnOnce(String) -> String) -> Rig {
-        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
-        let dir = tempfile::tempdir().unwrap();
-        let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
-        let config = dir.path().join("ml-connector.toml");
-        std::fs::write(&config, text).unwrap();
-        Rig {
-            sandbox,
-            dir,
-            config,
-        }
-    }
-
     /// A rig whose Looker data has one unbalanced journal (October, branch WEST), validated per
     /// document: a run posts the other two and dead-letters that one.
     async fn with_unbalanced_journal() -> Rig {
@@ -80,16 +37,6 @@ impl Rig {
             },
         )
         .await
-    }
-
-    /// The binary with the demo secrets and `--config`.
-    fn cmd(&self) -> Command {
-        let mut c = bare(self.dir.path());
-        for (k, v) in self.sandbox.env() {
-            c.env(k, v);
-        }
-        c.arg("--config").arg(&self.config);
-        c
     }
 
     fn created(&self) -> u64 {

@@ -5,74 +5,14 @@
 //! Each test starts both fakes in-process, writes the sandbox config (edited) into a temporary
 //! directory, and runs the real binary with the demo credentials in its environment.
 
-use std::path::PathBuf;
+mod support;
 
-use assert_cmd::Command;
-use testkit::{Sandbox, SandboxOptions};
-
-/// Every variable that could leak in from the developer's shell and change the outcome.
-const OUTER_VARS: &[&str] = &[
-    "ML_CONNECTOR_CONFIG",
-    "ML_CONNECTOR_STORE_URL",
-    "ML_CONNECTOR_VAULT",
-    "ML_CONNECTOR_VAULT_KEY",
-    "LOOKERSDK_BASE_URL",
-    "LOOKERSDK_CLIENT_ID",
-    "LOOKERSDK_CLIENT_SECRET",
-    "LOOKERSDK_VERIFY_SSL",
-    "LOOKERSDK_TIMEOUT",
-    "ACUMATICA_URL",
-    "ACUMATICA_ENDPOINT_VERSION",
-    "ACUMATICA_TENANT",
-    "ACUMATICA_BRANCH",
-    "ACUMATICA_REQUEST_BRANCH",
-    "ACUMATICA_CLIENT_ID",
-    "ACUMATICA_CLIENT_SECRET",
-    "ACUMATICA_USERNAME",
-    "ACUMATICA_PASSWORD",
-    "RUST_LOG",
-];
+use support::Rig;
 
 /// The exit code of a usage or configuration error.
 const CONFIG_ERROR: i32 = 2;
 
-struct Rig {
-    sandbox: Sandbox,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
 impl Rig {
-    /// A rig whose sandbox config text is rewritten by `edit`.
-    async fn with(edit: impl FnOnce(String) -> String) -> Rig {
-        let sandbox = Sandbox::start(SandboxOptions::default())
-            .await
-            .expect("sandbox starts");
-        let dir = tempfile::tempdir().unwrap();
-        let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
-        let config = dir.path().join("ml-connector.toml");
-        std::fs::write(&config, text).unwrap();
-        Rig {
-            sandbox,
-            dir,
-            config,
-        }
-    }
-
-    /// The binary with the demo secrets and `--config`, without progress.
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("ml-connector").unwrap();
-        for v in OUTER_VARS {
-            c.env_remove(v);
-        }
-        c.current_dir(self.dir.path()).arg("--no-progress");
-        for (k, v) in self.sandbox.env() {
-            c.env(k, v);
-        }
-        c.arg("--config").arg(&self.config);
-        c
-    }
-
     fn acumatica_log(&self) -> &testkit::inspect::RequestLog {
         self.sandbox.acumatica().log()
     }
@@ -117,7 +57,7 @@ fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
 async fn plan_and_run_refuse_a_feed_table_on_a_reference_flow_and_write_nothing() {
     // The sandbox config ends with the approved_vendors reference flow: [flows.feed] appended
     // lands in it.
-    let rig = Rig::with(|c| format!("{c}\n[flows.feed]\nlag_secs = 60\n")).await;
+    let rig = Rig::edited(|c| format!("{c}\n[flows.feed]\nlag_secs = 60\n")).await;
     let line = rig.line_of("[flows.feed]");
     let kind_line = rig.line_of("kind = \"reference\"");
     for args in [
@@ -165,7 +105,7 @@ async fn plan_and_run_refuse_a_feed_table_on_a_reference_flow_and_write_nothing(
 #[tokio::test(flavor = "multi_thread")]
 async fn run_refuses_a_reference_table_on_a_post_flow_and_writes_nothing() {
     // Into overhead_allocation, the first flow of the sandbox config.
-    let rig = Rig::with(|c| {
+    let rig = Rig::edited(|c| {
         c.replacen(
             "[flows.mapping]\n",
             "[flows.reference]\nlookup_page_size = 10\n\n[flows.mapping]\n",
@@ -192,7 +132,7 @@ async fn run_refuses_a_reference_table_on_a_post_flow_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_run_with_request_branch_sends_it_on_every_entity_request() {
-    let rig = Rig::with(|c| {
+    let rig = Rig::edited(|c| {
         c.replacen(
             "[acumatica]\n",
             "[acumatica]\nrequest_branch = \"East Region\"\n",
@@ -240,7 +180,7 @@ async fn a_post_run_with_request_branch_sends_it_on_every_entity_request() {
     assert!(sign_in.iter().all(|r| r.branch.is_none()), "{sign_in:?}");
 
     // Without request_branch, no header.
-    let plain = Rig::with(|c| c).await;
+    let plain = Rig::edited(|c| c).await;
     plain
         .cmd()
         .args(["plan", "--flow", "overhead_allocation"])
@@ -257,7 +197,7 @@ async fn a_post_run_with_request_branch_sends_it_on_every_entity_request() {
 async fn a_login_branch_with_oauth_or_a_bad_request_branch_stops_before_any_request() {
     // The sandbox signs in with OAuth.
     let rig =
-        Rig::with(|c| c.replacen("[acumatica]\n", "[acumatica]\nbranch = \"EAST\"\n", 1)).await;
+        Rig::edited(|c| c.replacen("[acumatica]\n", "[acumatica]\nbranch = \"EAST\"\n", 1)).await;
     let line = rig.line_of("branch = ");
     let a = rig.cmd().args(["plan"]).assert().code(CONFIG_ERROR);
     let err = stderr_of(&a);
@@ -270,7 +210,7 @@ async fn a_login_branch_with_oauth_or_a_bad_request_branch_stops_before_any_requ
     rig.assert_nothing_happened();
 
     // The same from the environment.
-    let rig = Rig::with(|c| c).await;
+    let rig = Rig::edited(|c| c).await;
     let a = rig
         .cmd()
         .env("ACUMATICA_BRANCH", "EAST")
@@ -285,7 +225,7 @@ async fn a_login_branch_with_oauth_or_a_bad_request_branch_stops_before_any_requ
     rig.assert_nothing_happened();
 
     // A branch name a header cannot carry: acumatica-client's reason, with the key.
-    let rig = Rig::with(|c| {
+    let rig = Rig::edited(|c| {
         c.replacen(
             "[acumatica]\n",
             "[acumatica]\nrequest_branch = \"Région Est\"\n",

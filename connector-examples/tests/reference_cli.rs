@@ -6,80 +6,19 @@
 //! `approved_vendors` flow) into a temporary directory, and runs the real binary with the demo
 //! credentials in its environment.
 
+mod support;
+
 use std::path::PathBuf;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
+use support::Rig;
 use sync_core::store::StateStore as _;
 use testkit::seed::{self, credentials};
-use testkit::{Sandbox, SandboxOptions};
 
 const FLOW: &str = "approved_vendors";
 const VENDOR_ROUTE: &str = "/entity/Default/*/Vendor";
 
-/// Every variable that could leak in from the developer's shell and change the outcome.
-const OUTER_VARS: &[&str] = &[
-    "ML_CONNECTOR_CONFIG",
-    "ML_CONNECTOR_STORE_URL",
-    "ML_CONNECTOR_VAULT",
-    "ML_CONNECTOR_VAULT_KEY",
-    "LOOKERSDK_BASE_URL",
-    "LOOKERSDK_CLIENT_ID",
-    "LOOKERSDK_CLIENT_SECRET",
-    "LOOKERSDK_VERIFY_SSL",
-    "LOOKERSDK_TIMEOUT",
-    "ACUMATICA_URL",
-    "ACUMATICA_ENDPOINT_VERSION",
-    "ACUMATICA_TENANT",
-    "ACUMATICA_BRANCH",
-    "ACUMATICA_CLIENT_ID",
-    "ACUMATICA_CLIENT_SECRET",
-    "ACUMATICA_USERNAME",
-    "ACUMATICA_PASSWORD",
-    "RUST_LOG",
-];
-
-struct Rig {
-    sandbox: Sandbox,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
 impl Rig {
-    async fn start() -> Rig {
-        Self::with(|c| c).await
-    }
-
-    /// A rig whose sandbox config text is rewritten by `edit`.
-    async fn with(edit: impl FnOnce(String) -> String) -> Rig {
-        let sandbox = Sandbox::start(SandboxOptions::default())
-            .await
-            .expect("sandbox starts");
-        let dir = tempfile::tempdir().unwrap();
-        let text = edit(sandbox.config_toml(&dir.path().display().to_string()));
-        let config = dir.path().join("ml-connector.toml");
-        std::fs::write(&config, text).unwrap();
-        Rig {
-            sandbox,
-            dir,
-            config,
-        }
-    }
-
-    /// The binary with the demo secrets and `--config`, without progress.
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("ml-connector").unwrap();
-        for v in OUTER_VARS {
-            c.env_remove(v);
-        }
-        c.current_dir(self.dir.path()).arg("--no-progress");
-        for (k, v) in self.sandbox.env() {
-            c.env(k, v);
-        }
-        c.arg("--config").arg(&self.config);
-        c
-    }
-
     fn store(&self) -> PathBuf {
         self.dir.path().join("ml-connector.db")
     }
@@ -284,7 +223,7 @@ async fn run_once_against_the_sandbox_runs_all_three_flows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_vendor_is_dead_lettered_the_run_exits_1_and_the_others_are_written() {
-    let rig = Rig::with(with_refused_vendor).await;
+    let rig = Rig::edited(with_refused_vendor).await;
     let a = rig
         .cmd()
         .args(["run", "--once", "--flow", FLOW])
@@ -423,7 +362,7 @@ async fn plan_of_every_flow_includes_the_reference_flow_and_an_unmapped_value_ex
     assert_eq!(plans[1]["unchanged"], 6);
 
     // A status the map does not know: every problem listed, exit 4, nothing written.
-    let rig = Rig::with(|c| with_refused_vendor(c).replace("Inactive = \"none\"\n", "")).await;
+    let rig = Rig::edited(|c| with_refused_vendor(c).replace("Inactive = \"none\"\n", "")).await;
     let a = rig.cmd().args(["plan", "--flow", FLOW]).assert().code(4);
     let err = stderr_of(&a);
     assert!(
@@ -440,7 +379,7 @@ async fn plan_of_every_flow_includes_the_reference_flow_and_an_unmapped_value_ex
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_reference_mapping_names_the_flow_line_and_key() {
     let rig =
-        Rig::with(|c| c.replace("fields.Terms = { column = ", "fields.Terms = { colum = ")).await;
+        Rig::edited(|c| c.replace("fields.Terms = { column = ", "fields.Terms = { colum = ")).await;
     // The reference flow's [flows.mapping] is the last one in the sandbox config.
     let text = std::fs::read_to_string(&rig.config).unwrap();
     let line = text
@@ -467,7 +406,7 @@ async fn a_bad_reference_mapping_names_the_flow_line_and_key() {
     assert_eq!(rig.log().count("*", VENDOR_ROUTE), 0);
 
     // Without a key: the key named, and the same exit code for every command.
-    let rig = Rig::with(|c| {
+    let rig = Rig::edited(|c| {
         c.replace(
             "key = { field = \"VendorID\", column = \"approved_vendors.vendor_id\" }\n",
             "",

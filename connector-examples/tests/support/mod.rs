@@ -24,6 +24,7 @@ pub const OUTER_VARS: &[&str] = &[
     "ACUMATICA_ENDPOINT_VERSION",
     "ACUMATICA_TENANT",
     "ACUMATICA_BRANCH",
+    "ACUMATICA_REQUEST_BRANCH",
     "ACUMATICA_CLIENT_ID",
     "ACUMATICA_CLIENT_SECRET",
     "ACUMATICA_USERNAME",
@@ -54,6 +55,11 @@ impl Rig {
 
     pub async fn start() -> Rig {
         Self::with(SandboxOptions::default(), |c| c).await
+    }
+
+    /// The default sandbox, its config text rewritten by `edit`.
+    pub async fn edited(edit: impl FnOnce(String) -> String) -> Rig {
+        Self::with(SandboxOptions::default(), edit).await
     }
 
     /// The binary with the demo secrets and `--config`, without progress bars.
