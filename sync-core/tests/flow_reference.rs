@@ -410,3 +410,44 @@ async fn the_builder_plans_without_a_store_and_reports_mapping_problems() {
     assert!(err.to_string().contains("source"), "{err}");
     env.shutdown().await;
 }
+
+/// A write that succeeded but whose answer cannot be read (a malformed body) marks that record
+/// failed and the run goes on with the others; the next run finds it in step and sends nothing.
+#[tokio::test]
+async fn an_unreadable_answer_to_an_applied_write_fails_that_record_only() {
+    use testkit::faults::{FaultKind, FaultRule};
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        drift(&env).await;
+        let rule = env.acu.faults().add(
+            FaultRule::new(FaultKind::MalformedBody)
+                .method("PUT")
+                .path(VENDOR_PUT)
+                .times(1),
+        );
+        let flow = flow(&env, MAPPING, store.clone());
+        let summary = flow.run().await.unwrap();
+        assert_eq!(env.acu.faults().fired(rule), 1);
+        assert_eq!(
+            summary.status,
+            RunStatus::CompletedWithErrors,
+            "{backend}: {summary}"
+        );
+        // V000001 (source order) got the malformed answer; its update was applied all the same.
+        let RecordOutcome::Failed { error } = &summary.record("V000001").unwrap().outcome else {
+            panic!("{backend}: {summary}")
+        };
+        assert!(error.contains("the write succeeded"), "{error}");
+        assert_eq!(summary.keys_with("created"), ["V000002"], "{backend}");
+        assert_eq!(field(&env, "V000001", "Terms"), Some(json!("30D")));
+
+        env.acu.log().reset();
+        let again = flow.run().await.unwrap();
+        assert_eq!(again.status, RunStatus::Succeeded, "{backend}: {again}");
+        assert_eq!(again.keys_with("unchanged").len(), seed::VENDORS.len());
+        assert_eq!(env.acu.log().count("PUT", VENDOR_PUT), 0, "{backend}");
+        assert_eq!(env.acu.state().created("Vendor"), 1);
+        env.shutdown().await;
+    }
+}

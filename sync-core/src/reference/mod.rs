@@ -784,8 +784,15 @@ impl ReferenceFlow {
                     dead_letter: letter.id,
                 }
             }
+            // The outcome is unknown, the precondition failed, or the write succeeded but its
+            // answer could not be read: this record is compared again by the next run, and the
+            // others go on (the service answered, so it is not down).
             Err(e)
-                if e.is_outcome_unknown() || matches!(e.kind(), ErrorKind::PreconditionFailed) =>
+                if e.is_outcome_unknown()
+                    || matches!(
+                        e.kind(),
+                        ErrorKind::PreconditionFailed | ErrorKind::Decode { .. }
+                    ) =>
             {
                 state.counts.failed += 1;
                 let error = e.to_string();

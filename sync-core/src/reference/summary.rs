@@ -26,8 +26,9 @@ pub enum RecordOutcome {
         /// The dead letter's id.
         dead_letter: i64,
     },
-    /// The write's outcome is unknown or its precondition failed; the next run compares the
-    /// record again (an upsert by key is safe to repeat).
+    /// The write's outcome is unknown, its precondition failed, or it succeeded with an
+    /// answer that could not be read; the next run compares the record again (an upsert by
+    /// key is safe to repeat).
     Failed {
         /// What went wrong.
         error: String,
