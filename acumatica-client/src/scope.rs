@@ -97,7 +97,7 @@ impl Client {
     /// carry (control characters; anything outside ASCII).
     pub fn with_branch(&self, name: impl Into<String>) -> Result<Client> {
         let name = name.into();
-        check_branch(&name)?;
+        Client::check_branch_name(&name)?;
         let mut scope = self.scope.as_deref().cloned().unwrap_or_default();
         scope.branch = Some(name);
         Ok(self.scoped(scope))
@@ -120,6 +120,23 @@ impl Client {
         let mut scope = self.scope.as_deref().cloned().unwrap_or_default();
         scope.business_date = Some(date);
         self.scoped(scope)
+    }
+
+    /// Whether `name` can be sent as a branch name by
+    /// [`with_branch`](Self::with_branch), without a client: for checking a
+    /// configuration before anything is built.
+    ///
+    /// ```
+    /// use acumatica_client::Client;
+    /// assert!(Client::check_branch_name("East Region").is_ok());
+    /// let e = Client::check_branch_name("Zürich").unwrap_err();
+    /// assert!(e.to_string().contains("ASCII"));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`with_branch`](Self::with_branch).
+    pub fn check_branch_name(name: &str) -> Result<()> {
+        check_branch(name)
     }
 
     /// The branch this view's requests run in, if one was set with

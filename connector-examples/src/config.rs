@@ -620,20 +620,10 @@ fn request_branch(
     }
 }
 
-/// acumatica-client's reason a branch name cannot be sent (from
-/// [`acumatica_client::Client::with_branch`]), if any.
-///
-/// The check is not public on its own, so it runs on a client built for a local address that
-/// is never used: building one sends nothing and reads no secret.
+/// acumatica-client's reason a branch name cannot be sent
+/// ([`acumatica_client::Client::check_branch_name`]), if any.
 fn check_request_branch(name: &str) -> Result<(), String> {
-    let client = acumatica_client::Client::builder("http://127.0.0.1/")
-        .endpoint_version("24.200.001")
-        .build()
-        .map_err(|e| format!("cannot check the branch name: {e}"))?;
-    client
-        .with_branch(name)
-        .map(drop)
-        .map_err(|e| e.message().to_owned())
+    acumatica_client::Client::check_branch_name(name).map_err(|e| e.message().to_owned())
 }
 
 fn env_bool(var: &str, v: &str) -> CliResult<bool> {
