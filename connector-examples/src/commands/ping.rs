@@ -255,10 +255,15 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
         match client.accounts(false).await {
             Ok(a) => {
                 let active = a.iter().filter(|x| x.active.get() == Some(&true)).count();
+                // With [acumatica] request_branch, every request ran in that branch.
+                let branch = client
+                    .branch_override()
+                    .map(|b| format!(", requests in branch \"{b}\""))
+                    .unwrap_or_default();
                 out.push(Check::pass(
                     S,
                     "accounts readable",
-                    format!("{} accounts ({active} active)", a.len()),
+                    format!("{} accounts ({active} active){branch}", a.len()),
                 ))
             }
             Err(e) => out.push(Check::fail(
