@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use connector_examples::demo::{PeriodCloseOptions, period_close};
@@ -44,10 +44,6 @@ impl Rig {
             .acumatica()
             .state()
             .created("JournalTransaction")
-    }
-
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("ml-connector.db")
     }
 }
 
@@ -923,23 +919,7 @@ async fn the_daemon_runs_flows_on_their_cadence_and_stops_on_ctrl_c() {
         c.replace("cron = \"0 6 1 * *\"", "cron = \"*/2 * * * * *\"")
     })
     .await;
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
-    for v in OUTER_VARS {
-        cmd.env_remove(v);
-    }
-    for (k, v) in rig.sandbox.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .current_dir(rig.dir.path())
-        .arg("--no-progress")
-        .arg("--config")
-        .arg(&rig.config)
-        .args(["run", "--flow", "overhead_allocation"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = rig.daemon("overhead_allocation").spawn().unwrap();
     // Wait (bounded) for at least two scheduled runs in the run history.
     let mut runs = 0;
     for _ in 0..100 {

@@ -8,54 +8,15 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 use support::Rig;
 use sync_core::store::StateStore as _;
-use testkit::seed::{self, credentials};
+use testkit::seed;
 
 const FLOW: &str = "approved_vendors";
 const VENDOR_ROUTE: &str = "/entity/Default/*/Vendor";
 
 impl Rig {
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("ml-connector.db")
-    }
-
-    /// A client of the Acumatica fake, to change its vendors behind the connector's back.
-    fn acumatica(&self) -> acumatica_client::Client {
-        acumatica_client::Client::builder(self.sandbox.acumatica_url())
-            .endpoint_version(testkit::sandbox::DEMO_ENDPOINT_VERSION)
-            .tenant(seed::TENANT)
-            .oauth_password(
-                credentials::ACUMATICA_CLIENT_ID,
-                credentials::ACUMATICA_CLIENT_SECRET,
-                credentials::ACUMATICA_USERNAME,
-                credentials::ACUMATICA_PASSWORD,
-            )
-            .allow_insecure_http(true)
-            .build()
-            .unwrap()
-    }
-
-    /// V000001 drifts (name and terms changed in Acumatica), V000002 is deleted there; the
-    /// other four still match Looker. The request log starts empty afterwards.
-    async fn drift(&self) {
-        let acu = self.acumatica();
-        acu.put_json(
-            "Vendor",
-            &json!({"VendorID": {"value": "V000001"}, "VendorName": {"value": "Acme (old name)"}, "Terms": {"value": "15D"}}),
-            acumatica_client::PutMode::UpdateOnly,
-            &acumatica_client::ListQuery::new(),
-        )
-        .await
-        .unwrap();
-        acu.delete_by_keys("Vendor", &["V000002"]).await.unwrap();
-        assert!(self.vendor("V000002").is_none());
-        self.log().reset();
-    }
-
     fn log(&self) -> &testkit::inspect::RequestLog {
         self.sandbox.acumatica().log()
     }
@@ -105,7 +66,7 @@ fn with_refused_vendor(config: String) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_creates_and_updates_vendors_and_a_rerun_sends_nothing() {
     let rig = Rig::start().await;
-    rig.drift().await;
+    rig.drift_vendors().await;
     let a = rig
         .cmd()
         .args(["run", "--once", "--flow", FLOW])
@@ -278,7 +239,7 @@ async fn a_refused_vendor_is_dead_lettered_the_run_exits_1_and_the_others_are_wr
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_shows_creates_and_updates_per_key_and_writes_nothing() {
     let rig = Rig::start().await;
-    rig.drift().await;
+    rig.drift_vendors().await;
     let a = rig.cmd().args(["plan", "--flow", FLOW]).assert().code(0);
     let out = stdout_of(&a);
     assert!(

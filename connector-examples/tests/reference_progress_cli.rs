@@ -4,40 +4,12 @@
 
 mod support;
 
-use serde_json::json;
 use support::{Rig, stderr_of, stdout_of};
-use testkit::seed::{self, credentials};
-
-/// V000001 drifts in Acumatica (name and terms), V000002 is deleted there.
-async fn drift(rig: &Rig) {
-    let acu = acumatica_client::Client::builder(rig.sandbox.acumatica_url())
-        .endpoint_version(testkit::sandbox::DEMO_ENDPOINT_VERSION)
-        .tenant(seed::TENANT)
-        .oauth_password(
-            credentials::ACUMATICA_CLIENT_ID,
-            credentials::ACUMATICA_CLIENT_SECRET,
-            credentials::ACUMATICA_USERNAME,
-            credentials::ACUMATICA_PASSWORD,
-        )
-        .allow_insecure_http(true)
-        .build()
-        .unwrap();
-    acu.put_json(
-        "Vendor",
-        &json!({"VendorID": {"value": "V000001"}, "VendorName": {"value": "Acme (old name)"}, "Terms": {"value": "15D"}}),
-        acumatica_client::PutMode::UpdateOnly,
-        &acumatica_client::ListQuery::new(),
-    )
-    .await
-    .unwrap();
-    acu.delete_by_keys("Vendor", &["V000002"]).await.unwrap();
-    acu.logout().await.unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reference_run_logs_progress_lines_on_stderr_when_not_a_terminal() {
     let rig = Rig::start().await;
-    drift(&rig).await;
+    rig.drift_vendors().await;
     let a = rig
         .cmd()
         .args(["run", "--once", "--flow", "approved_vendors"])

@@ -198,23 +198,7 @@ async fn the_daemon_signs_out_after_each_run_and_when_it_is_stopped_with_sigterm
         c.replace("cron = \"0 7 * * *\"", "cron = \"*/1 * * * * *\"")
     })
     .await;
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
-    for v in support::OUTER_VARS {
-        cmd.env_remove(v);
-    }
-    for (k, v) in rig.sandbox.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .current_dir(rig.dir.path())
-        .arg("--no-progress")
-        .arg("--config")
-        .arg(&rig.config)
-        .args(["run", "--flow", "approved_vendors"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = rig.daemon("approved_vendors").spawn().unwrap();
     let tokens = || {
         rig.sandbox
             .acumatica()

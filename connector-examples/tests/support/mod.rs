@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use assert_cmd::Command;
+use testkit::seed::{self, credentials};
 use testkit::{Sandbox, SandboxOptions};
 
 /// Every variable that could leak in from the developer's shell and change the outcome.
@@ -74,6 +75,74 @@ impl Rig {
         }
         c.arg("--config").arg(&self.config);
         c
+    }
+
+    /// The binary as a plain process, for a daemon the test stops itself: the same
+    /// environment, `--config` and `--no-progress` as [`cmd`](Self::cmd), then `run --flow
+    /// <flow>`, output discarded.
+    pub fn daemon(&self, flow: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
+        for v in OUTER_VARS {
+            c.env_remove(v);
+        }
+        for (k, v) in self.sandbox.env() {
+            c.env(k, v);
+        }
+        c.current_dir(self.dir.path())
+            .arg("--no-progress")
+            .arg("--config")
+            .arg(&self.config)
+            .args(["run", "--flow", flow])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    }
+
+    /// The state store the sandbox config names.
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("ml-connector.db")
+    }
+
+    /// A client of the Acumatica fake with the demo credentials, to change its data behind
+    /// the connector's back.
+    pub fn acumatica(&self) -> acumatica_client::Client {
+        acumatica_client::Client::builder(self.sandbox.acumatica_url())
+            .endpoint_version(testkit::sandbox::DEMO_ENDPOINT_VERSION)
+            .tenant(seed::TENANT)
+            .oauth_password(
+                credentials::ACUMATICA_CLIENT_ID,
+                credentials::ACUMATICA_CLIENT_SECRET,
+                credentials::ACUMATICA_USERNAME,
+                credentials::ACUMATICA_PASSWORD,
+            )
+            .allow_insecure_http(true)
+            .build()
+            .unwrap()
+    }
+
+    /// Acumatica's vendors out of step with Looker's list: V000001 drifts (name and terms),
+    /// V000002 is deleted; the other four still match. The helper client signs out, and the
+    /// Acumatica request log starts empty afterwards.
+    pub async fn drift_vendors(&self) {
+        let acu = self.acumatica();
+        acu.put_json(
+            "Vendor",
+            &serde_json::json!({"VendorID": {"value": "V000001"}, "VendorName": {"value": "Acme (old name)"}, "Terms": {"value": "15D"}}),
+            acumatica_client::PutMode::UpdateOnly,
+            &acumatica_client::ListQuery::new(),
+        )
+        .await
+        .unwrap();
+        acu.delete_by_keys("Vendor", &["V000002"]).await.unwrap();
+        acu.logout().await.unwrap();
+        assert!(
+            self.sandbox
+                .acumatica()
+                .state()
+                .document("Vendor", &["V000002"])
+                .is_none()
+        );
+        self.sandbox.acumatica().log().reset();
     }
 
     /// `POST /entity/auth/logout` requests the Acumatica fake has seen.
