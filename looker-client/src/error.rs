@@ -263,8 +263,6 @@ impl Error {
                 let shown = preview(&text, BODY_PREVIEW_CHARS);
                 let shown = if shown.is_empty() {
                     "empty body".to_owned()
-                } else if shown.starts_with("an HTML page") {
-                    shown
                 } else {
                     format!("body is not JSON: {shown}")
                 };
@@ -472,7 +470,7 @@ mod tests {
         assert!(e.is_retryable());
         let text = e.to_string();
         assert!(
-            text.contains("an HTML page titled \"502 Bad Gateway\" instead of JSON"),
+            text.contains("body is not JSON: an HTML page titled \"502 Bad Gateway\""),
             "{text}"
         );
         assert!(!text.contains("<html"), "{text}");

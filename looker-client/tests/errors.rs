@@ -159,7 +159,7 @@ async fn a_502_html_page_is_shown_briefly_after_the_retries() {
     assert_eq!(err.status(), Some(502));
     let msg = err.to_string();
     assert!(
-        msg.contains("an HTML page titled \"502 Bad Gateway\" instead of JSON"),
+        msg.contains("body is not JSON: an HTML page titled \"502 Bad Gateway\""),
         "{msg}"
     );
     assert!(

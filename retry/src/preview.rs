@@ -15,8 +15,8 @@
 /// let page = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>";
 /// assert_eq!(
 ///     preview(page, 200),
-///     "an HTML page titled \"502 Bad Gateway\" instead of JSON (a proxy or gateway in front of \
-///      the service answered)"
+///     "an HTML page titled \"502 Bad Gateway\" (a proxy or gateway in front of the service \
+///      answered)"
 /// );
 /// assert_eq!(preview("not  json\n at all", 20), "not json at all");
 /// assert_eq!(preview("short", 3), "sho…");
@@ -58,12 +58,9 @@ fn html_page(body: &str) -> Option<String> {
     });
     Some(match title {
         Some(t) => format!(
-            "an HTML page titled \"{t}\" instead of JSON (a proxy or gateway in front of the \
-             service answered)"
+            "an HTML page titled \"{t}\" (a proxy or gateway in front of the service answered)"
         ),
-        None => "an HTML page instead of JSON (a proxy or gateway in front of the service \
-                 answered)"
-            .to_owned(),
+        None => "an HTML page (a proxy or gateway in front of the service answered)".to_owned(),
     })
 }
 
@@ -117,11 +114,11 @@ mod tests {
         let doctype = "<!DOCTYPE html><HTML><BODY><H1>Service  Unavailable</H1></BODY></HTML>";
         assert!(preview(doctype, 300).contains("titled \"Service Unavailable\""));
         let bare = "<html><body><p>down</p></body></html>";
-        assert!(preview(bare, 300).starts_with("an HTML page instead of JSON"));
+        assert!(preview(bare, 300).starts_with("an HTML page (a proxy"));
         // XML or other markup is shown as it is.
         assert_eq!(preview("<error>x</error>", 300), "<error>x</error>");
         // A title that never closes does not panic or dump.
-        assert!(preview("<html><title>cut", 300).starts_with("an HTML page instead"));
+        assert!(preview("<html><title>cut", 300).starts_with("an HTML page (a proxy"));
         // Non-ASCII before the title keeps offsets right.
         let p = preview(
             "<html><head><meta content=\"ünï\"><title>Wartung läuft</title>",

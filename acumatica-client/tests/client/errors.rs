@@ -253,7 +253,7 @@ async fn server_errors_keep_exception_type_and_message_and_html_is_previewed() {
     assert!(err.is_retryable());
     // A proxy's HTML page is named as such, not dumped as markup.
     let text = err.to_string();
-    assert!(text.contains("an HTML page instead of JSON"), "{text}");
+    assert!(text.contains("an HTML page (a proxy or gateway"), "{text}");
     assert!(!text.contains("<html"), "{text}");
 }
 
