@@ -73,6 +73,7 @@ pub struct AcumaticaOptions {
     release_running_polls: u32,
     endpoint_list: EndpointListShape,
     addr: Option<SocketAddr>,
+    key_numbering: Vec<(String, String)>,
 }
 
 impl Default for AcumaticaOptions {
@@ -92,6 +93,7 @@ impl Default for AcumaticaOptions {
             release_running_polls: 1,
             endpoint_list: EndpointListShape::Object,
             addr: None,
+            key_numbering: Vec::new(),
         }
     }
 }
@@ -156,6 +158,19 @@ impl AcumaticaOptions {
     /// Listen on this address instead of a free port on 127.0.0.1.
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = Some(addr);
+        self
+    }
+
+    /// Give `entity` (one whose key the client normally chooses, e.g.
+    /// `Vendor`) a numbering sequence starting at `first` (e.g. `C1165`):
+    /// every record inserted through the API is saved under the next number
+    /// whatever key the PUT asked for, as on a site whose numbering sequence
+    /// covers the entity (FACTS section 7: a PUT with `"123"` created
+    /// `"C1165"`). Off by default. See [`Acumatica::number_keys`] for the
+    /// entities accepted; the fake panics at start on a bad one.
+    pub fn auto_number_keys(mut self, entity: &str, first: &str) -> Self {
+        self.key_numbering
+            .push((entity.to_owned(), first.to_owned()));
         self
     }
 }
@@ -235,7 +250,7 @@ impl Acumatica {
                 max_sessions: options.max_sessions,
             },
         );
-        Acumatica {
+        let site = Acumatica {
             inner: Arc::new(Inner {
                 settings: Settings {
                     versions: options.versions.clone(),
@@ -246,7 +261,58 @@ impl Acumatica {
                 auth: Mutex::new(auth),
                 faults: Faults::new(),
             }),
+        };
+        for (entity, first) in &options.key_numbering {
+            if let Err(e) = site.number_keys(entity, Some(first)) {
+                panic!("AcumaticaOptions::auto_number_keys: {e}");
+            }
         }
+        site
+    }
+
+    /// Turn the key numbering sequence of `entity` on (from `first`, e.g.
+    /// `Some("C1165")`) or off (`None`) from now on; see
+    /// [`AcumaticaOptions::auto_number_keys`]. Records already stored keep
+    /// their keys.
+    ///
+    /// ```
+    /// use testkit::acumatica::{Acumatica, AcumaticaOptions};
+    /// let site = Acumatica::new(&AcumaticaOptions::default());
+    /// site.number_keys("Vendor", Some("C1165")).unwrap();
+    /// assert!(site.number_keys("Vendor", Some("C")).is_err()); // no number
+    /// assert!(site.number_keys("Bill", Some("B1")).is_err()); // numbered already
+    /// site.number_keys("Vendor", None).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// When the entity is not served, has more than one key field or a
+    /// document numbering of its own, or `first` does not end in digits.
+    pub fn number_keys(&self, entity: &str, first: Option<&str>) -> Result<(), MutationError> {
+        let Some(def) = schema::entity(entity) else {
+            return Err(MutationError(format!(
+                "'{entity}' is not an entity this fake serves"
+            )));
+        };
+        if def.keys.len() != 1 || def.numbering.is_some() {
+            return Err(MutationError(format!(
+                "'{entity}' has a compound key or a document numbering of its own; key numbering applies to entities keyed by one client-given field such as Vendor"
+            )));
+        }
+        let mut store = self.inner.write();
+        match first {
+            None => {
+                store.key_numbering.remove(def.name);
+            }
+            Some(first) => {
+                let Some(seq) = store::KeyNumbering::parse(first) else {
+                    return Err(MutationError(format!(
+                        "'{first}' does not end in digits; give the first number, e.g. C1165"
+                    )));
+                };
+                store.key_numbering.insert(def.name, seq);
+            }
+        }
+        Ok(())
     }
 
     /// The axum router of the site (serve it with [`FakeServer`]).

@@ -1166,3 +1166,55 @@ async fn put_by_filter_and_only_json_bodies() {
     );
     assert_eq!(fake.state().created("JournalTransaction"), 0);
 }
+
+/// FACTS section 7: on a site whose numbering sequence covers the entity, a
+/// PUT asking for key "123" creates the record under the next number
+/// ("C1165"); updates keep the key; off by default.
+#[tokio::test]
+async fn key_numbering_overrides_the_requested_vendor_id_on_insert_only() {
+    let fake =
+        AcumaticaFake::start(AcumaticaOptions::default().auto_number_keys("Vendor", "C1165"))
+            .await
+            .unwrap();
+    let api = Api::new(&fake).await;
+    let body = json!({"VendorID": {"value": "123"}, "VendorName": {"value": "Numbered Ltd"}, "VendorClass": {"value": "DEFAULT"}});
+    let r = api.put("Vendor", &body).await;
+    assert_eq!(r.status(), 200);
+    let saved: Value = r.json().await.unwrap();
+    assert_eq!(saved["VendorID"]["value"], "C1165", "{saved}");
+    assert_eq!(
+        api.get("Vendor/123").await.status(),
+        500,
+        "nothing under 123"
+    );
+    // The same request again makes a second record: the key no longer finds it.
+    let again: Value = api.put("Vendor", &body).await.json().await.unwrap();
+    assert_eq!(again["VendorID"]["value"], "C1166");
+    assert_eq!(fake.state().created("Vendor"), 2);
+    // An update by the saved key keeps it.
+    let upd: Value = api
+        .put(
+            "Vendor",
+            &json!({"VendorID": {"value": "C1165"}, "VendorName": {"value": "Renamed"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upd["VendorID"]["value"], "C1165");
+    assert_eq!(upd["VendorName"]["value"], "Renamed");
+    assert_eq!(fake.state().created("Vendor"), 2);
+    // Switched off, the requested key is kept again.
+    fake.state().number_keys("Vendor", None).unwrap();
+    let kept: Value = api.put("Vendor", &body).await.json().await.unwrap();
+    assert_eq!(kept["VendorID"]["value"], "123");
+}
+
+#[tokio::test]
+async fn without_key_numbering_the_requested_vendor_id_is_kept() {
+    let fake = fake().await;
+    let api = Api::new(&fake).await;
+    let body = json!({"VendorID": {"value": "123"}, "VendorName": {"value": "Plain Ltd"}, "VendorClass": {"value": "DEFAULT"}});
+    let saved: Value = api.put("Vendor", &body).await.json().await.unwrap();
+    assert_eq!(saved["VendorID"]["value"], "123");
+}

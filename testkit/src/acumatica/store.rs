@@ -137,6 +137,42 @@ impl Table {
     }
 }
 
+/// A numbering sequence set on an entity whose key the client normally
+/// gives (FACTS section 7: on a site whose numbering sequence covers the
+/// entity, a PUT with `"CustomerID":"123"` created `"C1165"`): every
+/// record inserted through the API gets the next number, whatever key the
+/// request asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyNumbering {
+    /// The fixed start, e.g. `C`.
+    pub(crate) prefix: String,
+    /// The next number to hand out.
+    pub(crate) next: u64,
+    /// Digits, zero-padded (the width of the first number given).
+    pub(crate) width: usize,
+}
+
+impl KeyNumbering {
+    /// Parses a first number like `C1165` (prefix `C`, next 1165, width 4).
+    pub(crate) fn parse(first: &str) -> Option<Self> {
+        let digits = first.len() - first.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return None;
+        }
+        let (prefix, number) = first.split_at(first.len() - digits);
+        Some(KeyNumbering {
+            prefix: prefix.to_owned(),
+            next: number.parse().ok()?,
+            width: digits,
+        })
+    }
+
+    /// The number the next insert gets, without taking it.
+    pub(crate) fn peek(&self) -> String {
+        format!("{}{:0width$}", self.prefix, self.next, width = self.width)
+    }
+}
+
 /// A release (or other action) in flight.
 #[derive(Debug, Clone)]
 pub(crate) struct Operation {
@@ -180,6 +216,9 @@ pub(crate) struct Store {
     pub(crate) created: HashMap<&'static str, u64>,
     pub(crate) ops: HashMap<Uuid, Operation>,
     pub(crate) mutations: Vec<PendingMutation>,
+    /// Entities whose client-given key is overridden on insert by a
+    /// numbering sequence ([`KeyNumbering`]); none by default.
+    pub(crate) key_numbering: HashMap<&'static str, KeyNumbering>,
 }
 
 impl Store {
@@ -190,6 +229,7 @@ impl Store {
             created: HashMap::new(),
             ops: HashMap::new(),
             mutations: Vec::new(),
+            key_numbering: HashMap::new(),
         }
     }
 
@@ -199,6 +239,18 @@ impl Store {
 
     pub(crate) fn table_mut(&mut self, entity: &str) -> &mut Table {
         self.tables.get_mut(entity).expect("served entity")
+    }
+
+    /// The number the next insert of `entity` gets from its key numbering
+    /// sequence, if it has one, past any key already stored (not taken
+    /// until the insert succeeds).
+    pub(crate) fn free_key_number(&mut self, entity: &str) -> Option<String> {
+        let table = self.tables.get(entity)?;
+        let seq = self.key_numbering.get_mut(entity)?;
+        while table.by_key(&key_of(&[&seq.peek()])).is_some() {
+            seq.next += 1;
+        }
+        Some(seq.peek())
     }
 
     /// A strictly increasing "now" in UTC milliseconds: never before the

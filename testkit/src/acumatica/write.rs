@@ -212,11 +212,27 @@ fn write_merged(
         errors.entity = Some("The batch has been released and cannot be modified.".to_owned());
     }
     apply(schema, &mut row, &input, def.numbering.map(|n| n.field));
+    // A numbering sequence on a client-keyed entity overrides the key asked
+    // for (FACTS section 7: "123" was saved as "C1165").
+    let key_number = if inserting {
+        store.free_key_number(def.name)
+    } else {
+        None
+    };
+    if let Some(number) = &key_number {
+        row.set(
+            schema.idx(def.keys[0]),
+            Some(Val::Str(number.clone().into_boxed_str())),
+        );
+    }
     defaults(def, schema, &mut row, inserting, context);
     validate(store, def, schema, &row, &mut errors);
     if !errors.is_empty() {
         if inserting && let Some(n) = def.numbering {
             row.set(schema.idx(n.field), Some(Val::Static("<NEW>")));
+        }
+        if key_number.is_some() {
+            row.set(schema.idx(def.keys[0]), Some(Val::Static("<NEW>")));
         }
         return Err(WriteError::Unprocessable(error_body(
             def, schema, version, &row, inserting, errors,
@@ -232,6 +248,11 @@ fn write_merged(
         }
         if let Some((idx, _)) = schema.field("CreatedDateTime") {
             row.set(idx, Some(Val::Dt(now)));
+        }
+        if key_number.is_some()
+            && let Some(seq) = store.key_numbering.get_mut(def.name)
+        {
+            seq.next += 1;
         }
         *store.created.entry(def.name).or_default() += 1;
     }
