@@ -54,6 +54,7 @@ mod audit;
 mod backend;
 mod dead_letter;
 mod error;
+mod key_map;
 mod lease;
 mod ledger;
 mod postgres;
@@ -63,6 +64,7 @@ mod sqlite;
 pub use audit::{AuditEvent, AuditRecord, AuditStage, redact};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use error::StoreError;
+pub use key_map::{KeyMapping, KeyState, NewKeyMapping};
 pub use lease::{Lease, Watermark};
 pub use ledger::{Intent, IntentStatus, LedgerEntry, LedgerFilter, LedgerState, Outcome};
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
@@ -293,4 +295,56 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         id: i64,
         resolution: &str,
     ) -> Result<DeadLetter, StoreError>;
+
+    // ---- reference key map --------------------------------------------------------------
+
+    /// The key map of a reference flow, by entity and source key: records Acumatica saved
+    /// under a key of its own ([`KeyState::Mapped`], [`KeyState::Refused`]) and inserts whose
+    /// outcome is not known yet ([`KeyState::Inserting`]). Needs no lease.
+    ///
+    /// The default (for stores that keep no key map) is an empty map.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &dyn sync_core::store::StateStore) -> Result<(), sync_core::store::StoreError> {
+    /// for m in store.key_mappings("approved_vendors").await? {
+    ///     println!("{} {} -> {:?} ({})", m.entity, m.source_key, m.saved_key, m.state);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    async fn key_mappings(&self, flow: &str) -> Result<Vec<KeyMapping>, StoreError> {
+        let _ = flow;
+        Ok(Vec::new())
+    }
+
+    /// Writes (inserts or replaces) the entry of `mapping.source_key` in the key map of the
+    /// lease's flow, fenced like every write.
+    ///
+    /// The default refuses: a store that keeps no key map cannot serve a reference flow on a
+    /// site that numbers the entity's keys itself.
+    async fn put_key_mapping(
+        &self,
+        lease: &Lease,
+        mapping: &NewKeyMapping,
+    ) -> Result<KeyMapping, StoreError> {
+        let _ = (lease, mapping);
+        Err(StoreError::invalid(
+            "state store",
+            "this store keeps no reference key map; use the SQLite or PostgreSQL store",
+        ))
+    }
+
+    /// Removes the entry of `source_key` from the key map of the lease's flow, fenced; returns
+    /// whether there was one. The default refuses, as [`put_key_mapping`](Self::put_key_mapping).
+    async fn forget_key_mapping(
+        &self,
+        lease: &Lease,
+        entity: &str,
+        source_key: &str,
+    ) -> Result<bool, StoreError> {
+        let _ = (lease, entity, source_key);
+        Err(StoreError::invalid(
+            "state store",
+            "this store keeps no reference key map; use the SQLite or PostgreSQL store",
+        ))
+    }
 }

@@ -1097,7 +1097,30 @@ macro_rules! impl_state_store {
                         ..letter
                     })
                 }
+
+                async fn key_mappings(&self, flow: &str) -> Result<Vec<super::super::KeyMapping>, StoreError> {
+                    self.list_key_mappings(flow).await
+                }
+
+                async fn put_key_mapping(
+                    &self,
+                    lease: &Lease,
+                    mapping: &super::super::NewKeyMapping,
+                ) -> Result<super::super::KeyMapping, StoreError> {
+                    self.write_key_mapping(lease, mapping).await
+                }
+
+                async fn forget_key_mapping(
+                    &self,
+                    lease: &Lease,
+                    entity: &str,
+                    source_key: &str,
+                ) -> Result<bool, StoreError> {
+                    self.delete_key_mapping(lease, entity, source_key).await
+                }
             }
+
+            super::super::key_map::key_map_methods!(store = $store, ts = $ts);
 
         }
     };

@@ -962,6 +962,125 @@ impl NowForTests for ManualClock {
     }
 }
 
+/// The key map of reference flows: per flow, entity and source key, upserted and forgotten
+/// under the lease like every write; a stale fence writes nothing.
+pub async fn reference_key_map(store: &dyn StateStore, clock: &ManualClock) {
+    use sync_core::store::{KeyState, NewKeyMapping};
+    let lease = store
+        .acquire_lease("vendors", "replica-a", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.key_mappings("vendors").await.unwrap().is_empty());
+    let run = RunId::new("run-1");
+    let m = store
+        .put_key_mapping(
+            &lease,
+            &NewKeyMapping::inserting("Vendor", "123", Some(run.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.state, m.saved_key.as_deref()),
+        (KeyState::Inserting, None)
+    );
+    assert_eq!(m.fence, lease.fence);
+    assert_eq!(m.created_at, clock.now_for_tests());
+    clock.advance(Duration::from_secs(1));
+    let m = store
+        .put_key_mapping(
+            &lease,
+            &NewKeyMapping::mapped("Vendor", "123", "C1165", Some(run.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.state, m.saved_key.as_deref()),
+        (KeyState::Mapped, Some("C1165"))
+    );
+    assert!(
+        m.updated_at > m.created_at,
+        "the entry was replaced, not added"
+    );
+    store
+        .put_key_mapping(
+            &lease,
+            &NewKeyMapping::refused("Vendor", "124", "C1166", None),
+        )
+        .await
+        .unwrap();
+    // Another flow has its own map.
+    let other = store
+        .acquire_lease("customers", "replica-a", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put_key_mapping(&other, &NewKeyMapping::mapped("Vendor", "123", "X9", None))
+        .await
+        .unwrap();
+    let all = store.key_mappings("vendors").await.unwrap();
+    let got: Vec<(&str, Option<&str>, KeyState)> = all
+        .iter()
+        .map(|m| (m.source_key.as_str(), m.saved_key.as_deref(), m.state))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("123", Some("C1165"), KeyState::Mapped),
+            ("124", Some("C1166"), KeyState::Refused)
+        ]
+    );
+    assert_eq!(all[0].run_id.as_ref(), Some(&run));
+    // Bad entries are refused with the reason.
+    let bad = NewKeyMapping {
+        saved_key: None,
+        ..NewKeyMapping::mapped("Vendor", "9", "C1", None)
+    };
+    let e = store.put_key_mapping(&lease, &bad).await.unwrap_err();
+    assert!(
+        e.to_string().contains("needs the key Acumatica saved"),
+        "{e}"
+    );
+    assert!(
+        store
+            .forget_key_mapping(&lease, "Vendor", "124")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .forget_key_mapping(&lease, "Vendor", "124")
+            .await
+            .unwrap()
+    );
+    // A lease taken over: the old holder's writes are fenced and change nothing.
+    clock.advance(TTL + Duration::from_secs(1));
+    let b = store
+        .acquire_lease("vendors", "replica-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = store
+        .put_key_mapping(
+            &lease,
+            &NewKeyMapping::mapped("Vendor", "123", "C9999", None),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_fenced(), "{e}");
+    let e = store
+        .forget_key_mapping(&lease, "Vendor", "123")
+        .await
+        .unwrap_err();
+    assert!(e.is_fenced(), "{e}");
+    let all = store.key_mappings("vendors").await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].saved_key.as_deref(), Some("C1165"));
+    assert!(store.forget_key_mapping(&b, "Vendor", "123").await.unwrap());
+    assert!(store.key_mappings("vendors").await.unwrap().is_empty());
+}
+
 /// Generates one `#[tokio::test]` per suite function for a backend. `$make` is an async fn
 /// returning `Option<(Arc<dyn StateStore>, ManualClock, guard)>` (`None`: backend unavailable,
 /// test skipped; the guard keeps e.g. a temporary directory alive).
@@ -977,6 +1096,7 @@ macro_rules! store_suite_tests {
             audit_trail,
             dead_letters,
             every_write_is_fenced,
+            reference_key_map,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
