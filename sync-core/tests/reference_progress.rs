@@ -91,6 +91,7 @@ fn report(key: &str, row: usize, outcome: RecordOutcome) -> ProgressEvent {
             key: key.into(),
             row,
             outcome,
+            saved_key: None,
         },
     }
 }

@@ -8,6 +8,8 @@
 //! lookup and diff, without the writes) and prints per key whether the record would be
 //! created, updated (which fields, with their current and new values) or left unchanged.
 
+use std::sync::Arc;
+
 use futures::TryStreamExt;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -15,12 +17,13 @@ use sync_core::key::NaturalKey;
 use sync_core::mapping::{JournalDocument, MappedJournals, RecordChange};
 use sync_core::post::{AcumaticaJournals, LookerQuerySource};
 use sync_core::reference::ReferencePlan;
+use sync_core::store::StateStore;
 use sync_core::traits::{DocumentSink, RecordSource};
 use sync_core::validate::{DocumentStatus, ValidationReport, validate};
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
-use crate::commands::flows::{from_sync, reference_builder};
+use crate::commands::flows::{from_sync, open_store, reference_builder};
 use crate::commands::signout::Sessions;
 use crate::config::{FlowConfig, FlowKind, PostFlow};
 use crate::connect;
@@ -325,15 +328,22 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
 
 /// Plans one reference flow with sync-core's [`ReferenceFlowBuilder::plan`]: reads Looker,
 /// maps, looks the keys up in Acumatica and diffs; takes no lease and writes nothing, not even
-/// the state store.
+/// the state store. With the `store` (when it exists), keys Acumatica assigned itself on
+/// earlier runs (the flow's key map, `server_keys = "map"`) are looked up under the saved key
+/// and shown.
 ///
 /// [`ReferenceFlowBuilder::plan`]: sync_core::reference::ReferenceFlowBuilder::plan
 pub async fn plan_reference(
     looker: &looker_client::Client,
     acumatica: &acumatica_client::Client,
     flow: &FlowConfig,
+    store: Option<Arc<dyn StateStore>>,
 ) -> CliResult<ReferencePlan> {
-    reference_builder(flow, looker.clone(), acumatica.clone())?
+    let mut builder = reference_builder(flow, looker.clone(), acumatica.clone())?;
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    builder
         .plan()
         .await
         .map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
@@ -364,10 +374,15 @@ fn shown(v: &serde_json::Value) -> String {
 /// let plan = ReferencePlan {
 ///     flow: "approved_vendors".into(), entity: "Vendor".into(), rows_read: 1,
 ///     lookup_requests: 1,
-///     records: vec![PlannedRecord { key: "V000001".into(), row: 1, change }],
+///     records: vec![
+///         PlannedRecord { key: "V000001".into(), row: 1, change, saved_key: None },
+///         PlannedRecord { key: "123".into(), row: 2, change: RecordChange::Unchanged,
+///             saved_key: Some("C1165".into()) },
+///     ],
 /// };
 /// let text = render_reference(&plan);
 /// assert!(text.contains("V000001") && text.contains("would update"));
+/// assert!(text.contains("123 (Acumatica C1165)"), "{text}");
 /// assert!(text.contains("Terms: `15D` -> `30D`"));
 /// assert!(text.contains("Nothing was written."));
 /// ```
@@ -382,7 +397,10 @@ pub fn render_reference(plan: &ReferencePlan) -> String {
     let mut t = Table::new(["Key", "Row", "Would", "Fields"]).align(1, Align::Right);
     for r in &plan.records {
         t.row([
-            r.key.clone(),
+            match &r.saved_key {
+                Some(saved) => format!("{} (Acumatica {saved})", r.key),
+                None => r.key.clone(),
+            },
             r.row.to_string(),
             match r.action() {
                 "unchanged" => "leave unchanged".to_owned(),
@@ -415,6 +433,16 @@ pub fn render_reference(plan: &ReferencePlan) -> String {
         out.push_str("\nChanged fields (current -> new):\n");
         out.push_str(&changes);
     }
+    let mapped = plan
+        .records
+        .iter()
+        .filter(|r| r.saved_key.is_some())
+        .count();
+    if mapped > 0 {
+        out.push_str(&format!(
+            "\n{mapped} key(s) are kept by Acumatica under a number it assigned (the flow's key map): shown as `key (Acumatica saved key)`; they are looked up and updated under that key.\n"
+        ));
+    }
     out.push_str(&format!(
         "\nPlan: {} to create, {} to update, {} unchanged. Nothing was written.\n",
         plan.count("create"),
@@ -443,6 +471,9 @@ pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
                 "action": r.action(),
                 "fields": r.fields(),
             });
+            if let Some(saved) = &r.saved_key {
+                v["saved_key"] = json!(saved);
+            }
             if let RecordChange::Update(fields) = &r.change {
                 v["changes"] = fields
                     .iter()
@@ -480,9 +511,15 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
     sessions.track_acumatica(&acumatica);
     let mut exit = Exit::Ok;
     let mut plans = Vec::new();
+    // Read-only: a SQLite store that does not exist yet is not created (no key map then).
+    let store = if flows.iter().any(|f| f.reference().is_some()) {
+        open_store(&ctx.config.store, false).await?
+    } else {
+        None
+    };
     for flow in flows {
         if flow.reference().is_some() {
-            let plan = plan_reference(&looker, &acumatica, flow).await?;
+            let plan = plan_reference(&looker, &acumatica, flow, store.clone()).await?;
             if ctx.json {
                 plans.push(reference_to_json(&plan));
             } else {

@@ -267,7 +267,11 @@ pub fn record_outcome(outcome: &RecordOutcome) -> String {
 pub fn render_reference_summary(summary: &ReferenceSummary) -> String {
     let mut t = Table::new(["Key", "Row", "Result"]);
     for r in &summary.records {
-        t.row([r.key.clone(), r.row.to_string(), record_outcome(&r.outcome)]);
+        let key = match &r.saved_key {
+            Some(saved) => format!("{} (Acumatica {saved})", r.key),
+            None => r.key.clone(),
+        };
+        t.row([key, r.row.to_string(), record_outcome(&r.outcome)]);
     }
     let mut out = String::new();
     if !t.is_empty() {
@@ -297,6 +301,9 @@ pub fn reference_json(summary: &ReferenceSummary) -> serde_json::Value {
         },
         "records": summary.records.iter().map(|r| {
             let mut v = json!({"key": r.key, "row": r.row, "outcome": r.outcome.as_str()});
+            if let Some(saved) = &r.saved_key {
+                v["saved_key"] = json!(saved);
+            }
             match &r.outcome {
                 RecordOutcome::Created { fields } | RecordOutcome::Updated { fields } => {
                     v["fields"] = json!(fields);

@@ -20,6 +20,19 @@
 //!    on; a later success resolves the record's open dead letter;
 //! 5. finishes the run with its counts ([`ReferenceSummary`]) and releases the lease.
 //!
+//! **Keys the site assigns itself.** When a numbering sequence covers the entity, Acumatica
+//! saves an inserted record under the next number whatever key was asked for (FACTS: a `PUT`
+//! with `123` created `C1165`), so the next run would not find it and would create it again.
+//! The flow reads the saved key from the insert's answer and, as
+//! [`ReferenceOptions::server_keys`] says, either keeps `123 -> C1165` in the state store's key
+//! map ([`ServerKeys::Map`]: later runs look up and update `C1165`, the summary, audit trail and
+//! plan show it) or stops the run with an error saying what happened and what to do
+//! ([`ServerKeys::Refuse`], the default: the record stays in the audit trail and the key map,
+//! and later runs write nothing until it is settled). Under `map`, an insert is recorded in the
+//! key map before it is sent, so one whose answer was lost is not created again: the rerun
+//! finds it by its key, or by [`ReferenceOptions::source_key_field`], or fails that record
+//! until a person settles it.
+//!
 //! While it runs, the flow reports its progress (rows read, records mapped, each batch of keys
 //! looked up, each record's outcome) to a listener attached with
 //! [`ReferenceFlowBuilder::progress`] or [`ReferenceFlow::with_progress`]; see
@@ -59,6 +72,7 @@
 //! # Ok(()) }
 //! ```
 
+mod keys;
 mod options;
 mod plan;
 mod source;
@@ -73,7 +87,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-pub use options::ReferenceOptions;
+pub use options::{ReferenceOptions, ServerKeys};
 pub use plan::{PlannedRecord, ReferencePlan};
 pub use source::ReferenceQuerySource;
 pub use summary::{RecordOutcome, RecordReport, ReferenceCounts, ReferenceSummary};
@@ -191,7 +205,9 @@ impl ReferenceFlowBuilder {
     }
 
     /// Plans a run without building a flow: needs the mapping, a source and the Acumatica
-    /// client, but no state store (a plan writes none). See [`ReferenceFlow::plan`].
+    /// client, but no state store (a plan writes none); with one set, records of the flow's key
+    /// map are looked up and compared under the key Acumatica saved
+    /// ([`PlannedRecord::saved_key`]). See [`ReferenceFlow::plan`].
     ///
     /// ```no_run
     /// use sync_core::mapping::ReferenceMapping;
@@ -229,13 +245,20 @@ impl ReferenceFlowBuilder {
                 "a reference plan needs an acumatica client; set it on the builder",
             )
         })?;
+        let book = match &self.store {
+            Some(store) => {
+                keys::KeyBook::load(store.as_ref(), &self.mapping.flow, &self.mapping.entity)
+                    .await?
+            }
+            None => keys::KeyBook::default(),
+        };
         let reader = Reader {
             mapping: &self.mapping,
             source: source.as_ref(),
             acumatica: &acumatica,
             options: &self.options,
         };
-        reader.plan().await
+        reader.plan(&book).await
     }
 
     /// Checks the parts and builds the flow.
@@ -398,8 +421,9 @@ impl Reader<'_> {
         Ok((found, requests))
     }
 
-    /// Reads, maps, looks up and diffs; writes nothing.
-    async fn plan(&self) -> Result<ReferencePlan> {
+    /// Reads, maps, looks up and diffs; writes nothing. Keys of `book` (the flow's key map)
+    /// are looked up and compared under the key Acumatica saved.
+    async fn plan(&self, book: &keys::KeyBook) -> Result<ReferencePlan> {
         let rows = self.read_rows(None, &Reporter::default()).await?;
         let mapped = self.mapping.map_rows(&rows)?;
         if !mapped.errors.is_empty() {
@@ -414,13 +438,15 @@ impl Reader<'_> {
             records: Vec::with_capacity(mapped.records.len()),
         };
         for chunk in mapped.records.chunks(self.options.lookup_page_size) {
-            let (current, requests) = self.lookup(chunk).await?;
+            let targets: Vec<ReferenceRecord> = chunk.iter().map(|r| book.target(r)).collect();
+            let (current, requests) = self.lookup(&targets).await?;
             plan.lookup_requests += requests;
-            for record in chunk {
+            for (record, target) in chunk.iter().zip(&targets) {
                 plan.records.push(PlannedRecord {
                     key: record.key.clone(),
                     row: record.row,
-                    change: record.diff(current.get(&record.key)),
+                    change: target.diff(current.get(&target.key)),
+                    saved_key: (target.key != record.key).then(|| target.key.clone()),
                 });
             }
         }
@@ -500,7 +526,13 @@ impl ReferenceFlow {
     /// [`Error::Data`] listing every mapping problem; Looker and Acumatica errors as for
     /// [`run`](Self::run).
     pub async fn plan(&self) -> Result<ReferencePlan> {
-        self.reader().plan().await
+        let book = keys::KeyBook::load(
+            self.store.as_ref(),
+            &self.mapping.flow,
+            &self.mapping.entity,
+        )
+        .await?;
+        self.reader().plan(&book).await
     }
 
     fn reader(&self) -> Reader<'_> {
@@ -645,6 +677,9 @@ impl ReferenceFlow {
                 json!({"records": mapped.records.len(), "entity": self.mapping.entity}),
             )
             .await?;
+        // Keys Acumatica assigned itself on earlier runs (see `keys`).
+        let mut book = keys::KeyBook::load(store, &self.mapping.flow, &self.mapping.entity).await?;
+        self.settle_refusals(state, &mut book).await?;
         let mut keys_total = 0;
         for (batch, chunk) in mapped
             .records
@@ -652,34 +687,89 @@ impl ReferenceFlow {
             .enumerate()
         {
             state.keeper.fresh().await?;
-            let (current, requests) = reader.lookup(chunk).await?;
+            let targets: Vec<ReferenceRecord> = chunk.iter().map(|r| book.target(r)).collect();
+            let (current, requests) = reader.lookup(&targets).await?;
             state.counts.lookup_requests += requests;
             keys_total += chunk.len() as u64;
             self.progress.emit(|| ProgressEvent::KeysLookedUp {
                 batch: batch as u64 + 1,
                 keys: chunk.len() as u64,
-                found: chunk
+                found: targets
                     .iter()
                     .filter(|r| current.contains_key(&r.key))
                     .count() as u64,
                 keys_total,
             });
-            for record in chunk {
-                let change = record.diff(current.get(&record.key));
-                self.apply(state, record, &change).await?;
+            for (record, target) in chunk.iter().zip(targets) {
+                let mut target = target;
+                let mut found = current.get(&target.key).cloned();
+                if found.is_some() {
+                    // An earlier insert whose answer was lost kept the key: settled.
+                    self.unmark_inserting(state, &mut book, &record.key).await?;
+                } else {
+                    match self.recover_lost_insert(state, &mut book, record).await? {
+                        Ok(None) => {}
+                        Ok(Some(saved)) => {
+                            target.key = saved;
+                            let (again, requests) =
+                                reader.lookup(std::slice::from_ref(&target)).await?;
+                            state.counts.lookup_requests += requests;
+                            found = again.get(&target.key).cloned();
+                        }
+                        Err(error) => {
+                            self.lost_insert(state, record, error).await?;
+                            continue;
+                        }
+                    }
+                }
+                let change = target.diff(found.as_ref());
+                self.apply(state, &mut book, record, &target, &change)
+                    .await?;
             }
         }
         Ok(())
     }
 
-    async fn apply(
+    /// A record whose earlier insert got no answer and that is not inserted again: failed, with
+    /// `error` saying why and what to do.
+    async fn lost_insert(
         &self,
         state: &mut RunState,
         record: &ReferenceRecord,
+        error: String,
+    ) -> Result<()> {
+        state.counts.failed += 1;
+        state
+            .audit(
+                self.store.as_ref(),
+                Some(&self.natural_key(&record.key)),
+                AuditStage::Failed,
+                "failed",
+                json!({"row": record.row, "fields": [], "error": error, "insert_outcome": "unknown"}),
+            )
+            .await?;
+        state.finish(RecordReport {
+            key: record.key.clone(),
+            row: record.row,
+            outcome: RecordOutcome::Failed { error },
+            saved_key: None,
+        });
+        Ok(())
+    }
+
+    /// Writes one record's change. `record` is as the source gives it; `target` is the same
+    /// record under the key Acumatica keeps it (different when the key map says so).
+    async fn apply(
+        &self,
+        state: &mut RunState,
+        book: &mut keys::KeyBook,
+        record: &ReferenceRecord,
+        target: &ReferenceRecord,
         change: &RecordChange,
     ) -> Result<()> {
         let store = self.store.as_ref();
         let natural_key = self.natural_key(&record.key);
+        let mut saved_key = (target.key != record.key).then(|| target.key.clone());
         let (mode, fields) = match change {
             RecordChange::Unchanged => {
                 state.counts.unchanged += 1;
@@ -696,6 +786,7 @@ impl ReferenceFlow {
                     key: record.key.clone(),
                     row: record.row,
                     outcome: RecordOutcome::Unchanged,
+                    saved_key,
                 });
                 return Ok(());
             }
@@ -703,9 +794,15 @@ impl ReferenceFlow {
             RecordChange::Update(f) => (PutMode::UpdateOnly, f.keys().cloned().collect()),
         };
         let fields: Vec<String> = fields;
-        let Some(payload) = record.payload(change) else {
+        let Some(mut payload) = target.payload(change) else {
             return Ok(());
         };
+        if mode == PutMode::InsertOnly {
+            if let Some(field) = self.options.source_key_field.as_deref() {
+                payload.insert(field.to_owned(), Value::String(record.key.clone()));
+            }
+            self.mark_inserting(state, book, &record.key).await?;
+        }
         let body = wire::wrap(&payload);
         // A replica whose lease lapsed must not write to Acumatica either.
         let lease = state.keeper.fresh().await?;
@@ -714,8 +811,15 @@ impl ReferenceFlow {
             .acumatica
             .put_json(&self.mapping.entity, &body, mode, &ListQuery::new())
             .await;
+        let mut refused = false;
         let outcome = match sent {
-            Ok(_) => {
+            Ok(answer) => {
+                if mode == PutMode::InsertOnly
+                    && let Some(saved) = self.inserted(state, book, &record.key, &answer).await?
+                {
+                    refused = self.options.server_keys == ServerKeys::Refuse;
+                    saved_key = Some(saved);
+                }
                 let outcome = if mode == PutMode::InsertOnly {
                     state.counts.created += 1;
                     RecordOutcome::Created {
@@ -727,13 +831,19 @@ impl ReferenceFlow {
                         fields: fields.clone(),
                     }
                 };
+                let mut summary = json!({"row": record.row, "fields": fields});
+                if let Some(saved) = &saved_key {
+                    summary["requested_key"] = json!(record.key);
+                    summary["saved_key"] = json!(saved);
+                    summary["server_keys"] = json!(self.options.server_keys.as_str());
+                }
                 state
                     .audit(
                         store,
                         Some(&natural_key),
                         AuditStage::Written,
                         outcome.as_str(),
-                        json!({"row": record.row, "fields": fields}),
+                        summary,
                     )
                     .await?;
                 if let Some(id) = state.open_letters.remove(&natural_key) {
@@ -749,6 +859,8 @@ impl ReferenceFlow {
                 outcome
             }
             Err(e) if matches!(e.kind(), ErrorKind::Validation(_)) => {
+                // Refused: nothing was created.
+                self.unmark_inserting(state, book, &record.key).await?;
                 state.counts.rejected += 1;
                 let error = e.to_string();
                 let lease = state.keeper.fresh().await?;
@@ -794,6 +906,10 @@ impl ReferenceFlow {
                         ErrorKind::PreconditionFailed | ErrorKind::Decode { .. }
                     ) =>
             {
+                if matches!(e.kind(), ErrorKind::PreconditionFailed) {
+                    // 412: the insert found a record with the key, so it created nothing.
+                    self.unmark_inserting(state, book, &record.key).await?;
+                }
                 state.counts.failed += 1;
                 let error = e.to_string();
                 state
@@ -826,6 +942,7 @@ impl ReferenceFlow {
                         outcome: RecordOutcome::Failed {
                             error: e.to_string(),
                         },
+                        saved_key: saved_key.clone(),
                     },
                 });
                 return Err(e.into());
@@ -835,7 +952,17 @@ impl ReferenceFlow {
             key: record.key.clone(),
             row: record.row,
             outcome,
+            saved_key: saved_key.clone(),
         });
+        if refused {
+            let refused = keys::KeyBook::in_state(book, crate::store::KeyState::Refused);
+            return Err(keys::refusal(
+                &self.mapping.flow,
+                &self.mapping.entity,
+                &self.mapping.key.field,
+                &refused,
+            ));
+        }
         Ok(())
     }
 }

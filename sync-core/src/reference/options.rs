@@ -22,6 +22,52 @@ pub struct ReferenceOptions {
     pub lookup_page_size: usize,
     /// The flow lease's time to live in seconds (renewed at half of it); default 300.
     pub lease_ttl_secs: u64,
+    /// What to do when Acumatica saves an inserted record under a key of its own (a numbering
+    /// sequence covers the entity: a PUT asking for `123` created `C1165`); default
+    /// [`ServerKeys::Refuse`]. See [`ServerKeys`].
+    pub server_keys: ServerKeys,
+    /// With [`ServerKeys::Map`]: a field of the entity (e.g. `AccountRef` of a Vendor) that
+    /// every insert fills with the source key, so that a record whose insert got no answer is
+    /// found again by it when the site numbered it; default none (such a record is then not
+    /// inserted again until a person settles it). The mapping must not set this field itself.
+    pub source_key_field: Option<String>,
+}
+
+/// What a reference flow does when Acumatica saves an inserted record under another key than
+/// the one asked for (FACTS: a PUT with `"123"` created `"C1165"` because a numbering sequence
+/// covers the entity). Without either, the next run would look `123` up, find nothing and
+/// create another copy, every run.
+///
+/// ```
+/// use sync_core::reference::{ReferenceOptions, ServerKeys};
+/// let o: ReferenceOptions = toml::from_str("server_keys = \"map\"").unwrap();
+/// assert_eq!(o.server_keys, ServerKeys::Map);
+/// assert_eq!(ReferenceOptions::default().server_keys, ServerKeys::Refuse);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKeys {
+    /// Stop the run after the first such insert with an error saying what happened and what
+    /// to do, keep the created record in the audit trail and the key map, and write nothing
+    /// on later runs until it is settled (the record given the requested key or deleted in
+    /// Acumatica, or this option set to `map`). The default: mapping changes what the key
+    /// column means (Acumatica's documents refer to `C1165`, the source says `123`), so a
+    /// person should choose it knowingly; refusing leaves one copy and says so.
+    #[default]
+    Refuse,
+    /// Keep source key -> saved key in the state store's key map and use it for lookups and
+    /// updates on later runs, so the record is updated, never created again.
+    Map,
+}
+
+impl ServerKeys {
+    /// The config spelling: `refuse` or `map`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refuse => "refuse",
+            Self::Map => "map",
+        }
+    }
 }
 
 impl Default for ReferenceOptions {
@@ -29,6 +75,8 @@ impl Default for ReferenceOptions {
         Self {
             lookup_page_size: 50,
             lease_ttl_secs: 300,
+            server_keys: ServerKeys::Refuse,
+            source_key_field: None,
         }
     }
 }
@@ -61,6 +109,22 @@ impl ReferenceOptions {
                     self.lease_ttl_secs
                 ),
             ));
+        }
+        if let Some(field) = &self.source_key_field {
+            if field.trim().is_empty() || field.contains('/') {
+                return Err(Error::config(
+                    "reference.source_key_field",
+                    format!(
+                        "{field:?} is not a top-level field name; name a text field of the entity, e.g. AccountRef"
+                    ),
+                ));
+            }
+            if self.server_keys != ServerKeys::Map {
+                return Err(Error::config(
+                    "reference.source_key_field",
+                    "it is used only with server_keys = \"map\"; set that too, or remove it",
+                ));
+            }
         }
         Ok(())
     }

@@ -15,6 +15,9 @@ pub struct PlannedRecord {
     /// The difference to the current record: create (with these fields), update (these fields
     /// differ, with their current and wanted values) or unchanged.
     pub change: RecordChange,
+    /// The key Acumatica keeps the record under when the flow's key map says it differs from
+    /// `key` (a key the site assigned itself); the lookup and the update use it.
+    pub saved_key: Option<String>,
 }
 
 impl PlannedRecord {
@@ -24,7 +27,7 @@ impl PlannedRecord {
     /// use sync_core::mapping::RecordChange;
     /// use sync_core::reference::PlannedRecord;
     ///
-    /// let p = PlannedRecord { key: "V1".into(), row: 1, change: RecordChange::Unchanged };
+    /// let p = PlannedRecord { key: "V1".into(), row: 1, change: RecordChange::Unchanged, saved_key: None };
     /// assert_eq!(p.action(), "unchanged");
     /// assert!(p.fields().is_empty());
     /// ```

@@ -57,6 +57,9 @@ pub struct RecordReport {
     pub row: usize,
     /// What happened.
     pub outcome: RecordOutcome,
+    /// The key Acumatica keeps the record under when it differs from `key`: a key the site
+    /// assigned itself (a numbering sequence), from this insert's answer or the flow's key map.
+    pub saved_key: Option<String>,
 }
 
 /// Counts of a reference run.
