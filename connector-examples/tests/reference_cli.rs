@@ -381,3 +381,100 @@ async fn a_bad_reference_mapping_names_the_flow_line_and_key() {
         "{err}"
     );
 }
+
+// ---- keys Acumatica numbers itself (issue 12 item 7) ------------------------------------------
+
+/// The sandbox config with `[flows.reference] server_keys = "<mode>"` on the vendor flow.
+fn with_server_keys(config: String, mode: &str) -> String {
+    let anchor = "[flows.looker]\nmodel = \"finance\"\nexplore = \"approved_vendors\"\n";
+    assert!(config.contains(anchor), "the sandbox config changed");
+    config.replace(
+        anchor,
+        &format!("[flows.reference]\nserver_keys = \"{mode}\"\n\n{anchor}"),
+    )
+}
+
+fn vendors_named(rig: &Rig, name: &str) -> Vec<String> {
+    rig.sandbox
+        .acumatica()
+        .state()
+        .documents("Vendor")
+        .iter()
+        .filter(|v| v["VendorName"]["value"] == json!(name))
+        .map(|v| {
+            v["VendorID"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// V000002 is missing and the site numbers vendors itself: by default the run creates it once
+/// (as C1165), stops with exit 1 saying what happened, and the rerun writes nothing; with
+/// `server_keys = "map"` the next run keeps C1165, `plan` shows the mapping, and nothing is
+/// created again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vendor_the_site_renumbers_is_refused_by_default_and_mapped_on_request() {
+    let rig = Rig::start().await;
+    rig.drift_vendors().await;
+    let v2_name = seed::VENDORS[1].name;
+    rig.sandbox
+        .acumatica()
+        .state()
+        .number_keys("Vendor", Some("C1165"))
+        .unwrap();
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", FLOW])
+        .assert()
+        .code(1);
+    let err = stderr_of(&a);
+    assert!(err.contains("`V000002` was saved as `C1165`"), "{err}");
+    assert!(err.contains("server_keys = \"map\""), "{err}");
+    assert_eq!(vendors_named(&rig, v2_name), ["C1165"]);
+    rig.log().reset();
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", FLOW])
+        .assert()
+        .code(1);
+    assert!(stderr_of(&a).contains("`V000002` was saved as `C1165`"));
+    assert_eq!(
+        rig.log().count("PUT", VENDOR_ROUTE),
+        0,
+        "the rerun wrote nothing"
+    );
+    assert_eq!(vendors_named(&rig, v2_name), ["C1165"], "no second copy");
+    let a = rig.cmd().args(["plan", "--flow", FLOW]).assert().code(0);
+    let out = stdout_of(&a);
+    assert!(out.contains("A run would stop before writing"), "{out}");
+    assert!(out.contains("V000002 (saved as C1165)"), "{out}");
+
+    // The person chooses map.
+    let text = std::fs::read_to_string(&rig.config).unwrap();
+    std::fs::write(&rig.config, with_server_keys(text, "map")).unwrap();
+    let a = rig.cmd().args(["plan", "--flow", FLOW]).assert().code(0);
+    let out = stdout_of(&a);
+    assert!(out.contains("V000002 (Acumatica C1165)"), "{out}");
+    let a = rig
+        .cmd()
+        .args(["--json", "run", "--once", "--flow", FLOW])
+        .assert()
+        .code(0);
+    let v = json_of(&a);
+    let rec = v["runs"][0]["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == "V000002").cloned())
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(rec["saved_key"], "C1165", "{v}");
+    assert_eq!(rec["outcome"], "unchanged", "{v}");
+    assert_eq!(vendors_named(&rig, v2_name), ["C1165"]);
+    assert!(rig.vendor("V000002").is_none());
+    let store = sync_core::store::SqliteStore::open(rig.store())
+        .await
+        .unwrap();
+    let map = store.key_mappings(FLOW).await.unwrap();
+    assert_eq!(map.len(), 1);
+    assert_eq!(map[0].saved_key.as_deref(), Some("C1165"));
+}

@@ -217,7 +217,16 @@ async fn refuse_stops_after_the_first_renumbered_insert_and_later_runs_write_not
 
         let err = refusing.run().await.unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::Data { .. }), "{backend}: {err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::Other {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{backend}: {err:?}"
+        );
         for needed in [
             "`123` was saved as `C1165`",
             "Vendor",
@@ -384,4 +393,33 @@ async fn an_insert_whose_answer_was_lost_is_not_created_twice() {
             store.release_lease(&lease).await.unwrap();
         }
     }
+}
+
+#[test]
+fn source_key_field_is_checked_against_the_mode_and_the_mapping() {
+    let mapping = ReferenceMapping::from_toml_str(MAPPING).unwrap();
+    let build = |options: ReferenceOptions| {
+        ReferenceFlow::builder(mapping.clone())
+            .options(options)
+            .build()
+            .unwrap_err()
+            .to_string()
+    };
+    let refuse = build(ReferenceOptions {
+        source_key_field: Some("AccountRef".into()),
+        ..Default::default()
+    });
+    assert!(refuse.contains("server_keys = \"map\""), "{refuse}");
+    let clash = build(ReferenceOptions {
+        source_key_field: Some("VendorName".into()),
+        ..map()
+    });
+    assert!(
+        clash.contains("`VendorName` is the key or a field the mapping"),
+        "{clash}"
+    );
+    let parsed: ReferenceOptions =
+        toml::from_str("server_keys = \"map\"\nsource_key_field = \"AccountRef\"").unwrap();
+    assert_eq!(parsed.server_keys, ServerKeys::Map);
+    assert!(toml::from_str::<ReferenceOptions>("server_keys = \"renumber\"").is_err());
 }

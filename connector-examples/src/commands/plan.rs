@@ -373,7 +373,7 @@ fn shown(v: &serde_json::Value) -> String {
 /// })]));
 /// let plan = ReferencePlan {
 ///     flow: "approved_vendors".into(), entity: "Vendor".into(), rows_read: 1,
-///     lookup_requests: 1,
+///     lookup_requests: 1, refused_keys: vec![],
 ///     records: vec![
 ///         PlannedRecord { key: "V000001".into(), row: 1, change, saved_key: None },
 ///         PlannedRecord { key: "123".into(), row: 2, change: RecordChange::Unchanged,
@@ -443,6 +443,17 @@ pub fn render_reference(plan: &ReferencePlan) -> String {
             "\n{mapped} key(s) are kept by Acumatica under a number it assigned (the flow's key map): shown as `key (Acumatica saved key)`; they are looked up and updated under that key.\n"
         ));
     }
+    if !plan.refused_keys.is_empty() {
+        let list: Vec<String> = plan
+            .refused_keys
+            .iter()
+            .map(|(k, saved)| format!("{k} (saved as {saved})"))
+            .collect();
+        out.push_str(&format!(
+            "\nA run would stop before writing: an earlier run created {} under a key Acumatica numbered itself, and this flow refuses such keys (server_keys = \"refuse\"). Give the record(s) the source key or delete them in Acumatica, or set server_keys = \"map\".\n",
+            list.join(", ")
+        ));
+    }
     out.push_str(&format!(
         "\nPlan: {} to create, {} to update, {} unchanged. Nothing was written.\n",
         plan.count("create"),
@@ -464,6 +475,7 @@ pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
         "would_create": plan.count("create"),
         "would_update": plan.count("update"),
         "unchanged": plan.count("unchanged"),
+        "refused_keys": plan.refused_keys.iter().map(|(k, saved)| json!({"key": k, "saved_key": saved})).collect::<Vec<_>>(),
         "records": plan.records.iter().map(|r| {
             let mut v = json!({
                 "key": r.key,

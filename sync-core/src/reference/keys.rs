@@ -85,6 +85,16 @@ impl KeyBook {
         self.entries.remove(&fold(key));
     }
 
+    /// For a plan under `map`: entries a run would adopt (`refused` ones) count as mapped.
+    pub(super) fn adopting_refused(mut self) -> Self {
+        for m in self.entries.values_mut() {
+            if m.state == KeyState::Refused {
+                m.state = KeyState::Mapped;
+            }
+        }
+        self
+    }
+
     /// `record` as Acumatica knows it: its key replaced by the saved key when mapped.
     pub(super) fn target(&self, record: &ReferenceRecord) -> ReferenceRecord {
         match self.saved(&record.key) {
@@ -110,16 +120,41 @@ pub(super) fn refusal(flow: &str, entity: &str, key_field: &str, refused: &[KeyM
             )
         })
         .collect();
-    Error::Data {
-        what: format!(
-            "flow `{flow}`: Acumatica saved {} new {entity} record(s) under a key of its own ({}); this site numbers {entity} keys itself (a numbering sequence covers them), so a rerun would not find them by the source key and would create them again. Nothing more was written",
-            refused.len(),
-            list.join("; ")
-        ),
-        detail: format!(
-            "the created record(s) are in the audit trail and Acumatica. Either turn off the numbering sequence for {entity} in Acumatica and give the record(s) the source key (or delete them), and the next run goes on; or set `server_keys = \"map\"` on the flow to keep the source key -> Acumatica key mapping and update those records from now on"
-        ),
+    let what = format!(
+        "flow `{flow}`: Acumatica saved {} new {entity} record(s) under a key of its own ({}); this site numbers {entity} keys itself (a numbering sequence covers them), so a rerun would not find them by the source key and would create them again. Nothing more was written",
+        refused.len(),
+        list.join("; ")
+    );
+    let detail = format!(
+        "the created record(s) are in the audit trail and Acumatica. Either turn off the numbering sequence for {entity} in Acumatica and give the record(s) the source key (or delete them), and the next run goes on; or set `server_keys = \"map\"` on the flow to keep the source key -> Acumatica key mapping and update those records from now on"
+    );
+    // Not bad data and not a bad config: the run failed (exit 1 in the command).
+    Error::Other {
+        context: what,
+        source: detail.into(),
+        retryable: false,
     }
+}
+
+/// Checks [`source_key_field`](super::ReferenceOptions::source_key_field) against the mapping:
+/// it must be neither the key nor a field the mapping sets.
+pub(super) fn check_source_key_field(
+    options: &super::ReferenceOptions,
+    mapping: &crate::mapping::ReferenceMapping,
+) -> Result<()> {
+    let Some(field) = options.source_key_field.as_deref() else {
+        return Ok(());
+    };
+    if field == mapping.key.field || mapping.fields.contains_key(field) {
+        return Err(Error::config(
+            "reference.source_key_field",
+            format!(
+                "`{field}` is the key or a field the mapping of flow `{}` sets; name a field only the flow fills (e.g. AccountRef)",
+                mapping.flow
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Reader<'_> {

@@ -233,6 +233,7 @@ impl ReferenceFlowBuilder {
     pub async fn plan(self) -> Result<ReferencePlan> {
         self.options.check()?;
         self.mapping.check()?;
+        keys::check_source_key_field(&self.options, &self.mapping)?;
         let source = self.source.ok_or_else(|| {
             Error::config(
                 "source",
@@ -258,7 +259,7 @@ impl ReferenceFlowBuilder {
             acumatica: &acumatica,
             options: &self.options,
         };
-        reader.plan(&book).await
+        reader.plan(book).await
     }
 
     /// Checks the parts and builds the flow.
@@ -268,6 +269,7 @@ impl ReferenceFlowBuilder {
     pub fn build(self) -> Result<ReferenceFlow> {
         self.options.check()?;
         self.mapping.check()?;
+        keys::check_source_key_field(&self.options, &self.mapping)?;
         let missing = |what: &str| {
             Error::config(
                 what,
@@ -423,7 +425,13 @@ impl Reader<'_> {
 
     /// Reads, maps, looks up and diffs; writes nothing. Keys of `book` (the flow's key map)
     /// are looked up and compared under the key Acumatica saved.
-    async fn plan(&self, book: &keys::KeyBook) -> Result<ReferencePlan> {
+    async fn plan(&self, book: keys::KeyBook) -> Result<ReferencePlan> {
+        let refused = book.in_state(crate::store::KeyState::Refused);
+        let (book, refused) = if self.options.server_keys == ServerKeys::Map {
+            (book.adopting_refused(), Vec::new())
+        } else {
+            (book, refused)
+        };
         let rows = self.read_rows(None, &Reporter::default()).await?;
         let mapped = self.mapping.map_rows(&rows)?;
         if !mapped.errors.is_empty() {
@@ -436,6 +444,10 @@ impl Reader<'_> {
             rows_read: rows.len() as u64,
             lookup_requests: 0,
             records: Vec::with_capacity(mapped.records.len()),
+            refused_keys: refused
+                .into_iter()
+                .map(|m| (m.source_key, m.saved_key.unwrap_or_default()))
+                .collect(),
         };
         for chunk in mapped.records.chunks(self.options.lookup_page_size) {
             let targets: Vec<ReferenceRecord> = chunk.iter().map(|r| book.target(r)).collect();
@@ -532,7 +544,7 @@ impl ReferenceFlow {
             &self.mapping.entity,
         )
         .await?;
-        self.reader().plan(&book).await
+        self.reader().plan(book).await
     }
 
     fn reader(&self) -> Reader<'_> {

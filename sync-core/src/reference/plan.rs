@@ -64,6 +64,10 @@ pub struct ReferencePlan {
     pub lookup_requests: u64,
     /// One entry per record, in source order.
     pub records: Vec<PlannedRecord>,
+    /// Records an earlier run created under a key Acumatica assigned itself while the flow
+    /// refuses such keys (`server_keys = "refuse"`), as (source key, saved key): while any is
+    /// left, a run stops before writing (see [`ServerKeys`](super::ServerKeys)).
+    pub refused_keys: Vec<(String, String)>,
 }
 
 impl ReferencePlan {
@@ -99,6 +103,14 @@ impl fmt::Display for ReferencePlan {
             self.count("create"),
             self.count("update"),
             self.count("unchanged"),
-        )
+        )?;
+        if !self.refused_keys.is_empty() {
+            write!(
+                f,
+                "; a run would stop: {} key(s) Acumatica numbered itself are refused",
+                self.refused_keys.len()
+            )?;
+        }
+        Ok(())
     }
 }
