@@ -73,6 +73,10 @@ pub enum Command {
     /// Retry documents that failed (dead letters) of a flow. A reference flow retries them on
     /// every run, so this runs it once.
     Replay(ReplayArgs),
+    /// The key map of a reference flow: records Acumatica saved under a key it numbered
+    /// itself, and inserts whose answer was lost. Lists it; --map or --forget settles one entry
+    /// (with --yes).
+    Keys(KeysArgs),
     /// Store and list encrypted credentials (key in ML_CONNECTOR_VAULT_KEY).
     Vault(VaultArgs),
 }
@@ -125,6 +129,25 @@ pub struct AuditArgs {
     /// A document's natural key (from `plan` or `status`).
     #[arg(long, value_name = "KEY", requires = "flow")]
     pub key: Option<String>,
+}
+
+/// Arguments of `keys`.
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// The reference flow.
+    #[arg(long, value_name = "NAME")]
+    pub flow: String,
+    /// Record that the source key's record is kept in Acumatica under SAVED (e.g. 123=C1165):
+    /// later runs look it up and update it there.
+    #[arg(long, value_name = "KEY=SAVED", conflicts_with = "forget")]
+    pub map: Option<String>,
+    /// Remove the source key's entry: the next run looks the record up by the source key again
+    /// and creates it when absent. Only when Acumatica holds no copy of it.
+    #[arg(long, value_name = "KEY")]
+    pub forget: Option<String>,
+    /// Confirm --map or --forget (without it, the change is only described).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Arguments of `replay`.

@@ -82,6 +82,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(args) => commands::run::run(g, &args).await,
         Command::Status(args) => commands::status::run(g, &args).await,
         Command::Audit(args) => commands::audit::run(g, &args).await,
+        Command::Keys(args) => commands::keys::run(g, &args).await,
         Command::Replay(args) => commands::replay::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
     }

@@ -478,3 +478,71 @@ async fn a_vendor_the_site_renumbers_is_refused_by_default_and_mapped_on_request
     assert_eq!(map.len(), 1);
     assert_eq!(map[0].saved_key.as_deref(), Some("C1165"));
 }
+
+/// Under `server_keys = "map"`, the answer to V000002's insert is lost on a site that numbers
+/// vendors: the rerun does not insert it again (exit 1, saying what to do), `keys` lists the
+/// entry, `keys --map` (confirmed) records the key the person found, and the next run leaves
+/// the vendor as it is. One vendor throughout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_insert_on_a_numbering_site_is_settled_with_keys_map() {
+    let rig = Rig::edited(|c| with_server_keys(c, "map")).await;
+    rig.drift_vendors().await;
+    let v2_name = seed::VENDORS[1].name;
+    let acu = rig.sandbox.acumatica();
+    acu.state().number_keys("Vendor", Some("C1165")).unwrap();
+    acu.faults().add(
+        testkit::faults::FaultRule::new(testkit::faults::FaultKind::DropAfterWrite)
+            .method("PUT")
+            .path(VENDOR_ROUTE)
+            .after(1, 1),
+    );
+    // V000001's update is first; V000002's insert loses its answer.
+    rig.cmd()
+        .args(["run", "--once", "--flow", FLOW])
+        .assert()
+        .code(1);
+    assert_eq!(vendors_named(&rig, v2_name), ["C1165"]);
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", FLOW])
+        .assert()
+        .code(1);
+    let out = stdout_of(&a);
+    assert!(out.contains("not inserted again"), "{out}");
+    assert_eq!(vendors_named(&rig, v2_name), ["C1165"], "no second copy");
+
+    let a = rig.cmd().args(["keys", "--flow", FLOW]).assert().code(0);
+    let out = stdout_of(&a);
+    assert!(
+        out.contains("V000002") && out.contains("inserting"),
+        "{out}"
+    );
+    let a = rig
+        .cmd()
+        .args(["keys", "--flow", FLOW, "--map", "V000002=C1165"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&a).contains("add --yes to confirm"));
+    rig.cmd()
+        .args(["keys", "--flow", FLOW, "--map", "V000002=C1165", "--yes"])
+        .assert()
+        .code(0);
+    let a = rig
+        .cmd()
+        .args(["--json", "run", "--once", "--flow", FLOW])
+        .assert()
+        .code(0);
+    let v = json_of(&a);
+    let rec = v["runs"][0]["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == "V000002").cloned())
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(rec["saved_key"], "C1165", "{v}");
+    assert_eq!(vendors_named(&rig, v2_name), ["C1165"]);
+    let a = rig
+        .cmd()
+        .args(["audit", "--flow", FLOW, "--key", "Vendor/V000002"])
+        .assert()
+        .code(0);
+    assert!(stdout_of(&a).contains("key_mapped_by_hand"));
+}

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod flows;
+pub mod keys;
 pub mod ping;
 pub mod plan;
 pub mod replay;

@@ -405,9 +405,11 @@ impl ReferenceFlow {
         let since = entry.updated_at.to_rfc3339();
         let Some(field) = self.options.source_key_field.as_deref() else {
             return Ok(Err(format!(
-                "an earlier insert of {entity} `{}` (run {}, {since}) got no answer, and this flow maps server-assigned keys, so it may exist under a key Acumatica chose; it is not inserted again, to make no second copy. Look for it in Acumatica; then record its key in the flow's key map (or remove the entry if it does not exist). Set `source_key_field` (e.g. AccountRef) so the flow can find such records itself",
+                "an earlier insert of {entity} `{}` (run {}, {since}) got no answer, and this flow maps server-assigned keys, so it may exist under a key Acumatica chose; it is not inserted again, to make no second copy. Look for it in Acumatica; if it is there, record its key (`ml-connector keys --flow {flow} --map {key}=<its key> --yes`), else remove the entry (`--forget {key} --yes`). Set `source_key_field` (e.g. AccountRef) so the flow can find such records itself",
                 record.key,
                 entry.run_id.map(|r| r.to_string()).unwrap_or_default(),
+                flow = self.mapping.flow,
+                key = record.key,
             )));
         };
         let found = self.reader().find_by_field(field, &record.key).await?;
