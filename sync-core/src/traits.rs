@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::error::Result;
-use crate::key::{NaturalKey, PartitionKey};
+use crate::key::{NaturalKey, PartitionKey, ReversalKey};
 use crate::mapping::JournalDocument;
 use crate::validate::ReferenceData;
 
@@ -123,6 +123,27 @@ pub trait DocumentSink: Send + Sync {
         key: &NaturalKey,
     ) -> Result<ExistingDocument>;
 
+    /// Creates (insert-only) the journal that reverses a posted one, with its description
+    /// tagged `[mlc-rev:<reversed key>]` and starting with the key's marker
+    /// ([`ReversalKey::description`]), so that [`find`](Self::find) of the reversed key's
+    /// partition returns it. The same rule as [`create`](Self::create): never retried by itself.
+    ///
+    /// The default refuses (a configuration error: nothing is sent), for sinks that cannot
+    /// reverse; the `reverse_and_repost` policy then fails each changed journal.
+    async fn create_reversal(
+        &self,
+        reversal: &JournalDocument,
+        key: &ReversalKey,
+    ) -> Result<ExistingDocument> {
+        let _ = reversal;
+        Err(crate::Error::config(
+            "changed_content",
+            format!(
+                "this document sink cannot create reversals, so batch {} cannot be reversed; implement DocumentSink::create_reversal or use the `fail` or `skip` policy",
+                key.batch()
+            ),
+        ))
+    }
     /// Releases (posts) a created document.
     async fn release(&self, document: &ExistingDocument) -> Result<()>;
 

@@ -594,7 +594,9 @@ async fn reverse_and_repost_reverses_the_posted_version_once_and_posts_the_new_o
             "{backend}"
         );
         let reversal = env
-            .tagged_batches()
+            .acu
+            .state()
+            .journal_transactions()
             .into_iter()
             .find(|b| {
                 b.description.as_deref().is_some_and(|d| {

@@ -11,7 +11,7 @@ use acumatica_client::{Filter, ListQuery};
 use super::config::LookerQueryConfig;
 use crate::adapt;
 use crate::error::{Error, Result};
-use crate::key::{NaturalKey, PartitionKey};
+use crate::key::{NaturalKey, PartitionKey, ReversalKey};
 use crate::mapping::{JournalDocument, JournalMapping};
 use crate::traits::{DocumentSink, ExistingDocument, PageStream, RecordSource};
 use crate::validate::ReferenceData;
@@ -207,6 +207,29 @@ impl DocumentSink for AcumaticaJournals {
         existing.id = created.id.or(existing.id);
         if existing.description.is_empty() {
             existing.description = crate::key::embed_key(&document.description, key);
+        }
+        Ok(existing)
+    }
+
+    async fn create_reversal(
+        &self,
+        reversal: &JournalDocument,
+        key: &ReversalKey,
+    ) -> Result<ExistingDocument> {
+        let batch = adapt::reversal_transaction(reversal, key);
+        let created = self.client.create_journal_transaction(&batch).await?;
+        let mut existing = adapt::existing_document(&created.record).unwrap_or(ExistingDocument {
+            module: created.module.clone(),
+            number: created.batch_nbr.clone(),
+            id: None,
+            description: String::new(),
+            status: None,
+        });
+        existing.number = created.batch_nbr;
+        existing.module = created.module;
+        existing.id = created.id.or(existing.id);
+        if existing.description.is_empty() {
+            existing.description = key.description(&reversal.description);
         }
         Ok(existing)
     }
