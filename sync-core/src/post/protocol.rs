@@ -17,7 +17,7 @@ use crate::key::{
     ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, ReversalKey,
     find_reversal, match_existing,
 };
-use crate::mapping::JournalDocument;
+use crate::mapping::{JournalDocument, Row};
 use crate::progress::{ProgressEvent, Reporter};
 use crate::store::{
     AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter, Outcome,
@@ -68,7 +68,12 @@ pub(crate) struct Poster {
     pub(crate) documents: Vec<DocumentReport>,
     pub(crate) validation: Option<ValidationReport>,
     /// Unresolved dead letters by natural key, resolved when their document gets posted.
-    open_letters: HashMap<String, i64>,
+    pub(crate) open_letters: HashMap<String, i64>,
+    /// The rows this run read (a post run), so a dead letter keeps its journal's source rows
+    /// for a replay that re-maps them.
+    pub(crate) run_rows: Arc<Vec<Row>>,
+    /// Source rows by natural key where they do not come from `run_rows` (a replay).
+    pub(crate) letter_rows: HashMap<String, Vec<Row>>,
     shutdown: Option<Stopper>,
     progress: Reporter,
 }
@@ -123,6 +128,8 @@ impl Poster {
             documents: Vec::new(),
             validation: None,
             open_letters,
+            run_rows: Arc::default(),
+            letter_rows: HashMap::new(),
             shutdown,
             progress,
         }
@@ -182,10 +189,23 @@ impl Poster {
         error: &str,
     ) -> Result<()> {
         let lease = self.keeper.fresh().await?;
+        let rows: Vec<&Row> = match self.letter_rows.get(&key.to_string()) {
+            Some(rows) => rows.iter().collect(),
+            None => doc
+                .rows()
+                .iter()
+                .filter_map(|r| r.checked_sub(1).and_then(|i| self.run_rows.get(i)))
+                .collect(),
+        };
+        // The source rows let `replay` re-map the journal from a corrected configuration.
+        let mut payload = json!({ "document": doc });
+        if !rows.is_empty() {
+            payload["rows"] = json!(rows);
+        }
         let letter = NewDeadLetter {
             run_id: Some(self.run_id.clone()),
             natural_key: key.to_string(),
-            payload: json!({ "document": doc }),
+            payload,
             error: error.to_owned(),
         };
         let stored = self.store.add_dead_letter(&lease, &letter).await?;
