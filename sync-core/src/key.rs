@@ -81,7 +81,8 @@ fn is_short_hex(s: &str) -> bool {
     s.len() == HASH_HEX_DIGITS && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Which journal of a flow a key names: a hash of the flow name and the partition.
+/// Which journal of a flow a key names: a hash of the flow's key namespace (its name unless the
+/// mapping sets `key_namespace`) and the partition.
 ///
 /// ```
 /// use sync_core::key::PartitionKey;
@@ -97,7 +98,7 @@ fn is_short_hex(s: &str) -> bool {
 pub struct PartitionKey(String);
 
 impl PartitionKey {
-    /// The key of a flow's partition.
+    /// The key of a partition in a key namespace (a flow's name, or its `key_namespace`).
     pub fn new(flow: &str, partition: &Partition) -> Self {
         // JSON arrays make the encoding unambiguous (no separator can be forged by a value).
         let payload = serde_json::json!([flow, partition.entries()]).to_string();
@@ -558,6 +559,20 @@ pub fn extract_key(description: &str) -> Option<NaturalKey> {
         Some((_, _, TagKind::Posting, key)) => Some(key),
         _ => None,
     }
+}
+
+/// The partition named by a description's last well-formed tag, posting or reversal: which
+/// partition of which key namespace a journal of this connector belongs to.
+///
+/// ```
+/// use sync_core::key::{NaturalKey, embed_reversal_key, tagged_partition};
+/// let key: NaturalKey = "0123456789abcdef-fedcba9876543210".parse().unwrap();
+/// let reversal = embed_reversal_key("Reversal of batch 000042: x", &key);
+/// assert_eq!(tagged_partition(&reversal).as_ref(), Some(key.partition()));
+/// assert_eq!(tagged_partition("Manual entry"), None);
+/// ```
+pub fn tagged_partition(description: &str) -> Option<PartitionKey> {
+    tags(description).pop().map(|(_, _, _, k)| k.partition)
 }
 
 /// An OData `$filter` that finds every journal whose description carries one of these

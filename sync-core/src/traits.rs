@@ -15,7 +15,7 @@ use futures::stream::BoxStream;
 
 use crate::error::Result;
 use crate::key::{NaturalKey, PartitionKey, ReversalKey};
-use crate::mapping::JournalDocument;
+use crate::mapping::{JournalDocument, Period};
 use crate::validate::ReferenceData;
 
 /// Pages of records, in the order the source gives them. A page is the unit a flow writes and
@@ -103,6 +103,18 @@ impl ExistingDocument {
     }
 }
 
+/// A journal of this connector (its description carries a `[mlc:` or `[mlc-rev:` tag) found
+/// in a financial period by [`DocumentSink::tagged_in_period`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedJournal {
+    /// The number the target assigned (`BatchNbr`).
+    pub number: String,
+    /// The header description with its tag.
+    pub description: String,
+    /// The header branch (`BranchID`), when known.
+    pub branch: Option<String>,
+}
+
 /// Where journals are posted: finds them by natural key and creates them insert-only.
 ///
 /// The flow calls [`find`](Self::find) with one page of partition keys at a time (one request
@@ -143,6 +155,14 @@ pub trait DocumentSink: Send + Sync {
                 key.batch()
             ),
         ))
+    }
+    /// Every journal of this connector in a financial period (any key namespace), with its
+    /// branch, in one list request; used to notice journals of a partition this flow no longer
+    /// produces (a renamed flow or `group_by` value). `None` (the default): the sink cannot
+    /// tell, and the check is skipped.
+    async fn tagged_in_period(&self, period: Period) -> Result<Option<Vec<TaggedJournal>>> {
+        let _ = period;
+        Ok(None)
     }
     /// Releases (posts) a created document.
     async fn release(&self, document: &ExistingDocument) -> Result<()>;

@@ -40,6 +40,7 @@
 //! ```
 
 mod config;
+mod foreign;
 mod lease;
 mod protocol;
 mod replay;
@@ -53,6 +54,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use config::{LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions};
+pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreign_message};
 pub use lease::default_owner;
 pub(crate) use lease::{LeaseKeeper, Stopper};
 pub use replay::{ReplayOptions, operator};
@@ -601,6 +603,7 @@ impl PostFlow {
         let report = validate(&mapped, &reference, self.options.validation);
         self.handle_validation(poster, &mapped, &report).await?;
         let postable: Vec<JournalDocument> = report.postable(&mapped).cloned().collect();
+        self.check_foreign(poster, &postable).await?;
         if !report.is_clean() {
             poster.validation = Some(report.clone());
             if postable.is_empty() {

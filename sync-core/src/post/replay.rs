@@ -430,7 +430,7 @@ impl PostFlow {
                 continue;
             }
             match serde_json::from_value::<JournalDocument>(letter.payload["document"].clone()) {
-                Ok(doc) if doc.flow == self.name() => {
+                Ok(doc) if doc.flow == self.mapping.namespace() => {
                     if let Some(rows) = stored_rows(&letter) {
                         poster.letter_rows.insert(letter.natural_key.clone(), rows);
                     }
@@ -438,7 +438,7 @@ impl PostFlow {
                 }
                 Ok(doc) => {
                     poster.counts.failed += 1;
-                    poster.audit(Some(&letter.natural_key), AuditStage::Failed, "not replayable", json!({"dead_letter": letter.id, "reason": format!("it belongs to flow `{}`", doc.flow)})).await?;
+                    poster.audit(Some(&letter.natural_key), AuditStage::Failed, "not replayable", json!({"dead_letter": letter.id, "reason": format!("it belongs to key namespace `{}`, not this flow's `{}`", doc.flow, self.mapping.namespace())})).await?;
                 }
                 Err(e) => {
                     poster.counts.failed += 1;
