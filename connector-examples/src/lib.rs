@@ -83,6 +83,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Status(args) => commands::status::run(g, &args).await,
         Command::Audit(args) => commands::audit::run(g, &args).await,
         Command::Replay(args) => commands::replay::run(g, &args).await,
+        Command::Deadletters(args) => commands::deadletters::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
     }
 }
