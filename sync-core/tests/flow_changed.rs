@@ -102,6 +102,9 @@ fn options(policy: ChangedContentPolicy) -> PostOptions {
     }
 }
 
+/// Creates in flight at once, per scenario (the properties hold with 1 and 4).
+const CONCURRENCY: [usize; 2] = [1, 4];
+
 /// The allocation flow reading figures `cents` under `policy`.
 fn flow(
     env: &Env,
@@ -109,11 +112,24 @@ fn flow(
     cents: i64,
     policy: ChangedContentPolicy,
 ) -> PostFlow {
+    flow_n(env, store, cents, policy, 1)
+}
+
+fn flow_n(
+    env: &Env,
+    store: &Arc<dyn StateStore>,
+    cents: i64,
+    policy: ChangedContentPolicy,
+    concurrency: usize,
+) -> PostFlow {
     PostFlow::builder(flow_support::mapping())
         .source(source(env, cents))
         .sink(AcumaticaJournals::new(env.acumatica.clone()))
         .store(store.clone())
-        .options(options(policy))
+        .options(PostOptions {
+            concurrency,
+            ..options(policy)
+        })
         .owner("test-owner")
         .build()
         .unwrap()
@@ -203,9 +219,19 @@ fn puts(env: &Env) -> usize {
 
 #[tokio::test]
 async fn figures_a_b_a_b_under_reverse_and_repost_end_at_the_current_figures_each_time() {
+    for n in CONCURRENCY {
+        a_b_a_b(n).await;
+    }
+}
+
+async fn a_b_a_b(n: usize) {
     use ChangedContentPolicy::ReverseAndRepost as R;
+    let flow = |env: &Env, store: &Arc<dyn StateStore>, cents: i64, policy| {
+        flow_n(env, store, cents, policy, n)
+    };
     let stores = stores().await;
     for (backend, store) in &stores.list {
+        let backend = format!("{backend}, concurrency {n}");
         let env = Env::start(looker_config()).await;
         flow(&env, store, 0, R).run().await.unwrap();
         assert_eq!(puts(&env), 3, "{backend}");
