@@ -77,6 +77,9 @@ pub enum Command {
     /// itself, and inserts whose answer was lost. Lists it; --map or --forget settles one entry
     /// (with --yes).
     Keys(KeysArgs),
+    /// The failed documents (dead letters) of the flows: list them, or discard one with a
+    /// reason (recorded in the audit trail with who discarded it).
+    Deadletters(DeadlettersArgs),
     /// Store and list encrypted credentials (key in ML_CONNECTOR_VAULT_KEY).
     Vault(VaultArgs),
 }
@@ -159,6 +162,44 @@ pub struct ReplayArgs {
     /// Only this dead letter (id from `status`); default: all unresolved ones.
     #[arg(long, value_name = "ID")]
     pub id: Option<i64>,
+    /// Map each failed document's source rows again with the current configuration (e.g. a
+    /// corrected mapping) instead of re-sending the stored journal (post flows).
+    #[arg(long)]
+    pub remap: bool,
+}
+
+/// Arguments of `deadletters`.
+#[derive(Debug, Clone, Args)]
+pub struct DeadlettersArgs {
+    /// What to do with the dead letters.
+    #[command(subcommand)]
+    pub command: DeadlettersCommand,
+}
+
+/// `deadletters list` and `deadletters discard`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadlettersCommand {
+    /// List the unresolved dead letters (with --all also the resolved ones and how).
+    List {
+        /// Only this flow (default: every configured flow).
+        #[arg(long, value_name = "NAME")]
+        flow: Option<String>,
+        /// Also list resolved dead letters, with their resolution.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Discard one dead letter of a post flow: it is never replayed; the reason and who
+    /// discarded it ($USER@host) go to the audit trail.
+    Discard {
+        /// The dead letter's id (from `deadletters list` or `status`).
+        id: i64,
+        /// Its post flow.
+        #[arg(long, value_name = "NAME")]
+        flow: String,
+        /// Why it is discarded (e.g. "posted by hand as batch 000123").
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 /// Arguments of `vault`.

@@ -84,6 +84,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Audit(args) => commands::audit::run(g, &args).await,
         Command::Keys(args) => commands::keys::run(g, &args).await,
         Command::Replay(args) => commands::replay::run(g, &args).await,
+        Command::Deadletters(args) => commands::deadletters::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
     }
 }

@@ -318,8 +318,9 @@ pub fn journal_document(jt: &JournalTransaction) -> Result<JournalDocument> {
 }
 
 /// The reversal of a posted journal: the same lines with debit and credit swapped, in the same
-/// period, under a partition of its own (the original's plus `reverses=<batch>`), so the
-/// reversal has its own natural key and goes through the same exactly-once protocol.
+/// period and the **same partition** (it is tagged `[mlc-rev:<the reversed key>]`, see
+/// [`ReversalKey`](crate::key::ReversalKey), so a lookup of the partition counts it against the
+/// posting it reverses), described `Reversal of batch <batch>: <the original's text>`.
 ///
 /// ```
 /// use sync_core::adapt::reversal_of;
@@ -330,7 +331,8 @@ pub fn journal_document(jt: &JournalTransaction) -> Result<JournalDocument> {
 ///     flow: String::new(), partition: Partition::new(Vec::<(String, String)>::new()),
 ///     branch: "HQ".into(), ledger: "ACTUAL".into(), currency: None,
 ///     period: Period::new(2026, 10).unwrap(), transaction_date: None,
-///     description: "Allocation".into(), hold: false, unmapped_rows: vec![],
+///     description: "Allocation [mlc:0123456789abcdef-fedcba9876543210]".into(), hold: false,
+///     unmapped_rows: vec![],
 ///     lines: vec![JournalLine {
 ///         row: 1, account: "69100".into(), subaccount: None, branch: "HQ".into(), project: None,
 ///         task: None, cost_code: None, reference_nbr: None, debit: Decimal::new(5, 0),
@@ -341,8 +343,8 @@ pub fn journal_document(jt: &JournalTransaction) -> Result<JournalDocument> {
 /// let r = reversal_of(posted, "alloc", &p, "000042");
 /// assert_eq!(r.lines[0].credit, Decimal::new(5, 0));
 /// assert!(r.lines[0].debit.is_zero());
-/// assert_eq!(r.partition.get("reverses"), Some("000042"));
-/// assert!(r.description.starts_with("Reversal of batch 000042"));
+/// assert_eq!(r.partition, p);
+/// assert_eq!(r.description, "Reversal of batch 000042: Allocation");
 /// ```
 pub fn reversal_of(
     mut posted: JournalDocument,
@@ -350,20 +352,29 @@ pub fn reversal_of(
     partition: &Partition,
     batch_nbr: &str,
 ) -> JournalDocument {
-    let mut entries = partition.entries().to_vec();
-    entries.push(("reverses".to_owned(), batch_nbr.to_owned()));
     posted.flow = flow.to_owned();
-    posted.partition = Partition::new(entries);
-    let human = match crate::key::extract_key(&posted.description) {
-        Some(k) => posted.description.replace(&k.tag(), ""),
-        None => posted.description.clone(),
-    };
-    posted.description = format!("Reversal of batch {batch_nbr}: {}", human.trim());
+    posted.partition = partition.clone();
+    let human = crate::key::strip_tags_text(&posted.description);
+    posted.description = format!("Reversal of batch {batch_nbr}: {human}")
+        .trim()
+        .to_owned();
     posted.hold = false;
     for l in &mut posted.lines {
         std::mem::swap(&mut l.debit, &mut l.credit);
     }
     posted
+}
+
+/// The `JournalTransaction` that reverses a posted journal: [`journal_transaction`] of the
+/// reversal document ([`reversal_of`]), its description tagged `[mlc-rev:<reversed key>]`
+/// ([`ReversalKey::description`](crate::key::ReversalKey::description)) instead of a posting tag.
+pub fn reversal_transaction(
+    reversal: &JournalDocument,
+    key: &crate::key::ReversalKey,
+) -> JournalTransaction {
+    let mut jt = journal_transaction(reversal, key.reversed());
+    jt.description = key.description(&reversal.description).into();
+    jt
 }
 
 #[cfg(test)]

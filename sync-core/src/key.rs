@@ -81,7 +81,8 @@ fn is_short_hex(s: &str) -> bool {
     s.len() == HASH_HEX_DIGITS && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Which journal of a flow a key names: a hash of the flow name and the partition.
+/// Which journal of a flow a key names: a hash of the flow's key namespace (its name unless the
+/// mapping sets `key_namespace`) and the partition.
 ///
 /// ```
 /// use sync_core::key::PartitionKey;
@@ -97,7 +98,7 @@ fn is_short_hex(s: &str) -> bool {
 pub struct PartitionKey(String);
 
 impl PartitionKey {
-    /// The key of a flow's partition.
+    /// The key of a partition in a key namespace (a flow's name, or its `key_namespace`).
     pub fn new(flow: &str, partition: &Partition) -> Self {
         // JSON arrays make the encoding unambiguous (no separator can be forged by a value).
         let payload = serde_json::json!([flow, partition.entries()]).to_string();
@@ -335,6 +336,17 @@ fn tags(description: &str) -> Vec<(usize, usize, TagKind, NaturalKey)> {
     out
 }
 
+/// The human part of a description: every well-formed tag (`[mlc:…]`, `[mlc-rev:…]`)
+/// removed, whitespace collapsed.
+///
+/// ```
+/// use sync_core::key::strip_tags_text;
+/// assert_eq!(strip_tags_text("Overhead  HQ [mlc:0123456789abcdef-fedcba9876543210]"), "Overhead HQ");
+/// ```
+pub fn strip_tags_text(description: &str) -> String {
+    strip_tags(description)
+}
+
 /// The description without any tags, whitespace collapsed.
 fn strip_tags(description: &str) -> String {
     let mut human = String::with_capacity(description.len());
@@ -392,7 +404,8 @@ pub fn embed_key(description: &str, key: &NaturalKey) -> String {
 
 /// Tags the description of a journal that **reverses** a posted one (the
 /// [`ChangedContentPolicy::ReverseAndRepost`] path): `[mlc-rev:<partition>-<content>]`, with
-/// the reversed journal's key. [`match_existing`] then counts the original as undone, so the
+/// the reversed journal's key. The flow writes reversals with [`ReversalKey::description`],
+/// which uses this. [`match_existing`] then counts the original as undone, so the
 /// same content can be posted again later if the source returns to it, and
 /// [`extract_key`] never mistakes the reversal for a posting (Acumatica copies the original's
 /// description onto a reversing batch, so the flow must re-tag it before releasing it).
@@ -410,6 +423,129 @@ pub fn embed_reversal_key(description: &str, reversed: &NaturalKey) -> String {
     with_tag(&strip_tags(description), &tag)
 }
 
+/// The ledger key of one reversal: which posting (its natural key) and which of its batches
+/// is reversed. Written `<partition>-<content>:rev:<batch>`.
+///
+/// The reversing journal itself is tagged `[mlc-rev:<partition>-<content>]` in the
+/// **original** partition ([`ReversalKey::tag`]), so a lookup of the partition counts it
+/// against the posting it reverses ([`match_existing`]); its description starts with
+/// [`ReversalKey::marker`] (`Reversal of batch <batch>:`), which tells reversals of two batches
+/// of the same content apart ([`find_reversal`]). Reversing the same content twice (figures
+/// going A → B → A → B) gives two keys, so each reversal is made exactly once.
+///
+/// ```
+/// use sync_core::key::{NaturalKey, ReversalKey};
+/// let posted: NaturalKey = "0123456789abcdef-fedcba9876543210".parse().unwrap();
+/// let r = ReversalKey::new(posted.clone(), "000042");
+/// assert_eq!(r.to_string(), "0123456789abcdef-fedcba9876543210:rev:000042");
+/// assert_eq!(r.to_string().parse::<ReversalKey>().unwrap(), r);
+/// assert_eq!(r.tag(), "[mlc-rev:0123456789abcdef-fedcba9876543210]");
+/// assert_eq!(r.marker(), "Reversal of batch 000042:");
+/// assert!("0123456789abcdef-fedcba9876543210".parse::<ReversalKey>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReversalKey {
+    reversed: NaturalKey,
+    batch: String,
+}
+
+/// What separates the reversed key from the batch in a [`ReversalKey`].
+const REVERSAL_KEY_SEPARATOR: &str = ":rev:";
+
+impl ReversalKey {
+    /// The reversal of batch `batch`, which posted `reversed`.
+    pub fn new(reversed: NaturalKey, batch: impl Into<String>) -> Self {
+        Self {
+            reversed,
+            batch: batch.into(),
+        }
+    }
+
+    /// The key of the reversed posting.
+    pub fn reversed(&self) -> &NaturalKey {
+        &self.reversed
+    }
+
+    /// The reversed batch.
+    pub fn batch(&self) -> &str {
+        &self.batch
+    }
+
+    /// The tag of the reversing journal: `[mlc-rev:<reversed key>]`.
+    pub fn tag(&self) -> String {
+        format!("{REVERSAL_TAG_OPEN}{}{TAG_CLOSE}", self.reversed)
+    }
+
+    /// How the reversing journal's description starts: `Reversal of batch <batch>:`.
+    pub fn marker(&self) -> String {
+        format!("Reversal of batch {}:", self.batch)
+    }
+
+    /// The reversing journal's whole description: the marker, the reversed journal's human
+    /// text (its tag removed) and the reversal tag, within [`DESCRIPTION_MAX`].
+    ///
+    /// ```
+    /// use sync_core::key::{NaturalKey, ReversalKey, embed_key, find_reversal};
+    /// let posted: NaturalKey = "0123456789abcdef-fedcba9876543210".parse().unwrap();
+    /// let r = ReversalKey::new(posted.clone(), "000042");
+    /// let d = r.description(&embed_key("Overhead 012025 HQ", &posted));
+    /// assert_eq!(d, "Reversal of batch 000042: Overhead 012025 HQ [mlc-rev:0123456789abcdef-fedcba9876543210]");
+    /// assert_eq!(find_reversal(&r, [(d.as_str(), 7)]), Some(7));
+    /// assert_eq!(r.description(&d), d);
+    /// let other = ReversalKey::new(posted, "000420");
+    /// assert_eq!(find_reversal(&other, [(d.as_str(), 7)]), None);
+    /// ```
+    pub fn description(&self, reversed_description: &str) -> String {
+        let human = strip_tags(reversed_description);
+        let marker = self.marker();
+        if human.starts_with(&marker) {
+            return with_tag(&human, &self.tag());
+        }
+        with_tag(&strip_tags(&format!("{marker} {human}")), &self.tag())
+    }
+}
+
+impl fmt::Display for ReversalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{REVERSAL_KEY_SEPARATOR}{}", self.reversed, self.batch)
+    }
+}
+
+impl FromStr for ReversalKey {
+    type Err = KeyParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || KeyParseError(s.to_owned());
+        let (key, batch) = s.split_once(REVERSAL_KEY_SEPARATOR).ok_or_else(err)?;
+        if batch.trim().is_empty() || batch.chars().any(char::is_control) {
+            return Err(err());
+        }
+        Ok(Self {
+            reversed: key.parse().map_err(|_| err())?,
+            batch: batch.to_owned(),
+        })
+    }
+}
+
+/// Finds the journal that made one reversal: tagged as a reversal of `key`'s posting and
+/// described as reversing `key`'s batch ([`ReversalKey::marker`]). Used to settle a reversal
+/// whose outcome was lost, without reversing twice.
+pub fn find_reversal<'a, T>(
+    key: &ReversalKey,
+    existing: impl IntoIterator<Item = (&'a str, T)>,
+) -> Option<T> {
+    let marker = key.marker();
+    existing
+        .into_iter()
+        .find_map(|(description, item)| match tags(description).pop() {
+            Some((_, _, TagKind::Reversal, k))
+                if k == key.reversed && strip_tags(description).starts_with(&marker) =>
+            {
+                Some(item)
+            }
+            _ => None,
+        })
+}
+
 /// The natural key a journal posts: the last well-formed tag of its description, when that is
 /// a posting tag (a reversing journal's tag gives `None`).
 ///
@@ -423,6 +559,20 @@ pub fn extract_key(description: &str) -> Option<NaturalKey> {
         Some((_, _, TagKind::Posting, key)) => Some(key),
         _ => None,
     }
+}
+
+/// The partition named by a description's last well-formed tag, posting or reversal: which
+/// partition of which key namespace a journal of this connector belongs to.
+///
+/// ```
+/// use sync_core::key::{NaturalKey, embed_reversal_key, tagged_partition};
+/// let key: NaturalKey = "0123456789abcdef-fedcba9876543210".parse().unwrap();
+/// let reversal = embed_reversal_key("Reversal of batch 000042: x", &key);
+/// assert_eq!(tagged_partition(&reversal).as_ref(), Some(key.partition()));
+/// assert_eq!(tagged_partition("Manual entry"), None);
+/// ```
+pub fn tagged_partition(description: &str) -> Option<PartitionKey> {
+    tags(description).pop().map(|(_, _, _, k)| k.partition)
 }
 
 /// An OData `$filter` that finds every journal whose description carries one of these
@@ -520,12 +670,17 @@ pub fn match_existing<'a, T>(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangedContentPolicy {
-    /// Report it and stop the flow's run (default): an accountant decides.
+    /// Report it and stop the flow's run (default): an accountant decides. Nothing of the run
+    /// is posted.
     #[default]
     Fail,
-    /// Report it and leave the posted journal as it is.
+    /// Report it and leave the posted journal as it is. The skip is recorded in the ledger and
+    /// stands while this policy is in force; a later run under another policy decides again
+    /// (the skip does not stop it).
     Skip,
-    /// Reverse the posted journal, then post the new content under its new key.
+    /// Reverse the posted journal (a journal tagged `[mlc-rev:<its key>]`, see [`ReversalKey`]),
+    /// then post the new content under its new key. When the figures return to an earlier
+    /// content, that content is posted again (the earlier posting of it was reversed).
     ReverseAndRepost,
 }
 

@@ -198,6 +198,27 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         outcome: &Outcome,
     ) -> Result<LedgerEntry, StoreError>;
 
+    /// Re-opens a settled (posted or skipped) entry, saying why: its posted batch was reversed,
+    /// or a skip is to be decided again under another policy. It stays posted or skipped (with
+    /// [`LedgerEntry::reopened`] set) until the next [`record_intent`](Self::record_intent) for
+    /// the key re-arms it ([`IntentStatus::Rearmed`]). A failed entry is returned unchanged (it
+    /// is re-armed anyway); an intended one is refused ([`StoreError::InvalidTransition`]):
+    /// reconcile it first.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &dyn sync_core::store::StateStore, lease: &sync_core::store::Lease) -> Result<(), sync_core::store::StoreError> {
+    /// let key = "0123456789abcdef-fedcba9876543210";
+    /// let entry = store.reopen_entry(lease, key, "reversed by batch 000043").await?;
+    /// assert!(!entry.is_settled());
+    /// # Ok(()) }
+    /// ```
+    async fn reopen_entry(
+        &self,
+        lease: &Lease,
+        natural_key: &str,
+        reason: &str,
+    ) -> Result<LedgerEntry, StoreError>;
+
     /// The ledger entry of a natural key.
     async fn ledger_entry(
         &self,

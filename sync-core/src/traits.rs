@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::error::Result;
-use crate::key::{NaturalKey, PartitionKey};
-use crate::mapping::JournalDocument;
+use crate::key::{NaturalKey, PartitionKey, ReversalKey};
+use crate::mapping::{JournalDocument, Period};
 use crate::validate::ReferenceData;
 
 /// Pages of records, in the order the source gives them. A page is the unit a flow writes and
@@ -103,6 +103,18 @@ impl ExistingDocument {
     }
 }
 
+/// A journal of this connector (its description carries a `[mlc:` or `[mlc-rev:` tag) found
+/// in a financial period by [`DocumentSink::tagged_in_period`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedJournal {
+    /// The number the target assigned (`BatchNbr`).
+    pub number: String,
+    /// The header description with its tag.
+    pub description: String,
+    /// The header branch (`BranchID`), when known.
+    pub branch: Option<String>,
+}
+
 /// Where journals are posted: finds them by natural key and creates them insert-only.
 ///
 /// The flow calls [`find`](Self::find) with one page of partition keys at a time (one request
@@ -123,6 +135,35 @@ pub trait DocumentSink: Send + Sync {
         key: &NaturalKey,
     ) -> Result<ExistingDocument>;
 
+    /// Creates (insert-only) the journal that reverses a posted one, with its description
+    /// tagged `[mlc-rev:<reversed key>]` and starting with the key's marker
+    /// ([`ReversalKey::description`]), so that [`find`](Self::find) of the reversed key's
+    /// partition returns it. The same rule as [`create`](Self::create): never retried by itself.
+    ///
+    /// The default refuses (a configuration error: nothing is sent), for sinks that cannot
+    /// reverse; the `reverse_and_repost` policy then fails each changed journal.
+    async fn create_reversal(
+        &self,
+        reversal: &JournalDocument,
+        key: &ReversalKey,
+    ) -> Result<ExistingDocument> {
+        let _ = reversal;
+        Err(crate::Error::config(
+            "changed_content",
+            format!(
+                "this document sink cannot create reversals, so batch {} cannot be reversed; implement DocumentSink::create_reversal or use the `fail` or `skip` policy",
+                key.batch()
+            ),
+        ))
+    }
+    /// Every journal of this connector in a financial period (any key namespace), with its
+    /// branch, in one list request; used to notice journals of a partition this flow no longer
+    /// produces (a renamed flow or `group_by` value). `None` (the default): the sink cannot
+    /// tell, and the check is skipped.
+    async fn tagged_in_period(&self, period: Period) -> Result<Option<Vec<TaggedJournal>>> {
+        let _ = period;
+        Ok(None)
+    }
     /// Releases (posts) a created document.
     async fn release(&self, document: &ExistingDocument) -> Result<()>;
 

@@ -8,15 +8,17 @@
 //! lookup and diff, without the writes) and prints per key whether the record would be
 //! created, updated (which fields, with their current and new values) or left unchanged.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
 use rust_decimal::Decimal;
 use serde_json::json;
-use sync_core::key::NaturalKey;
+use sync_core::key::{KeyMatch, NaturalKey, match_existing};
 use sync_core::mapping::{JournalDocument, MappedJournals, RecordChange};
-use sync_core::post::{AcumaticaJournals, LookerQuerySource};
+use sync_core::post::{AcumaticaJournals, ForeignJournal, LookerQuerySource, foreign_journals};
 use sync_core::reference::ReferencePlan;
+use sync_core::store::LedgerFilter;
 use sync_core::store::StateStore;
 use sync_core::traits::{DocumentSink, RecordSource};
 use sync_core::validate::{DocumentStatus, ValidationReport, validate};
@@ -93,6 +95,10 @@ pub struct Plan {
     pub journals: Vec<PlannedJournal>,
     /// Every validation problem.
     pub report: ValidationReport,
+    /// Journals of this connector Acumatica holds for the periods and branches of this plan
+    /// under partitions the flow does not produce (a renamed flow without `key_namespace`, a
+    /// renamed `group_by` value), minus those known to belong to other configured flows.
+    pub foreign: Vec<ForeignJournal>,
 }
 
 impl Plan {
@@ -186,13 +192,13 @@ pub async fn plan_flow(
                 .iter()
                 .find(|v| v.index == i)
                 .map(|v| v.status);
-            let same = existing
-                .iter()
-                .find(|e| e.natural_key().as_ref() == Some(&key));
-            let other = existing.iter().find(|e| {
-                e.natural_key()
-                    .is_some_and(|k| k.partition() == key.partition() && k != key)
-            });
+            // What is in effect: postings minus reversals of the partition.
+            let (same, other) =
+                match match_existing(&key, existing.iter().map(|e| (e.description.as_str(), e))) {
+                    KeyMatch::Posted(e) => (Some(e), None),
+                    KeyMatch::ChangedContent { posted } => (None, posted.first().map(|(_, e)| *e)),
+                    KeyMatch::Absent => (None, None),
+                };
             let state = match (verdict, same, other) {
                 (_, Some(e), _) => PlanState::AlreadyPosted {
                     batch: e.number.clone(),
@@ -211,11 +217,21 @@ pub async fn plan_flow(
             }
         })
         .collect();
+    let foreign = foreign_journals(&sink, &mapped.documents, &BTreeSet::new())
+        .await
+        .map_err(|e| {
+            from_sync(
+                &format!("flow `{}`: listing the period's journals", flow.name),
+                &e,
+            )
+        })?
+        .unwrap_or_default();
     Ok(Plan {
         flow: flow.name.clone(),
         rows_read: rows.len(),
         journals,
         report,
+        foreign,
     })
 }
 
@@ -301,6 +317,22 @@ pub fn render(plan: &Plan) -> String {
             out.push_str(&format!("  - {issue}\n"));
         }
     }
+    if !plan.foreign.is_empty() {
+        out.push_str(&format!(
+            "\n!!! WARNING: Acumatica already holds {} journal(s) of this connector for the same \
+             period and branch under partitions flow {} does not produce:\n",
+            plan.foreign.len(),
+            plan.flow
+        ));
+        for j in &plan.foreign {
+            out.push_str(&format!("!!!   {j}\n"));
+        }
+        out.push_str(
+            "!!! Posting would add journals beside them. If the flow was renamed, set \
+             key_namespace = \"<old name>\" in its mapping; if a group_by value was renamed, \
+             group by a stable id. A run refuses this when post.foreign_journals = \"refuse\".\n",
+        );
+    }
     out.push_str(&format!(
         "\nPlan: {} of {n} journal(s) would be posted. Nothing was written.\n",
         plan.would_post()
@@ -323,6 +355,7 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
             "balanced": j.document.is_balanced(),
         })).collect::<Vec<_>>(),
         "problems": plan.report.issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "foreign_journals": plan.foreign,
     })
 }
 
@@ -498,6 +531,30 @@ pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
     })
 }
 
+/// The partition hashes the other configured post flows posted under (from the state store's
+/// ledgers), so their journals are not reported as foreign.
+async fn other_flows_partitions(ctx: &Context, this: &FlowConfig) -> CliResult<BTreeSet<String>> {
+    let mut known = BTreeSet::new();
+    let Some(store) = open_store(&ctx.config.store, false).await? else {
+        return Ok(known);
+    };
+    for f in &ctx.config.flows {
+        if f.name == this.name || f.post().is_none() {
+            continue;
+        }
+        let entries = store
+            .ledger_entries(&f.name, &LedgerFilter::default())
+            .await
+            .map_err(|e| CliError::failed(format!("state store: {e}")))?;
+        for e in entries {
+            if let Some((p, _)) = e.natural_key.split_once('-') {
+                known.insert(p.to_owned());
+            }
+        }
+    }
+    Ok(known)
+}
+
 /// Runs `plan`; signs out of Looker and Acumatica when it is done, also when it failed.
 pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
@@ -539,7 +596,11 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
             }
             continue;
         }
-        let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await?;
+        let mut plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await?;
+        if !plan.foreign.is_empty() {
+            let known = other_flows_partitions(ctx, flow).await?;
+            plan.foreign.retain(|j| !known.contains(&j.partition));
+        }
         if !plan.report.is_clean() {
             exit = exit.worst(Exit::Validation);
         }

@@ -1,5 +1,12 @@
 //! `ml-connector replay`: retry the failed documents of a flow.
 //!
+//! Of several failed documents of one journal (the same period, branch and group), only the
+//! newest is replayed; the older ones are resolved as superseded. With `--remap` each failed
+//! document's source rows are mapped again with the current configuration (a corrected
+//! mapping) instead of re-sending the stored journal; documents stored without their rows (by
+//! an older version) are reported as not re-mappable. Who replayed is recorded in the audit
+//! trail (`$USER@host`).
+//!
 //! While the replay runs, its progress goes to stderr as `run`'s does ([`FlowProgress`]): bars
 //! on a terminal, else log lines (one per journal and one at the end). The result goes to
 //! stdout when it ends: a table, or with `--json` one JSON document.
@@ -12,6 +19,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use sync_core::post::{ReplayOptions, operator};
 
 use crate::cli::{GlobalArgs, ReplayArgs};
 use crate::commands::Context;
@@ -42,6 +50,16 @@ async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result
         )));
     };
     if flow_cfg.reference().is_some() {
+        if args.remap {
+            return Err(CliError::usage(format!(
+                "flow `{}` is a reference flow: --remap applies to post flows",
+                args.flow
+            ))
+            .with_hint(format!(
+                "a reference flow maps its rows again on every run; run `ml-connector replay --flow {}` without --remap",
+                args.flow
+            )));
+        }
         return replay_reference(ctx, flow_cfg, args, store, sessions).await;
     }
     let flow = post_flow(ctx, flow_cfg, store, sessions).await?;
@@ -73,9 +91,14 @@ async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result
     }
     let ids = args.id.map(|i| vec![i]);
     let progress = Arc::new(FlowProgress::new(&args.flow, ctx.bars));
+    let options = ReplayOptions {
+        ids,
+        remap: args.remap,
+        by: operator(),
+    };
     let result = flow
         .with_progress(progress.clone())
-        .replay(ids.as_deref())
+        .replay_with(&options)
         .await;
     progress.finish();
     let summary = result.map_err(|e| from_sync(&format!("flow `{}`: replay", args.flow), &e))?;

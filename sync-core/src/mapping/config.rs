@@ -447,8 +447,18 @@ pub struct DocumentMapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalMapping {
-    /// The flow's name; part of every natural key, so renaming a flow starts a new key space.
+    /// The flow's name (its lease, ledger, runs and audit trail).
     pub flow: String,
+    /// The name the natural keys' partition hash is computed over (default: `flow`). Set it to
+    /// the old name when renaming a flow, so the renamed flow recognises the journals it
+    /// posted before instead of posting the period again. Never change it once journals are
+    /// posted.
+    ///
+    /// `group_by` values are part of the partition too: name columns with stable ids (a cost
+    /// center's code, not its display name); a renamed value starts a new partition (the
+    /// `foreign_journals` check of the post flow reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_namespace: Option<String>,
     /// Line sources.
     pub lines: LineMapping,
     /// Document settings.
@@ -480,6 +490,30 @@ pub const LINE_BUILTINS: &[&str] = &[
 pub const DOCUMENT_BUILTINS: &[&str] = &["flow", "period", "branch", "ledger", "currency", "date"];
 
 impl JournalMapping {
+    /// The key namespace in force: [`key_namespace`](Self::key_namespace) when set, else the
+    /// flow name.
+    ///
+    /// ```
+    /// use sync_core::mapping::JournalMapping;
+    /// let text = r#"
+    /// flow = "alloc_v2"
+    /// key_namespace = "alloc"
+    /// [lines]
+    /// account = { column = "a.account" }
+    /// branch = { constant = "HQ" }
+    /// amount = { signed = "a.amount" }
+    /// period = { constant = "012025" }
+    /// [document]
+    /// ledger = { constant = "ACTUAL" }
+    /// description = "Allocation {period}"
+    /// "#;
+    /// let m = JournalMapping::from_toml_str(text).unwrap();
+    /// assert_eq!(m.namespace(), "alloc");
+    /// ```
+    pub fn namespace(&self) -> &str {
+        self.key_namespace.as_deref().unwrap_or(&self.flow)
+    }
+
     /// Parses and checks a TOML mapping.
     pub fn from_toml_str(text: &str) -> Result<Self, MappingError> {
         let mapping: Self = toml::from_str(text).map_err(|e| MappingError::Toml {
@@ -572,6 +606,14 @@ impl JournalMapping {
     pub fn check(&self) -> Result<(), MappingError> {
         if self.flow.trim().is_empty() {
             return Err(MappingError::config("flow", "the flow name is empty"));
+        }
+        if let Some(ns) = &self.key_namespace
+            && (ns.trim().is_empty() || ns.trim() != ns || ns.chars().any(char::is_control))
+        {
+            return Err(MappingError::config(
+                "key_namespace",
+                "the key namespace is empty or has surrounding spaces or control characters; leave it out to use the flow name",
+            ));
         }
         let maps = &self.maps;
         let l = &self.lines;

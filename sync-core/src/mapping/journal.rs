@@ -103,7 +103,8 @@ pub struct JournalLine {
 /// `Module = GL`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalDocument {
-    /// The flow that produced it.
+    /// The key namespace of the flow that produced it (its name, unless the mapping sets
+    /// `key_namespace`): with the partition, it makes the natural key's partition hash.
     pub flow: String,
     /// What identifies it within the flow.
     pub partition: Partition,
@@ -862,7 +863,7 @@ impl JournalMapping {
             }
         });
         JournalDocument {
-            flow: self.flow.clone(),
+            flow: self.namespace().to_owned(),
             partition: g.partition,
             branch: g.branch,
             ledger,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::foreign::ForeignJournalPolicy;
+
 use crate::error::{Error, Result};
 use crate::key::{ChangedContentPolicy, LOOKUP_PAGE_SIZE};
 use crate::mapping::JournalMapping;
@@ -88,6 +90,10 @@ pub struct PostOptions {
     /// other. Keep it within the Acumatica licence's concurrent-request limit (the client's
     /// `max_concurrent_requests` paces requests beyond it).
     pub concurrency: usize,
+    /// What to do when Acumatica holds journals of this connector for a period and branch the
+    /// run posts to, under a partition the run does not produce (a renamed flow or `group_by`
+    /// value): `warn` (default), `refuse` or `ignore`; see [`ForeignJournalPolicy`].
+    pub foreign_journals: ForeignJournalPolicy,
 }
 
 /// The most creates [`PostOptions::concurrency`] lets run at once.
@@ -102,6 +108,7 @@ impl Default for PostOptions {
             lookup_page_size: LOOKUP_PAGE_SIZE,
             lease_ttl_secs: 300,
             concurrency: 1,
+            foreign_journals: ForeignJournalPolicy::default(),
         }
     }
 }

@@ -40,8 +40,10 @@
 //! ```
 
 mod config;
+mod foreign;
 mod lease;
 mod protocol;
+mod replay;
 mod sources;
 mod summary;
 
@@ -52,8 +54,10 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use config::{LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions};
+pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreign_message};
 pub use lease::default_owner;
 pub(crate) use lease::{LeaseKeeper, Stopper};
+pub use replay::{ReplayOptions, operator};
 pub use sources::{AcumaticaJournals, LookerQuerySource};
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 
@@ -67,7 +71,7 @@ use crate::store::{
     RunStatus, StateStore,
 };
 use crate::traits::{DocumentSink, RecordSource};
-use crate::validate::{DocumentStatus, ValidationPolicy, ValidationReport, validate};
+use crate::validate::{DocumentStatus, ValidationReport, validate};
 use protocol::Poster;
 
 /// A source of Looker-like rows for the post flow.
@@ -371,7 +375,10 @@ impl PostFlow {
 
     /// Replays dead-lettered journals of this flow (all unresolved ones, or those with the
     /// given ids) through the same protocol: re-validated against fresh reference data, looked
-    /// up, created only if absent. Posted ones are resolved.
+    /// up, created only if absent, the changed-content policy deciding when the partition holds
+    /// other content. Of several letters for one partition only the newest is replayed; the
+    /// older ones are resolved as superseded. Posted ones are resolved.
+    /// [`replay_with`](Self::replay_with) can also re-map the letters from the current mapping.
     ///
     /// ```no_run
     /// # async fn demo(flow: sync_core::post::PostFlow) -> sync_core::Result<()> {
@@ -383,9 +390,9 @@ impl PostFlow {
     /// # Errors
     /// As [`run`](Self::run); a dead letter that cannot be read back is reported, not fatal.
     pub async fn replay(&self, ids: Option<&[i64]>) -> Result<RunSummary> {
-        let ids = ids.map(<[i64]>::to_vec);
-        self.in_run(RunKind::Replay, None, None, move |flow, poster| {
-            Box::pin(flow.replay_body(poster, ids))
+        self.replay_with(&ReplayOptions {
+            ids: ids.map(<[i64]>::to_vec),
+            ..ReplayOptions::default()
         })
         .await
     }
@@ -577,6 +584,7 @@ impl PostFlow {
             )
             .await?;
         let mapped = self.mapping.map_rows(&rows)?;
+        poster.run_rows = Arc::new(rows);
         poster.counts.documents_mapped = mapped.documents.len() as u64;
         self.progress.emit(|| ProgressEvent::DocumentsMapped {
             documents: mapped.documents.len() as u64,
@@ -595,6 +603,7 @@ impl PostFlow {
         let report = validate(&mapped, &reference, self.options.validation);
         self.handle_validation(poster, &mapped, &report).await?;
         let postable: Vec<JournalDocument> = report.postable(&mapped).cloned().collect();
+        self.check_foreign(poster, &postable).await?;
         if !report.is_clean() {
             poster.validation = Some(report.clone());
             if postable.is_empty() {
@@ -668,66 +677,5 @@ impl PostFlow {
             }
         }
         Ok(())
-    }
-
-    async fn replay_body(&self, poster: &mut Poster, ids: Option<Vec<i64>>) -> Result<()> {
-        poster.reconcile().await?;
-        let letters: Vec<DeadLetter> = self
-            .store
-            .dead_letters(self.name(), false)
-            .await?
-            .into_iter()
-            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.id)))
-            .collect();
-        if let Some(ids) = &ids
-            && let Some(missing) = ids.iter().find(|id| !letters.iter().any(|l| l.id == **id))
-        {
-            return Err(Error::config(
-                "replay ids",
-                format!(
-                    "dead letter {missing} is not an unresolved dead letter of flow `{}`; list them with dead_letters()",
-                    self.name()
-                ),
-            ));
-        }
-        if letters.is_empty() {
-            return Ok(());
-        }
-        let reference = self.sink.reference_data().await?;
-        let mut documents = Vec::new();
-        for letter in &letters {
-            match serde_json::from_value::<JournalDocument>(letter.payload["document"].clone()) {
-                Ok(doc) if doc.flow == self.name() => documents.push(doc),
-                Ok(doc) => {
-                    poster.counts.failed += 1;
-                    poster.audit(Some(&letter.natural_key), AuditStage::Failed, "not replayable", json!({"dead_letter": letter.id, "reason": format!("it belongs to flow `{}`", doc.flow)})).await?;
-                }
-                Err(e) => {
-                    poster.counts.failed += 1;
-                    poster.audit(Some(&letter.natural_key), AuditStage::Failed, "not replayable", json!({"dead_letter": letter.id, "reason": format!("the stored document cannot be read: {e}")})).await?;
-                }
-            }
-        }
-        poster.counts.retries += documents.len() as u64;
-        poster.counts.documents_mapped = documents.len() as u64;
-        self.progress.emit(|| ProgressEvent::DocumentsMapped {
-            documents: documents.len() as u64,
-        });
-        let mapped = MappedJournals {
-            flow: self.name().to_owned(),
-            documents,
-            errors: Vec::new(),
-            skipped_rows: Vec::new(),
-            rows_read: 0,
-            origins: self.mapping.origins(),
-        };
-        // Each dead letter stands alone: one invalid journal does not hold back another.
-        let report = validate(&mapped, &reference, ValidationPolicy::PerDocument);
-        self.handle_validation(poster, &mapped, &report).await?;
-        let postable: Vec<JournalDocument> = report.postable(&mapped).cloned().collect();
-        if !report.is_clean() {
-            poster.validation = Some(report);
-        }
-        poster.post_documents(postable).await
     }
 }

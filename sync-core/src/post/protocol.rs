@@ -14,9 +14,10 @@ use super::summary::{DocumentReport, DocumentState, PostCounts};
 use crate::adapt;
 use crate::error::{ChangedDocument, Error, Result, chain};
 use crate::key::{
-    ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, match_existing,
+    ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, ReversalKey,
+    find_reversal, match_existing,
 };
-use crate::mapping::JournalDocument;
+use crate::mapping::{JournalDocument, Row};
 use crate::progress::{ProgressEvent, Reporter};
 use crate::store::{
     AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter, Outcome,
@@ -37,6 +38,24 @@ enum Plan {
     Changed(Vec<(ContentHash, ExistingDocument)>),
 }
 
+/// How a reversal ended.
+enum Reversal {
+    /// Posted (now, or found posted).
+    Done,
+    /// Definitely not posted, and why.
+    NotDone(String),
+    /// Maybe posted: left intended for the next run's reconciliation.
+    Unknown(String),
+}
+
+fn policy_name(p: ChangedContentPolicy) -> &'static str {
+    match p {
+        ChangedContentPolicy::Fail => "fail",
+        ChangedContentPolicy::Skip => "skip",
+        ChangedContentPolicy::ReverseAndRepost => "reverse_and_repost",
+    }
+}
+
 /// The state of one run of a post flow.
 pub(crate) struct Poster {
     pub(crate) flow: String,
@@ -49,7 +68,12 @@ pub(crate) struct Poster {
     pub(crate) documents: Vec<DocumentReport>,
     pub(crate) validation: Option<ValidationReport>,
     /// Unresolved dead letters by natural key, resolved when their document gets posted.
-    open_letters: HashMap<String, i64>,
+    pub(crate) open_letters: HashMap<String, i64>,
+    /// The rows this run read (a post run), so a dead letter keeps its journal's source rows
+    /// for a replay that re-maps them.
+    pub(crate) run_rows: Arc<Vec<Row>>,
+    /// Source rows by natural key where they do not come from `run_rows` (a replay).
+    pub(crate) letter_rows: HashMap<String, Vec<Row>>,
     shutdown: Option<Stopper>,
     progress: Reporter,
 }
@@ -104,6 +128,8 @@ impl Poster {
             documents: Vec::new(),
             validation: None,
             open_letters,
+            run_rows: Arc::default(),
+            letter_rows: HashMap::new(),
             shutdown,
             progress,
         }
@@ -163,10 +189,23 @@ impl Poster {
         error: &str,
     ) -> Result<()> {
         let lease = self.keeper.fresh().await?;
+        let rows: Vec<&Row> = match self.letter_rows.get(&key.to_string()) {
+            Some(rows) => rows.iter().collect(),
+            None => doc
+                .rows()
+                .iter()
+                .filter_map(|r| r.checked_sub(1).and_then(|i| self.run_rows.get(i)))
+                .collect(),
+        };
+        // The source rows let `replay` re-map the journal from a corrected configuration.
+        let mut payload = json!({ "document": doc });
+        if !rows.is_empty() {
+            payload["rows"] = json!(rows);
+        }
         let letter = NewDeadLetter {
             run_id: Some(self.run_id.clone()),
             natural_key: key.to_string(),
-            payload: json!({ "document": doc }),
+            payload,
             error: error.to_owned(),
         };
         let stored = self.store.add_dead_letter(&lease, &letter).await?;
@@ -189,6 +228,7 @@ impl Poster {
     #[tracing::instrument(level = "info", skip(self), fields(flow = %self.flow))]
     pub(crate) async fn reconcile(&mut self) -> Result<()> {
         let pending = self.store.pending_intents(&self.flow).await?;
+        let pending = self.reconcile_reversals(pending).await?;
         if pending.is_empty() {
             return Ok(());
         }
@@ -305,7 +345,11 @@ impl Poster {
                     run_id: Some(self.run_id.clone()),
                 };
                 match self.store.record_intent(&lease, &intent).await? {
-                    IntentStatus::Settled(entry) => plans.push((i, Plan::Settled(entry))),
+                    IntentStatus::Settled(entry) => match self.redecide_skip(entry, &intent).await?
+                    {
+                        Some(entry) => plans.push((i, Plan::Settled(entry))),
+                        None => lookup.push(i),
+                    },
                     IntentStatus::Rearmed { .. } => {
                         self.counts.retries += 1;
                         lookup.push(i);
@@ -574,34 +618,53 @@ impl Poster {
                     self.report(doc, key, DocumentState::Skipped { reason });
                 }
                 ChangedContentPolicy::ReverseAndRepost => {
-                    for (_, old) in &posted {
-                        if let Err(reason) = self.reverse(doc, old).await? {
-                            let error = format!(
-                                "not posted: the earlier version (batch {}) could not be reversed: {reason}",
-                                old.number
-                            );
-                            let lease = self.keeper.fresh().await?;
-                            self.store
-                                .record_outcome(
-                                    &lease,
-                                    &key_text,
-                                    &Outcome::Failed {
-                                        error: error.clone(),
-                                    },
-                                )
-                                .await?;
-                            self.dead_letter(doc, key, &error).await?;
+                    for (content, old) in &posted {
+                        let reversed =
+                            NaturalKey::from_parts(key.partition().clone(), content.clone());
+                        let (reason, pending) = match self.reverse(doc, &reversed, old).await? {
+                            Reversal::Done => continue,
+                            Reversal::NotDone(reason) => (reason, false),
+                            Reversal::Unknown(reason) => (reason, true),
+                        };
+                        let error = format!(
+                            "not posted: the earlier version (batch {}) could not be reversed: {reason}",
+                            old.number
+                        );
+                        let lease = self.keeper.fresh().await?;
+                        self.store
+                            .record_outcome(
+                                &lease,
+                                &key_text,
+                                &Outcome::Failed {
+                                    error: error.clone(),
+                                },
+                            )
+                            .await?;
+                        if pending {
+                            // Not sent; the next run settles the reversal by lookup first, then
+                            // decides about this journal again.
                             self.audit(
                                 Some(&key_text),
                                 AuditStage::Failed,
-                                "earlier version not reversed",
+                                "not sent: reversal of the earlier version pending reconciliation",
                                 json!({"batch": old.number, "error": reason}),
                             )
                             .await?;
-                            self.counts.failed += 1;
-                            self.report(doc, key, DocumentState::Failed { error });
+                            self.counts.pending += 1;
+                            self.report(doc, key, DocumentState::Pending { error });
                             return Ok(());
                         }
+                        self.dead_letter(doc, key, &error).await?;
+                        self.audit(
+                            Some(&key_text),
+                            AuditStage::Failed,
+                            "earlier version not reversed",
+                            json!({"batch": old.number, "error": reason}),
+                        )
+                        .await?;
+                        self.counts.failed += 1;
+                        self.report(doc, key, DocumentState::Failed { error });
+                        return Ok(());
                     }
                     self.create(doc, key).await?;
                 }
@@ -610,83 +673,304 @@ impl Poster {
         Ok(())
     }
 
-    /// Reverses an earlier version through the same protocol (its reversal has a key of its
-    /// own). `Ok(Err(reason))` when it could not be reversed.
+    /// Reverses one posting still in effect (batch `old`, which posted `reversed`) exactly once:
+    /// the intent is recorded under the reversal's own [`ReversalKey`] (one per reversed batch)
+    /// before anything is sent; a lookup of the partition first settles a reversal an earlier
+    /// attempt made; the reversing journal is tagged `[mlc-rev:<reversed>]` in the original
+    /// partition. Once it is posted, the reversed posting's ledger entry is re-opened, so its
+    /// content can be posted again when the figures return to it.
     async fn reverse(
         &mut self,
         doc: &JournalDocument,
+        reversed: &NaturalKey,
         old: &ExistingDocument,
-    ) -> Result<std::result::Result<(), String>> {
-        let posted = self.sink.fetch(old).await?;
-        let reversal = adapt::reversal_of(posted, &self.flow, &doc.partition, &old.number);
-        let key = NaturalKey::for_document(&reversal);
-        let key_text = key.to_string();
+    ) -> Result<Reversal> {
+        let rkey = ReversalKey::new(reversed.clone(), old.number.clone());
+        let key_text = rkey.to_string();
         let lease = self.keeper.fresh().await?;
         let intent = Intent {
             natural_key: key_text.clone(),
-            partition: reversal.partition.to_string(),
-            payload_hash: key.content().to_string(),
+            partition: doc.partition.to_string(),
+            payload_hash: reversed.content().to_string(),
             run_id: Some(self.run_id.clone()),
         };
-        match self.store.record_intent(&lease, &intent).await? {
+        let may_create = match self.store.record_intent(&lease, &intent).await? {
             IntentStatus::Settled(entry) if entry.state == LedgerState::Posted => {
-                return Ok(Ok(()));
+                let batch = entry.batch_number.clone().unwrap_or_default();
+                self.reopen_reversed(&rkey, &batch).await?;
+                return Ok(Reversal::Done);
             }
             IntentStatus::Settled(entry) => {
-                return Ok(Err(entry
-                    .detail
-                    .unwrap_or_else(|| "the reversal was skipped".into())));
+                return Ok(Reversal::NotDone(
+                    entry
+                        .detail
+                        .unwrap_or_else(|| "the reversal was skipped".into()),
+                ));
             }
-            IntentStatus::Rearmed { .. } => self.counts.retries += 1,
-            _ => {}
-        }
+            IntentStatus::Rearmed { .. } => {
+                self.counts.retries += 1;
+                true
+            }
+            IntentStatus::New(_) => true,
+            // An earlier attempt left it without outcome and reconciliation did not settle it:
+            // never send it again before a lookup finds it or it is concluded absent.
+            IntentStatus::Pending(_) => false,
+        };
         let found = self
             .sink
-            .find(std::slice::from_ref(key.partition()))
+            .find(std::slice::from_ref(reversed.partition()))
             .await?;
-        match match_existing(
-            &key,
-            found.iter().map(|d| (d.description.as_str(), d.clone())),
-        ) {
-            KeyMatch::Posted(existing) => {
-                let lease = self.keeper.fresh().await?;
-                let outcome = Outcome::Posted {
-                    batch_number: existing.number.clone(),
-                    entity_id: existing.id.clone(),
+        if let Some(existing) =
+            find_reversal(&rkey, found.iter().map(|d| (d.description.as_str(), d)))
+        {
+            let existing = existing.clone();
+            self.reversal_posted(&rkey, &existing, "found in Acumatica")
+                .await?;
+            return Ok(Reversal::Done);
+        }
+        if !may_create {
+            return Ok(Reversal::Unknown(format!(
+                "an earlier attempt at reversing batch {} has no known outcome yet ({key_text}); the next run settles it by lookup",
+                old.number
+            )));
+        }
+        let posted = match self.sink.fetch(old).await {
+            Ok(posted) => posted,
+            Err(e) => {
+                let error = format!("batch {} could not be read back: {}", old.number, chain(&e));
+                self.reversal_failed(&key_text, &error).await?;
+                return Ok(Reversal::NotDone(error));
+            }
+        };
+        let reversal = adapt::reversal_of(posted, &doc.flow, &doc.partition, &old.number);
+        self.keeper.fresh().await?;
+        let span = tracing::info_span!("reverse", key = %key_text, batch = %old.number);
+        let result = self
+            .sink
+            .create_reversal(&reversal, &rkey)
+            .instrument(span)
+            .await;
+        match result {
+            Ok(existing) => {
+                self.reversal_posted(&rkey, &existing, "created").await?;
+                Ok(Reversal::Done)
+            }
+            Err(e) if rejected(&e) => {
+                let error = chain(&e);
+                self.reversal_failed(&key_text, &error).await?;
+                Ok(Reversal::NotDone(error))
+            }
+            Err(e) => {
+                tracing::warn!(key = %key_text, error = %e, "reversal outcome uncertain; looking it up");
+                let found = match self
+                    .sink
+                    .find(std::slice::from_ref(reversed.partition()))
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(lookup) => {
+                        self.audit(
+                            Some(&key_text),
+                            AuditStage::Failed,
+                            "reversal outcome unknown; lookup failed; left pending for reconciliation",
+                            json!({"request": "PUT JournalTransaction (insert-only reversal)", "error": chain(&e), "lookup_error": chain(&lookup)}),
+                        )
+                        .await?;
+                        return Ok(Reversal::Unknown(e.to_string()));
+                    }
                 };
-                self.store
-                    .record_outcome(&lease, &key_text, &outcome)
-                    .await?;
-                Ok(Ok(()))
-            }
-            KeyMatch::Absent => {
-                if self.create(&reversal, &key).await? {
-                    self.counts.reversed += 1;
-                    Ok(Ok(()))
-                } else {
-                    Ok(Err(format!("the reversal {key_text} was not created")))
+                if let Some(existing) =
+                    find_reversal(&rkey, found.iter().map(|d| (d.description.as_str(), d)))
+                {
+                    let existing = existing.clone();
+                    let how = format!("created (confirmed by lookup after: {e})");
+                    self.reversal_posted(&rkey, &existing, &how).await?;
+                    return Ok(Reversal::Done);
                 }
-            }
-            KeyMatch::ChangedContent { posted } => {
-                let batches: Vec<&str> = posted.iter().map(|(_, d)| d.number.as_str()).collect();
-                let reason = format!(
-                    "a different reversal of batch {} exists already (batch {}); an accountant must decide",
-                    old.number,
-                    batches.join(", ")
-                );
-                let lease = self.keeper.fresh().await?;
-                self.store
-                    .record_outcome(
-                        &lease,
-                        &key_text,
-                        &Outcome::Failed {
-                            error: reason.clone(),
-                        },
+                if e.is_outcome_unknown() {
+                    self.audit(
+                        Some(&key_text),
+                        AuditStage::Failed,
+                        "reversal outcome unknown; not found; left pending for reconciliation",
+                        json!({"request": "PUT JournalTransaction (insert-only reversal)", "error": chain(&e), "lookup": "not found"}),
                     )
                     .await?;
-                Ok(Err(reason))
+                    return Ok(Reversal::Unknown(e.to_string()));
+                }
+                let error = chain(&e);
+                self.reversal_failed(&key_text, &error).await?;
+                Ok(Reversal::NotDone(error))
             }
         }
+    }
+
+    /// Records a reversal as posted (ledger, audit, counts), re-opens the reversed posting and
+    /// releases the reversal when the flow releases.
+    async fn reversal_posted(
+        &mut self,
+        rkey: &ReversalKey,
+        existing: &ExistingDocument,
+        how: &str,
+    ) -> Result<()> {
+        let key_text = rkey.to_string();
+        let lease = self.keeper.fresh().await?;
+        let outcome = Outcome::Posted {
+            batch_number: existing.number.clone(),
+            entity_id: existing.id.clone(),
+        };
+        self.store
+            .record_outcome(&lease, &key_text, &outcome)
+            .await?;
+        self.counts.reversed += 1;
+        self.counts.documents_posted += 1;
+        tracing::info!(key = %key_text, batch = %existing.number, reversed = rkey.batch(), "reversed");
+        self.audit(
+            Some(&key_text),
+            AuditStage::Written,
+            format!("reversal of batch {} {how} as batch {}", rkey.batch(), existing.number),
+            json!({"request": "PUT JournalTransaction (insert-only reversal)", "reverses": rkey.batch(), "reversed_key": rkey.reversed().to_string(), "batch": existing.number, "status": existing.status}),
+        )
+        .await?;
+        self.reopen_reversed(rkey, &existing.number).await?;
+        if self.options.release && !existing.is_released() {
+            self.release(&key_text, existing).await?;
+        }
+        Ok(())
+    }
+
+    async fn reversal_failed(&mut self, key_text: &str, error: &str) -> Result<()> {
+        let lease = self.keeper.fresh().await?;
+        self.store
+            .record_outcome(
+                &lease,
+                key_text,
+                &Outcome::Failed {
+                    error: error.to_owned(),
+                },
+            )
+            .await?;
+        self.audit(
+            Some(key_text),
+            AuditStage::Failed,
+            "reversal not created",
+            json!({"request": "PUT JournalTransaction (insert-only reversal)", "error": error}),
+        )
+        .await
+    }
+
+    /// Re-opens the ledger entry of a reversed posting (when it is settled), so the ledger
+    /// agrees with Acumatica: that posting is no longer in effect.
+    async fn reopen_reversed(&mut self, rkey: &ReversalKey, reversal_batch: &str) -> Result<()> {
+        let reversed = rkey.reversed().to_string();
+        let Some(entry) = self.store.ledger_entry(&self.flow, &reversed).await? else {
+            return Ok(());
+        };
+        if !entry.is_settled() {
+            return Ok(());
+        }
+        let lease = self.keeper.fresh().await?;
+        let reason = format!(
+            "batch {} reversed by batch {reversal_batch} in run {}",
+            rkey.batch(),
+            self.run_id
+        );
+        self.store.reopen_entry(&lease, &reversed, &reason).await?;
+        Ok(())
+    }
+
+    /// A changed-content skip recorded earlier is decided again when the policy in force is no
+    /// longer `skip`: the entry is re-opened and intended again, and the document is looked up
+    /// like a new one. `Some(entry)` when it stays settled.
+    async fn redecide_skip(
+        &mut self,
+        entry: LedgerEntry,
+        intent: &Intent,
+    ) -> Result<Option<LedgerEntry>> {
+        let policy = self.options.changed_content;
+        if entry.state != LedgerState::Skipped || policy == ChangedContentPolicy::Skip {
+            return Ok(Some(entry));
+        }
+        let lease = self.keeper.fresh().await?;
+        let reason = format!(
+            "skipped earlier ({}); decided again under policy `{}` in run {}",
+            entry.detail.as_deref().unwrap_or("no reason recorded"),
+            policy_name(policy),
+            self.run_id
+        );
+        self.store
+            .reopen_entry(&lease, &entry.natural_key, &reason)
+            .await?;
+        match self.store.record_intent(&lease, intent).await? {
+            IntentStatus::Settled(entry) => Ok(Some(entry)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Settles the reversal intents an earlier run left without outcome, by lookup of the
+    /// reversed posting's partition, and returns the other pending entries.
+    async fn reconcile_reversals(&mut self, pending: Vec<LedgerEntry>) -> Result<Vec<LedgerEntry>> {
+        let mut rest = Vec::with_capacity(pending.len());
+        for entry in pending {
+            let Ok(rkey) = entry.natural_key.parse::<ReversalKey>() else {
+                rest.push(entry);
+                continue;
+            };
+            let key_text = rkey.to_string();
+            let found = self
+                .sink
+                .find(std::slice::from_ref(rkey.reversed().partition()))
+                .await?;
+            match find_reversal(&rkey, found.iter().map(|d| (d.description.as_str(), d))) {
+                Some(existing) => {
+                    let existing = existing.clone();
+                    let lease = self.keeper.fresh().await?;
+                    let outcome = Outcome::Posted {
+                        batch_number: existing.number.clone(),
+                        entity_id: existing.id.clone(),
+                    };
+                    self.store
+                        .record_outcome(&lease, &key_text, &outcome)
+                        .await?;
+                    self.counts.reconciled_found += 1;
+                    self.audit(
+                        Some(&key_text),
+                        AuditStage::Written,
+                        format!("reconciled: reversal of batch {} found as batch {}", rkey.batch(), existing.number),
+                        json!({"request": "GET JournalTransaction (lookup by natural key)", "found": existing.number, "intended_by_run": entry.run_id.as_ref().map(RunId::as_str)}),
+                    )
+                    .await?;
+                    self.reopen_reversed(&rkey, &existing.number).await?;
+                    self.progress.emit(|| ProgressEvent::Reconciled {
+                        natural_key: key_text.clone(),
+                        found: true,
+                    });
+                }
+                None => {
+                    let lease = self.keeper.fresh().await?;
+                    let error = format!(
+                        "reversal not in Acumatica when run {} reconciled it: it was never created; the next run reverses batch {} if it is still in effect",
+                        self.run_id,
+                        rkey.batch()
+                    );
+                    self.store
+                        .record_outcome(&lease, &key_text, &Outcome::Failed { error })
+                        .await?;
+                    self.counts.reconciled_absent += 1;
+                    self.audit(
+                        Some(&key_text),
+                        AuditStage::Skipped,
+                        "reconciled: reversal never created",
+                        json!({"request": "GET JournalTransaction (lookup by natural key)", "found": Value::Null}),
+                    )
+                    .await?;
+                    self.progress.emit(|| ProgressEvent::Reconciled {
+                        natural_key: key_text.clone(),
+                        found: false,
+                    });
+                }
+            }
+        }
+        Ok(rest)
     }
 
     /// Creates a document whose key was looked up and found absent. Returns whether it is

@@ -11,9 +11,9 @@ use acumatica_client::{Filter, ListQuery};
 use super::config::LookerQueryConfig;
 use crate::adapt;
 use crate::error::{Error, Result};
-use crate::key::{NaturalKey, PartitionKey};
-use crate::mapping::{JournalDocument, JournalMapping};
-use crate::traits::{DocumentSink, ExistingDocument, PageStream, RecordSource};
+use crate::key::{NaturalKey, PartitionKey, ReversalKey};
+use crate::mapping::{JournalDocument, JournalMapping, Period};
+use crate::traits::{DocumentSink, ExistingDocument, PageStream, RecordSource, TaggedJournal};
 use crate::validate::ReferenceData;
 
 /// Rows of one Looker query, validated against its explore before it runs, streamed and handed
@@ -209,6 +209,55 @@ impl DocumentSink for AcumaticaJournals {
             existing.description = crate::key::embed_key(&document.description, key);
         }
         Ok(existing)
+    }
+
+    async fn create_reversal(
+        &self,
+        reversal: &JournalDocument,
+        key: &ReversalKey,
+    ) -> Result<ExistingDocument> {
+        let batch = adapt::reversal_transaction(reversal, key);
+        let created = self.client.create_journal_transaction(&batch).await?;
+        let mut existing = adapt::existing_document(&created.record).unwrap_or(ExistingDocument {
+            module: created.module.clone(),
+            number: created.batch_nbr.clone(),
+            id: None,
+            description: String::new(),
+            status: None,
+        });
+        existing.number = created.batch_nbr;
+        existing.module = created.module;
+        existing.id = created.id.or(existing.id);
+        if existing.description.is_empty() {
+            existing.description = key.description(&reversal.description);
+        }
+        Ok(existing)
+    }
+
+    /// One list request: `$filter=PostPeriod eq '<MMYYYY>' and substringof('[mlc',Description)`
+    /// with `$select=BatchNbr,Description,BranchID,PostPeriod`.
+    async fn tagged_in_period(&self, period: Period) -> Result<Option<Vec<TaggedJournal>>> {
+        let filter =
+            Filter::eq("PostPeriod", period.mmyyyy()).and(Filter::contains("Description", "[mlc"));
+        let query = ListQuery::new().filter(filter).select([
+            "BatchNbr",
+            "Description",
+            "BranchID",
+            "PostPeriod",
+        ]);
+        let found: Vec<JournalTransaction> = self.client.list(query).try_collect().await?;
+        Ok(Some(
+            found
+                .iter()
+                .filter_map(|jt| {
+                    Some(TaggedJournal {
+                        number: jt.batch_nbr.get()?.trim().to_owned(),
+                        description: jt.description.get()?.clone(),
+                        branch: jt.branch_id.get().map(|b| b.trim().to_owned()),
+                    })
+                })
+                .collect(),
+        ))
     }
 
     async fn release(&self, document: &ExistingDocument) -> Result<()> {

@@ -129,7 +129,7 @@ impl From<WatermarkRow> for Watermark {
     }
 }
 
-pub(super) const LEDGER_COLUMNS: &str = "flow, natural_key, partition, payload_hash, state, batch_number, entity_id, detail, attempts, run_id, intended_at, outcome_at";
+pub(super) const LEDGER_COLUMNS: &str = "flow, natural_key, partition, payload_hash, state, batch_number, entity_id, detail, attempts, run_id, intended_at, outcome_at, reopened";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct LedgerRow {
@@ -145,6 +145,7 @@ pub(super) struct LedgerRow {
     run_id: Option<String>,
     intended_at: DateTime<Utc>,
     outcome_at: Option<DateTime<Utc>>,
+    reopened: Option<String>,
 }
 
 impl TryFrom<LedgerRow> for LedgerEntry {
@@ -165,6 +166,7 @@ impl TryFrom<LedgerRow> for LedgerEntry {
             run_id: r.run_id.map(RunId::new),
             intended_at: r.intended_at,
             outcome_at: r.outcome_at,
+            reopened: r.reopened,
         })
     }
 }
@@ -634,6 +636,7 @@ macro_rules! impl_state_store {
                             run_id: intent.run_id.clone(),
                             intended_at: now,
                             outcome_at: None,
+                            reopened: None,
                         })
                     } else {
                         let previous = Self::ledger_row(&mut tx, &lease.flow, &intent.natural_key, OP)
@@ -641,12 +644,15 @@ macro_rules! impl_state_store {
                             .ok_or_else(|| StoreError::corrupt("ledger entry", "vanished while recording an intent"))?;
                         match previous.state {
                             LedgerState::Intended => IntentStatus::Pending(previous),
-                            LedgerState::Posted | LedgerState::Skipped => IntentStatus::Settled(previous),
-                            LedgerState::Failed => {
+                            LedgerState::Posted | LedgerState::Skipped if previous.reopened.is_none() => {
+                                IntentStatus::Settled(previous)
+                            }
+                            // Failed, or settled and re-opened since: intended again.
+                            LedgerState::Posted | LedgerState::Skipped | LedgerState::Failed => {
                                 sqlx::query(
                                     "UPDATE ledger SET partition = $3, payload_hash = $4, state = 'intended', \
                                      batch_number = NULL, entity_id = NULL, detail = NULL, attempts = attempts + 1, \
-                                     run_id = $5, intended_at = $6, outcome_at = NULL \
+                                     run_id = $5, intended_at = $6, outcome_at = NULL, reopened = NULL \
                                      WHERE flow = $1 AND natural_key = $2",
                                 )
                                 .bind(&lease.flow)
@@ -669,6 +675,7 @@ macro_rules! impl_state_store {
                                     run_id: intent.run_id.clone(),
                                     intended_at: now,
                                     outcome_at: None,
+                                    reopened: None,
                                     ..previous.clone()
                                 };
                                 IntentStatus::Rearmed { previous: Box::new(previous), entry }
@@ -746,6 +753,58 @@ macro_rules! impl_state_store {
                         entity_id,
                         detail,
                         outcome_at: Some(now),
+                        ..entry
+                    })
+                }
+
+                #[tracing::instrument(level = "debug", skip(self, lease, reason), fields(flow = %lease.flow), err)]
+                async fn reopen_entry(
+                    &self,
+                    lease: &Lease,
+                    natural_key: &str,
+                    reason: &str,
+                ) -> Result<LedgerEntry, StoreError> {
+                    const OP: &str = "reopen_entry";
+                    backend::name("re-open reason", reason, 2000)?;
+                    let now = self.now();
+                    let mut tx = self.begin_write(OP).await?;
+                    Self::fence(&mut tx, lease, now, OP).await?;
+                    let entry = Self::ledger_row(&mut tx, &lease.flow, natural_key, OP)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound {
+                            what: "ledger entry",
+                            flow: lease.flow.clone(),
+                            key: natural_key.to_owned(),
+                        })?;
+                    match entry.state {
+                        LedgerState::Posted | LedgerState::Skipped => {}
+                        // Re-armed by the next intent anyway.
+                        LedgerState::Failed => {
+                            tx.rollback().await.map_err(db(OP))?;
+                            return Ok(entry);
+                        }
+                        LedgerState::Intended => {
+                            tx.rollback().await.map_err(db(OP))?;
+                            return Err(StoreError::InvalidTransition {
+                                what: "ledger entry",
+                                flow: lease.flow.clone(),
+                                key: natural_key.to_owned(),
+                                from: "intended",
+                                to: "reopened",
+                                hint: "an intent without outcome is reconciled by lookup first; only a posted or skipped entry is re-opened",
+                            });
+                        }
+                    }
+                    sqlx::query("UPDATE ledger SET reopened = $3 WHERE flow = $1 AND natural_key = $2")
+                        .bind(&lease.flow)
+                        .bind(natural_key)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db(OP))?;
+                    tx.commit().await.map_err(db(OP))?;
+                    Ok(LedgerEntry {
+                        reopened: Some(reason.to_owned()),
                         ..entry
                     })
                 }

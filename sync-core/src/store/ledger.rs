@@ -17,11 +17,13 @@ use super::{RunId, StoreError};
 pub enum LedgerState {
     /// Intent recorded, no outcome yet: the document may or may not exist in the target.
     Intended,
-    /// Created in the target (batch number and id recorded).
+    /// Created in the target (batch number and id recorded). Settled unless
+    /// [`LedgerEntry::reopened`] says its batch was reversed since.
     Posted,
     /// Definitely not created (the target rejected it); may be re-armed and retried.
     Failed,
-    /// Deliberately not posted (e.g. a policy decision); final.
+    /// Deliberately not posted (e.g. a policy decision); settled unless re-opened
+    /// ([`LedgerEntry::reopened`]).
     Skipped,
 }
 
@@ -136,6 +138,18 @@ pub struct LedgerEntry {
     pub intended_at: DateTime<Utc>,
     /// When the outcome was recorded.
     pub outcome_at: Option<DateTime<Utc>>,
+    /// Why a settled (posted or skipped) entry was re-opened, e.g. `reversed by batch 000043`
+    /// ([`StateStore::reopen_entry`](super::StateStore::reopen_entry)); the next intent for the
+    /// key re-arms it. `None`: the entry stands as recorded.
+    pub reopened: Option<String>,
+}
+
+impl LedgerEntry {
+    /// Whether the entry is settled: posted or skipped, and not re-opened since. A settled entry
+    /// is never posted again.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.state, LedgerState::Posted | LedgerState::Skipped) && self.reopened.is_none()
+    }
 }
 
 /// What [`StateStore::record_intent`](super::StateStore::record_intent) found, and so what the
@@ -144,10 +158,11 @@ pub struct LedgerEntry {
 pub enum IntentStatus {
     /// First intent for this key: look it up in the target, create if absent.
     New(LedgerEntry),
-    /// An earlier attempt failed definitively; the entry is intended again (attempts + 1, the
-    /// new hash): look it up, create if absent.
+    /// An earlier attempt failed definitively, or the entry was re-opened (its posted batch was
+    /// reversed, or a skip is to be decided again); the entry is intended again (attempts + 1,
+    /// the new hash): look it up, create if absent.
     Rearmed {
-        /// The entry as it was (state failed).
+        /// The entry as it was (state failed, or posted/skipped and re-opened).
         previous: Box<LedgerEntry>,
         /// The entry now (state intended).
         entry: LedgerEntry,

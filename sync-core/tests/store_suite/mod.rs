@@ -552,6 +552,122 @@ pub async fn ledger_protocol(store: &dyn StateStore, clock: &ManualClock) {
 }
 
 /// Run history: start, finish once, list newest first.
+/// A settled entry re-opened (its batch reversed, or a skip decided again) is re-armed by the
+/// next intent; an intended one cannot be re-opened; every re-open is fenced.
+pub async fn ledger_reopen(store: &dyn StateStore, clock: &ManualClock) {
+    let lease = store
+        .acquire_lease("alloc", "r", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let posted = |batch: &str| Outcome::Posted {
+        batch_number: batch.into(),
+        entity_id: None,
+    };
+    store
+        .record_intent(&lease, &intent("p-a", "202601", "a"))
+        .await
+        .unwrap();
+    store
+        .record_outcome(&lease, "p-a", &posted("000001"))
+        .await
+        .unwrap();
+    let reopened = store
+        .reopen_entry(&lease, "p-a", "batch 000001 reversed by batch 000002")
+        .await
+        .unwrap();
+    assert_eq!(reopened.state, LedgerState::Posted);
+    assert_eq!(
+        reopened.reopened.as_deref(),
+        Some("batch 000001 reversed by batch 000002")
+    );
+    assert!(!reopened.is_settled());
+    assert_eq!(
+        store.ledger_entry("alloc", "p-a").await.unwrap().as_ref(),
+        Some(&reopened)
+    );
+    match store
+        .record_intent(&lease, &intent("p-a", "202601", "a"))
+        .await
+        .unwrap()
+    {
+        IntentStatus::Rearmed { previous, entry } => {
+            assert_eq!(*previous, reopened);
+            assert_eq!(entry.state, LedgerState::Intended);
+            assert_eq!(entry.reopened, None);
+            assert_eq!(entry.batch_number, None);
+            assert_eq!(entry.attempts, 2);
+        }
+        other => panic!("expected Rearmed, got {other:?}"),
+    }
+    // Intended: reconcile first.
+    let err = store.reopen_entry(&lease, "p-a", "x").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidTransition { .. }),
+        "{err:?}"
+    );
+    let again = store
+        .record_outcome(&lease, "p-a", &posted("000005"))
+        .await
+        .unwrap();
+    assert!(again.is_settled());
+    assert!(matches!(
+        store
+            .record_intent(&lease, &intent("p-a", "202601", "a"))
+            .await
+            .unwrap(),
+        IntentStatus::Settled(_)
+    ));
+
+    // A skip re-opened is decided again.
+    store
+        .record_intent(&lease, &intent("p-b", "202601", "b"))
+        .await
+        .unwrap();
+    store
+        .record_outcome(
+            &lease,
+            "p-b",
+            &Outcome::Skipped {
+                reason: "changed".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .reopen_entry(&lease, "p-b", "decided again")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .record_intent(&lease, &intent("p-b", "202601", "b"))
+            .await
+            .unwrap(),
+        IntentStatus::Rearmed { .. }
+    ));
+    // Failed: unchanged (re-armed anyway). Unknown: named.
+    store
+        .record_outcome(&lease, "p-b", &Outcome::Failed { error: "e".into() })
+        .await
+        .unwrap();
+    let failed = store.reopen_entry(&lease, "p-b", "x").await.unwrap();
+    assert_eq!(failed.state, LedgerState::Failed);
+    assert_eq!(failed.reopened, None);
+    let err = store.reopen_entry(&lease, "nope", "x").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+
+    // Fenced: a lease taken over cannot re-open.
+    clock.advance(TTL * 2);
+    let other = store
+        .acquire_lease("alloc", "r2", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let err = store.reopen_entry(&lease, "p-a", "x").await.unwrap_err();
+    assert!(err.is_fenced(), "{err:?}");
+    store.reopen_entry(&other, "p-a", "reversed").await.unwrap();
+}
+
 pub async fn run_history(store: &dyn StateStore, clock: &ManualClock) {
     let lease = store.acquire_lease("wh", "r", TTL).await.unwrap().unwrap();
     let first = store.start_run(&lease).await.unwrap();
@@ -1092,6 +1208,7 @@ macro_rules! store_suite_tests {
             current_lease_is_a_read_only_view,
             watermarks_compare_and_set,
             ledger_protocol,
+            ledger_reopen,
             run_history,
             audit_trail,
             dead_letters,
