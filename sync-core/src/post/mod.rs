@@ -51,7 +51,10 @@ use futures::TryStreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
-pub use config::{LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions};
+pub use config::{
+    DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig,
+    PostOptions,
+};
 pub use lease::default_owner;
 pub(crate) use lease::{LeaseKeeper, Stopper};
 pub use sources::{AcumaticaJournals, LookerQuerySource};
@@ -265,6 +268,9 @@ impl PostFlow {
         store: Arc<dyn StateStore>,
     ) -> Result<Self> {
         config.check()?;
+        config
+            .post
+            .check_settle_horizon(acumatica.request_timeout())?;
         let mapping = config.load_mapping()?;
         let source = LookerQuerySource::new(looker, &config.looker, &mapping)?;
         Self::builder(mapping)

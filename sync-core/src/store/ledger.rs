@@ -136,6 +136,13 @@ pub struct LedgerEntry {
     pub intended_at: DateTime<Utc>,
     /// When the outcome was recorded.
     pub outcome_at: Option<DateTime<Utc>>,
+    /// When the document's create was last (possibly) sent to the target, by the store's clock:
+    /// stamped by [`StateStore::record_attempt`](super::StateStore::record_attempt) right before
+    /// each send and again when a send ends with an unknown outcome. `None`: never sent since
+    /// the latest intent, so a lookup that does not find it is conclusive. `Some(t)`: the target
+    /// may still apply the write for a while after `t` (Acumatica queues requests for up to ten
+    /// minutes), so a miss proves nothing until a settle horizon after `t` has passed.
+    pub attempted_at: Option<DateTime<Utc>>,
 }
 
 /// What [`StateStore::record_intent`](super::StateStore::record_intent) found, and so what the
