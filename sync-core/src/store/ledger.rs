@@ -3,7 +3,10 @@
 //! Protocol (neither Acumatica nor Looker offers idempotency keys): record the intent for a
 //! document's natural key, look the key up in the target system, create the document only if
 //! absent, then record the outcome. Entries left [`LedgerState::Intended`] by a crash are
-//! reconciled by lookup before anything else is posted.
+//! reconciled by lookup before anything else is posted. Right before a create is sent the
+//! attempt is recorded ([`LedgerEntry::attempted_at`]): an intended entry that was never sent is
+//! settled by a lookup miss at once; one that was sent may still be applied by the target for a
+//! while (Acumatica's licence queue), so the post flow waits out a settle horizon first.
 
 use std::fmt;
 use std::str::FromStr;
