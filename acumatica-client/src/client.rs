@@ -47,6 +47,7 @@ pub(crate) struct Inner {
     pub config: Config,
     pub transport: Transport,
     pub auth: Auth,
+    pub timeout: Duration,
 }
 
 impl Drop for Inner {
@@ -128,6 +129,7 @@ impl Client {
                 config,
                 transport,
                 auth,
+                timeout,
             }),
             scope: None,
         })
@@ -149,6 +151,22 @@ impl Client {
     /// The configured endpoint version.
     pub fn endpoint_version(&self) -> &EndpointVersion {
         &self.inner.config.endpoint_version
+    }
+
+    /// The whole-request timeout the client was built with
+    /// ([`ClientBuilder::timeout`]; default [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)): how
+    /// long a request may still be waiting in Acumatica when the client gives up on it.
+    ///
+    /// ```
+    /// let client = acumatica_client::Client::builder("https://erp.example.com")
+    ///     .endpoint_version("24.200.001")
+    ///     .timeout(std::time::Duration::from_secs(90))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(client.request_timeout().as_secs(), 90);
+    /// ```
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.timeout
     }
 
     /// The site URL (with a trailing slash).

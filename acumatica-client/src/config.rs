@@ -214,6 +214,14 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
+/// The default whole-request timeout: 11 minutes (660 s). A throttled request may legally
+/// wait in Acumatica's queue for up to 10 minutes (FACTS section 4), so the default is longer.
+///
+/// ```
+/// assert_eq!(acumatica_client::DEFAULT_TIMEOUT.as_secs(), 660);
+/// ```
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(11 * 60);
+
 /// The default user agent.
 pub const DEFAULT_USER_AGENT: &str =
     concat!("ml-connector-acumatica-client/", env!("CARGO_PKG_VERSION"));
@@ -229,9 +237,7 @@ impl ClientBuilder {
             locale: None,
             credentials: None,
             scope: "api offline_access".into(),
-            // A throttled request may legally wait in Acumatica's queue for up
-            // to 10 minutes (FACTS section 4), so the default is longer.
-            timeout: Duration::from_secs(11 * 60),
+            timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(30),
             user_agent: DEFAULT_USER_AGENT.into(),
             retry: RetryPolicy::default(),

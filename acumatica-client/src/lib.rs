@@ -91,7 +91,7 @@ mod write;
 
 pub use action::ActionOutcome;
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_USER_AGENT, EndpointVersion};
+pub use config::{ClientBuilder, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, EndpointVersion};
 pub use discovery::{EndpointInfo, SiteInfo};
 pub use dynamic::DynamicEntity;
 pub use entity::Entity;

@@ -821,6 +821,24 @@ impl Config {
         for f in raw.flows {
             let span = f.span();
             let flow = resolve_flow(&src, &base, f.into_inner(), span.clone())?;
+            if let Some(post) = flow.post() {
+                // A write the client gave up on may still be queued in Acumatica: the settle
+                // horizon must cover at least the request timeout.
+                let timeout = acumatica
+                    .as_ref()
+                    .and_then(|a| a.timeout)
+                    .unwrap_or(acumatica_client::DEFAULT_TIMEOUT);
+                if let Err(e) = post.options.check_settle_horizon(timeout) {
+                    return Err(src.error(
+                        span,
+                        format!(
+                            "flow `{}`: [flows.post] {e} ([acumatica] timeout is {} s)",
+                            flow.name,
+                            timeout.as_secs()
+                        ),
+                    ));
+                }
+            }
             if let Some(other) = flows.iter().find(|o| o.name == flow.name) {
                 return Err(CliError::usage(format!(
                     "{}: flow name `{}` is used twice (first on line {}); names must be unique",

@@ -7,7 +7,7 @@
 //! | 2 | usage or configuration error: bad arguments, a missing or malformed config file, an unknown flow, a wrong endpoint version |
 //! | 3 | credentials: missing, refused, or stored in plaintext |
 //! | 4 | validation: the data does not pass (unknown Looker field, unmapped value, unbalanced journal, unknown account, closed period) |
-//! | 5 | a system could not be reached (network, timeout, 5xx after retries) |
+//! | 5 | a system could not be reached (network, timeout, 5xx after retries), or a journal's create may still be queued in Acumatica: run again after the time shown |
 
 use std::fmt;
 
@@ -24,7 +24,8 @@ pub enum Exit {
     Credentials,
     /// 4: data that does not pass validation.
     Validation,
-    /// 5: a system could not be reached.
+    /// 5: a system could not be reached, or a write's outcome is not known yet (a create may
+    /// still be queued in Acumatica): run again later.
     Unreachable,
 }
 
@@ -89,7 +90,9 @@ Exit codes:
   3  credentials missing, refused, or written in plaintext in the config
   4  validation problems (unknown Looker field, unmapped value, unbalanced
      journal, unknown account, closed period)
-  5  a system could not be reached (network, timeout, server errors)";
+  5  a system could not be reached (network, timeout, server errors), or a
+     journal's create may still be queued in Acumatica: run again after the
+     time shown";
 
 /// An error of a command: what went wrong, what to do, and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]

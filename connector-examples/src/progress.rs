@@ -373,6 +373,19 @@ impl FlowProgress {
                     );
                 }
             }
+            ProgressEvent::StillInFlight {
+                natural_key,
+                attempted_at,
+                settles_after,
+            } if log => {
+                tracing::warn!(
+                    flow,
+                    key = %natural_key,
+                    "{flow}: {natural_key} not found, but its create sent at {} may still be applied by Acumatica until {}; left pending, nothing else is posted for it until then",
+                    attempted_at.to_rfc3339(),
+                    settles_after.to_rfc3339()
+                );
+            }
             ProgressEvent::RowsRead { rows } => {
                 st.rows = *rows;
                 if let Some(bar) = &mut st.bar {

@@ -162,6 +162,19 @@ pub enum ProgressEvent {
         /// read back.
         found: bool,
     },
+    /// One intent left by an earlier run was not found, but its create was sent recently
+    /// enough that Acumatica may still apply it (its licence queue holds requests up to ten
+    /// minutes): it is not concluded absent and stays pending, and nothing else is created in
+    /// its partition until `settles_after`; a run after that settles it. The document is also
+    /// reported as pending ([`DocumentFinished`](Self::DocumentFinished)).
+    StillInFlight {
+        /// Its natural key.
+        natural_key: String,
+        /// When its create was last (possibly) sent, by the state store's clock.
+        attempted_at: chrono::DateTime<chrono::Utc>,
+        /// When the settle horizon after `attempted_at` ends: a run after this settles it.
+        settles_after: chrono::DateTime<chrono::Utc>,
+    },
     /// Another page of source rows was read (post and reference flows).
     RowsRead {
         /// Rows read so far in this run (a running count).

@@ -219,6 +219,37 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         reason: &str,
     ) -> Result<LedgerEntry, StoreError>;
 
+    /// Records, right before the create of an intended document is sent to the target, that it
+    /// may now exist there: stamps the entry's [`attempted_at`](LedgerEntry::attempted_at) with
+    /// the store's now (checking the lease in the same transaction, like every write). Call it
+    /// again when a send ends with an unknown outcome, so `attempted_at` bounds the last moment
+    /// a send may have started. Send the create only after this succeeded.
+    ///
+    /// Fails (invalid transition) unless the entry is intended, and with
+    /// [`StoreError::NotFound`] for an unknown key.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &dyn sync_core::store::StateStore, lease: &sync_core::store::Lease) -> Result<(), sync_core::store::StoreError> {
+    /// let entry = store.record_attempt(lease, "3f2a9c0d1e2b3a4c-9c41d2e3f4a5b6c7").await?;
+    /// assert!(entry.attempted_at.is_some());
+    /// // ... now send the insert-only PUT
+    /// # Ok(())
+    /// # }
+    /// ```
+    async fn record_attempt(
+        &self,
+        lease: &Lease,
+        natural_key: &str,
+    ) -> Result<LedgerEntry, StoreError>;
+
+    /// The store's notion of the current time: the clock its timestamps
+    /// ([`LedgerEntry::attempted_at`], lease expiry) are written with. Compare stored times
+    /// with this, never with the local clock, so one clock judges them. The default is the
+    /// local system clock, for stores that stamp with it.
+    async fn now(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        Ok(chrono::Utc::now())
+    }
+
     /// The ledger entry of a natural key.
     async fn ledger_entry(
         &self,

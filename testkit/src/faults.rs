@@ -29,8 +29,11 @@
 //! faults.clear();
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -73,6 +76,35 @@ pub enum FaultKind {
     /// Run the handler, then send the first half of the body and abort the
     /// stream (the connection closes mid-body).
     TruncatedBody,
+    /// Acumatica's licence queue (FACTS §4): the request waits in the queue
+    /// for this long (or until [`Faults::release_queued`]), then the handler
+    /// runs and its write is **applied even if the client has given up and
+    /// closed the connection meanwhile** — Acumatica gives no sign that a
+    /// request is queued and declines it only after ten minutes. A client
+    /// still waiting gets the response. Unlike [`FaultKind::Latency`], whose
+    /// request is dropped with its connection, the held request runs on a
+    /// detached task. [`Faults::queued_held`], [`Faults::queued_applied`] and
+    /// [`Faults::wait_queued_applied`] tell a test where the held requests
+    /// are, so it needs no guessed sleeps. Combines with
+    /// [`FaultKind::Latency`]; the other kinds win over it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use testkit::faults::{FaultKind, FaultRule, Faults};
+    ///
+    /// let faults = Faults::new();
+    /// // The next insert waits 30 s in the "queue" (or until released), then
+    /// // lands whether the client still waits or not.
+    /// faults.add(
+    ///     FaultRule::new(FaultKind::Queued(Duration::from_secs(30)))
+    ///         .method("PUT")
+    ///         .path("/entity/Default/*/JournalTransaction")
+    ///         .times(1),
+    /// );
+    /// assert_eq!(faults.queued_held(), 0);
+    /// faults.release_queued(); // apply every held request now
+    /// ```
+    Queued(Duration),
 }
 
 impl FaultKind {
@@ -89,6 +121,7 @@ impl FaultKind {
             FaultKind::DropBeforeHandler => "drop before handler".to_owned(),
             FaultKind::MalformedBody => "malformed body".to_owned(),
             FaultKind::TruncatedBody => "truncated body".to_owned(),
+            FaultKind::Queued(d) => format!("queued {}ms", d.as_millis()),
         }
     }
 }
@@ -254,11 +287,57 @@ struct State {
     tokens: TokenPolicy,
 }
 
+/// Requests held by [`FaultKind::Queued`]: how many wait, how many were
+/// applied, and the signals behind [`Faults::release_queued`] and
+/// [`Faults::wait_queued_applied`].
+#[derive(Debug, Default)]
+pub(crate) struct LicenceQueue {
+    held: AtomicU64,
+    applied: AtomicU64,
+    changed: Notify,
+    release: Notify,
+}
+
+impl LicenceQueue {
+    /// Holds one request for `hold` or until released, then lets it run.
+    pub(crate) async fn hold(&self, hold: Duration) {
+        let released = self.release.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+        tokio::select! {
+            _ = tokio::time::sleep(hold) => {}
+            _ = released => {}
+        }
+        self.held.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// One held request's handler finished: its write is applied.
+    pub(crate) fn applied(&self) {
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    async fn wait_until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
 /// Runtime-configurable fault rules of one fake (cheap to clone; clones
 /// share the rules).
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     state: Arc<Mutex<State>>,
+    queue: Arc<LicenceQueue>,
 }
 
 impl Faults {
@@ -333,6 +412,50 @@ impl Faults {
         self.lock().tokens.revoked_before = Some(tokio::time::Instant::now());
     }
 
+    /// Requests [`FaultKind::Queued`] holds right now (not yet applied).
+    pub fn queued_held(&self) -> u64 {
+        self.queue.held.load(Ordering::SeqCst)
+    }
+
+    /// Requests [`FaultKind::Queued`] held whose handler has run since the
+    /// fake started: their writes are applied, whether or not their client
+    /// was still connected.
+    pub fn queued_applied(&self) -> u64 {
+        self.queue.applied.load(Ordering::SeqCst)
+    }
+
+    /// Lets every request [`FaultKind::Queued`] holds now run at once (the
+    /// queue's processing cores became free). Their writes are applied.
+    pub fn release_queued(&self) {
+        self.queue.release.notify_waiters();
+    }
+
+    /// Waits until at least `n` requests are held by [`FaultKind::Queued`].
+    pub async fn wait_queued_held(&self, n: u64) {
+        self.queue
+            .wait_until(|q| q.held.load(Ordering::SeqCst) >= n)
+            .await;
+    }
+
+    /// Waits until at least `n` held requests were applied in all
+    /// ([`Faults::queued_applied`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let faults = testkit::faults::Faults::new();
+    /// faults.wait_queued_applied(0).await; // returns at once
+    /// # }
+    /// ```
+    pub async fn wait_queued_applied(&self, n: u64) {
+        self.queue
+            .wait_until(|q| q.applied.load(Ordering::SeqCst) >= n)
+            .await;
+    }
+
+    pub(crate) fn licence_queue(&self) -> Arc<LicenceQueue> {
+        self.queue.clone()
+    }
+
     /// The current token policy.
     pub fn token_policy(&self) -> TokenPolicy {
         self.lock().tokens
@@ -359,9 +482,13 @@ impl Faults {
             plan.labels.push(rule.rule.kind.label());
             match &rule.rule.kind {
                 FaultKind::Latency(d) => *plan.latency.get_or_insert(Duration::ZERO) += *d,
+                FaultKind::Queued(d) if plan.terminal.is_none() => plan.queued = Some(*d),
                 kind if plan.terminal.is_none() => plan.terminal = Some(kind.clone()),
                 _ => {}
             }
+        }
+        if plan.terminal.is_some() {
+            plan.queued = None;
         }
         plan.drop_after_write = matches!(plan.terminal, Some(FaultKind::DropAfterWrite));
         plan
@@ -372,6 +499,7 @@ impl Faults {
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     pub(crate) latency: Option<Duration>,
+    pub(crate) queued: Option<Duration>,
     pub(crate) drop_after_write: bool,
     terminal: Option<FaultKind>,
     labels: Vec<String>,

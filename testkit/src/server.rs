@@ -6,7 +6,8 @@
 //!
 //! 1. [`crate::faults`]: the fault rules configured at run time (429, 5xx,
 //!    latency, a dropped connection after the write, malformed or truncated
-//!    bodies, an HTML proxy error page);
+//!    bodies, an HTML proxy error page, a request held in the licence queue
+//!    and applied after its client gave up);
 //! 2. [`crate::inspect`]: the request log (method, path, redacted query,
 //!    status, auth scheme; never a secret or a body).
 //!
@@ -274,7 +275,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
 }
 
 async fn handle(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     kill: Arc<Notify>,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
@@ -321,6 +322,41 @@ async fn handle(
             kill.notify_one();
             std::future::pending::<()>().await;
             unreachable!("the connection is dropped");
+        }
+        _ if plan.queued.is_some() => {
+            // The licence queue: the request runs on a detached task, so it is
+            // applied even when the client gives up and hyper drops this
+            // connection. Its body is read first, while the connection lives.
+            let hold = plan.queued.unwrap_or_default();
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let req = Request::from_parts(parts, Body::from(body));
+            let queue = shared.faults.licence_queue();
+            let task_shared = shared.clone();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let mut late = record.clone();
+            tokio::spawn(async move {
+                queue.hold(hold).await;
+                let resp = match task_shared.router.clone().oneshot(req).await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                };
+                late.handler_status = Some(resp.status().as_u16());
+                queue.applied();
+                // The client may be gone; the write is applied either way, and
+                // logged here (no response: `status` stays `None`).
+                if let Err((_, mut late)) = tx.send((resp, late)) {
+                    late.elapsed = started.elapsed();
+                    task_shared.log.push(late);
+                }
+            });
+            let Ok((resp, late)) = rx.await else {
+                unreachable!("the queued handler always answers");
+            };
+            record.handler_status = late.handler_status;
+            plan.after_handler(resp).await
         }
         _ => {
             let resp = match shared.router.clone().oneshot(req).await {

@@ -75,6 +75,66 @@ async fn drop_after_write_applies_the_write_and_the_client_sees_no_response() {
     assert_eq!(body["created"], 2);
 }
 
+/// The licence queue: a held write is applied after its client gave up and closed the
+/// connection, and the fake says when (no guessed sleeps). `Latency` alone would drop the
+/// write with the connection.
+#[tokio::test]
+async fn a_queued_write_is_applied_after_the_client_gave_up() {
+    let (server, writes) = counting_server().await;
+    let id = server.faults().add(
+        FaultRule::new(FaultKind::Queued(Duration::from_secs(600)))
+            .method("PUT")
+            .path("/items")
+            .times(1),
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = client
+        .put(format!("{}/items", server.url()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    server.faults().wait_queued_held(1).await;
+    assert_eq!(writes.load(Ordering::SeqCst), 0, "still queued");
+    assert_eq!(server.faults().queued_applied(), 0);
+    assert_eq!(server.faults().fired(id), 1);
+    server.faults().release_queued();
+    server.faults().wait_queued_applied(1).await;
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        1,
+        "applied after the client left"
+    );
+    assert_eq!(server.faults().queued_held(), 0);
+    // Logged once, with the handler's status (`status` is `None` only when hyper noticed the
+    // closed connection before the answer).
+    let recs = server.log().matching("PUT", "/items");
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].handler_status, Some(200));
+    assert_eq!(recs[0].fault.as_deref(), Some("queued 600000ms"));
+
+    // A client that waits long enough gets the answer of a queued write.
+    server.faults().add(
+        FaultRule::new(FaultKind::Queued(Duration::from_millis(50)))
+            .method("PUT")
+            .path("/items")
+            .times(1),
+    );
+    let body: serde_json::Value = reqwest::Client::new()
+        .put(format!("{}/items", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["created"], 2);
+    assert_eq!(server.faults().queued_applied(), 2);
+}
+
 #[tokio::test]
 async fn drop_before_handler_applies_nothing() {
     let (server, writes) = counting_server().await;

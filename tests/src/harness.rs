@@ -14,7 +14,7 @@ use sync_core::feed::{AcumaticaChanges, FeedFlow, FeedOptions};
 use sync_core::key::extract_key;
 use sync_core::mapping::{JournalMapping, ReferenceMapping};
 use sync_core::post::{
-    AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions,
+    AcumaticaJournals, LookerQueryConfig, LookerQuerySource, PostFlow, PostOptions, RunSummary,
 };
 use sync_core::reference::{ReferenceFlow, ReferenceOptions, ReferenceQuerySource};
 use sync_core::store::StateStore;
@@ -126,7 +126,13 @@ sorts = ["overhead_allocation.line_id"]
     .expect("query")
 }
 
-/// The month-end post flow of `month` on `store` (lease owner `owner`).
+/// The settle horizon of the post flows here: the [`Retries::Fast`] clients' 2 s request
+/// timeout. The fakes never hold a write longer unless a test queues it on purpose
+/// (`FaultKind::Queued`, with a longer horizon: [`post_flow_with`]).
+pub const SETTLE_HORIZON_SECS: u64 = 2;
+
+/// The month-end post flow of `month` on `store` (lease owner `owner`), with a settle horizon
+/// of [`SETTLE_HORIZON_SECS`].
 pub fn post_flow(
     looker: &looker_client::Client,
     acumatica: &acumatica_client::Client,
@@ -134,15 +140,59 @@ pub fn post_flow(
     month: u32,
     owner: &str,
 ) -> sync_core::Result<PostFlow> {
+    let options = PostOptions {
+        settle_horizon_secs: SETTLE_HORIZON_SECS,
+        ..PostOptions::default()
+    };
+    post_flow_with(looker, acumatica, store, month, owner, options)
+}
+
+/// [`post_flow`] with these options.
+pub fn post_flow_with(
+    looker: &looker_client::Client,
+    acumatica: &acumatica_client::Client,
+    store: Arc<dyn StateStore>,
+    month: u32,
+    owner: &str,
+    options: PostOptions,
+) -> sync_core::Result<PostFlow> {
     let mapping = mapping();
     let source = LookerQuerySource::new(looker.clone(), &query(&seed::period_id(month)), &mapping)?;
     PostFlow::builder(mapping)
         .source(source)
         .sink(AcumaticaJournals::new(acumatica.clone()))
         .store(store)
-        .options(PostOptions::default())
+        .options(options)
         .owner(owner)
         .build()
+}
+
+/// Whether a post run's only problems are writes that may still be queued in Acumatica, so a
+/// run after [`RunSummary::settles_after`] settles them.
+pub fn only_in_flight(summary: &RunSummary) -> bool {
+    let c = &summary.counts;
+    summary.settles_after().is_some()
+        && c.pending == c.in_flight
+        && c.failed + c.invalid + c.withheld + c.release_failures == 0
+}
+
+/// Runs a post flow the way an operator told "run again after T" would: while the only
+/// problems are writes that may still be queued, waits (on the state store's clock) until the
+/// settle horizon has passed and runs it again. Returns the last summary and how many runs
+/// were deferred.
+pub async fn run_post_until_settled(flow: &PostFlow) -> sync_core::Result<(RunSummary, u32)> {
+    let mut deferred = 0;
+    loop {
+        let summary = flow.run().await?;
+        if !only_in_flight(&summary) {
+            return Ok((summary, deferred));
+        }
+        deferred += 1;
+        let until = summary.settles_after().unwrap_or_default();
+        while flow.store().now().await? <= until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// The approved-vendor list in Looker (`finance.approved_vendors`) kept in Acumatica's

@@ -29,11 +29,14 @@ use crate::progress::FlowProgress;
 /// the flow itself leases `<flow>` for its run, so the two never fence each other out.
 pub const SCHEDULE_LEASE_PREFIX: &str = "schedule:";
 
-/// The exit code a post run summary stands for.
+/// The exit code a post run summary stands for: 4 for validation problems; 5 when a create
+/// may still be queued in Acumatica (its outcome is not known yet: run again after
+/// [`RunSummary::settles_after`]); 1 for other failures.
 pub fn summary_exit(summary: &RunSummary) -> Exit {
     match summary.status {
         RunStatus::Succeeded => Exit::Ok,
         _ if summary.validation.as_ref().is_some_and(|r| !r.is_clean()) => Exit::Validation,
+        _ if summary.settles_after().is_some() => Exit::Unreachable,
         _ => Exit::Failed,
     }
 }
@@ -64,7 +67,9 @@ pub fn document_outcome(state: &DocumentState) -> String {
             format!("FAILED (dead-lettered for replay): {error}")
         }
         DocumentState::Pending { error } => {
-            format!("outcome unknown, reconciled by lookup next run: {error}")
+            format!(
+                "PENDING (not known yet whether Acumatica applied it; a later run settles it): {error}"
+            )
         }
     }
 }
@@ -90,6 +95,13 @@ pub fn render_summary(summary: &RunSummary) -> String {
         }
     }
     out.push_str(&format!("{summary}\n"));
+    if let Some(t) = summary.settles_after() {
+        out.push_str(&format!(
+            "{} journal(s) may still be applied by Acumatica (a write it may hold in its licence queue for up to ten minutes); nothing else is posted for them until then. Run the flow again after {} to settle them.\n",
+            summary.counts.in_flight,
+            t.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
     out
 }
 
@@ -108,9 +120,11 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
             "invalid": c.invalid,
             "failed": c.failed,
             "pending": c.pending,
+            "in_flight": c.in_flight,
             "withheld": c.withheld,
             "released": c.released,
         },
+        "settles_after": summary.settles_after().map(|t| t.to_rfc3339()),
         "posted_batches": summary.posted_batches(),
         "documents": summary.documents.iter().map(|d| json!({
             "partition": d.partition,
@@ -531,4 +545,58 @@ async fn daemon(
         .map_err(|e| CliError::failed(format!("schedule runner: {e}")))?;
     tracing::info!(?report, "schedule runner stopped");
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_core::post::{DocumentReport, PostCounts};
+    use sync_core::store::RunId;
+
+    #[test]
+    fn a_write_that_may_still_be_queued_exits_5_and_says_when_to_rerun() {
+        let when = chrono::DateTime::parse_from_rfc3339("2026-12-07T19:21:00Z")
+            .unwrap()
+            .to_utc();
+        let summary = RunSummary {
+            flow: "alloc".into(),
+            run_id: RunId::new("r1".to_owned()),
+            status: RunStatus::CompletedWithErrors,
+            counts: PostCounts {
+                documents_mapped: 1,
+                pending: 1,
+                in_flight: 1,
+                settles_after: Some(when),
+                ..PostCounts::default()
+            },
+            documents: vec![DocumentReport {
+                natural_key: "0123456789abcdef-fedcba9876543210".into(),
+                partition: "period=122026 branch=HQ".into(),
+                state: DocumentState::Pending {
+                    error: "a create sent at … may still be applied".into(),
+                },
+            }],
+            validation: None,
+        };
+        assert_eq!(summary_exit(&summary), Exit::Unreachable);
+        assert_eq!(Exit::Unreachable.code(), 5);
+        let text = render_summary(&summary);
+        assert!(text.contains("PENDING"), "{text}");
+        assert!(
+            text.contains("Run the flow again after 2026-12-07 19:21:00 UTC"),
+            "{text}"
+        );
+        assert_eq!(
+            summary_json(&summary)["settles_after"],
+            "2026-12-07T19:21:00+00:00"
+        );
+        let failed = RunSummary {
+            counts: PostCounts {
+                failed: 1,
+                ..PostCounts::default()
+            },
+            ..summary
+        };
+        assert_eq!(summary_exit(&failed), Exit::Failed);
+    }
 }

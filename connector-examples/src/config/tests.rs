@@ -896,3 +896,44 @@ fn request_branch_is_read_overridden_and_checked_by_the_library_rules() {
         "{e}"
     );
 }
+
+#[test]
+fn a_settle_horizon_shorter_than_the_acumatica_timeout_is_refused_naming_key_file_and_why() {
+    let c = parse(POST_FLOW).unwrap();
+    assert_eq!(
+        c.flow("alloc")
+            .unwrap()
+            .post()
+            .unwrap()
+            .options
+            .settle_horizon(),
+        sync_core::post::DEFAULT_SETTLE_HORIZON
+    );
+    let with_post = format!("{POST_FLOW}[flows.post]\nsettle_horizon_secs = 600\n");
+    let e = parse(&with_post).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message.contains(PATH)
+            && e.message.contains(":13:")
+            && e.message.contains("flow `alloc`")
+            && e.message.contains("settle_horizon_secs")
+            && e.message.contains("660")
+            && e.message.contains("twice"),
+        "{e}"
+    );
+    // A shorter request timeout allows a shorter horizon.
+    let short = with_post.replace("username = \"api\"", "username = \"api\"\ntimeout = 300");
+    let c = parse(&short).unwrap();
+    assert_eq!(
+        c.flow("alloc")
+            .unwrap()
+            .post()
+            .unwrap()
+            .options
+            .settle_horizon_secs,
+        600
+    );
+    let e = parse(&short.replace("settle_horizon_secs = 600", "settle_horizon_secs = 299"))
+        .unwrap_err();
+    assert!(e.message.contains("300 s"), "{e}");
+}

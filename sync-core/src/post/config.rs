@@ -94,10 +94,32 @@ pub struct PostOptions {
     /// run posts to, under a partition the run does not produce (a renamed flow or `group_by`
     /// value): `warn` (default), `refuse` or `ignore`; see [`ForeignJournalPolicy`].
     pub foreign_journals: ForeignJournalPolicy,
+    /// How long after a create was (possibly) sent Acumatica may still apply it, in seconds
+    /// (default [`DEFAULT_SETTLE_HORIZON`]: the client's default request timeout, 660 s, plus
+    /// the ten minutes a request may wait in the licence queue, FACTS §4). Until the horizon
+    /// has passed, a document whose create may still be in flight and that a lookup does not
+    /// find is **not** concluded absent: it stays pending, nothing else is created in its
+    /// partition, and the run ends with errors; a run after the horizon settles it. It must be
+    /// at least the Acumatica client's request timeout
+    /// ([`check_settle_horizon`](Self::check_settle_horizon)).
+    pub settle_horizon_secs: u64,
 }
 
 /// The most creates [`PostOptions::concurrency`] lets run at once.
 pub const MAX_CONCURRENCY: usize = 16;
+
+/// How long Acumatica may keep a request in its licence queue before it declines it (FACTS §4:
+/// "a request is declined only if ... the request has waited more than 10 minutes").
+pub const LICENCE_QUEUE_WAIT: Duration = Duration::from_secs(600);
+
+/// The default [`PostOptions::settle_horizon_secs`]: the Acumatica client's default request
+/// timeout plus [`LICENCE_QUEUE_WAIT`] (1260 s).
+///
+/// ```
+/// assert_eq!(sync_core::post::DEFAULT_SETTLE_HORIZON.as_secs(), 660 + 600);
+/// ```
+pub const DEFAULT_SETTLE_HORIZON: Duration =
+    Duration::from_secs(acumatica_client::DEFAULT_TIMEOUT.as_secs() + LICENCE_QUEUE_WAIT.as_secs());
 
 impl Default for PostOptions {
     fn default() -> Self {
@@ -109,6 +131,7 @@ impl Default for PostOptions {
             lease_ttl_secs: 300,
             concurrency: 1,
             foreign_journals: ForeignJournalPolicy::default(),
+            settle_horizon_secs: DEFAULT_SETTLE_HORIZON.as_secs(),
         }
     }
 }
@@ -119,12 +142,61 @@ impl PostOptions {
         Duration::from_secs(self.lease_ttl_secs)
     }
 
+    /// The settle horizon ([`settle_horizon_secs`](Self::settle_horizon_secs)).
+    pub fn settle_horizon(&self) -> Duration {
+        Duration::from_secs(self.settle_horizon_secs)
+    }
+
+    /// Checks the settle horizon against the request timeout of the Acumatica client that
+    /// sends the creates: a write may still be in Acumatica's queue when the client gives up
+    /// on it, so a horizon shorter than the timeout could conclude "never created" while the
+    /// write is still pending, and post the journal twice.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sync_core::post::PostOptions;
+    /// let o = PostOptions { settle_horizon_secs: 120, ..PostOptions::default() };
+    /// assert!(o.check_settle_horizon(Duration::from_secs(60)).is_ok());
+    /// let err = o.check_settle_horizon(Duration::from_secs(660)).unwrap_err();
+    /// assert!(err.to_string().contains("post.settle_horizon_secs"), "{err}");
+    /// ```
+    ///
+    /// # Errors
+    /// A configuration error naming `post.settle_horizon_secs` when it is shorter than
+    /// `request_timeout`.
+    pub fn check_settle_horizon(&self, request_timeout: Duration) -> Result<()> {
+        if self.settle_horizon() < request_timeout {
+            return Err(Error::config(
+                "post.settle_horizon_secs",
+                format!(
+                    "{} s is shorter than the Acumatica request timeout ({} s): a create the client gave up on may still be waiting in Acumatica's queue, and a shorter horizon would take it for never created and post the journal twice; use at least {} (the timeout), better {} (timeout plus the licence queue's {} s)",
+                    self.settle_horizon_secs,
+                    request_timeout.as_secs(),
+                    request_timeout.as_secs_f64().ceil() as u64,
+                    request_timeout.as_secs_f64().ceil() as u64 + LICENCE_QUEUE_WAIT.as_secs(),
+                    LICENCE_QUEUE_WAIT.as_secs(),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the values, naming the setting that is wrong.
     ///
     /// # Errors
     /// A configuration error for a lookup page size outside 1..=20, a concurrency outside
-    /// 1..=16 or a lease TTL outside 10 s..=24 h.
+    /// 1..=16, a lease TTL outside 10 s..=24 h or a settle horizon outside 1 s..=24 h.
     pub fn check(&self) -> Result<()> {
+        if !(1..=24 * 3600).contains(&self.settle_horizon_secs) {
+            return Err(Error::config(
+                "post.settle_horizon_secs",
+                format!(
+                    "{} is out of range; use 1 to 86400 seconds, at least the Acumatica request timeout (default {})",
+                    self.settle_horizon_secs,
+                    DEFAULT_SETTLE_HORIZON.as_secs()
+                ),
+            ));
+        }
         if !(1..=LOOKUP_PAGE_SIZE).contains(&self.lookup_page_size) {
             return Err(Error::config(
                 "post.lookup_page_size",

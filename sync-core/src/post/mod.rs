@@ -4,7 +4,12 @@
 //!
 //! 1. acquires the flow's lease (another replica running it gives [`Error::Busy`]) and starts a
 //!    run in the history; every state write presents the lease's fence;
-//! 2. **reconciles** intents earlier runs left without outcome, by lookup, before anything else;
+//! 2. **reconciles** intents earlier runs left without outcome, by lookup, before anything else:
+//!    found means posted; not found means never created, unless the create was sent less than
+//!    the settle horizon ago ([`PostOptions::settle_horizon_secs`]): Acumatica may still apply
+//!    a queued request, so it stays pending, nothing else is created in its partition, and the
+//!    run reports it with the time after which a rerun settles it
+//!    ([`RunSummary::settles_after`]);
 //! 3. reads Acumatica's reference data once ([`DocumentSink::reference_data`]);
 //! 4. runs the Looker query (its fields validated against the explore first) and streams the
 //!    rows; maps them ([`JournalMapping`]); **validates** every journal, reporting every problem
@@ -12,9 +17,10 @@
 //!    [`ValidationPolicy`] decides about the others;
 //! 5. for each journal: natural key → **intent** in the ledger → **lookup** in Acumatica (one
 //!    list request per page of keys) → **create only if absent** (insert-only PUT) →
-//!    **outcome** in the ledger → **audit** event; optional release. A create whose outcome is
-//!    unknown (dropped connection, timeout) is followed by a lookup, never resent. A journal
-//!    whose partition was posted with other content is reported and handled by the
+//!    **outcome** in the ledger → **audit** event; optional release. Right before each create
+//!    the ledger records the attempt ([`StateStore::record_attempt`], fenced). A create whose
+//!    outcome is unknown (dropped connection, timeout) is followed by a lookup, never resent.
+//!    A journal whose partition was posted with other content is reported and handled by the
 //!    [`ChangedContentPolicy`](crate::key::ChangedContentPolicy) — never posted twice;
 //! 6. finishes the run with its counts ([`RunSummary`]) and releases the lease.
 //!
@@ -53,7 +59,10 @@ use futures::TryStreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
-pub use config::{LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions};
+pub use config::{
+    DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig,
+    PostOptions,
+};
 pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreign_message};
 pub use lease::default_owner;
 pub(crate) use lease::{LeaseKeeper, Stopper};
@@ -269,6 +278,9 @@ impl PostFlow {
         store: Arc<dyn StateStore>,
     ) -> Result<Self> {
         config.check()?;
+        config
+            .post
+            .check_settle_horizon(acumatica.request_timeout())?;
         let mapping = config.load_mapping()?;
         let source = LookerQuerySource::new(looker, &config.looker, &mapping)?;
         Self::builder(mapping)

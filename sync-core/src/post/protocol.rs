@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -36,6 +37,22 @@ enum Plan {
     Create,
     /// Its partition was posted with other content.
     Changed(Vec<(ContentHash, ExistingDocument)>),
+    /// A create for its partition (this content or another) may still be queued in the
+    /// target: nothing is sent for it until the settle horizon has passed.
+    InFlight(InFlight),
+}
+
+/// A create that may still be applied by the target: sent at `attempted_at`, so not concluded
+/// absent before `settles_after`.
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight {
+    natural_key: String,
+    attempted_at: DateTime<Utc>,
+    settles_after: DateTime<Utc>,
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// How a reversal ended.
@@ -74,6 +91,8 @@ pub(crate) struct Poster {
     pub(crate) run_rows: Arc<Vec<Row>>,
     /// Source rows by natural key where they do not come from `run_rows` (a replay).
     pub(crate) letter_rows: HashMap<String, Vec<Row>>,
+    /// Partitions (partition key) with a create that may still be queued in the target.
+    in_flight: HashMap<String, InFlight>,
     shutdown: Option<Stopper>,
     progress: Reporter,
 }
@@ -130,9 +149,60 @@ impl Poster {
             open_letters,
             run_rows: Arc::default(),
             letter_rows: HashMap::new(),
+            in_flight: HashMap::new(),
             shutdown,
             progress,
         }
+    }
+
+    /// When `entry`'s create may still be applied by the target: sent at `attempted_at` less
+    /// than the settle horizon before `now` (both by the store's clock).
+    fn still_in_flight(&self, entry: &LedgerEntry, now: DateTime<Utc>) -> Option<InFlight> {
+        if entry.state != LedgerState::Intended {
+            return None;
+        }
+        let attempted_at = entry.attempted_at?;
+        let settles_after = chrono::Duration::from_std(self.options.settle_horizon())
+            .ok()
+            .and_then(|h| attempted_at.checked_add_signed(h))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (now < settles_after).then(|| InFlight {
+            natural_key: entry.natural_key.clone(),
+            attempted_at,
+            settles_after,
+        })
+    }
+
+    /// Remembers that `partition` has a create in flight, and counts it.
+    fn hold_partition(&mut self, partition: &PartitionKey, flight: &InFlight) {
+        self.counts.pending += 1;
+        self.counts.in_flight += 1;
+        self.counts.settles_after = self.counts.settles_after.max(Some(flight.settles_after));
+        let slot = self
+            .in_flight
+            .entry(partition.as_str().to_owned())
+            .or_insert_with(|| flight.clone());
+        if flight.settles_after > slot.settles_after {
+            *slot = flight.clone();
+        }
+    }
+
+    fn in_flight_text(&self, flight: &InFlight) -> String {
+        format!(
+            "a create sent at {} may still be applied by Acumatica until {} (settle horizon {} s: request timeout plus the licence queue); not concluded absent, and nothing else is created for this journal until then; a run after {} settles it",
+            utc(flight.attempted_at),
+            utc(flight.settles_after),
+            self.options.settle_horizon_secs,
+            utc(flight.settles_after)
+        )
+    }
+
+    /// Stamps the ledger right before a create is sent (or when its outcome turned out
+    /// unknown): from now on a lookup that misses it is not conclusive until the settle
+    /// horizon has passed. Checks the lease in the same transaction.
+    async fn record_attempt(&mut self, key: &NaturalKey) -> Result<LedgerEntry> {
+        let lease = self.keeper.fresh().await?;
+        Ok(self.store.record_attempt(&lease, &key.to_string()).await?)
     }
 
     fn stopping(&self) -> bool {
@@ -239,6 +309,7 @@ impl Poster {
         self.progress.emit(|| ProgressEvent::Reconciling {
             pending: pending.len() as u64,
         });
+        let now = self.store.now().await?;
         for chunk in pending.chunks(self.options.lookup_page_size) {
             let mut keyed = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -264,6 +335,7 @@ impl Poster {
             for (entry, key) in keyed {
                 let lease = self.keeper.fresh().await?;
                 let key_text = key.to_string();
+                let in_flight = self.still_in_flight(entry, now);
                 match match_existing(&key, found.iter().map(|d| (d.description.as_str(), d))) {
                     KeyMatch::Posted(existing) => {
                         let outcome = Outcome::Posted {
@@ -286,6 +358,12 @@ impl Poster {
                             natural_key: key_text.clone(),
                             found: true,
                         });
+                    }
+                    _ if in_flight.is_some() => {
+                        if let Some(flight) = in_flight {
+                            self.defer(entry, &key_text, key.partition(), flight)
+                                .await?;
+                        }
                     }
                     _ => {
                         let error = format!(
@@ -317,6 +395,49 @@ impl Poster {
         Ok(())
     }
 
+    /// Leaves an earlier run's intent pending because its create may still be applied: it is
+    /// not concluded absent, its partition is held, and the run reports it with the time
+    /// after which a rerun settles it.
+    /// `key_text` is the ledger key (a posting's natural key or a reversal's key) and
+    /// `partition` the partition whose creates it holds.
+    async fn defer(
+        &mut self,
+        entry: &LedgerEntry,
+        key_text: &str,
+        partition: &PartitionKey,
+        flight: InFlight,
+    ) -> Result<()> {
+        let key_text = key_text.to_owned();
+        let text = self.in_flight_text(&flight);
+        tracing::warn!(key = %key_text, attempted_at = %flight.attempted_at, settles_after = %flight.settles_after, "not found, but its create may still be queued in Acumatica; left pending");
+        self.hold_partition(partition, &flight);
+        self.audit(
+            Some(&key_text),
+            AuditStage::Skipped,
+            format!(
+                "reconcile deferred: not found, but may still be applied until {}",
+                utc(flight.settles_after)
+            ),
+            json!({"request": "GET JournalTransaction (lookup by natural key)", "found": Value::Null, "attempted_at": flight.attempted_at.to_rfc3339(), "settles_after": flight.settles_after.to_rfc3339(), "settle_horizon_secs": self.options.settle_horizon_secs}),
+        )
+        .await?;
+        self.progress.emit(|| ProgressEvent::StillInFlight {
+            natural_key: key_text.clone(),
+            attempted_at: flight.attempted_at,
+            settles_after: flight.settles_after,
+        });
+        let report = DocumentReport {
+            natural_key: key_text,
+            partition: entry.partition.clone(),
+            state: DocumentState::Pending { error: text },
+        };
+        self.progress.emit(|| ProgressEvent::DocumentFinished {
+            document: report.clone(),
+        });
+        self.documents.push(report);
+        Ok(())
+    }
+
     /// Runs the protocol for validated documents.
     pub(crate) async fn post_documents(&mut self, docs: Vec<JournalDocument>) -> Result<()> {
         let mut items: Vec<(JournalDocument, NaturalKey)> = Vec::with_capacity(docs.len());
@@ -338,6 +459,12 @@ impl Poster {
             let mut lookup = Vec::new();
             for &i in page {
                 let (doc, key) = &items[i];
+                if let Some(flight) = self.in_flight.get(key.partition().as_str()) {
+                    // A create for this partition may still be applied: record nothing, send
+                    // nothing, until the settle horizon has passed.
+                    plans.push((i, Plan::InFlight(flight.clone())));
+                    continue;
+                }
                 let intent = Intent {
                     natural_key: key.to_string(),
                     partition: doc.partition.to_string(),
@@ -354,7 +481,17 @@ impl Poster {
                         self.counts.retries += 1;
                         lookup.push(i);
                     }
-                    IntentStatus::New(_) | IntentStatus::Pending(_) => lookup.push(i),
+                    IntentStatus::Pending(entry) => {
+                        match self.still_in_flight(&entry, self.store.now().await?) {
+                            Some(flight) => {
+                                self.in_flight
+                                    .insert(key.partition().as_str().to_owned(), flight.clone());
+                                plans.push((i, Plan::InFlight(flight)));
+                            }
+                            None => lookup.push(i),
+                        }
+                    }
+                    IntentStatus::New(_) => lookup.push(i),
                 }
             }
             if lookup.is_empty() {
@@ -422,7 +559,9 @@ impl Poster {
         items: &[(JournalDocument, NaturalKey)],
         batch: &[usize],
     ) -> Result<()> {
-        self.keeper.fresh().await?;
+        for &i in batch {
+            self.record_attempt(&items[i].1).await?;
+        }
         let sink = &self.sink;
         let results = futures::future::join_all(batch.iter().map(|&i| {
             let (doc, key) = &items[i];
@@ -588,6 +727,37 @@ impl Poster {
             Plan::Create => {
                 self.create(doc, key).await?;
             }
+            Plan::InFlight(flight) => {
+                if flight.natural_key == key_text
+                    && self.documents.iter().any(|d| d.natural_key == key_text)
+                {
+                    // Reported by the reconciliation already.
+                    return Ok(());
+                }
+                let text = if flight.natural_key == key_text {
+                    self.in_flight_text(&flight)
+                } else {
+                    format!(
+                        "held: an earlier version of this journal ({}) was sent at {} and may still be applied by Acumatica until {}; this version is not posted before that is settled, so the partition never gets two journals; a run after {} settles it",
+                        flight.natural_key,
+                        utc(flight.attempted_at),
+                        utc(flight.settles_after),
+                        utc(flight.settles_after)
+                    )
+                };
+                self.hold_partition(key.partition(), &flight);
+                self.audit(
+                    Some(&key_text),
+                    AuditStage::Skipped,
+                    format!(
+                        "held: a create for this partition may still be applied until {}",
+                        utc(flight.settles_after)
+                    ),
+                    json!({"in_flight_key": flight.natural_key, "attempted_at": flight.attempted_at.to_rfc3339(), "settles_after": flight.settles_after.to_rfc3339(), "document": doc_summary(doc)}),
+                )
+                .await?;
+                self.report(doc, key, DocumentState::Pending { error: text });
+            }
             Plan::Changed(posted) => match self.options.changed_content {
                 ChangedContentPolicy::Skip | ChangedContentPolicy::Fail => {
                     let batches: Vec<&str> =
@@ -743,7 +913,9 @@ impl Poster {
             }
         };
         let reversal = adapt::reversal_of(posted, &doc.flow, &doc.partition, &old.number);
-        self.keeper.fresh().await?;
+        // Durably "it may exist from now on" before the PUT leaves (fenced like every write).
+        let lease = self.keeper.fresh().await?;
+        self.store.record_attempt(&lease, &key_text).await?;
         let span = tracing::info_span!("reverse", key = %key_text, batch = %old.number);
         let result = self
             .sink
@@ -788,6 +960,9 @@ impl Poster {
                     return Ok(Reversal::Done);
                 }
                 if e.is_outcome_unknown() {
+                    // The last moment the PUT may have left is now: the horizon counts from it.
+                    let lease = self.keeper.fresh().await?;
+                    self.store.record_attempt(&lease, &key_text).await?;
                     self.audit(
                         Some(&key_text),
                         AuditStage::Failed,
@@ -910,6 +1085,7 @@ impl Poster {
     /// reversed posting's partition, and returns the other pending entries.
     async fn reconcile_reversals(&mut self, pending: Vec<LedgerEntry>) -> Result<Vec<LedgerEntry>> {
         let mut rest = Vec::with_capacity(pending.len());
+        let now = self.store.now().await?;
         for entry in pending {
             let Ok(rkey) = entry.natural_key.parse::<ReversalKey>() else {
                 rest.push(entry);
@@ -945,6 +1121,14 @@ impl Poster {
                         found: true,
                     });
                 }
+                None if self.still_in_flight(&entry, now).is_some() => {
+                    // Its PUT may still be queued in Acumatica: not concluded absent before
+                    // the settle horizon, and nothing is created in its partition meanwhile.
+                    if let Some(flight) = self.still_in_flight(&entry, now) {
+                        self.defer(&entry, &key_text, rkey.reversed().partition(), flight)
+                            .await?;
+                    }
+                }
                 None => {
                     let lease = self.keeper.fresh().await?;
                     let error = format!(
@@ -976,7 +1160,8 @@ impl Poster {
     /// Creates a document whose key was looked up and found absent. Returns whether it is
     /// now posted.
     async fn create(&mut self, doc: &JournalDocument, key: &NaturalKey) -> Result<bool> {
-        self.keeper.fresh().await?;
+        // Durably "it may exist from now on" before the PUT leaves (fenced like every write).
+        self.record_attempt(key).await?;
         let span = tracing::info_span!("create", key = %key);
         let result = self.sink.create(doc, key).instrument(span).await;
         self.settle_create(doc, key, result).await
@@ -1006,7 +1191,8 @@ impl Poster {
                 let found = match self.sink.find(std::slice::from_ref(key.partition())).await {
                     Ok(found) => found,
                     Err(lookup) => {
-                        let summary = json!({"request": "PUT JournalTransaction (insert-only)", "error": chain(&e), "lookup_error": chain(&lookup)});
+                        let flight = self.restamp(key).await?;
+                        let summary = json!({"request": "PUT JournalTransaction (insert-only)", "error": chain(&e), "lookup_error": chain(&lookup), "settles_after": flight.settles_after.to_rfc3339()});
                         self.audit(
                             Some(&key_text),
                             AuditStage::Failed,
@@ -1014,14 +1200,9 @@ impl Poster {
                             summary,
                         )
                         .await?;
-                        self.counts.pending += 1;
-                        self.report(
-                            doc,
-                            key,
-                            DocumentState::Pending {
-                                error: e.to_string(),
-                            },
-                        );
+                        let text = format!("{e}; {}", self.in_flight_text(&flight));
+                        self.hold_partition(key.partition(), &flight);
+                        self.report(doc, key, DocumentState::Pending { error: text });
                         return Err(lookup);
                     }
                 };
@@ -1035,7 +1216,8 @@ impl Poster {
                         Ok(true)
                     }
                     _ if e.is_outcome_unknown() => {
-                        let summary = json!({"request": "PUT JournalTransaction (insert-only)", "error": chain(&e), "lookup": "not found"});
+                        let flight = self.restamp(key).await?;
+                        let summary = json!({"request": "PUT JournalTransaction (insert-only)", "error": chain(&e), "lookup": "not found", "settles_after": flight.settles_after.to_rfc3339()});
                         self.audit(
                             Some(&key_text),
                             AuditStage::Failed,
@@ -1043,14 +1225,9 @@ impl Poster {
                             summary,
                         )
                         .await?;
-                        self.counts.pending += 1;
-                        self.report(
-                            doc,
-                            key,
-                            DocumentState::Pending {
-                                error: e.to_string(),
-                            },
-                        );
+                        let text = format!("{e}; {}", self.in_flight_text(&flight));
+                        self.hold_partition(key.partition(), &flight);
+                        self.report(doc, key, DocumentState::Pending { error: text });
                         Ok(false)
                     }
                     _ => {
@@ -1060,6 +1237,22 @@ impl Poster {
                 }
             }
         }
+    }
+
+    /// Stamps the attempt again when a create ended with an unknown outcome: the last send
+    /// started before now, so the settle horizon counts from here.
+    async fn restamp(&mut self, key: &NaturalKey) -> Result<InFlight> {
+        let entry = self.record_attempt(key).await?;
+        let attempted_at = entry.attempted_at.unwrap_or(entry.intended_at);
+        let settles_after = chrono::Duration::from_std(self.options.settle_horizon())
+            .ok()
+            .and_then(|h| attempted_at.checked_add_signed(h))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        Ok(InFlight {
+            natural_key: entry.natural_key,
+            attempted_at,
+            settles_after,
+        })
     }
 
     async fn posted(

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use crate::store::{RunCounts, RunId, RunStatus};
 use crate::validate::ValidationReport;
 
@@ -40,6 +42,14 @@ pub struct PostCounts {
     pub reconciled_absent: u64,
     /// Documents attempted again after an earlier failure (re-armed intents, replays).
     pub retries: u64,
+    /// Of the `pending` documents: those whose create was sent recently enough that Acumatica
+    /// may still apply it (within the settle horizon), and journals held back because an
+    /// earlier version of their partition is in that state. Nothing is created for their
+    /// partitions until [`settles_after`](Self::settles_after).
+    pub in_flight: u64,
+    /// The latest end of a settle horizon among the `in_flight` documents: a run after this
+    /// time settles them (found: posted; not found: never created, and posted then).
+    pub settles_after: Option<DateTime<Utc>>,
 }
 
 impl PostCounts {
@@ -86,6 +96,16 @@ impl fmt::Display for PostCounts {
         ] {
             if n > 0 {
                 write!(f, ", {n} {what}")?;
+            }
+        }
+        if self.in_flight > 0 {
+            write!(f, ", {} possibly still queued in Acumatica", self.in_flight)?;
+            if let Some(t) = self.settles_after {
+                write!(
+                    f,
+                    " (run again after {} to settle)",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                )?;
             }
         }
         Ok(())
@@ -161,6 +181,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// When a rerun settles the documents whose create may still be queued in Acumatica
+    /// ([`PostCounts::settles_after`]); `None` when there are none.
+    pub fn settles_after(&self) -> Option<DateTime<Utc>> {
+        (self.counts.in_flight > 0)
+            .then_some(self.counts.settles_after)
+            .flatten()
+    }
+
     /// The documents in a given state.
     pub fn posted_batches(&self) -> Vec<&str> {
         self.documents

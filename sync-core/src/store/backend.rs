@@ -129,7 +129,7 @@ impl From<WatermarkRow> for Watermark {
     }
 }
 
-pub(super) const LEDGER_COLUMNS: &str = "flow, natural_key, partition, payload_hash, state, batch_number, entity_id, detail, attempts, run_id, intended_at, outcome_at, reopened";
+pub(super) const LEDGER_COLUMNS: &str = "flow, natural_key, partition, payload_hash, state, batch_number, entity_id, detail, attempts, run_id, intended_at, outcome_at, reopened, attempted_at";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct LedgerRow {
@@ -146,6 +146,7 @@ pub(super) struct LedgerRow {
     intended_at: DateTime<Utc>,
     outcome_at: Option<DateTime<Utc>>,
     reopened: Option<String>,
+    attempted_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<LedgerRow> for LedgerEntry {
@@ -167,6 +168,7 @@ impl TryFrom<LedgerRow> for LedgerEntry {
             intended_at: r.intended_at,
             outcome_at: r.outcome_at,
             reopened: r.reopened,
+            attempted_at: r.attempted_at,
         })
     }
 }
@@ -637,6 +639,7 @@ macro_rules! impl_state_store {
                             intended_at: now,
                             outcome_at: None,
                             reopened: None,
+                            attempted_at: None,
                         })
                     } else {
                         let previous = Self::ledger_row(&mut tx, &lease.flow, &intent.natural_key, OP)
@@ -652,7 +655,7 @@ macro_rules! impl_state_store {
                                 sqlx::query(
                                     "UPDATE ledger SET partition = $3, payload_hash = $4, state = 'intended', \
                                      batch_number = NULL, entity_id = NULL, detail = NULL, attempts = attempts + 1, \
-                                     run_id = $5, intended_at = $6, outcome_at = NULL, reopened = NULL \
+                                     run_id = $5, intended_at = $6, outcome_at = NULL, reopened = NULL, attempted_at = NULL \
                                      WHERE flow = $1 AND natural_key = $2",
                                 )
                                 .bind(&lease.flow)
@@ -676,6 +679,7 @@ macro_rules! impl_state_store {
                                     intended_at: now,
                                     outcome_at: None,
                                     reopened: None,
+                                    attempted_at: None,
                                     ..previous.clone()
                                 };
                                 IntentStatus::Rearmed { previous: Box::new(previous), entry }
@@ -807,6 +811,52 @@ macro_rules! impl_state_store {
                         reopened: Some(reason.to_owned()),
                         ..entry
                     })
+                }
+
+                #[tracing::instrument(level = "debug", skip(self, lease), fields(flow = %lease.flow), err)]
+                async fn record_attempt(
+                    &self,
+                    lease: &Lease,
+                    natural_key: &str,
+                ) -> Result<LedgerEntry, StoreError> {
+                    const OP: &str = "record_attempt";
+                    let now = self.now();
+                    let mut tx = self.begin_write(OP).await?;
+                    Self::fence(&mut tx, lease, now, OP).await?;
+                    let entry = Self::ledger_row(&mut tx, &lease.flow, natural_key, OP)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound {
+                            what: "ledger entry",
+                            flow: lease.flow.clone(),
+                            key: natural_key.to_owned(),
+                        })?;
+                    if entry.state != LedgerState::Intended {
+                        tx.rollback().await.map_err(db(OP))?;
+                        return Err(StoreError::InvalidTransition {
+                            what: "ledger entry",
+                            flow: lease.flow.clone(),
+                            key: natural_key.to_owned(),
+                            from: entry.state.as_str(),
+                            to: "attempted",
+                            hint: "only an intended entry may be sent; record an intent first",
+                        });
+                    }
+                    sqlx::query("UPDATE ledger SET attempted_at = $3 WHERE flow = $1 AND natural_key = $2")
+                        .bind(&lease.flow)
+                        .bind(natural_key)
+                        .bind($ts(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db(OP))?;
+                    tx.commit().await.map_err(db(OP))?;
+                    Ok(LedgerEntry {
+                        attempted_at: Some(now),
+                        ..entry
+                    })
+                }
+
+                async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
+                    Ok(Self::now(self))
                 }
 
                 async fn ledger_entry(

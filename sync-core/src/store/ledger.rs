@@ -3,7 +3,10 @@
 //! Protocol (neither Acumatica nor Looker offers idempotency keys): record the intent for a
 //! document's natural key, look the key up in the target system, create the document only if
 //! absent, then record the outcome. Entries left [`LedgerState::Intended`] by a crash are
-//! reconciled by lookup before anything else is posted.
+//! reconciled by lookup before anything else is posted. Right before a create is sent the
+//! attempt is recorded ([`LedgerEntry::attempted_at`]): an intended entry that was never sent is
+//! settled by a lookup miss at once; one that was sent may still be applied by the target for a
+//! while (Acumatica's licence queue), so the post flow waits out a settle horizon first.
 
 use std::fmt;
 use std::str::FromStr;
@@ -138,6 +141,13 @@ pub struct LedgerEntry {
     pub intended_at: DateTime<Utc>,
     /// When the outcome was recorded.
     pub outcome_at: Option<DateTime<Utc>>,
+    /// When the document's create was last (possibly) sent to the target, by the store's clock:
+    /// stamped by [`StateStore::record_attempt`](super::StateStore::record_attempt) right before
+    /// each send and again when a send ends with an unknown outcome. `None`: never sent since
+    /// the latest intent, so a lookup that does not find it is conclusive. `Some(t)`: the target
+    /// may still apply the write for a while after `t` (Acumatica queues requests for up to ten
+    /// minutes), so a miss proves nothing until a settle horizon after `t` has passed.
+    pub attempted_at: Option<DateTime<Utc>>,
     /// Why a settled (posted or skipped) entry was re-opened, e.g. `reversed by batch 000043`
     /// ([`StateStore::reopen_entry`](super::StateStore::reopen_entry)); the next intent for the
     /// key re-arms it. `None`: the entry stands as recorded.

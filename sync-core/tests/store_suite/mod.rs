@@ -1197,6 +1197,101 @@ pub async fn reference_key_map(store: &dyn StateStore, clock: &ManualClock) {
     assert!(store.key_mappings("vendors").await.unwrap().is_empty());
 }
 
+/// `record_attempt` stamps an intended entry with the store's now (the clock the store writes
+/// with, which `now()` reports), keeps the latest stamp, refuses settled entries, unknown keys
+/// and a lost lease, and a re-armed intent starts unsent again.
+pub async fn attempts_are_stamped_fenced_and_cleared_by_a_rearm(
+    store: &dyn StateStore,
+    clock: &ManualClock,
+) {
+    let lease = store.acquire_lease("f", "a", TTL).await.unwrap().unwrap();
+    let status = store
+        .record_intent(&lease, &intent("k", "p", "h"))
+        .await
+        .unwrap();
+    assert_eq!(
+        status.entry().attempted_at,
+        None,
+        "a new intent was never sent"
+    );
+    let t0 = store.now().await.unwrap();
+    let first = store.record_attempt(&lease, "k").await.unwrap();
+    assert_eq!(first.attempted_at, Some(t0));
+    assert_eq!(first.state, LedgerState::Intended);
+    clock.advance(Duration::from_secs(5));
+    let second = store.record_attempt(&lease, "k").await.unwrap();
+    assert_eq!(
+        second.attempted_at,
+        Some(t0 + chrono::Duration::seconds(5)),
+        "the latest stamp bounds the last send"
+    );
+    let read = store.ledger_entry("f", "k").await.unwrap().unwrap();
+    assert_eq!(read.attempted_at, second.attempted_at, "durable");
+    let pending = store.pending_intents("f").await.unwrap();
+    assert_eq!(pending[0].attempted_at, second.attempted_at);
+    match store
+        .record_intent(&lease, &intent("k", "p", "h"))
+        .await
+        .unwrap()
+    {
+        IntentStatus::Pending(e) => assert_eq!(e.attempted_at, second.attempted_at),
+        other => panic!("{other:?}"),
+    }
+
+    let missing = store.record_attempt(&lease, "nope").await.unwrap_err();
+    assert!(missing.to_string().contains("nope"), "{missing}");
+
+    store
+        .record_outcome(
+            &lease,
+            "k",
+            &Outcome::Failed {
+                error: "rejected".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let refused = store.record_attempt(&lease, "k").await.unwrap_err();
+    assert!(refused.to_string().contains("failed"), "{refused}");
+    match store
+        .record_intent(&lease, &intent("k", "p", "h2"))
+        .await
+        .unwrap()
+    {
+        IntentStatus::Rearmed { entry, .. } => {
+            assert_eq!(
+                entry.attempted_at, None,
+                "a re-armed intent was not sent yet"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .ledger_entry("f", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempted_at,
+        None
+    );
+
+    clock.advance(TTL + Duration::from_secs(1));
+    let _other = store.acquire_lease("f", "b", TTL).await.unwrap().unwrap();
+    let fenced = store.record_attempt(&lease, "k").await.unwrap_err();
+    assert!(fenced.is_fenced(), "{fenced}");
+    assert_eq!(
+        store
+            .ledger_entry("f", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempted_at,
+        None,
+        "a fenced attempt changes nothing"
+    );
+}
+
 /// Generates one `#[tokio::test]` per suite function for a backend. `$make` is an async fn
 /// returning `Option<(Arc<dyn StateStore>, ManualClock, guard)>` (`None`: backend unavailable,
 /// test skipped; the guard keeps e.g. a temporary directory alive).
@@ -1214,6 +1309,7 @@ macro_rules! store_suite_tests {
             dead_letters,
             every_write_is_fenced,
             reference_key_map,
+            attempts_are_stamped_fenced_and_cleared_by_a_rearm,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
