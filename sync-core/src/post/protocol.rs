@@ -378,7 +378,8 @@ impl Poster {
         items: &[(JournalDocument, NaturalKey)],
         batch: &[usize],
     ) -> Result<()> {
-        self.keeper.fresh().await?;
+        // The lease is checked in the store right before the writes to Acumatica.
+        self.keeper.check().await?;
         let sink = &self.sink;
         let results = futures::future::join_all(batch.iter().map(|&i| {
             let (doc, key) = &items[i];
@@ -692,7 +693,8 @@ impl Poster {
     /// Creates a document whose key was looked up and found absent. Returns whether it is
     /// now posted.
     async fn create(&mut self, doc: &JournalDocument, key: &NaturalKey) -> Result<bool> {
-        self.keeper.fresh().await?;
+        // The lease is checked in the store right before the write to Acumatica.
+        self.keeper.check().await?;
         let span = tracing::info_span!("create", key = %key);
         let result = self.sink.create(doc, key).instrument(span).await;
         self.settle_create(doc, key, result).await
@@ -857,6 +859,7 @@ impl Poster {
 
     async fn release(&mut self, key: &str, existing: &ExistingDocument) -> Result<()> {
         let span = tracing::info_span!("release", batch = %existing.number);
+        self.keeper.check().await?;
         match self.sink.release(existing).instrument(span).await {
             Ok(()) => {
                 self.counts.released += 1;
