@@ -8,6 +8,9 @@
 //! - `CRASH_STORE`: a SQLite path or `postgres://` URL, `CRASH_STORE_SCHEMA` its schema;
 //! - `CRASH_WAREHOUSE`: a SQLite path or `postgres://` URL, `CRASH_WAREHOUSE_SCHEMA`.
 //!
+//! - `CRASH_POST_ONLY_MONTH` (optional): run only the post flow of this month, as lease owner
+//!   `CRASH_OWNER` (default `crash-child`); the replica test (`tests/replicas.rs`) pauses it.
+//!
 //! Prints `done` and exits 0 when all three flows completed; prints the error and exits 2
 //! otherwise.
 
@@ -37,6 +40,22 @@ async fn run() -> Result<(), String> {
     let store = harness::open_store(&store_target, store_schema.as_deref())
         .await
         .map_err(|e| format!("state store: {e}"))?;
+    if let Ok(month) = std::env::var("CRASH_POST_ONLY_MONTH") {
+        let month: u32 = month
+            .parse()
+            .map_err(|e| format!("CRASH_POST_ONLY_MONTH: {e}"))?;
+        let owner = std::env::var("CRASH_OWNER").unwrap_or_else(|_| OWNER.to_owned());
+        let flow = harness::post_flow(&looker, &acumatica, store, month, &owner)
+            .map_err(|e| format!("post flow: {e}"))?;
+        let summary = flow
+            .run()
+            .await
+            .map_err(|e| format!("post run of month {month}: {e}"))?;
+        if summary.status != RunStatus::Succeeded {
+            return Err(format!("post run of month {month}: {summary}"));
+        }
+        return Ok(());
+    }
     for month in harness::months() {
         let flow = harness::post_flow(&looker, &acumatica, store.clone(), month, OWNER)
             .map_err(|e| format!("post flow: {e}"))?;
