@@ -84,5 +84,6 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Audit(args) => commands::audit::run(g, &args).await,
         Command::Replay(args) => commands::replay::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
+        Command::Lease(args) => commands::lease::run(g, &args).await,
     }
 }

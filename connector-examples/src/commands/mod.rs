@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod flows;
+pub mod lease;
 pub mod ping;
 pub mod plan;
 pub mod replay;
