@@ -9,7 +9,7 @@ use sync_core::store::{Lease, Liveness};
 
 use crate::cli::{GlobalArgs, LeaseArgs, LeaseCommand};
 use crate::commands::Context;
-use crate::commands::flows::open_store;
+use crate::commands::flows::open_store_with;
 use crate::commands::run::SCHEDULE_LEASE_PREFIX;
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
@@ -88,7 +88,8 @@ pub async fn run(global: &GlobalArgs, args: &LeaseArgs) -> Result<Exit, CliError
         flow.clone()
     };
     let store_err = |e: sync_core::store::StoreError| CliError::failed(format!("state store: {e}"));
-    let Some(store) = open_store(&ctx.config.store, false).await? else {
+    let Some(store) = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?
+    else {
         return not_held(&ctx, &name);
     };
     let Some(lease) = store.current_lease(&name).await.map_err(store_err)? else {

@@ -7,7 +7,7 @@ use sync_core::store::{LedgerFilter, StateStore};
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
-use crate::commands::flows::open_store;
+use crate::commands::flows::open_store_with;
 use crate::commands::run::SCHEDULE_LEASE_PREFIX;
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
@@ -134,7 +134,7 @@ async fn flow_status(
 pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
     let flows = ctx.config.select(args.flow.as_deref())?;
-    let store = open_store(&ctx.config.store, false).await?;
+    let store = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?;
     let mut out = Vec::new();
     for f in &flows {
         out.push(flow_status(store.as_deref(), f).await?);
