@@ -129,9 +129,26 @@ impl LeaseKeeper {
                     renewer: Some(renewer),
                 })
             }
-            None => Err(Error::Busy {
-                flow: flow.to_owned(),
-            }),
+            None => {
+                let holder = match store.current_lease(flow).await {
+                    Ok(Some(l)) => {
+                        let alive = match l.holder().liveness() {
+                            crate::store::Liveness::Alive => ", a live process on this host",
+                            _ => "",
+                        };
+                        format!(
+                            "held by {}{alive} until {}",
+                            l.holder().describe(),
+                            l.expires_at.to_rfc3339()
+                        )
+                    }
+                    _ => "its lease is held".to_owned(),
+                };
+                Err(Error::Busy {
+                    flow: flow.to_owned(),
+                    holder,
+                })
+            }
         }
     }
 
@@ -256,6 +273,29 @@ mod tests {
         assert!(err.to_string().contains("`b`"), "{err}");
         let err = keeper.fresh().await.unwrap_err();
         assert!(err.to_string().contains("`b`"), "{err}");
+    }
+
+    /// A refused run says who holds the lease: a user can tell a live replica from a dead one.
+    #[tokio::test]
+    async fn busy_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> =
+            Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
+        let ttl = Duration::from_secs(60);
+        let keeper = LeaseKeeper::acquire(store.clone(), "f", "replica-a", ttl)
+            .await
+            .unwrap();
+        let err = LeaseKeeper::acquire(store.clone(), "f", "replica-b", ttl)
+            .await
+            .unwrap_err();
+        assert!(err.is_busy());
+        let text = err.to_string();
+        assert!(text.contains("`replica-a`"), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        keeper.release().await;
     }
 
     /// Dropping a keeper (a run future dropped mid-way) stops its renewal: the lease then
