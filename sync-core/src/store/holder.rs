@@ -7,6 +7,11 @@
 //! the same hostname and pid 1 is therefore a *new* holder, and a replica on the same machine
 //! can prove the old one dead (its pid is gone, or now belongs to a process that started at
 //! another time) and take its lease over at once instead of waiting for it to expire.
+//!
+//! Limits: a holder is only judged from the same host name and kernel boot; anything else
+//! ([`Liveness::Unknown`]) waits for the lease to expire (or an operator's release). Pid
+//! namespaces are not compared, so two *live* containers on one machine must not share a host
+//! name (Docker and Kubernetes give each its own by default).
 
 use std::sync::OnceLock;
 
