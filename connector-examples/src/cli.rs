@@ -82,6 +82,39 @@ pub enum Command {
     Deadletters(DeadlettersArgs),
     /// Store and list encrypted credentials (key in ML_CONNECTOR_VAULT_KEY).
     Vault(VaultArgs),
+    /// A flow's lease by hand: `lease release --flow NAME` frees a lease whose holder is gone
+    /// but cannot be proved dead from here (e.g. it ran on another host).
+    Lease(LeaseArgs),
+}
+
+/// Arguments of `lease`.
+#[derive(Debug, Clone, Args)]
+pub struct LeaseArgs {
+    /// What to do with the lease.
+    #[command(subcommand)]
+    pub command: LeaseCommand,
+}
+
+/// `lease release`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LeaseCommand {
+    /// Release a flow's lease by hand, after a confirmation; recorded in the audit trail
+    /// (`ml-connector audit --flow NAME --key lease`). The holder's run is closed as
+    /// abandoned and its further writes are refused.
+    Release {
+        /// The flow whose lease to release.
+        #[arg(long, value_name = "NAME")]
+        flow: String,
+        /// The lease of the flow's schedule (held by a `run` daemon) instead of its run lease.
+        #[arg(long)]
+        schedule: bool,
+        /// Do not ask for confirmation (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Release even when the holder is a process still running on this host.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `--flow NAME`.

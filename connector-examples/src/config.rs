@@ -74,6 +74,8 @@ pub struct Config {
     pub looker: Option<LookerSettings>,
     /// Where flow state (leases, ledger, runs, audit) lives.
     pub store: StoreUrl,
+    /// Options of the state store beyond its URL (`[store]` section).
+    pub store_options: StoreOptions,
     /// The encrypted credentials file.
     pub vault_path: PathBuf,
     /// The flows, in file order.
@@ -146,6 +148,17 @@ pub struct LookerSettings {
     pub verify_ssl: bool,
     /// Request timeout (`LOOKERSDK_TIMEOUT`, seconds; default 120).
     pub timeout: Duration,
+}
+
+/// State store options beyond its URL: the PostgreSQL session timeouts
+/// (`store.lock_timeout_secs`, `store.statement_timeout_secs`; ignored for SQLite, whose
+/// writers wait up to their busy timeout). `None`: the store's default (10 s and 60 s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a statement waits for a row lock held by another session.
+    pub lock_timeout: Option<std::time::Duration>,
+    /// The longest a statement may run.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 /// Where the state store lives.
@@ -481,6 +494,10 @@ struct RawLooker {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Spanned<String>,
+    #[serde(default)]
+    lock_timeout_secs: Option<Spanned<u64>>,
+    #[serde(default)]
+    statement_timeout_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -808,6 +825,34 @@ impl Config {
                 None => StoreUrl::Sqlite(base.join(DEFAULT_STORE_FILE)),
             },
         };
+        let mut store_options = StoreOptions::default();
+        if let Some(s) = &raw.store {
+            for (key, value, slot) in [
+                (
+                    "store.lock_timeout_secs",
+                    &s.lock_timeout_secs,
+                    &mut store_options.lock_timeout,
+                ),
+                (
+                    "store.statement_timeout_secs",
+                    &s.statement_timeout_secs,
+                    &mut store_options.statement_timeout,
+                ),
+            ] {
+                if let Some(v) = value {
+                    if !(1..=3600).contains(v.get_ref()) {
+                        return Err(src.error(
+                            v.span(),
+                            format!(
+                                "{key}: {} is out of range; use 1 to 3600 seconds",
+                                v.get_ref()
+                            ),
+                        ));
+                    }
+                    *slot = Some(std::time::Duration::from_secs(*v.get_ref()));
+                }
+            }
+        }
         if let Some(k) = raw.vault.as_ref().and_then(|v| v.key.as_ref()) {
             return Err(src.secret(k.span(), "vault.key", "ML_CONNECTOR_VAULT_KEY", "-"));
         }
@@ -855,6 +900,7 @@ impl Config {
             acumatica,
             looker,
             store,
+            store_options,
             vault_path,
             flows,
         })

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use testkit::{Sandbox, SandboxOptions};
 
 use crate::commands::Context;
-use crate::commands::flows::{open_store, post_flow};
+use crate::commands::flows::{open_store_with, post_flow};
 use crate::commands::plan::{plan_flow, render};
 use crate::commands::run::render_summary;
 use crate::commands::signout::Sessions;
@@ -252,7 +252,7 @@ async fn story_steps(
         return Ok(outcome);
     }
 
-    let store = open_store(&ctx.config.store, true)
+    let store = open_store_with(&ctx.config.store, &ctx.config.store_options, true)
         .await?
         .ok_or_else(|| CliError::failed("the state store could not be opened"))?;
     let flow_runner = post_flow(ctx, flow, store.clone(), sessions).await?;

@@ -86,5 +86,6 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Replay(args) => commands::replay::run(g, &args).await,
         Command::Deadletters(args) => commands::deadletters::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
+        Command::Lease(args) => commands::lease::run(g, &args).await,
     }
 }

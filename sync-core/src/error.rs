@@ -100,11 +100,13 @@ pub enum Error {
 
     /// Another replica holds the flow's lease, so this run did not start.
     #[error(
-        "flow `{flow}` is being run by another replica (its lease is held); nothing was done, try again after that run ends"
+        "flow `{flow}` is being run by another replica ({holder}); nothing was done, try again after that run ends (if that replica is gone but cannot be proved dead from here, release its lease by hand: `ml-connector lease release --flow {flow}`)"
     )]
     Busy {
         /// The flow.
         flow: String,
+        /// Who holds the lease, and until when (for the message).
+        holder: String,
     },
 
     /// The run was stopped by shutdown; state is saved and the next run continues.
@@ -335,7 +337,13 @@ mod tests {
         });
         assert!(missing.is_invalid_data());
         assert!(missing.to_string().contains("row 4"));
-        assert!(Error::Busy { flow: "f".into() }.is_retryable());
+        assert!(
+            Error::Busy {
+                flow: "f".into(),
+                holder: "its lease is held".into()
+            }
+            .is_retryable()
+        );
     }
 
     #[test]

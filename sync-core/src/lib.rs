@@ -61,6 +61,8 @@ pub mod post;
 pub mod progress;
 #[cfg(feature = "flows")]
 pub mod reference;
+#[cfg(feature = "flows")]
+pub mod runtime;
 pub mod schedule;
 pub mod store;
 pub mod traits;

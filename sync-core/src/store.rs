@@ -54,6 +54,7 @@ mod audit;
 mod backend;
 mod dead_letter;
 mod error;
+mod holder;
 mod key_map;
 mod lease;
 mod ledger;
@@ -64,10 +65,14 @@ mod sqlite;
 pub use audit::{AuditEvent, AuditRecord, AuditStage, redact};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use error::StoreError;
+pub use holder::{LeaseHolder, Liveness, ProcessIdentity, instance_id};
 pub use key_map::{KeyMapping, KeyState, NewKeyMapping};
 pub use lease::{Lease, Watermark};
 pub use ledger::{Intent, IntentStatus, LedgerEntry, LedgerFilter, LedgerState, Outcome};
-pub use postgres::{PostgresStore, PostgresStoreBuilder};
+pub use postgres::{
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
+    PostgresStore, PostgresStoreBuilder,
+};
 pub use run::{RunCounts, RunId, RunRecord, RunStatus};
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
 
@@ -117,16 +122,61 @@ pub async fn open_store(target: &str) -> Result<std::sync::Arc<dyn StateStore>, 
 pub trait StateStore: Send + Sync + fmt::Debug {
     // ---- leases -------------------------------------------------------------------------
 
-    /// Grants `owner` the lease on `flow` for `ttl` when nobody else holds an unexpired one,
-    /// with a fence one higher than any before. Returns `None` when another owner holds it.
+    /// Grants `owner` **in this process** the lease on `flow` for `ttl`: the same as
+    /// [`acquire_lease_as`](Self::acquire_lease_as) with [`LeaseHolder::this_process`].
+    /// Returns `None` when another holder has it.
     ///
-    /// The same owner re-acquiring gets a new fence, which makes its older lease handles stale.
+    /// The same owner in the same process re-acquiring gets a new fence, which makes its older
+    /// lease handles stale; the same owner name in another (e.g. restarted) process is another
+    /// holder.
     async fn acquire_lease(
         &self,
         flow: &str,
         owner: &str,
         ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.acquire_lease_as(flow, &LeaseHolder::this_process(owner), ttl)
+            .await
+    }
+
+    /// Grants `holder` the lease on `flow` for `ttl` when nobody else holds an unexpired one,
+    /// with a fence one higher than any before. Returns `None` when another holder has it.
+    ///
+    /// An unexpired lease whose holder provably no longer runs ([`Liveness::Dead`]: same host
+    /// and boot, and its pid is gone or belongs to a process started at another time) is taken
+    /// over at once (logged). Runs left `running` under an earlier fence are closed as
+    /// [`RunStatus::Abandoned`] when a holder takes over. On PostgreSQL expiry is judged by
+    /// the database's clock.
+    async fn acquire_lease_as(
+        &self,
+        flow: &str,
+        holder: &LeaseHolder,
+        ttl: Duration,
     ) -> Result<Option<Lease>, StoreError>;
+
+    /// Releases the lease of `flow` by hand (an operator's decision, e.g. after a holder on
+    /// another host died), when its fence is still `fence`; `by` says who (e.g. `user@host`)
+    /// and is recorded in the audit trail of the flow with the holder released. Runs left
+    /// running under that fence are closed as abandoned. Returns the lease released.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the flow holds no lease; [`StoreError::InvalidTransition`]
+    /// when its fence is no longer `fence` (it changed hands meanwhile: look again).
+    async fn release_lease_by_hand(
+        &self,
+        flow: &str,
+        fence: i64,
+        by: &str,
+    ) -> Result<Lease, StoreError>;
+
+    /// The store's clock: the database's on PostgreSQL (which judges every lease), the
+    /// process clock (or the test clock) on SQLite. Use it to tell whether a lease from
+    /// [`current_lease`](Self::current_lease) has expired, or how long ago a ledger entry's
+    /// [`attempted_at`](LedgerEntry::attempted_at) was: compare stored times with this, never
+    /// with the local clock, so one clock judges them.
+    async fn now(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        Ok(chrono::Utc::now())
+    }
 
     /// Extends a held lease to `now + ttl`, keeping its fence. Fails (fenced) when the lease
     /// expired, was released or was superseded: acquire a new one then.
@@ -241,14 +291,6 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         lease: &Lease,
         natural_key: &str,
     ) -> Result<LedgerEntry, StoreError>;
-
-    /// The store's notion of the current time: the clock its timestamps
-    /// ([`LedgerEntry::attempted_at`], lease expiry) are written with. Compare stored times
-    /// with this, never with the local clock, so one clock judges them. The default is the
-    /// local system clock, for stores that stamp with it.
-    async fn now(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
-        Ok(chrono::Utc::now())
-    }
 
     /// The ledger entry of a natural key.
     async fn ledger_entry(

@@ -5,7 +5,7 @@ use sync_core::store::{AuditRecord, RunId};
 
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::commands::Context;
-use crate::commands::flows::open_store;
+use crate::commands::flows::open_store_with;
 use crate::exit::{CliError, Exit};
 use crate::output::{Table, print_json};
 
@@ -19,7 +19,8 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
     if let Some(f) = &args.flow {
         ctx.config.flow(f)?;
     }
-    let Some(store) = open_store(&ctx.config.store, false).await? else {
+    let Some(store) = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?
+    else {
         return Err(CliError::failed(format!(
             "nothing has run yet: the state store {} does not exist",
             ctx.config.store

@@ -14,13 +14,23 @@ use sync_core::warehouse::{PostgresWarehouse, SqliteWarehouse, WarehouseSink};
 
 use crate::commands::Context;
 use crate::commands::signout::Sessions;
-use crate::config::{FlowConfig, StoreUrl};
+use crate::config::{FlowConfig, StoreOptions, StoreUrl};
 use crate::connect;
 use crate::exit::{CliError, CliResult, Exit};
 
 /// Opens the state store. With `create` false, a SQLite file that does not exist yet gives
 /// `None` (nothing has run), instead of being created by a read-only command.
 pub async fn open_store(url: &StoreUrl, create: bool) -> CliResult<Option<Arc<dyn StateStore>>> {
+    open_store_with(url, &StoreOptions::default(), create).await
+}
+
+/// [`open_store`] with the `[store]` options of the configuration (PostgreSQL lock and
+/// statement timeouts).
+pub async fn open_store_with(
+    url: &StoreUrl,
+    options: &StoreOptions,
+    create: bool,
+) -> CliResult<Option<Arc<dyn StateStore>>> {
     match url {
         StoreUrl::Sqlite(path) => {
             if !create && !path.exists() {
@@ -40,7 +50,15 @@ pub async fn open_store(url: &StoreUrl, create: bool) -> CliResult<Option<Arc<dy
             Ok(Some(Arc::new(store)))
         }
         StoreUrl::Postgres(u) => {
-            let store = PostgresStore::connect(u)
+            let mut builder = PostgresStore::builder(u.as_str());
+            if let Some(t) = options.lock_timeout {
+                builder = builder.lock_timeout(t);
+            }
+            if let Some(t) = options.statement_timeout {
+                builder = builder.statement_timeout(t);
+            }
+            let store = builder
+                .build()
                 .await
                 .map_err(|e| CliError::new(Exit::Unreachable, format!("state store {url}: {e}")))?;
             Ok(Some(Arc::new(store)))

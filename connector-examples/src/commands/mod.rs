@@ -4,6 +4,7 @@ pub mod audit;
 pub mod deadletters;
 pub mod flows;
 pub mod keys;
+pub mod lease;
 pub mod ping;
 pub mod plan;
 pub mod replay;

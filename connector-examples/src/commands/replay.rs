@@ -23,7 +23,7 @@ use sync_core::post::{ReplayOptions, operator};
 
 use crate::cli::{GlobalArgs, ReplayArgs};
 use crate::commands::Context;
-use crate::commands::flows::{from_sync, open_store, post_flow, reference_flow};
+use crate::commands::flows::{from_sync, open_store_with, post_flow, reference_flow};
 use crate::commands::run::{
     reference_exit, reference_json, render_reference_summary, render_summary, summary_exit,
     summary_json,
@@ -43,7 +43,8 @@ pub async fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<Exit, CliErro
 
 async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result<Exit, CliError> {
     let flow_cfg = ctx.config.flow(&args.flow)?;
-    let Some(store) = open_store(&ctx.config.store, false).await? else {
+    let Some(store) = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?
+    else {
         return Err(CliError::failed(format!(
             "nothing to replay: the state store {} does not exist yet",
             ctx.config.store

@@ -18,7 +18,7 @@ use sync_core::store::{RunStatus, StateStore};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::Context;
-use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store};
+use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store_with};
 use crate::commands::signout::Sessions;
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
@@ -411,7 +411,7 @@ async fn run_in(ctx: &Context, args: &RunArgs, sessions: &Sessions) -> Result<Ex
         ))
         .with_hint("add a [[flows]] table; `ml-connector sandbox` prints a complete example"));
     }
-    let store = open_store(&ctx.config.store, true)
+    let store = open_store_with(&ctx.config.store, &ctx.config.store_options, true)
         .await?
         .ok_or_else(|| CliError::failed("the state store could not be opened"))?;
     let built = build_flows(ctx, &flows, &store, sessions).await?;

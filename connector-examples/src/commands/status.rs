@@ -7,7 +7,7 @@ use sync_core::store::{LedgerFilter, StateStore};
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
-use crate::commands::flows::open_store;
+use crate::commands::flows::open_store_with;
 use crate::commands::run::SCHEDULE_LEASE_PREFIX;
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
@@ -44,13 +44,15 @@ async fn flow_status(
     };
     // Each flow has two leases: its own (held during a run) and its schedule's (held by the
     // daemon that fires its due times). Only currently held (or expired, unreleased) ones show.
-    let now = chrono::Utc::now();
+    // The store's clock judges expiry (the database's on PostgreSQL).
+    let now = store.now().await.map_err(store_err)?;
     let mut leases = Vec::new();
     for (role, name) in [
         ("run", f.name.clone()),
         ("schedule", format!("{SCHEDULE_LEASE_PREFIX}{}", f.name)),
     ] {
         if let Some(l) = store.current_lease(&name).await.map_err(store_err)? {
+            let (state, words) = crate::commands::lease::describe(&l, now);
             leases.push(json!({
                 "lease": name,
                 "role": role,
@@ -58,6 +60,13 @@ async fn flow_status(
                 "fence": l.fence,
                 "expires_at": l.expires_at.to_rfc3339(),
                 "expired": l.is_expired_at(now),
+                "holder": {
+                    "instance": l.instance,
+                    "host": l.process.as_ref().map(|p| p.host.clone()),
+                    "pid": l.process.as_ref().map(|p| p.pid),
+                    "state": state,
+                },
+                "state": words,
             }));
         }
     }
@@ -125,7 +134,7 @@ async fn flow_status(
 pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
     let flows = ctx.config.select(args.flow.as_deref())?;
-    let store = open_store(&ctx.config.store, false).await?;
+    let store = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?;
     let mut out = Vec::new();
     for f in &flows {
         out.push(flow_status(store.as_deref(), f).await?);
@@ -195,6 +204,24 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
                 }
                 for line in t.render().lines() {
                     println!("  {line}");
+                }
+                for l in leases {
+                    println!(
+                        "  {}: {}",
+                        l["lease"].as_str().unwrap_or_default(),
+                        l["state"].as_str().unwrap_or_default()
+                    );
+                    if l["holder"]["state"] == "held" {
+                        println!(
+                            "    if that replica is gone: `ml-connector lease release --flow {}{}`",
+                            v["flow"].as_str().unwrap_or_default(),
+                            if l["role"] == "schedule" {
+                                " --schedule"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
                 }
             }
         }

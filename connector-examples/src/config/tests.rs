@@ -937,3 +937,29 @@ fn a_settle_horizon_shorter_than_the_acumatica_timeout_is_refused_naming_key_fil
         .unwrap_err();
     assert!(e.message.contains("300 s"), "{e}");
 }
+
+#[test]
+fn store_timeouts_are_read_and_checked() {
+    let c = parse("[store]\nurl = \"postgres://sync@db/state\"\n").unwrap();
+    assert_eq!(c.store_options, StoreOptions::default());
+    let c = parse(
+        "[store]\nurl = \"postgres://sync@db/state\"\nlock_timeout_secs = 5\nstatement_timeout_secs = 120\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.store_options,
+        StoreOptions {
+            lock_timeout: Some(std::time::Duration::from_secs(5)),
+            statement_timeout: Some(std::time::Duration::from_secs(120)),
+        }
+    );
+    let e =
+        parse("[store]\nurl = \"postgres://sync@db/state\"\nlock_timeout_secs = 0\n").unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message.contains("store.lock_timeout_secs"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("1 to 3600"), "{}", e.message);
+}

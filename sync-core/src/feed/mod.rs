@@ -56,8 +56,8 @@ pub use config::{FeedConfig, FeedEntity, FeedOptions};
 pub use source::AcumaticaChanges;
 
 use crate::error::{Error, Result};
-use crate::post::{LeaseKeeper, Stopper, default_owner};
 use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
+use crate::runtime::{self, LeaseKeeper, Stopper, default_owner};
 use crate::schedule::FlowRun;
 use crate::store::{AuditEvent, AuditStage, RunCounts, RunId, RunStatus, StateStore};
 use crate::traits::RecordSource;
@@ -400,14 +400,7 @@ impl FeedFlow {
         &self,
         shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<FeedSummary> {
-        let keeper = LeaseKeeper::acquire(
-            self.store.clone(),
-            &self.name,
-            &self.owner,
-            self.options.lease_ttl(),
-        )
-        .await?;
-        self.run_leased(keeper, shutdown.map(Stopper::Watch)).await
+        self.run_leased(None, shutdown.map(Stopper::Watch)).await
     }
 
     /// Runs the flow as a job of the schedule [`Runner`](crate::schedule::Runner), under the
@@ -428,24 +421,27 @@ impl FeedFlow {
                 ),
             ));
         }
-        let keeper = LeaseKeeper::borrowed(self.store.clone(), run.lease.clone());
-        self.run_leased(keeper, Some(Stopper::Runner(run.stop.clone())))
-            .await
+        self.run_leased(
+            Some(run.lease.clone()),
+            Some(Stopper::Runner(run.stop.clone())),
+        )
+        .await
     }
 
     async fn run_leased(
         &self,
-        mut keeper: LeaseKeeper,
+        borrowed: Option<crate::store::Lease>,
         shutdown: Option<Stopper>,
     ) -> Result<FeedSummary> {
-        let lease = keeper.fresh().await?;
-        let run = match self.store.start_run(&lease).await {
-            Ok(r) => r,
-            Err(e) => {
-                keeper.release().await;
-                return Err(e.into());
-            }
-        };
+        let (mut keeper, run) = runtime::start_run(
+            &self.store,
+            &self.name,
+            &self.owner,
+            self.options.lease_ttl(),
+            borrowed,
+        )
+        .await?;
+        let lease = keeper.lease().clone();
         let span = tracing::info_span!("flow_run", flow = %self.name, kind = "feed", run_id = %run.id, fence = lease.fence);
         self.progress.emit(|| ProgressEvent::RunStarted {
             flow: self.name.clone(),
@@ -529,23 +525,21 @@ impl FeedFlow {
             tracing::info!(status = %summary.status, records_read = counts.read, written = counts.written, skipped = counts.skipped, failures = counts.failed, "run finished");
         });
         let message = summary.to_string();
-        let finished = self
-            .store
-            .finish_run(
-                keeper.lease(),
-                &run.id,
-                summary.status,
-                &counts,
-                Some(&message),
-            )
-            .await;
+        let finished = runtime::finish_run(
+            &self.store,
+            keeper,
+            &run,
+            summary.status,
+            &counts,
+            Some(&message),
+        )
+        .await;
         self.progress.emit(|| ProgressEvent::RunFinished {
             flow: self.name.clone(),
             run_id: run.id.clone(),
             status: summary.status,
             counts,
         });
-        keeper.release().await;
         if let Some(e) = stop {
             return Err(e);
         }
@@ -633,7 +627,8 @@ impl FeedFlow {
                 records: records.len() as u64,
                 records_read: window.records_read,
             });
-            keeper.fresh().await?;
+            // The lease is checked in the store right before each write to the warehouse.
+            keeper.check().await?;
             let written = self.warehouse.upsert(&entry.spec, &records).await?;
             window.written += written.written;
             window.stale += written.stale;

@@ -64,8 +64,8 @@ pub use config::{
     PostOptions,
 };
 pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreign_message};
+pub(crate) use lease::Stopper;
 pub use lease::default_owner;
-pub(crate) use lease::{LeaseKeeper, Stopper};
 pub use replay::{ReplayOptions, operator};
 pub use sources::{AcumaticaJournals, LookerQuerySource};
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
@@ -465,26 +465,15 @@ impl PostFlow {
             -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
     {
         let flow = self.name().to_owned();
-        let mut keeper = match borrowed {
-            Some(lease) => LeaseKeeper::borrowed(self.store.clone(), lease),
-            None => {
-                LeaseKeeper::acquire(
-                    self.store.clone(),
-                    &flow,
-                    &self.owner,
-                    self.options.lease_ttl(),
-                )
-                .await?
-            }
-        };
-        let lease = keeper.fresh().await?;
-        let run = match self.store.start_run(&lease).await {
-            Ok(run) => run,
-            Err(e) => {
-                keeper.release().await;
-                return Err(e.into());
-            }
-        };
+        let (keeper, run) = crate::runtime::start_run(
+            &self.store,
+            &flow,
+            &self.owner,
+            self.options.lease_ttl(),
+            borrowed,
+        )
+        .await?;
+        let lease = keeper.lease().clone();
         let span = tracing::info_span!("flow_run", flow = %flow, kind = kind.as_str(), run_id = %run.id, fence = lease.fence);
         self.progress.emit(|| ProgressEvent::RunStarted {
             flow: flow.clone(),
@@ -532,38 +521,29 @@ impl PostFlow {
             "run finished"
         );
         drop(_enter);
-        let lease = poster.keeper.lease().clone();
-        let finished = self
-            .store
-            .finish_run(
-                &lease,
-                &run.id,
-                status,
-                &counts.to_run_counts(),
-                Some(&message),
-            )
-            .await;
-        self.progress.emit(|| ProgressEvent::RunFinished {
-            flow: flow.clone(),
-            run_id: run.id.clone(),
-            status,
-            counts: counts.to_run_counts(),
-        });
-        if let Err(e) = finished {
-            tracing::warn!(error = %e, "could not record the end of the run");
-            if result.is_ok() {
-                poster.keeper.release().await;
-                return Err(e.into());
-            }
-        }
         let Poster {
             keeper,
             documents,
             validation,
             ..
         } = poster;
-        keeper.release().await;
+        let finished = crate::runtime::finish_run(
+            &self.store,
+            keeper,
+            &run,
+            status,
+            &counts.to_run_counts(),
+            Some(&message),
+        )
+        .await;
+        self.progress.emit(|| ProgressEvent::RunFinished {
+            flow: flow.clone(),
+            run_id: run.id.clone(),
+            status,
+            counts: counts.to_run_counts(),
+        });
         result?;
+        finished?;
         Ok(RunSummary {
             flow,
             run_id: run.id,

@@ -1334,6 +1334,7 @@ impl Poster {
 
     async fn release(&mut self, key: &str, existing: &ExistingDocument) -> Result<()> {
         let span = tracing::info_span!("release", batch = %existing.number);
+        self.keeper.check().await?;
         match self.sink.release(existing).instrument(span).await {
             Ok(()) => {
                 self.counts.released += 1;

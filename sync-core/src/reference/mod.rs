@@ -94,8 +94,8 @@ pub use summary::{RecordOutcome, RecordReport, ReferenceCounts, ReferenceSummary
 
 use crate::error::{Error, Result};
 use crate::mapping::{RecordChange, ReferenceMapping, ReferenceRecord, Row};
-use crate::post::{LeaseKeeper, default_owner};
 use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
+use crate::runtime::{self, LeaseKeeper, default_owner};
 use crate::store::{AuditEvent, AuditStage, NewDeadLetter, RunId, RunStatus, StateStore, redact};
 use crate::traits::RecordSource;
 
@@ -566,25 +566,20 @@ impl ReferenceFlow {
     /// still differs.
     pub async fn run(&self) -> Result<ReferenceSummary> {
         let flow = self.name().to_owned();
-        let mut keeper = LeaseKeeper::acquire(
-            self.store.clone(),
+        let (keeper, run) = runtime::start_run(
+            &self.store,
             &flow,
             &self.owner,
             self.options.lease_ttl(),
+            None,
         )
         .await?;
-        let lease = keeper.fresh().await?;
-        let prepared = async {
-            let run = self.store.start_run(&lease).await?;
-            let letters = self.store.dead_letters(&flow, false).await?;
-            Ok::<_, Error>((run, letters))
-        }
-        .await;
-        let (run, letters) = match prepared {
-            Ok(p) => p,
+        let lease = keeper.lease().clone();
+        let letters = match self.store.dead_letters(&flow, false).await {
+            Ok(letters) => letters,
             Err(e) => {
                 keeper.release().await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         let span = tracing::info_span!("reference_run", flow = %flow, run_id = %run.id, fence = lease.fence);
@@ -613,27 +608,24 @@ impl ReferenceFlow {
             Err(e) => format!("{counts}; stopped: {e}"),
         };
         span.in_scope(|| tracing::info!(status = %status, %counts, "run finished"));
-        let lease = state.keeper.lease().clone();
-        let finished = self
-            .store
-            .finish_run(
-                &lease,
-                &run.id,
-                status,
-                &counts.to_run_counts(),
-                Some(&message),
-            )
-            .await;
+        let RunState {
+            keeper, records, ..
+        } = state;
+        let finished = runtime::finish_run(
+            &self.store,
+            keeper,
+            &run,
+            status,
+            &counts.to_run_counts(),
+            Some(&message),
+        )
+        .await;
         self.progress.emit(|| ProgressEvent::RunFinished {
             flow: flow.clone(),
             run_id: run.id.clone(),
             status,
             counts: counts.to_run_counts(),
         });
-        let RunState {
-            keeper, records, ..
-        } = state;
-        keeper.release().await;
         result?;
         finished?;
         Ok(ReferenceSummary {
@@ -816,9 +808,8 @@ impl ReferenceFlow {
             self.mark_inserting(state, book, &record.key).await?;
         }
         let body = wire::wrap(&payload);
-        // A replica whose lease lapsed must not write to Acumatica either.
-        let lease = state.keeper.fresh().await?;
-        store.check_lease(&lease).await?;
+        // A replica whose lease lapsed must not write to Acumatica either: checked in the store.
+        state.keeper.check().await?;
         let sent = self
             .acumatica
             .put_json(&self.mapping.entity, &body, mode, &ListQuery::new())

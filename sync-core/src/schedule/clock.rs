@@ -2,8 +2,10 @@
 //!
 //! Everything in `sync-core` that depends on "now" (lease expiry in the state stores, due times
 //! in the schedule runner) asks a [`Clock`], so tests can move time by hand and never race the
-//! wall clock. Replicas sharing one PostgreSQL store compare lease expiry against their own
-//! clocks: keep them synchronised (NTP) to well under the lease TTL.
+//! wall clock. A PostgreSQL store judges lease expiry by the database's clock, so replicas
+//! sharing it need not agree on the time (a clock given to it only moves that clock, see
+//! [`PostgresStoreBuilder::clock`](crate::store::PostgresStoreBuilder::clock)); a SQLite
+//! store (one machine) judges by the process clock.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -14,7 +14,8 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::{
-    AuditRecord, DeadLetter, Lease, LedgerEntry, RunCounts, RunId, RunRecord, StoreError, Watermark,
+    AuditRecord, DeadLetter, Lease, LeaseHolder, LedgerEntry, ProcessIdentity, RunCounts, RunId,
+    RunRecord, StoreError, Watermark,
 };
 
 /// The longest lease accepted: beyond this a crashed replica would block its flow for too long.
@@ -67,12 +68,72 @@ fn unsigned(what: &'static str, n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::corrupt(what, format!("negative count {n}")))
 }
 
+/// The lease columns every lease query reads (see [`LeaseRow`]).
+pub(super) const LEASE_COLUMNS: &str = "owner, fence, expires_at, instance, holder_host, holder_pid, holder_boot_id, holder_start_ticks, granted_to";
+
 #[derive(sqlx::FromRow)]
 pub(super) struct LeaseRow {
     pub owner: Option<String>,
     pub fence: i64,
     pub expires_at: DateTime<Utc>,
+    pub instance: Option<String>,
+    pub holder_host: Option<String>,
+    pub holder_pid: Option<i64>,
+    pub holder_boot_id: Option<String>,
+    pub holder_start_ticks: Option<i64>,
+    pub granted_to: Option<String>,
+    /// The database's clock when the row was read (PostgreSQL; `NULL` on SQLite, whose
+    /// store judges by the process clock).
+    #[sqlx(default)]
+    pub db_now: Option<DateTime<Utc>>,
 }
+
+impl LeaseRow {
+    pub(super) fn process(&self) -> Option<ProcessIdentity> {
+        Some(ProcessIdentity {
+            host: self.holder_host.clone()?,
+            pid: u32::try_from(self.holder_pid?).ok()?,
+            boot_id: self.holder_boot_id.clone(),
+            start_ticks: self.holder_start_ticks.and_then(|t| u64::try_from(t).ok()),
+        })
+    }
+
+    /// The lease this row grants, while someone holds it.
+    pub(super) fn lease(&self, flow: &str) -> Option<Lease> {
+        Some(Lease {
+            flow: flow.to_owned(),
+            owner: self.owner.clone()?,
+            instance: self.instance.clone().unwrap_or_default(),
+            process: self.process(),
+            fence: self.fence,
+            expires_at: self.expires_at,
+        })
+    }
+
+    /// Whether `holder` is the one holding this row.
+    pub(super) fn held_by(&self, holder: &LeaseHolder) -> bool {
+        self.owner.as_deref() == Some(holder.owner.as_str())
+            && self.instance.as_deref() == Some(holder.instance.as_str())
+    }
+}
+
+/// The message of runs closed as abandoned when `new_owner` got `fence`.
+pub(super) fn abandoned_message(new_owner: &str, fence: i64, why: Option<&str>) -> String {
+    format!(
+        "abandoned: it never finished, and its lease passed to `{new_owner}` (fence {fence}){}; its counts are what its audit trail shows it had done",
+        why.map(|w| format!(" because {w}")).unwrap_or_default()
+    )
+}
+
+/// Closes the runs of `flow` left running under a fence below `fence`: their holder can never
+/// finish them (every write of theirs is refused), so they are abandoned, with the counts
+/// their audit trail shows.
+pub(super) const ABANDON_RUNS_SQL: &str = "UPDATE runs SET status = 'abandoned', finished_at = $3, message = $4, \
+     n_mapped = (SELECT COUNT(*) FROM audit_events a WHERE a.run_id = runs.id AND a.stage = 'mapped'), \
+     n_written = (SELECT COUNT(*) FROM audit_events a WHERE a.run_id = runs.id AND a.stage = 'written'), \
+     n_skipped = (SELECT COUNT(*) FROM audit_events a WHERE a.run_id = runs.id AND a.stage = 'skipped'), \
+     n_failed = (SELECT COUNT(*) FROM audit_events a WHERE a.run_id = runs.id AND a.stage = 'failed') \
+     WHERE flow = $1 AND status = 'running' AND fence < $2";
 
 /// Decides whether `lease` is still the current, unexpired lease given the stored row.
 pub(super) fn judge_lease(
@@ -87,15 +148,24 @@ pub(super) fn judge_lease(
     let Some(row) = row else {
         return Err(not_held());
     };
+    let now = row.db_now.map(truncate).unwrap_or(now);
     if row.fence > lease.fence {
+        let current_owner = row
+            .owner
+            .clone()
+            .or_else(|| row.granted_to.clone())
+            .unwrap_or_else(|| "an owner that has released it since".to_owned());
         return Err(StoreError::LeaseSuperseded {
             flow: lease.flow.clone(),
             fence: lease.fence,
             current_fence: row.fence,
-            current_owner: row.owner.unwrap_or_default(),
+            current_owner,
         });
     }
-    if row.fence != lease.fence || row.owner.as_deref() != Some(lease.owner.as_str()) {
+    if row.fence != lease.fence
+        || row.owner.as_deref() != Some(lease.owner.as_str())
+        || row.instance.as_deref().unwrap_or_default() != lease.instance
+    {
         return Err(not_held());
     }
     if row.expires_at <= now {
@@ -290,14 +360,19 @@ impl TryFrom<DeadLetterRow> for DeadLetter {
 
 /// Expands the [`StateStore`](super::StateStore) implementation for one backend.
 ///
-/// The store type must have a `clock: Arc<dyn Clock>` field, a `pool` field and an inherent
+/// The store type must have a `pool` field and inherent methods
+/// `fn now(&self) -> DateTime<Utc>` (the time records are stamped with),
+/// `fn clock_offset(&self) -> Option<String>` (a test offset for the database clock),
 /// `async fn begin_write(&self, operation) -> Result<Transaction<'static, DB>, StoreError>`.
+/// `now_sql` is the SQL expression of the database's clock (PostgreSQL), or `NULL` when the
+/// store judges leases by the process clock (SQLite).
 macro_rules! impl_state_store {
     (
         store = $store:ty,
         db = $db:ty,
         for_share = $share:literal,
         for_update = $update:literal,
+        now_sql = $now_sql:literal,
         ts = $ts:path $(,)?
     ) => {
         mod state_store_impl {
@@ -309,12 +384,12 @@ macro_rules! impl_state_store {
             use sqlx::Transaction;
 
             use super::super::backend::{
-                self, AUDIT_COLUMNS, AuditRow, DEAD_LETTER_COLUMNS, DeadLetterRow, LEDGER_COLUMNS,
-                LeaseRow, LedgerRow, RUN_COLUMNS, RunRow, WatermarkRow,
+                self, ABANDON_RUNS_SQL, AUDIT_COLUMNS, AuditRow, DEAD_LETTER_COLUMNS, DeadLetterRow,
+                LEASE_COLUMNS, LEDGER_COLUMNS, LeaseRow, LedgerRow, RUN_COLUMNS, RunRow, WatermarkRow,
             };
             use super::super::{
-                AuditEvent, AuditRecord, DeadLetter, Intent, IntentStatus, LedgerEntry,
-                LedgerFilter, LedgerState, Lease, NewDeadLetter, Outcome, RunCounts, RunId,
+                AuditEvent, AuditRecord, DeadLetter, Intent, IntentStatus, LeaseHolder, LedgerEntry,
+                LedgerFilter, LedgerState, Lease, Liveness, NewDeadLetter, Outcome, RunCounts, RunId,
                 RunRecord, RunStatus, StateStore, StoreError, Watermark, redact,
             };
             use super::*;
@@ -325,32 +400,90 @@ macro_rules! impl_state_store {
                 move |e| StoreError::db(operation, e)
             }
 
-            impl $store {
-                fn now(&self) -> DateTime<Utc> {
-                    backend::truncate(self.clock.now())
-                }
+            /// As [`db`], naming the flow in a timeout error.
+            fn db_in<'a>(operation: &'static str, flow: &'a str) -> impl Fn(sqlx::Error) -> StoreError + 'a {
+                move |e| StoreError::db(operation, e).in_flow(flow)
+            }
 
+            /// The lease row of `flow`, locked with `lock` (a row-lock suffix) before the
+            /// database's clock is read, so a lease judged after a lock wait is judged at the
+            /// time the wait ended.
+            fn lease_sql(lock: &str) -> String {
+                format!(
+                    "WITH l AS MATERIALIZED (SELECT {LEASE_COLUMNS} FROM leases WHERE flow = $1{lock}) \
+                     SELECT l.*, {} AS db_now FROM l",
+                    $now_sql
+                )
+            }
+
+            impl $store {
                 /// Checks the lease inside a writer transaction, locking its row against a
-                /// concurrent grant until the transaction ends.
+                /// concurrent grant until the transaction ends. On PostgreSQL the database's
+                /// clock judges expiry; `now` is the process clock (SQLite).
                 async fn fence(
                     tx: &mut Tx,
                     lease: &Lease,
                     now: DateTime<Utc>,
                     operation: &'static str,
                 ) -> Result<(), StoreError> {
-                    let row: Option<LeaseRow> = sqlx::query_as(concat!(
-                        "SELECT owner, fence, expires_at FROM leases WHERE flow = $1",
-                        $share
-                    ))
-                    .bind(&lease.flow)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(db(operation))?;
+                    let row: Option<LeaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(lease_sql($share)))
+                        .bind(&lease.flow)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db_in(operation, &lease.flow))?;
                     let verdict = backend::judge_lease(lease, row, now);
                     if let Err(e) = &verdict {
                         tracing::warn!(flow = %lease.flow, fence = lease.fence, operation, error = %e, "state write refused");
                     }
                     verdict
+                }
+
+                /// The unlocked lease row of `flow` with the store's clock, in one round trip
+                /// (two more when a test clock offsets the database's).
+                async fn read_lease_row(
+                    &self,
+                    flow: &str,
+                    operation: &'static str,
+                ) -> Result<Option<LeaseRow>, StoreError> {
+                    let sql = lease_sql("");
+                    if self.clock_offset().is_none() {
+                        return sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                            .bind(flow)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db_in(operation, flow));
+                    }
+                    let mut tx = self.begin_write(operation).await?;
+                    let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(flow)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_in(operation, flow))?;
+                    tx.commit().await.map_err(db(operation))?;
+                    Ok(row)
+                }
+
+                /// Closes the runs of the flow left running under a fence below `fence`.
+                async fn abandon_runs(
+                    tx: &mut Tx,
+                    flow: &str,
+                    fence: i64,
+                    now: DateTime<Utc>,
+                    message: &str,
+                    operation: &'static str,
+                ) -> Result<u64, StoreError> {
+                    let done = sqlx::query(ABANDON_RUNS_SQL)
+                        .bind(flow)
+                        .bind(fence)
+                        .bind($ts(now))
+                        .bind(message)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_in(operation, flow))?;
+                    if done.rows_affected() > 0 {
+                        tracing::warn!(flow, runs = done.rows_affected(), fence, "runs left running by an earlier lease holder closed as abandoned");
+                    }
+                    Ok(done.rows_affected())
                 }
 
                 async fn ledger_row(
@@ -375,80 +508,99 @@ macro_rules! impl_state_store {
 
             #[async_trait]
             impl StateStore for $store {
-                #[tracing::instrument(level = "debug", skip(self), err)]
-                async fn acquire_lease(
+                #[tracing::instrument(level = "debug", skip(self, holder), fields(owner = %holder.owner), err)]
+                async fn acquire_lease_as(
                     &self,
                     flow: &str,
-                    owner: &str,
+                    holder: &LeaseHolder,
                     ttl: Duration,
                 ) -> Result<Option<Lease>, StoreError> {
                     const OP: &str = "acquire_lease";
                     backend::name("flow name", flow, 200)?;
-                    backend::name("lease owner", owner, 200)?;
+                    backend::name("lease owner", &holder.owner, 200)?;
+                    backend::name("lease holder instance", &holder.instance, 200)?;
                     let ttl = backend::ttl(ttl)?;
-                    let now = self.now();
-                    let mut tx = self.begin_write(OP).await?;
+                    let stamp = self.now();
+                    let mut tx = self.begin_write(OP).await.map_err(|e| e.in_flow(flow))?;
                     sqlx::query(
                         "INSERT INTO leases (flow, owner, fence, expires_at, acquired_at) \
                          VALUES ($1, NULL, 0, $2, $2) ON CONFLICT (flow) DO NOTHING",
                     )
                     .bind(flow)
-                    .bind($ts(now))
+                    .bind($ts(stamp))
                     .execute(&mut *tx)
                     .await
-                    .map_err(db(OP))?;
-                    let row: LeaseRow = sqlx::query_as(concat!(
-                        "SELECT owner, fence, expires_at FROM leases WHERE flow = $1",
-                        $update
-                    ))
-                    .bind(flow)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db(OP))?;
-                    if let Some(holder) = &row.owner
-                        && holder != owner
-                        && row.expires_at > now
-                    {
-                        tx.rollback().await.map_err(db(OP))?;
-                        tracing::debug!(flow, holder, "lease held by another owner");
-                        return Ok(None);
+                    .map_err(db_in(OP, flow))?;
+                    let row: LeaseRow = sqlx::query_as(sqlx::AssertSqlSafe(lease_sql($update)))
+                        .bind(flow)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_in(OP, flow))?;
+                    let now = row.db_now.map(backend::truncate).unwrap_or(stamp);
+                    let mut taken_over = None;
+                    if row.owner.is_some() && !row.held_by(holder) && row.expires_at > now {
+                        let current = row.lease(flow).map(|l| l.holder());
+                        match current.as_ref().map(LeaseHolder::liveness) {
+                            Some(Liveness::Dead { reason }) => taken_over = current.map(|c| (c, reason)),
+                            _ => {
+                                tx.rollback().await.map_err(db(OP))?;
+                                tracing::debug!(flow, holder = ?row.owner, "lease held by another owner");
+                                return Ok(None);
+                            }
+                        }
                     }
                     let lease = Lease {
                         flow: flow.to_owned(),
-                        owner: owner.to_owned(),
+                        owner: holder.owner.clone(),
+                        instance: holder.instance.clone(),
+                        process: holder.process.clone(),
                         fence: row.fence + 1,
                         expires_at: now + ttl,
                     };
+                    let process = holder.process.as_ref();
                     sqlx::query(
-                        "UPDATE leases SET owner = $2, fence = $3, expires_at = $4, acquired_at = $5 \
-                         WHERE flow = $1",
+                        "UPDATE leases SET owner = $2, fence = $3, expires_at = $4, acquired_at = $5, \
+                         instance = $6, holder_host = $7, holder_pid = $8, holder_boot_id = $9, \
+                         holder_start_ticks = $10, granted_to = $2 WHERE flow = $1",
                     )
                     .bind(flow)
-                    .bind(owner)
+                    .bind(&holder.owner)
                     .bind(lease.fence)
                     .bind($ts(lease.expires_at))
                     .bind($ts(now))
+                    .bind(&holder.instance)
+                    .bind(process.map(|p| p.host.clone()))
+                    .bind(process.map(|p| i64::from(p.pid)))
+                    .bind(process.and_then(|p| p.boot_id.clone()))
+                    .bind(process.and_then(|p| p.start_ticks).and_then(|t| i64::try_from(t).ok()))
                     .execute(&mut *tx)
                     .await
-                    .map_err(db(OP))?;
-                    tx.commit().await.map_err(db(OP))?;
-                    tracing::info!(flow, owner, fence = lease.fence, "lease acquired");
+                    .map_err(db_in(OP, flow))?;
+                    let why = taken_over.as_ref().map(|(old, reason)| {
+                        format!("its holder {} no longer runs ({reason})", old.describe())
+                    });
+                    let message = backend::abandoned_message(&holder.owner, lease.fence, why.as_deref());
+                    Self::abandon_runs(&mut tx, flow, lease.fence, now, &message, OP).await?;
+                    tx.commit().await.map_err(db_in(OP, flow))?;
+                    if let Some((old, reason)) = &taken_over {
+                        tracing::warn!(flow, owner = %holder.owner, fence = lease.fence, previous = %old.describe(), %reason, "lease taken over at once from a holder that no longer runs");
+                    } else {
+                        tracing::info!(flow, owner = %holder.owner, fence = lease.fence, "lease acquired");
+                    }
                     Ok(Some(lease))
                 }
 
                 async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
                     const OP: &str = "renew_lease";
                     let ttl = backend::ttl(ttl)?;
-                    let now = self.now();
-                    let mut tx = self.begin_write(OP).await?;
-                    let row: Option<LeaseRow> = sqlx::query_as(concat!(
-                        "SELECT owner, fence, expires_at FROM leases WHERE flow = $1",
-                        $update
-                    ))
-                    .bind(&lease.flow)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db(OP))?;
+                    let stamp = self.now();
+                    let mut tx = self.begin_write(OP).await.map_err(|e| e.in_flow(&lease.flow))?;
+                    let row: Option<LeaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(lease_sql($update)))
+                        .bind(&lease.flow)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_in(OP, &lease.flow))?;
+                    let now = row.as_ref().and_then(|r| r.db_now).map(backend::truncate).unwrap_or(stamp);
                     backend::judge_lease(lease, row, now)?;
                     let renewed = Lease {
                         expires_at: now + ttl,
@@ -460,8 +612,8 @@ macro_rules! impl_state_store {
                         .bind($ts(renewed.expires_at))
                         .execute(&mut *tx)
                         .await
-                        .map_err(db(OP))?;
-                    tx.commit().await.map_err(db(OP))?;
+                        .map_err(db_in(OP, &lease.flow))?;
+                    tx.commit().await.map_err(db_in(OP, &lease.flow))?;
                     Ok(renewed)
                 }
 
@@ -470,45 +622,120 @@ macro_rules! impl_state_store {
                     let now = self.now();
                     let done = sqlx::query(
                         "UPDATE leases SET owner = NULL, expires_at = $4 \
-                         WHERE flow = $1 AND fence = $2 AND owner = $3",
+                         WHERE flow = $1 AND fence = $2 AND owner = $3 AND instance = $5",
                     )
                     .bind(&lease.flow)
                     .bind(lease.fence)
                     .bind(&lease.owner)
                     .bind($ts(now))
+                    .bind(&lease.instance)
                     .execute(&self.pool)
                     .await
-                    .map_err(db(OP))?;
+                    .map_err(db_in(OP, &lease.flow))?;
                     tracing::info!(flow = %lease.flow, fence = lease.fence, released = done.rows_affected() == 1, "lease released");
                     Ok(())
                 }
 
+                #[tracing::instrument(level = "debug", skip(self), err)]
+                async fn release_lease_by_hand(
+                    &self,
+                    flow: &str,
+                    fence: i64,
+                    by: &str,
+                ) -> Result<Lease, StoreError> {
+                    const OP: &str = "release_lease_by_hand";
+                    backend::name("released by", by, 200)?;
+                    let stamp = self.now();
+                    let mut tx = self.begin_write(OP).await.map_err(|e| e.in_flow(flow))?;
+                    let row: Option<LeaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(lease_sql($update)))
+                        .bind(flow)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_in(OP, flow))?;
+                    let now = row.as_ref().and_then(|r| r.db_now).map(backend::truncate).unwrap_or(stamp);
+                    let Some(lease) = row.as_ref().and_then(|r| r.lease(flow)) else {
+                        return Err(StoreError::NotFound {
+                            what: "held lease",
+                            flow: flow.to_owned(),
+                            key: flow.to_owned(),
+                        });
+                    };
+                    if lease.fence != fence {
+                        return Err(StoreError::InvalidTransition {
+                            what: "lease",
+                            flow: flow.to_owned(),
+                            key: format!("fence {fence}"),
+                            from: "superseded",
+                            to: "released",
+                            hint: "it changed hands since you looked; look at it again with `status` and release the current fence if you still must",
+                        });
+                    }
+                    sqlx::query("UPDATE leases SET owner = NULL, expires_at = $3 WHERE flow = $1 AND fence = $2")
+                        .bind(flow)
+                        .bind(fence)
+                        .bind($ts(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_in(OP, flow))?;
+                    let message = format!(
+                        "abandoned: it never finished, and its lease (fence {fence}) was released by hand by {by}"
+                    );
+                    Self::abandon_runs(&mut tx, flow, fence + 1, now, &message, OP).await?;
+                    let summary = redact(serde_json::json!({
+                        "released_by": by,
+                        "owner": lease.owner,
+                        "instance": lease.instance,
+                        "host": lease.process.as_ref().map(|p| p.host.clone()),
+                        "pid": lease.process.as_ref().map(|p| p.pid),
+                        "fence": fence,
+                        "expires_at": lease.expires_at.to_rfc3339(),
+                    }));
+                    sqlx::query(
+                        "INSERT INTO audit_events (flow, run_id, natural_key, stage, outcome, summary, at) \
+                         VALUES ($1, $2, 'lease', 'written', $3, $4, $5)",
+                    )
+                    .bind(flow)
+                    .bind(format!("lease-release-{}", uuid::Uuid::new_v4()))
+                    .bind(format!("lease (fence {fence}) of {} released by hand by {by}", lease.holder().describe()))
+                    .bind(Json(&summary))
+                    .bind($ts(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_in(OP, flow))?;
+                    tx.commit().await.map_err(db_in(OP, flow))?;
+                    tracing::warn!(flow, fence, by, owner = %lease.owner, "lease released by hand");
+                    Ok(lease)
+                }
+
                 async fn check_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-                    let row: Option<LeaseRow> =
-                        sqlx::query_as("SELECT owner, fence, expires_at FROM leases WHERE flow = $1")
-                            .bind(&lease.flow)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(db("check_lease"))?;
+                    let row = self.read_lease_row(&lease.flow, "check_lease").await?;
                     backend::judge_lease(lease, row, self.now())
                 }
 
                 async fn current_lease(&self, flow: &str) -> Result<Option<Lease>, StoreError> {
-                    let row: Option<LeaseRow> =
-                        sqlx::query_as("SELECT owner, fence, expires_at FROM leases WHERE flow = $1")
-                            .bind(flow)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(db("current_lease"))?;
                     // A released lease keeps its row (and fence) with no owner: nobody holds it.
-                    Ok(row.and_then(|r| {
-                        r.owner.map(|owner| Lease {
-                            flow: flow.to_owned(),
-                            owner,
-                            fence: r.fence,
-                            expires_at: r.expires_at,
-                        })
-                    }))
+                    let row = self.read_lease_row(flow, "current_lease").await?;
+                    Ok(row.and_then(|r| r.lease(flow)))
+                }
+
+                async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
+                    if $now_sql == "NULL" {
+                        return Ok(<$store>::now(self));
+                    }
+                    if self.clock_offset().is_none() {
+                        let now: DateTime<Utc> = sqlx::query_scalar(concat!("SELECT ", $now_sql))
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(db("now"))?;
+                        return Ok(backend::truncate(now));
+                    }
+                    let mut tx = self.begin_write("now").await?;
+                    let now: Option<DateTime<Utc>> = sqlx::query_scalar(concat!("SELECT ", $now_sql))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db("now"))?;
+                    tx.commit().await.map_err(db("now"))?;
+                    Ok(now.map(backend::truncate).unwrap_or_else(|| <$store>::now(self)))
                 }
 
                 async fn watermark(
@@ -841,6 +1068,14 @@ macro_rules! impl_state_store {
                             hint: "only an intended entry may be sent; record an intent first",
                         });
                     }
+                    // Stamped by the store's clock (the database's on PostgreSQL), the one that
+                    // `StateStore::now` reports and the settle horizon is judged by.
+                    let stamped: Option<DateTime<Utc>> =
+                        sqlx::query_scalar(concat!("SELECT ", $now_sql))
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db(OP))?;
+                    let now = stamped.map(backend::truncate).unwrap_or(now);
                     sqlx::query("UPDATE ledger SET attempted_at = $3 WHERE flow = $1 AND natural_key = $2")
                         .bind(&lease.flow)
                         .bind(natural_key)
@@ -853,10 +1088,6 @@ macro_rules! impl_state_store {
                         attempted_at: Some(now),
                         ..entry
                     })
-                }
-
-                async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
-                    Ok(Self::now(self))
                 }
 
                 async fn ledger_entry(
@@ -901,6 +1132,8 @@ macro_rules! impl_state_store {
                     let id = RunId::generate();
                     let mut tx = self.begin_write(OP).await?;
                     Self::fence(&mut tx, lease, now, OP).await?;
+                    let message = backend::abandoned_message(&lease.owner, lease.fence, Some("a later run started"));
+                    Self::abandon_runs(&mut tx, &lease.flow, lease.fence, now, &message, OP).await?;
                     sqlx::query(
                         "INSERT INTO runs (id, flow, owner, fence, started_at, status) \
                          VALUES ($1, $2, $3, $4, $5, 'running')",

@@ -48,6 +48,21 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A PostgreSQL `lock_timeout` or `statement_timeout` fired: the operation gave up instead
+    /// of blocking (typically another session, a stalled replica, holds a row lock it needs).
+    #[error("{}", timeout_message(operation, flow, *lock))]
+    Timeout {
+        /// The store operation, e.g. `acquire_lease`.
+        operation: &'static str,
+        /// The flow ("" when not known at that point).
+        flow: String,
+        /// `true`: the lock timeout; `false`: the statement timeout.
+        lock: bool,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// A newer lease (higher fence) was granted for the flow: this replica's lease is stale.
     #[error(
         "lease for flow `{flow}` was lost: this replica holds fence {fence} but fence {current_fence} was granted to `{current_owner}`; stop this run and do not write any more state"
@@ -161,15 +176,31 @@ impl StoreError {
         )
     }
 
-    /// True when the same call may succeed if repeated later (busy, locked, lost connection).
+    /// True when the same call may succeed if repeated later (busy, locked, lost connection,
+    /// a lock or statement timeout).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Self::Database {
                 retryable: true,
                 ..
-            }
+            } | Self::Timeout { .. }
         )
+    }
+
+    /// True when a PostgreSQL lock or statement timeout fired.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// Names the flow in a timeout error that did not know it.
+    pub(crate) fn in_flow(mut self, name: &str) -> Self {
+        if let Self::Timeout { flow, .. } = &mut self
+            && flow.is_empty()
+        {
+            name.clone_into(flow);
+        }
+        self
     }
 
     /// True for a compare-and-set conflict on a high-water mark.
@@ -178,6 +209,21 @@ impl StoreError {
     }
 
     pub(crate) fn db(operation: &'static str, err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(d) = &err {
+            let lock = match d.code().as_deref() {
+                Some("55P03") => Some(true),
+                Some("57014") => Some(false),
+                _ => None,
+            };
+            if let Some(lock) = lock {
+                return Self::Timeout {
+                    operation,
+                    flow: String::new(),
+                    lock,
+                    source: Box::new(err),
+                };
+            }
+        }
         let retryable = is_transient(&err);
         Self::Database {
             operation,
@@ -198,6 +244,29 @@ impl StoreError {
             what,
             detail: detail.into(),
         }
+    }
+}
+
+fn timeout_message(operation: &str, flow: &str, lock: bool) -> String {
+    let scope = if flow.is_empty() {
+        String::new()
+    } else {
+        format!(" for flow `{flow}`")
+    };
+    if lock {
+        format!(
+            "state store operation `{operation}`{scope} gave up waiting for a row lock after the lock timeout: \
+             another database session holds it (a stalled or paused replica, or a transaction left open by hand), \
+             and this operation wrote nothing; find that session in pg_stat_activity (state `idle in transaction`, \
+             or wait_event_type `Lock`), end it with pg_terminate_backend(pid) if it is stuck, then run again \
+             (raise the store's lock_timeout only if the other session is merely slow)"
+        )
+    } else {
+        format!(
+            "state store operation `{operation}`{scope} ran longer than the statement timeout and was cancelled, \
+             writing nothing; the database may be overloaded or waiting on another session (see pg_stat_activity); \
+             run again, or raise the store's statement_timeout"
+        )
     }
 }
 

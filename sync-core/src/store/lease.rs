@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::holder::{LeaseHolder, ProcessIdentity};
+
 /// Permission for one owner (a replica) to run one flow until `expires_at`.
 ///
 /// The `fence` grows by one each time the lease changes hands (or is re-acquired), and every
@@ -12,8 +14,14 @@ use chrono::{DateTime, Utc};
 pub struct Lease {
     /// The flow this lease covers.
     pub flow: String,
-    /// Who holds it (e.g. `hostname:pid`).
+    /// Who holds it: the display name (e.g. `hostname:pid`).
     pub owner: String,
+    /// The holder's unique instance id (see [`LeaseHolder`]): the same `owner` in a restarted
+    /// process is another instance, so it never counts as the holder of this lease.
+    pub instance: String,
+    /// The holder's process, when recorded: host, pid, boot id and start time, so a replica
+    /// on the same machine can prove it dead.
+    pub process: Option<ProcessIdentity>,
     /// The fencing token: strictly increasing per flow.
     pub fence: i64,
     /// When the lease ends unless renewed.
@@ -29,6 +37,8 @@ impl Lease {
     /// let lease = sync_core::store::Lease {
     ///     flow: "allocations".into(),
     ///     owner: "host-a:4242".into(),
+    ///     instance: "0b6f7c1e-5d0e-4b8e-9a51-6f9b2b7c0d11".into(),
+    ///     process: None,
     ///     fence: 3,
     ///     expires_at: now + Duration::seconds(60),
     /// };
@@ -37,6 +47,15 @@ impl Lease {
     /// ```
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
+    }
+
+    /// Who holds it.
+    pub fn holder(&self) -> LeaseHolder {
+        LeaseHolder {
+            owner: self.owner.clone(),
+            instance: self.instance.clone(),
+            process: self.process.clone(),
+        }
     }
 }
 

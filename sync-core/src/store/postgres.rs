@@ -4,6 +4,17 @@
 //! cannot change hands between the check and the write it guards: a replica taking over waits
 //! for in-flight writes of the old holder to commit, and every later write of the old holder is
 //! refused.
+//!
+//! **One clock.** Lease expiry (acquire, renew, check, and the fence of every write) is judged
+//! by the database's clock (`clock_timestamp()`, read after the lease row is locked), never by
+//! a replica's: replicas whose clocks disagree still agree on who holds a lease. Record
+//! timestamps (run start, audit events) are the writing process's clock.
+//!
+//! **Timeouts.** Every pooled session runs with `lock_timeout` (default 10 s),
+//! `statement_timeout` (default 60 s) and `idle_in_transaction_session_timeout` (default 60 s),
+//! so a stalled replica holding the lease row cannot block the others for hours: they fail
+//! with [`StoreError::Timeout`] naming the operation and the flow, and PostgreSQL ends the
+//! stalled session's transaction.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,9 +27,16 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::StoreError;
 use super::backend::impl_state_store;
-use crate::schedule::{Clock, SystemClock};
+use crate::schedule::Clock;
 
 const MIGRATIONS_TABLE: &str = "ml_connector_state_migrations";
+
+/// Default [`PostgresStoreBuilder::lock_timeout`].
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`PostgresStoreBuilder::statement_timeout`].
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`PostgresStoreBuilder::idle_in_transaction_timeout`].
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A [`StateStore`](super::StateStore) in PostgreSQL.
 ///
@@ -38,7 +56,9 @@ const MIGRATIONS_TABLE: &str = "ml_connector_state_migrations";
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(super) pool: PgPool,
-    pub(super) clock: Arc<dyn Clock>,
+    /// A test clock and its reading when the store was built: the database's clock is moved
+    /// by how far it has advanced since.
+    test_clock: Option<(Arc<dyn Clock>, DateTime<Utc>)>,
     target: String,
     schema: Option<String>,
 }
@@ -59,7 +79,10 @@ pub struct PostgresStoreBuilder {
     schema: Option<String>,
     max_connections: u32,
     acquire_timeout: Duration,
-    clock: Arc<dyn Clock>,
+    lock_timeout: Duration,
+    statement_timeout: Duration,
+    idle_in_transaction_timeout: Duration,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -68,6 +91,8 @@ impl fmt::Debug for PostgresStoreBuilder {
         f.debug_struct("PostgresStoreBuilder")
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -86,7 +111,10 @@ impl PostgresStore {
             schema: None,
             max_connections: 8,
             acquire_timeout: Duration::from_secs(30),
-            clock: Arc::new(SystemClock),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+            clock: None,
         }
     }
 
@@ -100,14 +128,54 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// The time records are stamped with: the process clock (the test clock when one is
+    /// set). Leases are judged by the database's clock in SQL, not by this.
+    fn now(&self) -> DateTime<Utc> {
+        let now = match &self.test_clock {
+            Some((clock, _)) => clock.now(),
+            None => Utc::now(),
+        };
+        super::backend::truncate(now)
+    }
+
+    /// How far the test clock moved since the store was built, and whether backwards.
+    fn offset(&self) -> Option<(Duration, bool)> {
+        let (clock, base) = self.test_clock.as_ref()?;
+        let moved = clock.now() - *base;
+        Some(match moved.to_std() {
+            Ok(d) => (d, false),
+            Err(_) => ((-moved).to_std().unwrap_or_default(), true),
+        })
+    }
+
+    /// The test clock's offset as a PostgreSQL interval, for the database's clock.
+    fn clock_offset(&self) -> Option<String> {
+        let (d, back) = self.offset()?;
+        Some(format!(
+            "{}{}.{:06} seconds",
+            if back { "-" } else { "" },
+            d.as_secs(),
+            d.subsec_micros()
+        ))
+    }
+
     async fn begin_write(
         &self,
         operation: &'static str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        self.pool
+        let mut tx = self
+            .pool
             .begin()
             .await
-            .map_err(|e| StoreError::db(operation, e))
+            .map_err(|e| StoreError::db(operation, e))?;
+        if let Some(offset) = self.clock_offset() {
+            sqlx::query("SELECT set_config('ml_connector.clock_offset', $1, true)")
+                .bind(offset)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::db(operation, e))?;
+        }
+        Ok(tx)
     }
 }
 
@@ -131,10 +199,48 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// The clock for lease expiry and timestamps (default: the system clock). Replicas must
-    /// keep their clocks in sync to well within the lease TTL.
+    /// A **test** clock (default: none). Leases are always judged by the database's clock;
+    /// a clock given here only *moves* it, by as far as this clock has advanced since the
+    /// store was built (its absolute time is ignored, so a skewed clock changes nothing).
+    /// That lets tests expire leases with [`ManualClock::advance`](crate::schedule::ManualClock::advance)
+    /// without waiting. Records (runs, audit events, ledger entries) are stamped with this
+    /// clock's time.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long a statement waits for a row lock (PostgreSQL `lock_timeout`, default 10 s;
+    /// zero waits for ever). When it fires the operation fails with [`StoreError::Timeout`]
+    /// instead of blocking behind a stalled session.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sync_core::store::StoreError> {
+    /// use std::time::Duration;
+    /// let store = sync_core::store::PostgresStore::builder("postgres://connector@db/connector")
+    ///     .lock_timeout(Duration::from_secs(5))
+    ///     .statement_timeout(Duration::from_secs(30))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The longest a statement may run (PostgreSQL `statement_timeout`, default 60 s; zero:
+    /// no limit).
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// How long one of this store's sessions may sit idle inside a transaction before
+    /// PostgreSQL ends it (`idle_in_transaction_session_timeout`, default 60 s; zero: never),
+    /// so a replica paused mid-transaction does not hold the lease row for ever.
+    pub fn idle_in_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_in_transaction_timeout = timeout;
         self
     }
 
@@ -186,6 +292,14 @@ impl PostgresStoreBuilder {
             None => options,
             Some(schema) => options.options([("search_path", schema.as_str())]),
         };
+        let options = options.options([
+            ("lock_timeout", millis(self.lock_timeout)),
+            ("statement_timeout", millis(self.statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                millis(self.idle_in_transaction_timeout),
+            ),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
@@ -201,7 +315,10 @@ impl PostgresStoreBuilder {
         tracing::debug!(target = %target, schema = ?self.schema, "postgres state store ready");
         Ok(PostgresStore {
             pool,
-            clock: self.clock,
+            test_clock: self.clock.map(|c| {
+                let base = c.now();
+                (c, base)
+            }),
             target,
             schema: self.schema,
         })
@@ -238,6 +355,10 @@ fn redact_url_error(message: &str, url: &str) -> String {
     }
 }
 
+fn millis(d: Duration) -> String {
+    format!("{}ms", d.as_millis().min(i32::MAX as u128))
+}
+
 fn pg_ts(t: DateTime<Utc>) -> DateTime<Utc> {
     t
 }
@@ -247,5 +368,6 @@ impl_state_store!(
     db = sqlx::Postgres,
     for_share = " FOR SHARE",
     for_update = " FOR UPDATE",
+    now_sql = "(clock_timestamp() + COALESCE(NULLIF(current_setting('ml_connector.clock_offset', true), '')::interval, interval '0 seconds'))",
     ts = pg_ts,
 );

@@ -47,6 +47,10 @@ pub enum RunStatus {
     Failed,
     /// Stopped by shutdown before finishing.
     Cancelled,
+    /// Never finished: its process stopped (killed, crashed, paused past its lease) and its
+    /// lease passed to another holder, who closed it. Its counts are what its audit trail
+    /// shows it had done.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -58,6 +62,7 @@ impl RunStatus {
             Self::CompletedWithErrors => "completed_with_errors",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Abandoned => "abandoned",
         }
     }
 }
@@ -78,6 +83,7 @@ impl FromStr for RunStatus {
             "completed_with_errors" => Self::CompletedWithErrors,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
+            "abandoned" => Self::Abandoned,
             other => {
                 return Err(StoreError::corrupt(
                     "run status",

@@ -95,6 +95,18 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// The time records are stamped with and leases are judged by: the process clock (or the
+    /// test clock): one machine shares one clock.
+    fn now(&self) -> DateTime<Utc> {
+        super::backend::truncate(self.clock.now())
+    }
+
+    /// SQLite has no database clock to offset.
+    #[allow(clippy::unused_self)]
+    fn clock_offset(&self) -> Option<String> {
+        None
+    }
+
     async fn begin_write(
         &self,
         operation: &'static str,
@@ -185,5 +197,6 @@ impl_state_store!(
     db = sqlx::Sqlite,
     for_share = "",
     for_update = "",
+    now_sql = "NULL",
     ts = sqlite_ts,
 );

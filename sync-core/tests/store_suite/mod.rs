@@ -9,8 +9,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 use sync_core::schedule::ManualClock;
 use sync_core::store::{
-    AuditEvent, AuditStage, Intent, IntentStatus, LedgerFilter, LedgerState, NewDeadLetter,
-    Outcome, RunCounts, RunId, RunStatus, StateStore, StoreError,
+    AuditEvent, AuditStage, Intent, IntentStatus, LeaseHolder, LedgerFilter, LedgerState,
+    NewDeadLetter, Outcome, ProcessIdentity, RunCounts, RunId, RunStatus, StateStore, StoreError,
 };
 
 pub const TTL: Duration = Duration::from_secs(30);
@@ -31,16 +31,21 @@ fn intent(key: &str, partition: &str, hash: &str) -> Intent {
 /// One replica holds the lease; the other gets it only after expiry or release, always with a
 /// higher fence; the loser's writes are refused with errors that say what happened.
 pub async fn leases_are_exclusive_and_fenced(store: &dyn StateStore, clock: &ManualClock) {
+    let before = store.now().await.unwrap();
     let a = store
         .acquire_lease("gl-alloc", "replica-a", TTL)
         .await
         .unwrap()
         .expect("free lease is granted");
+    let after = store.now().await.unwrap();
     assert_eq!(a.fence, 1);
     assert_eq!(a.owner, "replica-a");
-    assert_eq!(
-        a.expires_at,
-        clock.now_for_tests() + chrono::Duration::seconds(30)
+    // The store's clock (the database's on PostgreSQL) sets the expiry.
+    let ttl = chrono::Duration::seconds(30);
+    assert!(
+        before + ttl <= a.expires_at && a.expires_at <= after + ttl,
+        "{before} <= {} - 30 s <= {after}",
+        a.expires_at
     );
     assert!(
         store
@@ -187,7 +192,7 @@ pub async fn current_lease_is_a_read_only_view(store: &dyn StateStore, clock: &M
         Some(&a),
         "the holder, fence and expiry as granted"
     );
-    assert!(!a.is_expired_at(clock.now_for_tests()));
+    assert!(!a.is_expired_at(store.now().await.unwrap()));
     // Other flows are not affected, and reading did not create a lease row for them.
     assert_eq!(store.current_lease("warehouse").await.unwrap(), None);
     let w = store
@@ -210,7 +215,7 @@ pub async fn current_lease_is_a_read_only_view(store: &dyn StateStore, clock: &M
     clock.advance(Duration::from_secs(31));
     let stale = store.current_lease("gl-alloc").await.unwrap().unwrap();
     assert_eq!(stale, a);
-    assert!(stale.is_expired_at(clock.now_for_tests()));
+    assert!(stale.is_expired_at(store.now().await.unwrap()));
     assert!(store.check_lease(&a).await.unwrap_err().is_fenced());
     let b = store
         .acquire_lease("gl-alloc", "replica-b", TTL)
@@ -1043,9 +1048,16 @@ pub async fn every_write_is_fenced(store: &dyn StateStore, clock: &ManualClock) 
         store.ledger_entry("f", "k").await.unwrap().unwrap().state,
         LedgerState::Intended
     );
-    assert_eq!(
-        store.run(&run.id).await.unwrap().unwrap().status,
-        RunStatus::Running
+    // The run the old holder can never finish was closed when the new holder took over.
+    let abandoned = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(abandoned.status, RunStatus::Abandoned);
+    assert!(
+        abandoned
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("`new`"),
+        "{abandoned:?}"
     );
     assert!(store.audit_for_run(&run.id).await.unwrap().is_empty());
     assert_eq!(store.dead_letters("f", true).await.unwrap().len(), 1);
@@ -1062,6 +1074,222 @@ pub async fn every_write_is_fenced(store: &dyn StateStore, clock: &ManualClock) 
         )
         .await
         .unwrap();
+}
+
+/// A holder that provably no longer runs (same host and boot; its pid gone, or reused by a
+/// process that started at another time) is taken over at once, before its lease expires,
+/// and the run it left running is closed as abandoned with what its audit trail shows. A
+/// holder that may still run keeps its lease.
+pub async fn dead_holders_are_taken_over_at_once(store: &dyn StateStore, _clock: &ManualClock) {
+    let me = ProcessIdentity::current();
+    if me.boot_id.is_none() || me.start_ticks.is_none() {
+        println!("skipped: no /proc to tell a live process from a dead one");
+        return;
+    }
+    // A container restarted with the same host name and pid: the same display name and pid,
+    // but another instance whose process started at another time.
+    let old = LeaseHolder {
+        owner: "web-1:1".into(),
+        instance: "instance-before-restart".into(),
+        process: Some(ProcessIdentity {
+            start_ticks: me.start_ticks.map(|t| t.saturating_sub(100)),
+            ..me.clone()
+        }),
+    };
+    let old_lease = store
+        .acquire_lease_as("gl-alloc", &old, TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let run = store.start_run(&old_lease).await.unwrap();
+    store
+        .append_audit(
+            &old_lease,
+            &AuditEvent {
+                run_id: run.id.clone(),
+                natural_key: Some("k1".into()),
+                stage: AuditStage::Written,
+                outcome: "created".into(),
+                summary: json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    // The restarted process, at once (no clock advance): taken over with a new fence.
+    let new = store
+        .acquire_lease("gl-alloc", "web-1:1", TTL)
+        .await
+        .unwrap()
+        .expect("a holder that no longer runs is taken over at once");
+    assert_eq!(new.fence, old_lease.fence + 1);
+    assert_eq!(new.instance, sync_core::store::instance_id());
+    let closed = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(closed.status, RunStatus::Abandoned);
+    assert!(closed.finished_at.is_some());
+    assert_eq!(closed.counts.written, 1, "{closed:?}");
+    let message = closed.message.unwrap_or_default();
+    assert!(message.contains("no longer runs"), "{message}");
+    assert!(message.contains("pid"), "{message}");
+    let err = store.check_lease(&old_lease).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LeaseSuperseded { current_owner, .. } if current_owner == "web-1:1"),
+        "{err:?}"
+    );
+
+    // A pid that is gone: taken over too.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = ProcessIdentity::of_pid(child.id());
+    child.wait().unwrap();
+    if let Some(gone) = gone {
+        let dead = LeaseHolder {
+            owner: "batch-7".into(),
+            instance: "killed".into(),
+            process: Some(gone),
+        };
+        let l = store
+            .acquire_lease_as("warehouse", &dead, TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        let taken = store
+            .acquire_lease("warehouse", "batch-8", TTL)
+            .await
+            .unwrap()
+            .expect("a holder whose pid is gone is taken over");
+        assert!(taken.fence > l.fence);
+    }
+
+    // A live process (this one, as another instance), a holder on another host and one
+    // without a recorded process keep their leases until they expire.
+    for (flow, holder) in [
+        (
+            "live",
+            LeaseHolder {
+                owner: "other".into(),
+                instance: "another-instance".into(),
+                process: Some(me.clone()),
+            },
+        ),
+        (
+            "remote",
+            LeaseHolder {
+                owner: "other".into(),
+                instance: "remote-instance".into(),
+                process: Some(ProcessIdentity {
+                    host: "another-host".into(),
+                    pid: 999_999,
+                    ..me.clone()
+                }),
+            },
+        ),
+        (
+            "unknown",
+            LeaseHolder {
+                owner: "other".into(),
+                instance: "unknown-instance".into(),
+                process: None,
+            },
+        ),
+    ] {
+        store
+            .acquire_lease_as(flow, &holder, TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            store
+                .acquire_lease(flow, "web-1:1", TTL)
+                .await
+                .unwrap()
+                .is_none(),
+            "{flow}: a holder that may still run keeps its lease"
+        );
+    }
+}
+
+/// The lost-lease error names the owner the lease went to, even after that owner released it.
+pub async fn lost_lease_names_the_new_owner(store: &dyn StateStore, clock: &ManualClock) {
+    let a = store
+        .acquire_lease("gl-alloc", "replica-a", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    clock.advance(TTL + Duration::from_secs(1));
+    let b = store
+        .acquire_lease("gl-alloc", "replica-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_lease(&b).await.unwrap();
+    let err = store.check_lease(&a).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LeaseSuperseded { current_owner, .. } if current_owner == "replica-b"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("granted to `replica-b`"), "{text}");
+    assert!(!text.contains("``"), "{text}");
+}
+
+/// An operator releases a lease by hand: recorded in the audit trail with who did it, the
+/// holder's run is closed as abandoned, and the holder's writes are refused from then on.
+pub async fn leases_are_released_by_hand(store: &dyn StateStore, _clock: &ManualClock) {
+    let err = store
+        .release_lease_by_hand("gl-alloc", 1, "alice@ops")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    let holder = LeaseHolder {
+        owner: "replica-a".into(),
+        instance: "stuck-instance".into(),
+        process: None,
+    };
+    let lease = store
+        .acquire_lease_as("gl-alloc", &holder, TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let run = store.start_run(&lease).await.unwrap();
+    let err = store
+        .release_lease_by_hand("gl-alloc", lease.fence + 1, "alice@ops")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidTransition { .. }),
+        "{err:?}"
+    );
+    let released = store
+        .release_lease_by_hand("gl-alloc", lease.fence, "alice@ops")
+        .await
+        .unwrap();
+    assert_eq!(released, lease);
+    assert_eq!(store.current_lease("gl-alloc").await.unwrap(), None);
+    assert!(
+        store
+            .record_intent(&lease, &intent("k", "p", "h"))
+            .await
+            .unwrap_err()
+            .is_fenced()
+    );
+    let closed = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(closed.status, RunStatus::Abandoned);
+    assert!(
+        closed
+            .message
+            .unwrap_or_default()
+            .contains("released by hand by alice@ops")
+    );
+    let trail = store.audit_for_key("gl-alloc", "lease").await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].summary["released_by"], "alice@ops");
+    assert_eq!(trail[0].summary["owner"], "replica-a");
+    assert!(trail[0].outcome.contains("released by hand"), "{trail:?}");
+    let next = store
+        .acquire_lease("gl-alloc", "replica-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.fence, lease.fence + 1);
 }
 
 /// Extension used by the suite: `ManualClock::now` via the `Clock` trait, truncated like the
@@ -1310,6 +1538,9 @@ macro_rules! store_suite_tests {
             every_write_is_fenced,
             reference_key_map,
             attempts_are_stamped_fenced_and_cleared_by_a_rearm,
+            dead_holders_are_taken_over_at_once,
+            lost_lease_names_the_new_owner,
+            leases_are_released_by_hand,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

@@ -16,6 +16,9 @@
 //! again once its settle horizon has passed (as its output tells an operator to); a post run
 //! refused because another owner's lease has not expired yet is retried until it has.
 //!
+//! - `CRASH_POST_ONLY_MONTH` (optional): run only the post flow of this month, as lease owner
+//!   `CRASH_OWNER` (default `crash-child`); the replica test (`tests/replicas.rs`) pauses it.
+//!
 //! Prints `done` and exits 0 when all three flows completed; prints the error and exits 2
 //! otherwise.
 
@@ -58,6 +61,22 @@ async fn run() -> Result<(), String> {
         concurrency: number("CRASH_CONCURRENCY", 1)? as usize,
         ..PostOptions::default()
     };
+    if let Ok(month) = std::env::var("CRASH_POST_ONLY_MONTH") {
+        let month: u32 = month
+            .parse()
+            .map_err(|e| format!("CRASH_POST_ONLY_MONTH: {e}"))?;
+        let owner = std::env::var("CRASH_OWNER").unwrap_or_else(|_| OWNER.to_owned());
+        let flow = harness::post_flow(&looker, &acumatica, store, month, &owner)
+            .map_err(|e| format!("post flow: {e}"))?;
+        let summary = flow
+            .run()
+            .await
+            .map_err(|e| format!("post run of month {month}: {e}"))?;
+        if summary.status != RunStatus::Succeeded {
+            return Err(format!("post run of month {month}: {summary}"));
+        }
+        return Ok(());
+    }
     for month in harness::months() {
         let flow = harness::post_flow_with(
             &looker,
