@@ -210,7 +210,14 @@ async fn assert_current_figures_once(env: &Env, changed_branch: Option<&str>) ->
                 .or_default() += l.debit - l.credit;
         }
     }
-    let batches = env.tagged_batches();
+    // Postings (`[mlc:`) and the reversals that cancel them (`[mlc-rev:`, in the same partition).
+    let batches: Vec<_> = env
+        .acu
+        .state()
+        .journal_transactions()
+        .into_iter()
+        .filter(|b| b.description.as_deref().is_some_and(|d| d.contains("[mlc")))
+        .collect();
     let mut actual: Net = BTreeMap::new();
     let mut descriptions: BTreeMap<String, usize> = BTreeMap::new();
     for b in &batches {
