@@ -14,7 +14,7 @@
 //! 4. runs the Looker query (its fields validated against the explore first) and streams the
 //!    rows; maps them ([`JournalMapping`]); **validates** every journal, reporting every problem
 //!    at once; journals with problems are never posted, dead-lettered for replay, and the
-//!    [`ValidationPolicy`] decides about the others;
+//!    [`ValidationPolicy`](crate::validate::ValidationPolicy) decides about the others;
 //! 5. for each journal: natural key → **intent** in the ledger → **lookup** in Acumatica (one
 //!    list request per page of keys) → **create only if absent** (insert-only PUT) →
 //!    **outcome** in the ledger → **audit** event; optional release. Right before each create
