@@ -971,6 +971,7 @@ async fn data_changes_while_a_client_pages() {
             after_list_requests: 1,
             insert: 3,
             touch: 2,
+            delete: 0,
         })
         .unwrap();
     let page1 = api.json("JournalTransaction?$top=20&$skip=0").await;
@@ -1012,7 +1013,8 @@ async fn data_changes_while_a_client_pages() {
                 entity: "Account".into(),
                 after_list_requests: 1,
                 insert: 1,
-                touch: 0
+                touch: 0,
+                delete: 0
             })
             .is_err()
     );

@@ -137,6 +137,7 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
                         after_list_requests: 1,
                         insert: usize::from(rng.bool()),
                         touch: rng.usize(0..=2),
+                        delete: 0,
                     })
                     .unwrap();
             }
