@@ -358,3 +358,69 @@ impl RecordSource for AcumaticaChanges {
         Ok(self.window(after, Some(until)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).unwrap()
+    }
+
+    #[test]
+    fn window_bounds_widen_to_whole_milliseconds() {
+        let t = at(1_000) + chrono::Duration::microseconds(250);
+        assert_eq!(floor_ms(t), at(1_000));
+        assert_eq!(ceil_ms(t), at(1_001));
+        assert_eq!(ceil_ms(at(1_000)), at(1_000));
+    }
+
+    #[test]
+    fn an_overfull_slice_splits_at_the_median_and_always_shrinks() {
+        let s = Slice {
+            from: Some(at(0)),
+            to: Some(at(1_000)),
+        };
+        let mut stamps = vec![at(900), at(10), at(500), at(20), at(30)];
+        let (a, b) = s.split(&mut stamps).unwrap();
+        assert_eq!(
+            (a.from, a.to, b.from, b.to),
+            (Some(at(0)), Some(at(30)), Some(at(30)), Some(at(1_000)))
+        );
+        // All at the lower bound: the first millisecond is split off.
+        let (a, b) = s.split(&mut [at(0), at(0), at(0)]).unwrap();
+        assert!(a.is_instant() && a.from == Some(at(0)) && b.from == Some(at(1)));
+        // Unbounded below.
+        let open = Slice {
+            from: None,
+            to: None,
+        };
+        let (a, b) = open.split(&mut [at(5), at(7), at(9)]).unwrap();
+        assert_eq!((a.to, b.from, b.to), (Some(at(7)), Some(at(7)), None));
+        // One millisecond wide, or nothing to split by: offset paging instead.
+        let instant = Slice {
+            from: Some(at(7)),
+            to: Some(at(8)),
+        };
+        assert!(instant.is_instant());
+        assert!(instant.split(&mut [at(7), at(7)]).is_none());
+        assert!(s.split(&mut []).is_none());
+    }
+
+    #[test]
+    fn stamps_are_read_with_or_without_an_offset() {
+        let v =
+            serde_json::json!({"LastModifiedDateTime": {"value": "2023-12-14T17:20:45.16+00:00"}});
+        assert_eq!(
+            stamp_of(&v, "LastModifiedDateTime"),
+            Some(
+                Utc.with_ymd_and_hms(2023, 12, 14, 17, 20, 45).unwrap()
+                    + chrono::Duration::milliseconds(160)
+            )
+        );
+        let naive = serde_json::json!({"LastModified": {"value": "2020-02-06T18:03:19.213"}});
+        assert!(stamp_of(&naive, "LastModified").is_some());
+        assert!(stamp_of(&naive, "LastModifiedDateTime").is_none());
+    }
+}
