@@ -57,8 +57,9 @@ fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
 async fn plan_and_run_refuse_a_feed_table_on_a_reference_flow_and_write_nothing() {
     // The sandbox config ends with the approved_vendors reference flow: [flows.feed] appended
     // lands in it.
-    let rig = Rig::edited(|c| format!("{c}\n[flows.feed]\nlag_secs = 60\n")).await;
-    let line = rig.line_of("[flows.feed]");
+    // (The sandbox's gl_feed has a [flows.feed] of its own; the appended one is marked.)
+    let rig = Rig::edited(|c| format!("{c}\n[flows.feed] # appended\nlag_secs = 60\n")).await;
+    let line = rig.line_of("[flows.feed] # appended");
     let kind_line = rig.line_of("kind = \"reference\"");
     for args in [
         &["plan"][..],

@@ -71,6 +71,18 @@ pub trait RecordSource: Send + Sync {
 
     /// Opens the records after `after` (all records when `None`) as a stream of pages.
     async fn pages(&self, after: Option<&Self::Cursor>) -> Result<PageStream<Self::Record>>;
+
+    /// Opens the records after `after` and before `until` (the end of a window, such as the
+    /// feed's signpost). A source may return records past `until` too (the default opens
+    /// [`pages`](Self::pages), with no end); it must not leave out any record before it.
+    async fn pages_until(
+        &self,
+        after: Option<&Self::Cursor>,
+        until: &Self::Cursor,
+    ) -> Result<PageStream<Self::Record>> {
+        let _ = until;
+        self.pages(after).await
+    }
 }
 
 /// A document the target system holds, as a lookup or a create returns it.

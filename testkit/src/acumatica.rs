@@ -51,7 +51,7 @@ use rust_decimal::Decimal;
 pub use auth::AuthCounters;
 pub use generate::DataSize;
 pub use routes::EndpointListShape;
-pub use store::MidListingMutation;
+pub use store::{ListOrder, MidListingMutation};
 
 use crate::faults::Faults;
 use crate::inspect::RequestLog;
@@ -60,7 +60,7 @@ use crate::server::{ErrorStyle, FakeServer};
 use render::Shape;
 use routes::{Inner, Settings};
 use store::{PendingMutation, Store, key_of};
-use value::{Val, format_datetime};
+use value::{Row, Val, format_datetime};
 
 /// How to build a fake Acumatica site.
 #[derive(Clone, Debug)]
@@ -74,6 +74,7 @@ pub struct AcumaticaOptions {
     endpoint_list: EndpointListShape,
     addr: Option<SocketAddr>,
     key_numbering: Vec<(String, String)>,
+    list_order: ListOrder,
 }
 
 impl Default for AcumaticaOptions {
@@ -94,6 +95,7 @@ impl Default for AcumaticaOptions {
             endpoint_list: EndpointListShape::Object,
             addr: None,
             key_numbering: Vec::new(),
+            list_order: ListOrder::Key,
         }
     }
 }
@@ -113,6 +115,19 @@ impl AcumaticaOptions {
     /// How much generated data to seed.
     pub fn data(mut self, data: DataSize) -> Self {
         self.data = data;
+        self
+    }
+
+    /// The order list requests answer in (default [`ListOrder::Key`]); see
+    /// also [`Acumatica::set_list_order`].
+    ///
+    /// ```
+    /// use testkit::acumatica::{AcumaticaOptions, ListOrder};
+    /// let options = AcumaticaOptions::default().list_order(ListOrder::Shuffled { seed: 7 });
+    /// # let _ = options;
+    /// ```
+    pub fn list_order(mut self, order: ListOrder) -> Self {
+        self.list_order = order;
         self
     }
 
@@ -242,6 +257,7 @@ impl Acumatica {
     pub fn new(options: &AcumaticaOptions) -> Self {
         let mut store = Store::new();
         generate::seed_all(&mut store, &options.data);
+        store.list_order = options.list_order;
         let auth = auth::AuthState::new(
             auth::Credentials::default(),
             auth::AuthSettings {
@@ -468,6 +484,46 @@ impl Acumatica {
         }
         routes::apply_mutation(&mut self.inner.write(), plan);
         Ok(())
+    }
+
+    /// Mid-listing mutations set and not fired yet.
+    pub fn pending_mutations(&self) -> usize {
+        self.inner.read().mutations.len()
+    }
+
+    /// Change the order list requests answer in from now on.
+    pub fn set_list_order(&self, order: ListOrder) {
+        self.inner.write().list_order = order;
+    }
+
+    /// Touch the first `n` records of `entity` in key order with **one**
+    /// `LastModifiedDateTime` (as a mass update or an import does) and an
+    /// " (edited)" suffix on their `Description`; returns that time in UTC
+    /// milliseconds.
+    pub fn touch_together(&self, entity: &str, n: usize) -> Result<i64, MutationError> {
+        if schema::entity(entity).is_none() {
+            return Err(MutationError(format!(
+                "'{entity}' is not an entity this fake serves"
+            )));
+        }
+        let mut store = self.inner.write();
+        let now = store.now_ms();
+        let schema = store.table(entity).schema;
+        let rows: Vec<Row> = store
+            .table(entity)
+            .all()
+            .take(n)
+            .map(|r| (**r).clone())
+            .collect();
+        for mut row in rows {
+            if let Some((idx, _)) = schema.field("Description") {
+                let old = row.get(idx).and_then(Val::as_str).unwrap_or("").to_owned();
+                row.set(idx, Some(Val::Str(format!("{old} (edited)").into())));
+            }
+            Store::touch(schema, &mut row, now);
+            store.table_mut(entity).put(row);
+        }
+        Ok(now)
     }
 
     /// API sessions currently counted against the license.

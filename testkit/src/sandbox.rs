@@ -333,6 +333,12 @@ cron = "*/15 * * * *"
 entities = ["JournalTransaction", "Account"]
 warehouse = "sqlite://{state_dir}{sep}warehouse.db"
 
+# Each window ends lag_secs before the run starts; a record changed later is read by the next
+# run. The sandbox's Acumatica shares this machine's clock, so it needs no lag; against a real
+# site keep the default (60 s).
+[flows.feed]
+lag_secs = 0
+
 # Reference records: the approved-vendor list kept in Looker, upserted into Acumatica's
 # vendors by VendorID; only fields that differ are sent, so a run with nothing changed
 # writes nothing.

@@ -2,7 +2,7 @@
 //! driven with plain HTTP (not our client crate).
 
 use serde_json::{Value, json};
-use testkit::acumatica::{AcumaticaFake, AcumaticaOptions, MidListingMutation};
+use testkit::acumatica::{AcumaticaFake, AcumaticaOptions, ListOrder, MidListingMutation};
 use testkit::seed::{self, credentials as c};
 use testkit::{FaultKind, FaultRule};
 
@@ -971,6 +971,7 @@ async fn data_changes_while_a_client_pages() {
             after_list_requests: 1,
             insert: 3,
             touch: 2,
+            delete: 0,
         })
         .unwrap();
     let page1 = api.json("JournalTransaction?$top=20&$skip=0").await;
@@ -1012,10 +1013,120 @@ async fn data_changes_while_a_client_pages() {
                 entity: "Account".into(),
                 after_list_requests: 1,
                 insert: 1,
-                touch: 0
+                touch: 0,
+                delete: 0
             })
             .is_err()
     );
+}
+
+fn batch_nbrs(page: &Value) -> Vec<String> {
+    page.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["BatchNbr"]["value"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shuffled_list_order_changes_between_requests_and_filters_still_apply() {
+    let fake = fake().await;
+    let api = Api::new(&fake).await;
+    let keyed = batch_nbrs(&api.json("JournalTransaction?$select=BatchNbr").await);
+    let mut sorted = keyed.clone();
+    sorted.sort();
+    assert_eq!(keyed, sorted, "key order by default");
+    fake.state().set_list_order(ListOrder::Shuffled { seed: 3 });
+    let a = batch_nbrs(&api.json("JournalTransaction?$select=BatchNbr").await);
+    let b = batch_nbrs(&api.json("JournalTransaction?$select=BatchNbr").await);
+    assert_ne!(a, b, "a new order on every request");
+    assert_ne!(a, keyed);
+    let (mut a_sorted, mut b_sorted) = (a.clone(), b.clone());
+    a_sorted.sort();
+    b_sorted.sort();
+    assert_eq!(a_sorted, keyed, "the same records, in another order");
+    assert_eq!(b_sorted, keyed);
+    // $top and $skip apply to the order of that request.
+    let page = batch_nbrs(
+        &api.json("JournalTransaction?$select=BatchNbr&$top=7&$skip=7")
+            .await,
+    );
+    assert_eq!(page.len(), 7);
+    // A time range filter still selects exactly the records in it.
+    let all = api
+        .json("JournalTransaction?$select=BatchNbr,LastModifiedDateTime")
+        .await;
+    let mut stamps: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["LastModifiedDateTime"]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    stamps.sort_by_key(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap());
+    let (from, to) = (&stamps[10], &stamps[20]);
+    let enc = |s: &str| s.replace(':', "%3A").replace('+', "%2B");
+    let range = api
+        .json(&format!(
+            "JournalTransaction?$select=BatchNbr&$filter=LastModifiedDateTime ge datetimeoffset'{}' and LastModifiedDateTime lt datetimeoffset'{}'",
+            enc(from),
+            enc(to)
+        ))
+        .await;
+    assert_eq!(range.as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn mid_listing_deletes_shift_later_records_and_touch_together_shares_one_stamp() {
+    let fake = fake().await;
+    let api = Api::new(&fake).await;
+    let before = batch_nbrs(&api.json("JournalTransaction?$select=BatchNbr").await);
+    fake.state()
+        .mutate_mid_listing(MidListingMutation {
+            entity: "JournalTransaction".into(),
+            after_list_requests: 1,
+            insert: 0,
+            touch: 0,
+            delete: 2,
+        })
+        .unwrap();
+    assert_eq!(fake.state().pending_mutations(), 1);
+    let page1 = batch_nbrs(
+        &api.json("JournalTransaction?$select=BatchNbr&$top=10")
+            .await,
+    );
+    assert_eq!(fake.state().pending_mutations(), 0);
+    assert_eq!(page1, before[..10]);
+    let page2 = batch_nbrs(
+        &api.json("JournalTransaction?$select=BatchNbr&$top=10&$skip=10")
+            .await,
+    );
+    // The first two were deleted, so offset 10 now starts two records later: two are skipped.
+    assert_eq!(page2, before[12..22]);
+    assert_eq!(fake.state().count("JournalTransaction"), before.len() - 2);
+
+    let ms = fake
+        .state()
+        .touch_together("JournalTransaction", 5)
+        .unwrap();
+    let docs = fake.state().documents("JournalTransaction");
+    let stamp = |d: &Value| {
+        chrono::DateTime::parse_from_rfc3339(d["LastModifiedDateTime"]["value"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert!(docs[..5].iter().all(|d| stamp(d) == ms));
+    assert!(docs[5..].iter().all(|d| stamp(d) < ms));
+    assert!(docs[..5].iter().all(|d| {
+        d["Description"]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("(edited)")
+    }));
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@
 //! the lookups, the insert-only PUTs, the ledger writes and the feed's pages. The seed is
 //! printed; set `CRASH_SEED` to replay a plan and `CRASH_KILLS` for more kills (default 20
 //! per backend). Between incarnations the Acumatica data changes (records inserted and
-//! touched), so the feed always has new work when it is killed.
+//! touched), so the feed always has new work when it is killed, and the fake lists in a new
+//! order on every request.
 //!
 //! Runs on SQLite always and on PostgreSQL when `ML_CONNECTOR_TEST_POSTGRES_URL` is set (a
 //! fresh schema per run).
@@ -19,7 +20,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ml_connector_tests::harness;
-use testkit::acumatica::{AcumaticaFake, AcumaticaOptions, MidListingMutation};
+use testkit::acumatica::{AcumaticaFake, AcumaticaOptions, ListOrder, MidListingMutation};
 use testkit::looker::{LookerConfig, LookerFake};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
@@ -67,7 +68,10 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
             .journal_transactions(12)
             // Every killed child leaves its OAuth session counted until the token expires;
             // the crash test is about the ledger, not the licence, so allow plenty.
-            .max_sessions(10_000),
+            .max_sessions(10_000)
+            // A new list order on every request (the contract API promises none): the feed
+            // must lose nothing whatever order the pages come in.
+            .list_order(ListOrder::Shuffled { seed: rng.u64(..) }),
     )
     .await
     .unwrap();
@@ -137,6 +141,7 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
                         after_list_requests: 1,
                         insert: usize::from(rng.bool()),
                         touch: rng.usize(0..=2),
+                        delete: 0,
                     })
                     .unwrap();
             }

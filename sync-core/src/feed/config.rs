@@ -94,6 +94,8 @@ impl FeedEntity {
 pub struct FeedOptions {
     /// The signpost is the run's start minus this lag (default 60 s), so changes whose
     /// timestamps were taken just before the start but committed just after are not passed.
+    /// Each window ends at its signpost: a record changed less than `lag_secs` before a run
+    /// (or during it) is read by the next run.
     pub lag_secs: u64,
     /// Each window starts this much before the stored mark (default 300 s): a safety overlap
     /// for clock skew between Acumatica's servers. Records read twice are upserted twice, which

@@ -6,9 +6,10 @@
 //! 1. takes a **signpost**: the run's start minus a small lag;
 //! 2. reads the entity's **high-water mark** and opens the window at the mark minus a
 //!    configurable **lookback** (everything on the first run);
-//! 3. pages through the records changed in the window ([`AcumaticaChanges`]: offset paging,
-//!    repeats dropped by id; see its docs for why the query has no upper bound), upserting each
-//!    page into the [`WarehouseSink`] by Acumatica id (one transaction per page);
+//! 3. reads the records changed in the window `[since, signpost)` ([`AcumaticaChanges`]: time
+//!    slices that each fit in one request, so no read relies on a stable offset; see its docs),
+//!    upserting each slice into the [`WarehouseSink`] by Acumatica id (one transaction per
+//!    slice); a record changed after the signpost is read by the next run;
 //! 4. moves the mark to the signpost **only after the whole window is written**
 //!    (compare-and-set, fenced by the lease).
 //!
@@ -607,7 +608,10 @@ impl FeedFlow {
             since: window.since,
             signpost: window.signpost,
         });
-        let mut pages = entry.source.pages(window.since.as_ref()).await?;
+        let mut pages = entry
+            .source
+            .pages_until(window.since.as_ref(), &window.signpost)
+            .await?;
         let mut seen: HashSet<String> = HashSet::new();
         while let Some(page) = pages.try_next().await? {
             window.pages += 1;

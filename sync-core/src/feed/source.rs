@@ -5,26 +5,37 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use acumatica_client::ListQuery;
+use std::collections::BTreeSet;
+
 use acumatica_client::entity::modified_field;
+use acumatica_client::{Filter, ListQuery};
+use chrono::DurationRound;
 
 use crate::error::{Error, Result};
 use crate::traits::{PageStream, RecordSource};
 
-/// Records of one entity changed after a cursor (`LastModifiedDateTime gt <cursor>`), as raw
-/// JSON with their details expanded, by offset pages; repeats across pages are dropped by `id`.
+/// Records of one entity changed in a window, as raw JSON with their details expanded, read
+/// by **time slices** so that no read depends on a stable offset.
 ///
-/// # Why the window has no upper bound in the query
+/// # Why time slices
 ///
-/// The contract API has no ordering guarantee and pages only by `$skip`. A filter
-/// `LastModifiedDateTime gt since and LastModifiedDateTime le signpost` loses records: when a
-/// record on an already-read page is modified while paging, its new timestamp moves it *out*
-/// of the filtered set, every later record shifts one place forward, and the next `$skip` jumps
-/// over one unread record. With only the lower bound, a modification keeps the record *in* the
-/// set (its timestamp only grows) and an insert can only push records back, which repeats a
-/// record (dropped by id) but never skips one. Records newer than the signpost are simply
-/// written early; the flow's mark still moves only to the signpost, so the next window reads
-/// them again. Entities without a last-modified field (`Subaccount`) are read whole each run.
+/// The contract API promises no order and pages only by `$skip` (FACTS section 6). Offset paging
+/// loses records: when a record on an already-read page is deleted, or the server returns a
+/// page in another order, every later record shifts and the next `$skip` jumps over an unread
+/// one. So a window `[since, until)` is read as slices
+/// `LastModifiedDateTime ge A and LastModifiedDateTime lt B`, each in **one request** with
+/// `$top` one above the page size: a slice that answers with at most a page of records was read
+/// whole, in one response, whatever order the server chose. A slice that answers with more is
+/// split in two at the median timestamp of the records it returned, and both halves are read
+/// the same way. Only a slice one millisecond wide (every record shares one timestamp, the
+/// filter's resolution) falls back to offset paging; it is re-read until two complete reads
+/// agree on the set of ids (and neither had a repeat), else the window fails and its mark stays.
+///
+/// A window that fits in one page costs one request, as before. A record modified while the
+/// window is read gets a timestamp after the run's start, so it leaves the window (whose end is
+/// the signpost, before the start) and is read by the next run; a record deleted while the
+/// window is read cannot shift another out of a slice. Entities without a last-modified field
+/// (`Subaccount`) are read whole each run by offset paging.
 ///
 /// ```no_run
 /// use futures::TryStreamExt;
@@ -33,8 +44,9 @@ use crate::traits::{PageStream, RecordSource};
 ///
 /// # async fn demo(client: acumatica_client::Client) -> sync_core::Result<()> {
 /// let bills = AcumaticaChanges::new(client, "Bill").expand(["Details"]).page_size(200);
-/// let since = chrono::Utc::now() - chrono::Duration::hours(1);
-/// let mut pages = bills.pages(Some(&since)).await?;
+/// let until = chrono::Utc::now() - chrono::Duration::minutes(1);
+/// let since = until - chrono::Duration::hours(1);
+/// let mut pages = bills.pages_until(Some(&since), &until).await?;
 /// while let Some(page) = pages.try_next().await? {
 ///     println!("{} bills", page.len());
 /// }
@@ -79,6 +91,249 @@ impl AcumaticaChanges {
     }
 }
 
+/// How many complete offset reads of a one-timestamp slice may disagree before the window
+/// fails (its mark stays; the next run tries again).
+const MAX_FIXED_READS: usize = 8;
+
+/// One slice of a window: `[from, to)`, both on whole milliseconds (the filter's resolution);
+/// `None` is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slice {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+fn one_ms() -> chrono::Duration {
+    chrono::Duration::milliseconds(1)
+}
+
+fn floor_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::TimeDelta::milliseconds(1))
+        .unwrap_or(t)
+}
+
+fn ceil_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    let f = floor_ms(t);
+    if f == t { t } else { f + one_ms() }
+}
+
+impl Slice {
+    /// Whether the slice cannot be split further (one millisecond wide).
+    fn is_instant(&self) -> bool {
+        matches!((self.from, self.to), (Some(a), Some(b)) if b - a <= one_ms())
+    }
+
+    /// Two halves split at the median of `stamps` (the timestamps an overfull read returned),
+    /// or `None` when the slice cannot be split.
+    fn split(&self, stamps: &mut [DateTime<Utc>]) -> Option<(Slice, Slice)> {
+        if self.is_instant() || stamps.is_empty() {
+            return None;
+        }
+        stamps.sort_unstable();
+        let mut m = floor_ms(stamps[stamps.len() / 2]);
+        if let Some(a) = self.from
+            && m <= a
+        {
+            m = a + one_ms();
+        }
+        if let Some(b) = self.to
+            && m >= b
+        {
+            m = b - one_ms();
+        }
+        if self.from.is_some_and(|a| m <= a) {
+            return None;
+        }
+        Some((
+            Slice {
+                from: self.from,
+                to: Some(m),
+            },
+            Slice {
+                from: Some(m),
+                to: self.to,
+            },
+        ))
+    }
+}
+
+/// What reading one slice in one request gave.
+enum SliceRead {
+    /// The whole slice.
+    Whole(Vec<Value>),
+    /// More than a page: the slice must be split (the records' timestamps).
+    Overfull(Vec<DateTime<Utc>>),
+}
+
+/// The timestamp `field` of a raw record, if it has a readable one (offset-less values are
+/// taken as UTC).
+fn stamp_of(raw: &Value, field: &str) -> Option<DateTime<Utc>> {
+    let v = raw.get(field)?;
+    let text = v.get("value").unwrap_or(v).as_str()?;
+    let ts: acumatica_client::value::Timestamp = text.parse().ok()?;
+    ts.to_utc_assuming(chrono::FixedOffset::east_opt(0)?)
+}
+
+fn id_of(raw: &Value) -> Option<&str> {
+    raw.get("id").and_then(Value::as_str)
+}
+
+impl AcumaticaChanges {
+    fn base_query(&self) -> ListQuery {
+        let mut query = ListQuery::new();
+        if !self.expand.is_empty() {
+            query = query.expand(self.expand.clone());
+        }
+        query
+    }
+
+    fn slice_query(&self, field: &str, slice: &Slice) -> ListQuery {
+        let mut query = self.base_query();
+        let mut filter: Option<Filter> = None;
+        if let Some(a) = slice.from {
+            filter = Some(Filter::ge(field, a.fixed_offset()));
+        }
+        if let Some(b) = slice.to {
+            let lt = Filter::lt(field, b.fixed_offset());
+            filter = Some(match filter {
+                Some(f) => f.and(lt),
+                None => lt,
+            });
+        }
+        if let Some(f) = filter {
+            query = query.filter(f);
+        }
+        query
+    }
+
+    /// One request of the slice with `$top` one above the page size.
+    async fn read_slice(&self, field: &str, slice: &Slice) -> Result<SliceRead> {
+        let top = self.page_size.saturating_add(1);
+        let query = self.slice_query(field, slice).page_size(top).top(top);
+        let pages: Vec<acumatica_client::Page<Value>> = self
+            .client
+            .list_json_pages(&self.entity, query)
+            .try_collect()
+            .await?;
+        let returned: usize = pages.iter().map(|p| p.returned).sum();
+        let records: Vec<Value> = pages.into_iter().flat_map(|p| p.records).collect();
+        if returned <= self.page_size as usize {
+            return Ok(SliceRead::Whole(records));
+        }
+        Ok(SliceRead::Overfull(
+            records.iter().filter_map(|r| stamp_of(r, field)).collect(),
+        ))
+    }
+
+    /// Offset paging of a slice that cannot be split, repeated until two complete reads agree
+    /// on the set of ids and neither saw a repeat.
+    async fn read_fixed(&self, field: &str, slice: &Slice) -> Result<Vec<Value>> {
+        let mut previous: Option<BTreeSet<String>> = None;
+        for _ in 0..MAX_FIXED_READS {
+            let query = self.slice_query(field, slice).page_size(self.page_size);
+            let pages: Vec<acumatica_client::Page<Value>> = self
+                .client
+                .list_json_pages(&self.entity, query)
+                .try_collect()
+                .await?;
+            let repeats: usize = pages.iter().map(|p| p.repeats_dropped).sum();
+            let records: Vec<Value> = pages.into_iter().flat_map(|p| p.records).collect();
+            let ids: BTreeSet<String> = records
+                .iter()
+                .filter_map(|r| id_of(r).map(str::to_owned))
+                .collect();
+            let clean = repeats == 0 && ids.len() == records.len();
+            if clean && previous.as_ref() == Some(&ids) {
+                return Ok(records);
+            }
+            tracing::debug!(entity = %self.entity, slice = ?slice, records = records.len(), repeats, "one-timestamp slice read again");
+            previous = clean.then_some(ids);
+        }
+        Err(Error::data(
+            format!(
+                "{} records modified in {:?}..{:?}",
+                self.entity, slice.from, slice.to
+            ),
+            format!(
+                "more than a page ({}) of records share one timestamp and {MAX_FIXED_READS} offset reads of them did not agree (the server reorders or the records change while they are read); the window's mark stays, so the next run reads them again; a larger page_size reads them in one request",
+                self.page_size
+            ),
+        ))
+    }
+
+    /// Records of the window `[since, until)` (unbounded where `None`) as a stream of pages,
+    /// one per slice that held records. The stream ends only after every slice was read.
+    fn sliced(
+        &self,
+        field: String,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> PageStream<Value> {
+        let first = Slice {
+            from: since.map(floor_ms),
+            to: until.map(ceil_ms),
+        };
+        let this = self.clone();
+        let state = (this, field, vec![first]);
+        futures::stream::try_unfold(state, |(this, field, mut todo)| async move {
+            while let Some(slice) = todo.pop() {
+                let records = if slice.is_instant() {
+                    this.read_fixed(&field, &slice).await?
+                } else {
+                    match this.read_slice(&field, &slice).await? {
+                        SliceRead::Whole(records) => records,
+                        SliceRead::Overfull(mut stamps) => match slice.split(&mut stamps) {
+                            Some((older, newer)) => {
+                                tracing::debug!(entity = %this.entity, slice = ?slice, "slice holds more than a page; split");
+                                todo.push(newer);
+                                todo.push(older);
+                                continue;
+                            }
+                            None => this.read_fixed(&field, &slice).await?,
+                        },
+                    }
+                };
+                if !records.is_empty() {
+                    return Ok(Some((records, (this, field, todo))));
+                }
+            }
+            Ok(None)
+        })
+        .boxed()
+    }
+
+    /// Records whose last-modified time is in `[since, until)` (from the start when `since` is
+    /// `None`), read by time slices (see the type's docs). Entities without a last-modified
+    /// field are read whole by offset paging.
+    ///
+    /// # Errors
+    /// None when opening; the stream yields the errors of its requests, and a data error for
+    /// a one-timestamp slice whose reads never agreed.
+    pub fn window(
+        &self,
+        since: Option<&DateTime<Utc>>,
+        until: Option<&DateTime<Utc>>,
+    ) -> PageStream<Value> {
+        match modified_field(&self.entity, self.client.endpoint_version()) {
+            Ok(field) => self.sliced(field.to_owned(), since.copied(), until.copied()),
+            Err(_) => {
+                let query = self.base_query().page_size(self.page_size);
+                let entity = self.entity.clone();
+                self.client
+                    .list_json_pages(&self.entity, query)
+                    .map_err(Error::from)
+                    .map_ok(move |page| {
+                        if page.repeats_dropped > 0 {
+                            tracing::debug!(entity = %entity, repeats = page.repeats_dropped, "repeats dropped by id");
+                        }
+                        page.records
+                    })
+                    .boxed()
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl RecordSource for AcumaticaChanges {
     type Record = Value;
@@ -88,30 +343,84 @@ impl RecordSource for AcumaticaChanges {
         format!("acumatica {}", self.entity)
     }
 
+    /// Records modified at or after `after` (everything when `None`), by time slices with no
+    /// upper bound.
     async fn pages(&self, after: Option<&DateTime<Utc>>) -> Result<PageStream<Value>> {
-        let mut query = ListQuery::new().page_size(self.page_size);
-        if !self.expand.is_empty() {
-            query = query.expand(self.expand.clone());
-        }
-        if let Some(since) = after
-            && self.is_incremental()
-        {
-            let filter = self
-                .client
-                .changed_filter(&self.entity, since.fixed_offset(), None)?;
-            query = query.filter(filter);
-        }
-        let entity = self.entity.clone();
-        Ok(self
-            .client
-            .list_json_pages(&self.entity, query)
-            .map_err(Error::from)
-            .map_ok(move |page| {
-                if page.repeats_dropped > 0 {
-                    tracing::debug!(entity = %entity, repeats = page.repeats_dropped, "repeats dropped by id");
-                }
-                page.records
-            })
-            .boxed())
+        Ok(self.window(after, None))
+    }
+
+    /// Records modified in `[after, until)`, by time slices.
+    async fn pages_until(
+        &self,
+        after: Option<&DateTime<Utc>>,
+        until: &DateTime<Utc>,
+    ) -> Result<PageStream<Value>> {
+        Ok(self.window(after, Some(until)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).unwrap()
+    }
+
+    #[test]
+    fn window_bounds_widen_to_whole_milliseconds() {
+        let t = at(1_000) + chrono::Duration::microseconds(250);
+        assert_eq!(floor_ms(t), at(1_000));
+        assert_eq!(ceil_ms(t), at(1_001));
+        assert_eq!(ceil_ms(at(1_000)), at(1_000));
+    }
+
+    #[test]
+    fn an_overfull_slice_splits_at_the_median_and_always_shrinks() {
+        let s = Slice {
+            from: Some(at(0)),
+            to: Some(at(1_000)),
+        };
+        let mut stamps = vec![at(900), at(10), at(500), at(20), at(30)];
+        let (a, b) = s.split(&mut stamps).unwrap();
+        assert_eq!(
+            (a.from, a.to, b.from, b.to),
+            (Some(at(0)), Some(at(30)), Some(at(30)), Some(at(1_000)))
+        );
+        // All at the lower bound: the first millisecond is split off.
+        let (a, b) = s.split(&mut [at(0), at(0), at(0)]).unwrap();
+        assert!(a.is_instant() && a.from == Some(at(0)) && b.from == Some(at(1)));
+        // Unbounded below.
+        let open = Slice {
+            from: None,
+            to: None,
+        };
+        let (a, b) = open.split(&mut [at(5), at(7), at(9)]).unwrap();
+        assert_eq!((a.to, b.from, b.to), (Some(at(7)), Some(at(7)), None));
+        // One millisecond wide, or nothing to split by: offset paging instead.
+        let instant = Slice {
+            from: Some(at(7)),
+            to: Some(at(8)),
+        };
+        assert!(instant.is_instant());
+        assert!(instant.split(&mut [at(7), at(7)]).is_none());
+        assert!(s.split(&mut []).is_none());
+    }
+
+    #[test]
+    fn stamps_are_read_with_or_without_an_offset() {
+        let v =
+            serde_json::json!({"LastModifiedDateTime": {"value": "2023-12-14T17:20:45.16+00:00"}});
+        assert_eq!(
+            stamp_of(&v, "LastModifiedDateTime"),
+            Some(
+                Utc.with_ymd_and_hms(2023, 12, 14, 17, 20, 45).unwrap()
+                    + chrono::Duration::milliseconds(160)
+            )
+        );
+        let naive = serde_json::json!({"LastModified": {"value": "2020-02-06T18:03:19.213"}});
+        assert!(stamp_of(&naive, "LastModified").is_some());
+        assert!(stamp_of(&naive, "LastModifiedDateTime").is_none());
     }
 }

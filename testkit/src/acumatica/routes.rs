@@ -524,10 +524,13 @@ fn list(inner: &Arc<Inner>, def: &'static EntityDef, version: &str, q: &Query) -
         (Ok(t), Ok(s)) => (t, s.unwrap_or(0)),
         (Err(r), _) | (_, Err(r)) => return *r,
     };
-    let rows = inner
-        .read()
-        .table(def.name)
-        .select(filter.as_ref(), skip, top);
+    let rows = {
+        let store = inner.read();
+        let shuffle = store.next_list_shuffle();
+        store
+            .table(def.name)
+            .select_ordered(filter.as_ref(), skip, top, shuffle)
+    };
     after_list(inner, def.name);
     stream_rows(rows, shape, links_base(version), def.name)
 }
@@ -609,6 +612,15 @@ fn after_list(inner: &Inner, entity: &str) {
 pub(crate) fn apply_mutation(store: &mut Store, plan: &super::store::MidListingMutation) {
     let entity = plan.entity.as_str();
     let schema = store.table(entity).schema;
+    let deleted: Vec<uuid::Uuid> = store
+        .table(entity)
+        .all()
+        .take(plan.delete)
+        .map(|r| r.id)
+        .collect();
+    for id in deleted {
+        store.table_mut(entity).remove(id);
+    }
     let touched: Vec<Row> = store
         .table(entity)
         .all()

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use uuid::Uuid;
 
@@ -109,15 +110,41 @@ impl Table {
         skip: usize,
         top: Option<usize>,
     ) -> Vec<Arc<Row>> {
-        let it = self
+        self.select_ordered(filter, skip, top, None)
+    }
+
+    /// Matching rows after `skip`, at most `top`: in key order, or (with `shuffle` = a seed)
+    /// in an order drawn from that seed, as a server with no order guarantee may answer.
+    pub(crate) fn select_ordered(
+        &self,
+        filter: Option<&Filter>,
+        skip: usize,
+        top: Option<usize>,
+        shuffle: Option<u64>,
+    ) -> Vec<Arc<Row>> {
+        let matching = self
             .rows
             .values()
-            .filter(|r| filter.is_none_or(|f| f.matches(r)))
-            .skip(skip);
-        match top {
-            Some(t) => it.take(t).cloned().collect(),
-            None => it.cloned().collect(),
+            .filter(|r| filter.is_none_or(|f| f.matches(r)));
+        let mut rows: Vec<Arc<Row>> = match shuffle {
+            None => {
+                let it = matching.skip(skip);
+                return match top {
+                    Some(t) => it.take(t).cloned().collect(),
+                    None => it.cloned().collect(),
+                };
+            }
+            Some(seed) => {
+                let mut all: Vec<Arc<Row>> = matching.cloned().collect();
+                fastrand::Rng::with_seed(seed).shuffle(&mut all);
+                all
+            }
+        };
+        rows.drain(..skip.min(rows.len()));
+        if let Some(t) = top {
+            rows.truncate(t);
         }
+        rows
     }
 
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Row>> {
@@ -199,6 +226,26 @@ pub struct MidListingMutation {
     /// has already read) whose `LastModifiedDateTime` moves to now and whose
     /// `Description` (where the entity has one) gets an " (edited)" suffix.
     pub touch: usize,
+    /// Existing records to delete, taken first: the first ones in key order
+    /// (so later records shift towards the front of an offset listing); the
+    /// records touched are the first ones left after the deletes.
+    pub delete: usize,
+}
+
+/// The order in which the fake lists records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Key order on every request, as a real site usually answers (the default).
+    #[default]
+    Key,
+    /// A different order on every list request, drawn from `seed` and the
+    /// request's serial number: the contract API promises no order (FACTS
+    /// section 6), and this is the harshest reading of that. Deterministic
+    /// for the same seed and sequence of requests.
+    Shuffled {
+        /// The seed of the orders.
+        seed: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -219,6 +266,10 @@ pub(crate) struct Store {
     /// Entities whose client-given key is overridden on insert by a
     /// numbering sequence ([`KeyNumbering`]); none by default.
     pub(crate) key_numbering: HashMap<&'static str, KeyNumbering>,
+    /// How list requests order their rows.
+    pub(crate) list_order: ListOrder,
+    /// List requests served so far (draws each shuffled order).
+    list_serial: AtomicU64,
 }
 
 impl Store {
@@ -230,6 +281,17 @@ impl Store {
             ops: HashMap::new(),
             mutations: Vec::new(),
             key_numbering: HashMap::new(),
+            list_order: ListOrder::Key,
+            list_serial: AtomicU64::new(0),
+        }
+    }
+
+    /// The shuffle seed of the next list request (`None`: key order).
+    pub(crate) fn next_list_shuffle(&self) -> Option<u64> {
+        let serial = self.list_serial.fetch_add(1, Ordering::Relaxed);
+        match self.list_order {
+            ListOrder::Key => None,
+            ListOrder::Shuffled { seed } => Some(seed ^ serial.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         }
     }
 
