@@ -7,6 +7,15 @@
 //! - [`post`]: the primary flow. Looker rows become balanced Acumatica journals,
 //!   validated against Acumatica's reference data and posted **exactly once**
 //!   (natural key, intent, batched lookup, create only if absent, outcome).
+//! - [`reference`](mod@reference): the primary flow's second kind. Looker rows become records of one
+//!   Acumatica entity (say `Vendor` by `VendorID`), created if absent, sent only their changed
+//!   fields, left alone when equal; keys the site numbers itself are noticed and mapped or
+//!   refused.
+//! - [`runtime`]: the lease and run lifecycle every flow shares: acquire, start, renew in the
+//!   background, check the lease in the store right before each external write, finish,
+//!   release.
+//! - [`looker_query`]: a Looker query as a source of rows, shared by the post and reference
+//!   flows.
 //! - [`feed`]: the supporting flow. Records changed in Acumatica since the
 //!   high-water mark are upserted into a warehouse; the mark only moves after a
 //!   whole window is written.
@@ -27,7 +36,8 @@
 //!   written), for progress bars and logs.
 //!
 //! The `flows` feature (on by default) brings in the two HTTP clients and the
-//! [`post`], [`feed`], [`adapt`] and [`progress`] modules; without it the store, mapping,
+//! [`post`], [`reference`](mod@reference), [`feed`], [`runtime`], [`looker_query`], [`adapt`] and [`progress`]
+//! modules; without it the store, mapping,
 //! validation, schedules and vault are usable on their own.
 //!
 //! # Example
@@ -54,6 +64,8 @@ pub mod error;
 #[cfg(feature = "flows")]
 pub mod feed;
 pub mod key;
+#[cfg(feature = "flows")]
+pub mod looker_query;
 pub mod mapping;
 #[cfg(feature = "flows")]
 pub mod post;

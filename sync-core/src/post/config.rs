@@ -1,6 +1,5 @@
 //! The primary flow's configuration, readable from TOML.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,52 +9,9 @@ use super::foreign::ForeignJournalPolicy;
 
 use crate::error::{Error, Result};
 use crate::key::{ChangedContentPolicy, LOOKUP_PAGE_SIZE};
+pub use crate::looker_query::LookerQueryConfig;
 use crate::mapping::JournalMapping;
 use crate::validate::ValidationPolicy;
-
-/// Which Looker query feeds the flow.
-///
-/// ```
-/// let q: sync_core::post::LookerQueryConfig = toml::from_str(r#"
-/// model = "finance"
-/// explore = "overhead_allocation"
-/// filters = { "overhead_allocation.period" = "102026" }
-/// "#).unwrap();
-/// assert!(q.fields.is_empty()); // the mapping's columns are requested
-/// assert_eq!(q.limit, -1);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LookerQueryConfig {
-    /// LookML model.
-    pub model: String,
-    /// Explore (the query's `view`).
-    pub explore: String,
-    /// Fields to select; empty means exactly the columns the mapping reads.
-    #[serde(default)]
-    pub fields: Vec<String>,
-    /// Filters: field name to Looker filter expression.
-    #[serde(default)]
-    pub filters: BTreeMap<String, String>,
-    /// Sorts (`view.field desc`).
-    #[serde(default)]
-    pub sorts: Vec<String>,
-    /// Row limit; `-1` (the default) reads every row. A result that reaches a positive limit
-    /// is an error, never silently cut.
-    #[serde(default = "unlimited")]
-    pub limit: i64,
-    /// Rows per page handed to the flow (default 500).
-    #[serde(default = "default_page_rows")]
-    pub page_rows: usize,
-}
-
-fn unlimited() -> i64 {
-    -1
-}
-
-fn default_page_rows() -> usize {
-    500
-}
 
 /// How the primary flow posts.
 ///

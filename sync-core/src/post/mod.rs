@@ -59,6 +59,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
+pub use crate::looker_query::LookerQuerySource;
 pub use config::{
     DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig,
     PostOptions,
@@ -67,7 +68,7 @@ pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreig
 pub(crate) use lease::Stopper;
 pub use lease::default_owner;
 pub use replay::{ReplayOptions, operator};
-pub use sources::{AcumaticaJournals, LookerQuerySource};
+pub use sources::AcumaticaJournals;
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 
 use crate::error::{Error, Result};

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use looker_client::{Row, WriteQuery};
 
 use crate::error::Result;
+use crate::looker_query::{LookerQueryConfig, LookerQuerySource};
 use crate::mapping::ReferenceMapping;
-use crate::post::{LookerQueryConfig, LookerQuerySource};
 use crate::traits::{PageStream, RecordSource};
 
 /// Rows of one Looker query for a [`ReferenceMapping`]: without configured fields it selects
