@@ -12,7 +12,8 @@ use serde_json::Value;
 use sync_core::feed::{AcumaticaChanges, FeedConfig, FeedFlow, FeedOptions};
 use sync_core::store::RunStatus;
 use sync_core::warehouse::{
-    SqliteWarehouse, TableSpec, UpsertSummary, WarehouseError, WarehouseRecord, WarehouseSink,
+    Provenance, RowProvenance, SeenSummary, SqliteWarehouse, TableSpec, UpsertSummary,
+    WarehouseError, WarehouseRecord, WarehouseSink,
 };
 use testkit::acumatica::{ListOrder, MidListingMutation};
 use testkit::looker::LookerConfig;
@@ -232,6 +233,7 @@ impl WarehouseSink for FailingWarehouse {
         &self,
         spec: &TableSpec,
         records: &[WarehouseRecord],
+        seen: &Provenance,
     ) -> Result<UpsertSummary, WarehouseError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
             return Err(WarehouseError::Database {
@@ -240,7 +242,7 @@ impl WarehouseSink for FailingWarehouse {
                 source: "simulated crash".into(),
             });
         }
-        self.inner.upsert(spec, records).await
+        self.inner.upsert(spec, records, seen).await
     }
     async fn raw_record(
         &self,
@@ -251,6 +253,43 @@ impl WarehouseSink for FailingWarehouse {
     }
     async fn count(&self, spec: &TableSpec) -> Result<u64, WarehouseError> {
         self.inner.count(spec).await
+    }
+    async fn row_provenance(
+        &self,
+        spec: &TableSpec,
+        id: &str,
+    ) -> Result<Option<RowProvenance>, WarehouseError> {
+        self.inner.row_provenance(spec, id).await
+    }
+    async fn mark_seen(
+        &self,
+        spec: &TableSpec,
+        ids: &[String],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SeenSummary, WarehouseError> {
+        self.inner.mark_seen(spec, ids, at).await
+    }
+    async fn unseen_since(
+        &self,
+        spec: &TableSpec,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, WarehouseError> {
+        self.inner.unseen_since(spec, since).await
+    }
+    async fn mark_deleted(
+        &self,
+        spec: &TableSpec,
+        ids: &[String],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, WarehouseError> {
+        self.inner.mark_deleted(spec, ids, at).await
+    }
+    async fn purge_deleted(
+        &self,
+        spec: &TableSpec,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, WarehouseError> {
+        self.inner.purge_deleted(spec, before).await
     }
 }
 

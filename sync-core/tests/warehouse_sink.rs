@@ -74,6 +74,9 @@ mod postgres {
                 })
                 .collect()
         }
+        fn json_type(&self) -> &'static str {
+            "JSONB"
+        }
         async fn exec(&self, sql: &str) {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .execute(&self.pool)

@@ -54,18 +54,17 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 pub use config::{FeedConfig, FeedEntity, FeedOptions};
-pub use source::AcumaticaChanges;
+pub use source::{AcumaticaChanges, FeedSource};
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
 use crate::runtime::{self, LeaseKeeper, Stopper, default_owner};
 use crate::schedule::FlowRun;
 use crate::store::{AuditEvent, AuditStage, RunCounts, RunId, RunStatus, StateStore};
-use crate::traits::RecordSource;
-use crate::warehouse::{TableSpec, WarehouseRecord, WarehouseSink};
+use crate::warehouse::{Provenance, TableSpec, WarehouseRecord, WarehouseSink};
 
 /// A source of changed records for the feed (raw JSON, after a timestamp).
-pub type ChangeSource = dyn RecordSource<Record = Value, Cursor = DateTime<Utc>>;
+pub type ChangeSource = dyn FeedSource;
 
 /// What one entity's window did in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,11 +196,7 @@ pub struct FeedFlowBuilder {
 
 impl FeedFlowBuilder {
     /// Adds an entity: its warehouse table and where its changes come from.
-    pub fn entity(
-        mut self,
-        spec: TableSpec,
-        source: impl RecordSource<Record = Value, Cursor = DateTime<Utc>> + 'static,
-    ) -> Self {
+    pub fn entity(mut self, spec: TableSpec, source: impl FeedSource + 'static) -> Self {
         self.entries.push(Entry {
             spec,
             source: Arc::new(source),
@@ -613,7 +608,12 @@ impl FeedFlow {
             .pages_until(window.since.as_ref(), &window.signpost)
             .await?;
         let mut seen: HashSet<String> = HashSet::new();
-        while let Some(page) = pages.try_next().await? {
+        let endpoint_version = entry.source.endpoint_version();
+        loop {
+            let read_at = Utc::now();
+            let Some(page) = pages.try_next().await? else {
+                break;
+            };
             window.pages += 1;
             let mut records: Vec<WarehouseRecord> = Vec::with_capacity(page.len());
             for raw in &page {
@@ -633,7 +633,11 @@ impl FeedFlow {
             });
             // The lease is checked in the store right before each write to the warehouse.
             keeper.check().await?;
-            let written = self.warehouse.upsert(&entry.spec, &records).await?;
+            let seen = Provenance {
+                endpoint_version: endpoint_version.clone(),
+                seen_at: read_at,
+            };
+            let written = self.warehouse.upsert(&entry.spec, &records, &seen).await?;
             window.written += written.written;
             window.stale += written.stale;
             window.detail_lines += written.detail_lines;

@@ -334,6 +334,22 @@ impl AcumaticaChanges {
     }
 }
 
+/// What the feed reads an entity from: its changed records (a [`RecordSource`] by
+/// last-modified time) and where they come from.
+pub trait FeedSource: RecordSource<Record = Value, Cursor = DateTime<Utc>> {
+    /// The Acumatica endpoint version the records are read through (the warehouse's
+    /// `endpoint_version` column); `None` when unknown.
+    fn endpoint_version(&self) -> Option<String> {
+        None
+    }
+}
+
+impl FeedSource for AcumaticaChanges {
+    fn endpoint_version(&self) -> Option<String> {
+        Some(self.client.endpoint_version().to_string())
+    }
+}
+
 #[async_trait]
 impl RecordSource for AcumaticaChanges {
     type Record = Value;

@@ -1,8 +1,8 @@
 //! The one [`WarehouseSink`](super::WarehouseSink) implementation, expanded for each sqlx
 //! backend by [`impl_warehouse_sink!`] (as the state store does), so both run the same logic.
 
-use super::spec::ColumnSpec;
-use super::{ColumnType, WarehouseValue};
+use super::spec::{ColumnSpec, PROVENANCE_COLUMNS};
+use super::{ColumnType, Provenance, WarehouseValue};
 
 /// How a typed value is bound: integers and flags natively, everything else as text.
 pub(super) enum Bind {
@@ -26,17 +26,41 @@ pub(super) fn bind_value(spec: &ColumnSpec, values: &[(String, WarehouseValue)])
     }
 }
 
+/// A timestamp as the warehouse binds it (RFC 3339 UTC, microseconds: text that sorts in time
+/// order on SQLite, cast to TIMESTAMPTZ on PostgreSQL).
+pub(super) fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The binds of the provenance columns, in [`PROVENANCE_COLUMNS`] order, for rows of `entity`
+/// written now: `deleted_at` is NULL (the record was just read).
+pub(super) fn provenance_binds(entity: &str, seen: &Provenance) -> Vec<Bind> {
+    PROVENANCE_COLUMNS
+        .iter()
+        .map(|(name, _)| match *name {
+            "entity" => Bind::Text(Some(entity.to_owned())),
+            "endpoint_version" => Bind::Text(seen.endpoint_version.clone()),
+            "last_seen_at" => Bind::Text(Some(stamp(seen.seen_at))),
+            _ => Bind::Text(None),
+        })
+        .collect()
+}
+
 macro_rules! impl_warehouse_sink {
     (store = $store:ty, db = $db:ty, dialect = $dialect:expr $(,)?) => {
         mod warehouse_sink_impl {
             use async_trait::async_trait;
-            use chrono::Utc;
+            use chrono::{DateTime, Utc};
             use serde_json::Value;
+            use sqlx::Row as _;
             use sqlx::types::Json;
 
-            use super::super::backend::{Bind, bind_value};
+            use super::super::backend::{Bind, bind_value, provenance_binds, stamp};
             use super::super::sql;
-            use super::super::{TableSpec, UpsertSummary, WarehouseError, WarehouseRecord, WarehouseSink};
+            use super::super::{
+                Provenance, RowProvenance, SeenSummary, TableSpec, UpsertSummary, WarehouseError,
+                WarehouseRecord, WarehouseSink,
+            };
             use super::*;
 
             fn db(operation: &'static str, table: &str) -> impl Fn(sqlx::Error) -> WarehouseError {
@@ -61,6 +85,31 @@ macro_rules! impl_warehouse_sink {
                 }
             }
 
+            /// Runs an id-list statement (`sql(n)` for `n` ids, after the `lead` binds) over
+            /// `ids` in chunks inside `tx`; returns the rows affected.
+            async fn by_ids(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                ids: &[String],
+                lead: Option<&str>,
+                statement: impl Fn(usize) -> String + Send + Sync,
+                operation: &'static str,
+                table: &str,
+            ) -> Result<u64, WarehouseError> {
+                let mut affected = 0;
+                for chunk in ids.chunks(sql::IDS_PER_STATEMENT) {
+                    let text = statement(chunk.len());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str()));
+                    if let Some(lead) = lead {
+                        q = q.bind(lead);
+                    }
+                    for id in chunk {
+                        q = q.bind(id.as_str());
+                    }
+                    affected += q.execute(&mut **tx).await.map_err(db(operation, table))?.rows_affected();
+                }
+                Ok(affected)
+            }
+
             impl $store {
                 async fn existing_columns(&self, table: &str) -> Result<Vec<String>, WarehouseError> {
                     sqlx::query_scalar($dialect.columns_query())
@@ -68,6 +117,21 @@ macro_rules! impl_warehouse_sink {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(db("ensure_tables", table))
+                }
+
+                /// Clears `deleted_at` of the rows `ids` and of their detail lines; returns
+                /// how many rows had it.
+                async fn undelete(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    spec: &TableSpec,
+                    ids: &[String],
+                    op: &'static str,
+                ) -> Result<u64, WarehouseError> {
+                    let n = by_ids(tx, ids, None, |n| sql::undelete(&spec.table, "id", n), op, &spec.table).await?;
+                    if let Some(d) = &spec.details && n > 0 {
+                        by_ids(tx, ids, None, |n| sql::undelete(&d.table, "parent_id", n), op, &d.table).await?;
+                    }
+                    Ok(n)
                 }
             }
 
@@ -83,29 +147,41 @@ macro_rules! impl_warehouse_sink {
                             .map_err(db("ensure_tables", &spec.table))?;
                     }
                     tx.commit().await.map_err(db("ensure_tables", &spec.table))?;
-                    // Columns added to a spec after its table was created are added too.
+                    // Tables of earlier versions gain the provenance columns, and columns added
+                    // to a spec after its table was created are added too.
                     let mut tables = vec![(&spec.table, &spec.columns)];
                     if let Some(d) = &spec.details {
                         tables.push((&d.table, &d.columns));
                     }
                     for (table, columns) in tables {
                         let existing = self.existing_columns(table).await?;
-                        for c in columns.iter().filter(|c| !existing.contains(&c.name)) {
-                            tracing::info!(table = %table, column = %c.name, "adding warehouse column");
-                            sqlx::query(sqlx::AssertSqlSafe(sql::add_column($dialect, table, c)))
+                        for (name, ty) in sql::added_columns(columns) {
+                            if existing.iter().any(|e| e == name) {
+                                continue;
+                            }
+                            tracing::info!(table = %table, column = %name, "adding warehouse column");
+                            sqlx::query(sqlx::AssertSqlSafe(sql::add_column($dialect, table, name, ty)))
                                 .execute(&self.pool)
                                 .await
                                 .map_err(db("ensure_tables", table))?;
+                            if name == "entity" {
+                                sqlx::query(sqlx::AssertSqlSafe(sql::backfill_entity(table)))
+                                    .bind(spec.entity.as_str())
+                                    .execute(&self.pool)
+                                    .await
+                                    .map_err(db("ensure_tables", table))?;
+                            }
                         }
                     }
                     Ok(())
                 }
 
-                #[tracing::instrument(level = "debug", skip(self, spec, records), fields(table = %spec.table, records = records.len()), err)]
+                #[tracing::instrument(level = "debug", skip(self, spec, records, seen), fields(table = %spec.table, records = records.len()), err)]
                 async fn upsert(
                     &self,
                     spec: &TableSpec,
                     records: &[WarehouseRecord],
+                    seen: &Provenance,
                 ) -> Result<UpsertSummary, WarehouseError> {
                     spec.validate()?;
                     for r in records {
@@ -115,19 +191,21 @@ macro_rules! impl_warehouse_sink {
                     let table = &spec.table;
                     let upsert_sql = sql::upsert($dialect, spec);
                     let detail_sql = spec.details.as_ref().map(|d| (sql::delete_details(d), sql::insert_detail($dialect, d)));
-                    let synced_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                    let synced_at = stamp(Utc::now());
                     let mut summary = UpsertSummary::default();
+                    let mut stale_ids = Vec::new();
                     let mut tx = self.begin_write().await.map_err(db(OP, table))?;
                     for r in records {
                         let raw: &Value = &r.raw;
-                        let last_modified = r
-                            .last_modified
-                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                        let last_modified = r.last_modified.map(stamp);
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_sql.as_str()))
                             .bind(r.id.as_str())
                             .bind(last_modified)
                             .bind(synced_at.as_str())
                             .bind(Json(raw));
+                        for b in provenance_binds(&spec.entity, seen) {
+                            q = push(q, b);
+                        }
                         for c in &spec.columns {
                             q = push(q, bind_value(c, &r.columns));
                         }
@@ -135,6 +213,7 @@ macro_rules! impl_warehouse_sink {
                         if done.rows_affected() == 0 {
                             // The table holds a newer version: keep it, and its lines.
                             summary.stale += 1;
+                            stale_ids.push(r.id.clone());
                             continue;
                         }
                         summary.written += 1;
@@ -150,6 +229,9 @@ macro_rules! impl_warehouse_sink {
                                     .bind(line.line_nbr)
                                     .bind(line.id.as_deref())
                                     .bind(Json(&line.raw));
+                                for b in provenance_binds(&spec.entity, seen) {
+                                    q = push(q, b);
+                                }
                                 for c in &d.columns {
                                     q = push(q, bind_value(c, &line.columns));
                                 }
@@ -157,6 +239,12 @@ macro_rules! impl_warehouse_sink {
                                 summary.detail_lines += 1;
                             }
                         }
+                    }
+                    if !stale_ids.is_empty() {
+                        // Read just now, so it exists, even though its newer version stays.
+                        Self::undelete(&mut tx, spec, &stale_ids, OP).await?;
+                        let at = stamp(seen.seen_at);
+                        by_ids(&mut tx, &stale_ids, Some(&at), |n| sql::mark_seen($dialect, table, n), OP, table).await?;
                     }
                     tx.commit().await.map_err(db(OP, table))?;
                     Ok(summary)
@@ -185,6 +273,106 @@ macro_rules! impl_warehouse_sink {
                     .await
                     .map_err(db("count", &spec.table))?;
                     Ok(u64::try_from(n).unwrap_or_default())
+                }
+
+                async fn row_provenance(
+                    &self,
+                    spec: &TableSpec,
+                    id: &str,
+                ) -> Result<Option<RowProvenance>, WarehouseError> {
+                    spec.validate()?;
+                    let err = db("row_provenance", &spec.table);
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql::row_provenance(&spec.table)))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(&err)?;
+                    let Some(row) = row else { return Ok(None) };
+                    Ok(Some(RowProvenance {
+                        entity: row.try_get("entity").map_err(&err)?,
+                        endpoint_version: row.try_get("endpoint_version").map_err(&err)?,
+                        last_seen_at: row.try_get::<Option<DateTime<Utc>>, _>("last_seen_at").map_err(&err)?,
+                        deleted_at: row.try_get::<Option<DateTime<Utc>>, _>("deleted_at").map_err(&err)?,
+                    }))
+                }
+
+                async fn mark_seen(
+                    &self,
+                    spec: &TableSpec,
+                    ids: &[String],
+                    at: DateTime<Utc>,
+                ) -> Result<SeenSummary, WarehouseError> {
+                    spec.validate()?;
+                    const OP: &str = "mark_seen";
+                    if ids.is_empty() {
+                        return Ok(SeenSummary::default());
+                    }
+                    let mut tx = self.begin_write().await.map_err(db(OP, &spec.table))?;
+                    let undeleted = Self::undelete(&mut tx, spec, ids, OP).await?;
+                    let at = stamp(at);
+                    let seen = by_ids(&mut tx, ids, Some(&at), |n| sql::mark_seen($dialect, &spec.table, n), OP, &spec.table).await?;
+                    tx.commit().await.map_err(db(OP, &spec.table))?;
+                    Ok(SeenSummary { seen, undeleted })
+                }
+
+                async fn unseen_since(
+                    &self,
+                    spec: &TableSpec,
+                    since: DateTime<Utc>,
+                ) -> Result<Vec<String>, WarehouseError> {
+                    spec.validate()?;
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::unseen($dialect, &spec.table)))
+                        .bind(stamp(since))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db("unseen_since", &spec.table))
+                }
+
+                async fn mark_deleted(
+                    &self,
+                    spec: &TableSpec,
+                    ids: &[String],
+                    at: DateTime<Utc>,
+                ) -> Result<u64, WarehouseError> {
+                    spec.validate()?;
+                    const OP: &str = "mark_deleted";
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    let at = stamp(at);
+                    let mut tx = self.begin_write().await.map_err(db(OP, &spec.table))?;
+                    let marked = by_ids(&mut tx, ids, Some(&at), |n| sql::mark_deleted($dialect, &spec.table, "id", n), OP, &spec.table).await?;
+                    if let Some(d) = &spec.details {
+                        by_ids(&mut tx, ids, Some(&at), |n| sql::mark_deleted($dialect, &d.table, "parent_id", n), OP, &d.table).await?;
+                    }
+                    tx.commit().await.map_err(db(OP, &spec.table))?;
+                    Ok(marked)
+                }
+
+                async fn purge_deleted(
+                    &self,
+                    spec: &TableSpec,
+                    before: DateTime<Utc>,
+                ) -> Result<u64, WarehouseError> {
+                    spec.validate()?;
+                    const OP: &str = "purge_deleted";
+                    let before = stamp(before);
+                    let mut tx = self.begin_write().await.map_err(db(OP, &spec.table))?;
+                    if let Some(d) = &spec.details {
+                        sqlx::query(sqlx::AssertSqlSafe(sql::purge_details($dialect, spec, d)))
+                            .bind(before.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db(OP, &d.table))?;
+                    }
+                    let purged = sqlx::query(sqlx::AssertSqlSafe(sql::purge($dialect, &spec.table)))
+                        .bind(before.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db(OP, &spec.table))?
+                        .rows_affected();
+                    tx.commit().await.map_err(db(OP, &spec.table))?;
+                    Ok(purged)
                 }
             }
         }

@@ -81,3 +81,55 @@ pub struct UpsertSummary {
     /// Detail lines written.
     pub detail_lines: u64,
 }
+
+/// Where a batch of records came from: written on every row an upsert touches (the provenance
+/// columns `entity`, `endpoint_version`, `last_seen_at`; the entity comes from the table spec).
+///
+/// ```
+/// use sync_core::warehouse::Provenance;
+/// let seen = Provenance::now(Some("24.200.001"));
+/// assert_eq!(seen.endpoint_version.as_deref(), Some("24.200.001"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The Acumatica endpoint version the records were read through, when known.
+    pub endpoint_version: Option<String>,
+    /// When the run read them.
+    pub seen_at: DateTime<Utc>,
+}
+
+impl Provenance {
+    /// Records read now through `endpoint_version`.
+    pub fn now(endpoint_version: Option<&str>) -> Self {
+        Self {
+            endpoint_version: endpoint_version.map(str::to_owned),
+            seen_at: Utc::now(),
+        }
+    }
+}
+
+/// The provenance columns of one stored row, as [`WarehouseSink::row_provenance`] reads them.
+///
+/// [`WarehouseSink::row_provenance`]: super::WarehouseSink::row_provenance
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProvenance {
+    /// The Acumatica entity (NULL only on rows written before the column existed).
+    pub entity: Option<String>,
+    /// The endpoint version the row was last read through.
+    pub endpoint_version: Option<String>,
+    /// When a run last saw the record.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// When a delete scan found it gone; `None` while it exists.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// What [`WarehouseSink::mark_seen`] did.
+///
+/// [`WarehouseSink::mark_seen`]: super::WarehouseSink::mark_seen
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeenSummary {
+    /// Rows whose `last_seen_at` moved.
+    pub seen: u64,
+    /// Rows that were marked deleted and are not any more (seen again).
+    pub undeleted: u64,
+}

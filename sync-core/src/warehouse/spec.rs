@@ -1,6 +1,6 @@
 //! Table specs: which typed columns an entity's warehouse table has, and where in the
 //! Acumatica JSON each comes from. Built-in specs cover Vendor, Bill (with details), Check,
-//! JournalTransaction (with details) and Account; others are configured the same way (the
+//! JournalTransaction (with details), Account and Subaccount; others are configured the same way (the
 //! specs are serde types, readable from TOML).
 //!
 //! Field names follow the Acumatica `Default` endpoint 24.200.001 contract
@@ -89,8 +89,10 @@ pub struct DetailSpec {
 /// An entity's warehouse table.
 ///
 /// Every table also has `id` (the Acumatica id, primary key), `last_modified`, `synced_at`
-/// and `raw` (the JSON as returned); every detail table has `parent_id`, `line_nbr` (together
-/// the primary key), `detail_id` and `raw`.
+/// (when the row was last written) and `raw` (the JSON as returned); every detail table has
+/// `parent_id`, `line_nbr` (together the primary key), `detail_id` and `raw`. Both also carry
+/// the provenance columns `entity`, `endpoint_version`, `last_seen_at` and `deleted_at` (NULL
+/// while the record exists; a Looker model filters `deleted_at IS NULL`).
 ///
 /// # Example
 ///
@@ -121,10 +123,46 @@ pub struct TableSpec {
     pub details: Option<DetailSpec>,
 }
 
-/// Columns every entity table has besides its typed ones.
-pub(super) const SYSTEM_COLUMNS: &[&str] = &["id", "last_modified", "synced_at", "raw"];
-/// Columns every detail table has besides its typed ones.
-pub(super) const DETAIL_SYSTEM_COLUMNS: &[&str] = &["parent_id", "line_nbr", "detail_id", "raw"];
+/// The provenance columns every entity table and every detail table has, in table (and bind)
+/// order, after the system columns and before the typed ones: where the row came from and
+/// whether it still exists. This list is the one place they are named; the SQL, the binds and
+/// the upgrade of older tables are all built from it. All are nullable, so tables of earlier
+/// versions gain them by `ALTER TABLE ... ADD COLUMN`.
+///
+/// - `entity`: the Acumatica entity (`Bill`; the document's entity on detail lines);
+/// - `endpoint_version`: the endpoint version it was read through (`24.200.001`);
+/// - `last_seen_at`: when a run last saw the record (read it, or found its id in a delete
+///   scan's listing); on detail lines, when the lines were last read with their document;
+/// - `deleted_at`: when a delete scan found the record gone (NULL while it exists); detail
+///   lines follow their document. Seeing the record again clears it.
+pub(super) const PROVENANCE_COLUMNS: &[(&str, ColumnType)] = &[
+    ("entity", ColumnType::Text),
+    ("endpoint_version", ColumnType::Text),
+    ("last_seen_at", ColumnType::Timestamp),
+    ("deleted_at", ColumnType::Timestamp),
+];
+/// Columns every entity table has besides its typed ones (the provenance columns too).
+pub(super) const SYSTEM_COLUMNS: &[&str] = &[
+    "id",
+    "last_modified",
+    "synced_at",
+    "raw",
+    "entity",
+    "endpoint_version",
+    "last_seen_at",
+    "deleted_at",
+];
+/// Columns every detail table has besides its typed ones (the provenance columns too).
+pub(super) const DETAIL_SYSTEM_COLUMNS: &[&str] = &[
+    "parent_id",
+    "line_nbr",
+    "detail_id",
+    "raw",
+    "entity",
+    "endpoint_version",
+    "last_seen_at",
+    "deleted_at",
+];
 
 fn col(name: &str, source: &str, ty: ColumnType) -> ColumnSpec {
     ColumnSpec {
@@ -297,6 +335,23 @@ impl TableSpec {
         }
     }
 
+    /// `Subaccount` -> `acumatica_subaccount` (the chart of accounts' subaccounts). The entity
+    /// has no `LastModifiedDateTime`, so the feed reads it whole on every run (full refresh).
+    pub fn subaccount() -> Self {
+        Self {
+            entity: "Subaccount".into(),
+            table: "acumatica_subaccount".into(),
+            columns: vec![
+                col("subaccount_cd", "SubaccountCD", Text),
+                col("subaccount_id", "SubaccountID", Integer),
+                col("description", "Description", Text),
+                col("active", "Active", Boolean),
+                col("secured", "Secured", Boolean),
+            ],
+            details: None,
+        }
+    }
+
     /// The built-in spec of `entity`, if there is one.
     pub fn builtin(entity: &str) -> Option<Self> {
         Some(match entity {
@@ -305,6 +360,7 @@ impl TableSpec {
             "Check" => Self::check(),
             "JournalTransaction" => Self::journal_transaction(),
             "Account" => Self::account(),
+            "Subaccount" => Self::subaccount(),
             _ => return None,
         })
     }

@@ -1,7 +1,7 @@
 //! SQL text for the warehouse tables, per dialect. Identifiers come from validated specs
 //! (plain lower-case identifiers) and are quoted anyway.
 
-use super::spec::{ColumnSpec, ColumnType, DetailSpec, TableSpec};
+use super::spec::{ColumnSpec, ColumnType, DetailSpec, PROVENANCE_COLUMNS, TableSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Dialect {
@@ -61,14 +61,45 @@ fn typed(d: Dialect, columns: &[ColumnSpec]) -> String {
         .collect()
 }
 
+/// `, "entity" TEXT, ...`: the provenance columns' definitions.
+fn provenance_defs(d: Dialect) -> String {
+    PROVENANCE_COLUMNS
+        .iter()
+        .map(|(name, ty)| format!(", \"{name}\" {}", d.column_type(*ty)))
+        .collect()
+}
+
+/// The provenance columns' names, their parameters from `$first` on, and the `SET` list of an
+/// upsert, in [`PROVENANCE_COLUMNS`] order.
+fn provenance_params(d: Dialect, first: usize) -> (String, String, String) {
+    let mut names = String::new();
+    let mut values = String::new();
+    let mut updates = String::new();
+    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
+        names.push_str(&format!(", \"{name}\""));
+        values.push_str(&format!(", {}", d.param(first + i, *ty)));
+        updates.push_str(&format!(", \"{name}\" = excluded.\"{name}\""));
+    }
+    (names, values, updates)
+}
+
+/// `$first, $first+1, ...` for an `IN` list of `n` values.
+fn in_list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) fn create_table(d: Dialect, spec: &TableSpec) -> Vec<String> {
     let ts = d.column_type(ColumnType::Timestamp);
     let mut out = vec![
         format!(
             "CREATE TABLE IF NOT EXISTS \"{t}\" (\"id\" TEXT PRIMARY KEY NOT NULL, \"last_modified\" {ts}, \
-             \"synced_at\" {ts} NOT NULL, \"raw\" {json} NOT NULL{cols})",
+             \"synced_at\" {ts} NOT NULL, \"raw\" {json} NOT NULL{prov}{cols})",
             t = spec.table,
             json = d.json(),
+            prov = provenance_defs(d),
             cols = typed(d, &spec.columns)
         ),
         format!(
@@ -79,39 +110,58 @@ pub(super) fn create_table(d: Dialect, spec: &TableSpec) -> Vec<String> {
     if let Some(detail) = &spec.details {
         out.push(format!(
             "CREATE TABLE IF NOT EXISTS \"{dt}\" (\"parent_id\" TEXT NOT NULL REFERENCES \"{t}\" (\"id\") ON DELETE CASCADE, \
-             \"line_nbr\" BIGINT NOT NULL, \"detail_id\" TEXT, \"raw\" {json} NOT NULL{cols}, \
+             \"line_nbr\" BIGINT NOT NULL, \"detail_id\" TEXT, \"raw\" {json} NOT NULL{prov}{cols}, \
              PRIMARY KEY (\"parent_id\", \"line_nbr\"))",
             dt = detail.table,
             t = spec.table,
             json = d.json(),
+            prov = provenance_defs(d),
             cols = typed(d, &detail.columns)
         ));
     }
     out
 }
 
-pub(super) fn add_column(d: Dialect, table: &str, c: &ColumnSpec) -> String {
+/// The columns a table must have beyond its fixed ones (provenance, then typed), as
+/// `(name, type)`: what `ensure_tables` adds to a table created by an earlier version.
+pub(super) fn added_columns(columns: &[ColumnSpec]) -> Vec<(&str, ColumnType)> {
+    PROVENANCE_COLUMNS
+        .iter()
+        .map(|(n, t)| (*n, *t))
+        .chain(columns.iter().map(|c| (c.name.as_str(), c.ty)))
+        .collect()
+}
+
+pub(super) fn add_column(d: Dialect, table: &str, name: &str, ty: ColumnType) -> String {
     format!(
-        "ALTER TABLE \"{table}\" ADD COLUMN \"{}\" {}",
-        c.name,
-        d.column_type(c.ty)
+        "ALTER TABLE \"{table}\" ADD COLUMN \"{name}\" {}",
+        d.column_type(ty)
     )
 }
 
+/// Fills `entity` on rows written before the column existed; `$1` is the entity.
+pub(super) fn backfill_entity(table: &str) -> String {
+    format!("UPDATE \"{table}\" SET \"entity\" = $1 WHERE \"entity\" IS NULL")
+}
+
+/// Binds: `$1` id, `$2` last_modified, `$3` synced_at, `$4` raw, then the provenance columns,
+/// then the typed ones.
 pub(super) fn upsert(d: Dialect, spec: &TableSpec) -> String {
     let t = &spec.table;
-    let mut names = String::from("\"id\", \"last_modified\", \"synced_at\", \"raw\"");
+    let (prov_names, prov_values, prov_updates) = provenance_params(d, 5);
+    let mut names = format!("\"id\", \"last_modified\", \"synced_at\", \"raw\"{prov_names}");
     let mut values = format!(
-        "$1, {}, {}, $4",
+        "$1, {}, {}, $4{prov_values}",
         d.param(2, ColumnType::Timestamp),
         d.param(3, ColumnType::Timestamp)
     );
-    let mut updates = String::from(
-        "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"",
+    let mut updates = format!(
+        "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"{prov_updates}",
     );
+    let first = 5 + PROVENANCE_COLUMNS.len();
     for (i, c) in spec.columns.iter().enumerate() {
         names.push_str(&format!(", \"{}\"", c.name));
-        values.push_str(&format!(", {}", d.param(i + 5, c.ty)));
+        values.push_str(&format!(", {}", d.param(first + i, c.ty)));
         updates.push_str(&format!(", \"{0}\" = excluded.\"{0}\"", c.name));
     }
     format!(
@@ -125,15 +175,91 @@ pub(super) fn delete_details(detail: &DetailSpec) -> String {
     format!("DELETE FROM \"{}\" WHERE \"parent_id\" = $1", detail.table)
 }
 
+/// Binds: `$1` parent_id, `$2` line_nbr, `$3` detail_id, `$4` raw, then the provenance
+/// columns, then the typed ones.
 pub(super) fn insert_detail(d: Dialect, detail: &DetailSpec) -> String {
-    let mut names = String::from("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"");
-    let mut values = String::from("$1, $2, $3, $4");
+    let (prov_names, prov_values, _) = provenance_params(d, 5);
+    let mut names = format!("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"{prov_names}");
+    let mut values = format!("$1, $2, $3, $4{prov_values}");
+    let first = 5 + PROVENANCE_COLUMNS.len();
     for (i, c) in detail.columns.iter().enumerate() {
         names.push_str(&format!(", \"{}\"", c.name));
-        values.push_str(&format!(", {}", d.param(i + 5, c.ty)));
+        values.push_str(&format!(", {}", d.param(first + i, c.ty)));
     }
     format!(
         "INSERT INTO \"{}\" ({names}) VALUES ({values})",
         detail.table
+    )
+}
+
+/// Record ids per statement of the id-list operations below (well under SQLite's and
+/// PostgreSQL's parameter limits).
+pub(super) const IDS_PER_STATEMENT: usize = 500;
+
+/// Moves `last_seen_at` to `$1` for the `n` ids from `$2` on.
+pub(super) fn mark_seen(d: Dialect, table: &str, n: usize) -> String {
+    format!(
+        "UPDATE \"{table}\" SET \"last_seen_at\" = {} WHERE \"id\" IN ({})",
+        d.param(1, ColumnType::Timestamp),
+        in_list(2, n)
+    )
+}
+
+/// Clears `deleted_at` of the `n` rows (`key` = `id`, or `parent_id` for detail lines) from
+/// `$1` on that have it.
+pub(super) fn undelete(table: &str, key: &str, n: usize) -> String {
+    format!(
+        "UPDATE \"{table}\" SET \"deleted_at\" = NULL WHERE \"deleted_at\" IS NOT NULL AND \"{key}\" IN ({})",
+        in_list(1, n)
+    )
+}
+
+/// Sets `deleted_at` to `$1` on the `n` rows (`key` as in [`undelete`]) from `$2` on that do
+/// not have it yet.
+pub(super) fn mark_deleted(d: Dialect, table: &str, key: &str, n: usize) -> String {
+    format!(
+        "UPDATE \"{table}\" SET \"deleted_at\" = {} WHERE \"deleted_at\" IS NULL AND \"{key}\" IN ({})",
+        d.param(1, ColumnType::Timestamp),
+        in_list(2, n)
+    )
+}
+
+/// Ids of rows not marked deleted whose `last_seen_at` is unknown or before `$1`.
+pub(super) fn unseen(d: Dialect, table: &str) -> String {
+    format!(
+        "SELECT \"id\" FROM \"{table}\" WHERE \"deleted_at\" IS NULL \
+         AND (\"last_seen_at\" IS NULL OR \"last_seen_at\" < {})",
+        d.param(1, ColumnType::Timestamp)
+    )
+}
+
+/// Deletes the detail lines of rows marked deleted before `$1`.
+pub(super) fn purge_details(d: Dialect, spec: &TableSpec, detail: &DetailSpec) -> String {
+    format!(
+        "DELETE FROM \"{}\" WHERE \"parent_id\" IN (SELECT \"id\" FROM \"{}\" \
+         WHERE \"deleted_at\" IS NOT NULL AND \"deleted_at\" < {})",
+        detail.table,
+        spec.table,
+        d.param(1, ColumnType::Timestamp)
+    )
+}
+
+/// Deletes rows marked deleted before `$1`.
+pub(super) fn purge(d: Dialect, table: &str) -> String {
+    format!(
+        "DELETE FROM \"{table}\" WHERE \"deleted_at\" IS NOT NULL AND \"deleted_at\" < {}",
+        d.param(1, ColumnType::Timestamp)
+    )
+}
+
+/// The provenance columns of the row `$1`.
+pub(super) fn row_provenance(table: &str) -> String {
+    let names: Vec<String> = PROVENANCE_COLUMNS
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect();
+    format!(
+        "SELECT {} FROM \"{table}\" WHERE \"id\" = $1",
+        names.join(", ")
     )
 }

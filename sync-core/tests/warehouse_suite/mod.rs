@@ -6,14 +6,23 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use sync_core::warehouse::{
-    ColumnSpec, ColumnType, TableSpec, UpsertSummary, WarehouseError, WarehouseSink,
+    ColumnSpec, ColumnType, Provenance, TableSpec, UpsertSummary, WarehouseError, WarehouseSink,
 };
+
+/// The provenance of records read now through 24.200.001.
+pub fn seen() -> Provenance {
+    Provenance::now(Some("24.200.001"))
+}
 
 /// Runs SQL that both dialects understand and returns every column as text.
 #[async_trait]
 pub trait Peek: Send + Sync {
     async fn texts(&self, sql: &str) -> Vec<Vec<Option<String>>>;
     async fn exec(&self, sql: &str);
+    /// The type of the `raw` column in this dialect.
+    fn json_type(&self) -> &'static str {
+        "TEXT"
+    }
 }
 
 pub fn bill(id: &str, modified: &str, amount: Value, lines: Vec<Value>) -> Value {
@@ -52,7 +61,7 @@ pub async fn bills_round_trip_with_exact_amounts(sink: &dyn WarehouseSink, peek:
         ],
     );
     let record = spec.record_from_json(&raw).unwrap();
-    let summary = sink.upsert(&spec, &[record]).await.unwrap();
+    let summary = sink.upsert(&spec, &[record], &seen()).await.unwrap();
     assert_eq!(
         summary,
         UpsertSummary {
@@ -118,11 +127,11 @@ pub async fn updates_replace_lines_and_never_go_back_in_time(
         json!("150.00"),
         vec![line("3", json!("150.00"))],
     );
-    sink.upsert(&spec, &[spec.record_from_json(&v1).unwrap()])
+    sink.upsert(&spec, &[spec.record_from_json(&v1).unwrap()], &seen())
         .await
         .unwrap();
     let s = sink
-        .upsert(&spec, &[spec.record_from_json(&v2).unwrap()])
+        .upsert(&spec, &[spec.record_from_json(&v2).unwrap()], &seen())
         .await
         .unwrap();
     assert_eq!(
@@ -144,7 +153,7 @@ pub async fn updates_replace_lines_and_never_go_back_in_time(
 
     // A late, older copy (e.g. from an overlapping lookback window) does not overwrite.
     let s = sink
-        .upsert(&spec, &[spec.record_from_json(&v1).unwrap()])
+        .upsert(&spec, &[spec.record_from_json(&v1).unwrap()], &seen())
         .await
         .unwrap();
     assert_eq!(
@@ -168,7 +177,7 @@ pub async fn updates_replace_lines_and_never_go_back_in_time(
 
     // The same window twice changes nothing and duplicates nothing.
     for _ in 0..2 {
-        sink.upsert(&spec, &[spec.record_from_json(&v2).unwrap()])
+        sink.upsert(&spec, &[spec.record_from_json(&v2).unwrap()], &seen())
             .await
             .unwrap();
     }
@@ -185,7 +194,7 @@ pub async fn a_window_is_written_entirely_or_not_at_all(sink: &dyn WarehouseSink
     let spec = TableSpec::bill();
     sink.ensure_tables(&spec).await.unwrap();
     let first = bill("w-1", "2026-01-30T10:00:00+00:00", json!(1), vec![]);
-    sink.upsert(&spec, &[spec.record_from_json(&first).unwrap()])
+    sink.upsert(&spec, &[spec.record_from_json(&first).unwrap()], &seen())
         .await
         .unwrap();
 
@@ -202,7 +211,7 @@ pub async fn a_window_is_written_entirely_or_not_at_all(sink: &dyn WarehouseSink
             .unwrap(),
         bad,
     ];
-    let err = sink.upsert(&spec, &window).await.unwrap_err();
+    let err = sink.upsert(&spec, &window, &seen()).await.unwrap_err();
     assert!(
         matches!(err, WarehouseError::InvalidRecord { .. }),
         "{err:?}"
@@ -224,7 +233,7 @@ pub async fn a_window_is_written_entirely_or_not_at_all(sink: &dyn WarehouseSink
         spec.record_from_json(&new).unwrap(),
         spec.record_from_json(&changed).unwrap(),
     ];
-    let err = sink.upsert(&spec, &window).await.unwrap_err();
+    let err = sink.upsert(&spec, &window, &seen()).await.unwrap_err();
     assert!(matches!(err, WarehouseError::Database { .. }), "{err:?}");
     assert!(err.to_string().contains("rolled back"), "{err}");
     assert_eq!(
@@ -239,7 +248,7 @@ pub async fn a_window_is_written_entirely_or_not_at_all(sink: &dyn WarehouseSink
     );
     // Recreating the tables heals it.
     sink.ensure_tables(&spec).await.unwrap();
-    sink.upsert(&spec, &window).await.unwrap();
+    sink.upsert(&spec, &window, &seen()).await.unwrap();
     assert_eq!(sink.count(&spec).await.unwrap(), 2);
 }
 
@@ -279,7 +288,7 @@ pub async fn every_builtin_entity_lands_in_its_table(sink: &dyn WarehouseSink, p
     ];
     for (spec, raw, sql, want) in cases {
         sink.ensure_tables(&spec).await.unwrap();
-        sink.upsert(&spec, &[spec.record_from_json(&raw).unwrap()])
+        sink.upsert(&spec, &[spec.record_from_json(&raw).unwrap()], &seen())
             .await
             .unwrap();
         assert_eq!(peek.texts(sql).await, [want], "{}", spec.entity);
@@ -312,7 +321,7 @@ pub async fn specs_gain_columns_and_reject_bad_names(sink: &dyn WarehouseSink, p
     sink.ensure_tables(&spec).await.unwrap();
     let raw =
         json!({"id": "a-9", "AccountCD": {"value": "70000"}, "ChartOfAccountsOrder": {"value": 7}});
-    sink.upsert(&spec, &[spec.record_from_json(&raw).unwrap()])
+    sink.upsert(&spec, &[spec.record_from_json(&raw).unwrap()], &seen())
         .await
         .unwrap();
     assert_eq!(
@@ -344,7 +353,7 @@ pub async fn specs_gain_columns_and_reject_bad_names(sink: &dyn WarehouseSink, p
     let bill = TableSpec::bill()
         .record_from_json(&json!({"id": "b-x"}))
         .unwrap();
-    let err = sink.upsert(&vendor, &[bill]).await.unwrap_err();
+    let err = sink.upsert(&vendor, &[bill], &seen()).await.unwrap_err();
     assert!(err.to_string().contains("`Bill` record"), "{err}");
     let mut rec = vendor.record_from_json(&json!({"id": "v-x"})).unwrap();
     rec.columns.retain(|(n, _)| n != "max_receipt");
@@ -352,11 +361,237 @@ pub async fn specs_gain_columns_and_reject_bad_names(sink: &dyn WarehouseSink, p
         "max_receipt".into(),
         sync_core::warehouse::WarehouseValue::Text("lots".into()),
     ));
-    let err = sink.upsert(&vendor, &[rec]).await.unwrap_err();
+    let err = sink.upsert(&vendor, &[rec], &seen()).await.unwrap_err();
     assert!(
         err.to_string().contains("max_receipt") && err.to_string().contains("decimal"),
         "{err}"
     );
+}
+
+fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// Each row says where it came from; a row marked deleted keeps its data, its lines follow it,
+/// reading or listing it again clears the mark, and only a purge removes it.
+pub async fn rows_carry_provenance_and_deletion_marks(sink: &dyn WarehouseSink, peek: &dyn Peek) {
+    let spec = TableSpec::bill();
+    sink.ensure_tables(&spec).await.unwrap();
+    let read = Provenance {
+        endpoint_version: Some("24.200.001".into()),
+        seen_at: at("2026-02-01T08:00:00.123456Z"),
+    };
+    let lines = vec![line("1", json!(60)), line("2", json!(40))];
+    let b1 = bill(
+        "p-1",
+        "2026-01-30T10:00:00+00:00",
+        json!(100),
+        lines.clone(),
+    );
+    let b2 = bill("p-2", "2026-01-30T10:00:00+00:00", json!(5), vec![]);
+    let records = [
+        spec.record_from_json(&b1).unwrap(),
+        spec.record_from_json(&b2).unwrap(),
+    ];
+    sink.upsert(&spec, &records, &read).await.unwrap();
+    let p = sink.row_provenance(&spec, "p-1").await.unwrap().unwrap();
+    assert_eq!(p.entity.as_deref(), Some("Bill"));
+    assert_eq!(p.endpoint_version.as_deref(), Some("24.200.001"));
+    assert_eq!(p.last_seen_at, Some(read.seen_at));
+    assert_eq!(p.deleted_at, None);
+    assert!(sink.row_provenance(&spec, "nope").await.unwrap().is_none());
+    let line_prov = peek
+        .texts("SELECT entity, endpoint_version FROM acumatica_bill_detail WHERE parent_id = 'p-1'")
+        .await;
+    assert_eq!(line_prov.len(), 2);
+    assert!(
+        line_prov
+            .iter()
+            .all(|r| r[0].as_deref() == Some("Bill") && r[1].as_deref() == Some("24.200.001"))
+    );
+
+    // Both were seen at 08:00; a scan from 09:00 that listed only p-2 leaves p-1 a candidate.
+    let scan = at("2026-02-01T09:00:00Z");
+    let mut unseen = sink.unseen_since(&spec, scan).await.unwrap();
+    unseen.sort();
+    assert_eq!(unseen, ["p-1", "p-2"]);
+    let s = sink
+        .mark_seen(&spec, &["p-2".into(), "not-stored".into()], scan)
+        .await
+        .unwrap();
+    assert_eq!((s.seen, s.undeleted), (1, 0));
+    assert_eq!(sink.unseen_since(&spec, scan).await.unwrap(), ["p-1"]);
+
+    // Marked deleted: the row and its lines keep their data and carry the time.
+    let gone = at("2026-02-01T09:05:00Z");
+    assert_eq!(
+        sink.mark_deleted(&spec, &["p-1".into()], gone)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        sink.mark_deleted(&spec, &["p-1".into()], gone)
+            .await
+            .unwrap(),
+        0,
+        "already marked"
+    );
+    assert_eq!(
+        sink.row_provenance(&spec, "p-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at,
+        Some(gone)
+    );
+    assert_eq!(sink.count(&spec).await.unwrap(), 2);
+    let marked = |sql: &'static str| async move { peek.texts(sql).await.len() };
+    assert_eq!(
+        marked("SELECT parent_id FROM acumatica_bill_detail WHERE deleted_at IS NOT NULL").await,
+        2
+    );
+    assert!(
+        sink.unseen_since(&spec, scan).await.unwrap().is_empty(),
+        "deleted rows are no candidates"
+    );
+
+    // Listed again (e.g. restored from the archive): the mark goes, from the lines too.
+    let s = sink.mark_seen(&spec, &["p-1".into()], scan).await.unwrap();
+    assert_eq!((s.seen, s.undeleted), (1, 1));
+    assert_eq!(
+        marked("SELECT parent_id FROM acumatica_bill_detail WHERE deleted_at IS NOT NULL").await,
+        0
+    );
+
+    // Read again, even as an older (stale) copy: the mark goes too.
+    sink.mark_deleted(&spec, &["p-1".into()], gone)
+        .await
+        .unwrap();
+    let older = bill("p-1", "2026-01-29T10:00:00+00:00", json!(1), vec![]);
+    let later = Provenance {
+        seen_at: at("2026-02-01T10:00:00Z"),
+        ..read.clone()
+    };
+    let s = sink
+        .upsert(&spec, &[spec.record_from_json(&older).unwrap()], &later)
+        .await
+        .unwrap();
+    assert_eq!((s.written, s.stale), (0, 1));
+    let p = sink.row_provenance(&spec, "p-1").await.unwrap().unwrap();
+    assert_eq!((p.deleted_at, p.last_seen_at), (None, Some(later.seen_at)));
+    assert_eq!(
+        marked("SELECT parent_id FROM acumatica_bill_detail WHERE deleted_at IS NULL").await,
+        2,
+        "lines kept"
+    );
+    sink.mark_deleted(&spec, &["p-1".into()], gone)
+        .await
+        .unwrap();
+    sink.upsert(&spec, &[spec.record_from_json(&b1).unwrap()], &later)
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.row_provenance(&spec, "p-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at,
+        None
+    );
+    assert_eq!(
+        marked("SELECT parent_id FROM acumatica_bill_detail WHERE deleted_at IS NULL").await,
+        2
+    );
+
+    // A purge removes only rows marked deleted before its time, with their lines.
+    sink.mark_deleted(&spec, &["p-1".into()], gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.purge_deleted(&spec, gone).await.unwrap(),
+        0,
+        "marked at, not before"
+    );
+    assert_eq!(
+        sink.purge_deleted(&spec, at("2026-02-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(sink.raw_record(&spec, "p-1").await.unwrap().is_none());
+    assert!(sink.raw_record(&spec, "p-2").await.unwrap().is_some());
+    assert_eq!(
+        marked("SELECT parent_id FROM acumatica_bill_detail").await,
+        0
+    );
+}
+
+/// A warehouse written by a version without the provenance columns gains them: rows keep
+/// their data, `entity` is filled in, `deleted_at` is NULL, and the next upsert fills the rest.
+pub async fn older_tables_gain_the_provenance_columns(sink: &dyn WarehouseSink, peek: &dyn Peek) {
+    // The tables as the previous version created them (its DDL, before any provenance column).
+    let json_type = peek.json_type();
+    peek.exec(&format!(
+        "CREATE TABLE acumatica_bill (id TEXT PRIMARY KEY NOT NULL, last_modified TEXT, \
+         synced_at TEXT NOT NULL, raw {json_type} NOT NULL, reference_nbr TEXT)"
+    ))
+    .await;
+    peek.exec(&format!(
+        "CREATE TABLE acumatica_bill_detail (parent_id TEXT NOT NULL REFERENCES acumatica_bill (id) \
+         ON DELETE CASCADE, line_nbr BIGINT NOT NULL, detail_id TEXT, raw {json_type} NOT NULL, \
+         account TEXT, PRIMARY KEY (parent_id, line_nbr))"
+    ))
+    .await;
+    peek.exec("INSERT INTO acumatica_bill (id, synced_at, raw, reference_nbr) VALUES ('o-1', 'x', '{}', 'R1')")
+        .await;
+    peek.exec("INSERT INTO acumatica_bill_detail (parent_id, line_nbr, raw, account) VALUES ('o-1', 1, '{}', '6')")
+        .await;
+    let mut spec = TableSpec::bill();
+    spec.columns.retain(|c| c.name == "reference_nbr");
+    spec.details
+        .as_mut()
+        .unwrap()
+        .columns
+        .retain(|c| c.name == "account");
+    sink.ensure_tables(&spec).await.unwrap();
+    let p = sink.row_provenance(&spec, "o-1").await.unwrap().unwrap();
+    assert_eq!(p.entity.as_deref(), Some("Bill"));
+    assert_eq!(
+        (p.endpoint_version, p.last_seen_at, p.deleted_at),
+        (None, None, None)
+    );
+    assert_eq!(
+        peek.texts("SELECT entity, reference_nbr FROM acumatica_bill")
+            .await,
+        [[Some("Bill".to_owned()), Some("R1".to_owned())]]
+    );
+    assert_eq!(
+        peek.texts("SELECT entity, account FROM acumatica_bill_detail")
+            .await,
+        [[Some("Bill".to_owned()), Some("6".to_owned())]]
+    );
+    // Never seen since the upgrade: a delete scan would verify it before marking anything.
+    assert_eq!(
+        sink.unseen_since(&spec, at("2000-01-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        ["o-1"]
+    );
+    let b = bill(
+        "o-1",
+        "2026-01-30T10:00:00+00:00",
+        json!(7),
+        vec![line("1", json!(7))],
+    );
+    sink.upsert(&spec, &[spec.record_from_json(&b).unwrap()], &seen())
+        .await
+        .unwrap();
+    let p = sink.row_provenance(&spec, "o-1").await.unwrap().unwrap();
+    assert!(p.endpoint_version.is_some() && p.last_seen_at.is_some());
+    assert_eq!(sink.raw_record(&spec, "o-1").await.unwrap().unwrap(), b);
 }
 
 #[test]
@@ -407,6 +642,8 @@ macro_rules! warehouse_suite_tests {
             a_window_is_written_entirely_or_not_at_all,
             every_builtin_entity_lands_in_its_table,
             specs_gain_columns_and_reject_bad_names,
+            rows_carry_provenance_and_deletion_marks,
+            older_tables_gain_the_provenance_columns,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
