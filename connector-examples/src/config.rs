@@ -1105,6 +1105,7 @@ fn resolve_flow(
                         entity: n,
                         table: None,
                         page_size: None,
+                        delete_scan: None,
                     },
                     RawEntity::Full(full) => full,
                 })

@@ -8,9 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use flow_support::{Env, stores};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
-use sync_core::feed::{AcumaticaChanges, FeedConfig, FeedFlow, FeedOptions};
+use std::collections::BTreeSet;
+use sync_core::feed::{
+    AcumaticaChanges, DeleteScan, FeedConfig, FeedFlow, FeedOptions, FeedSource,
+};
 use sync_core::store::RunStatus;
+use sync_core::traits::{PageStream, RecordSource};
 use sync_core::warehouse::{
     Provenance, RowProvenance, SeenSummary, SqliteWarehouse, TableSpec, UpsertSummary,
     WarehouseError, WarehouseRecord, WarehouseSink,
@@ -528,8 +533,19 @@ async fn a_reordering_server_and_deletes_mid_listing_lose_nothing() {
         for entity in FEED {
             settle(&env, entity).await;
         }
-        let second = flow.run().await.unwrap();
-        assert_eq!(second.status, RunStatus::Succeeded, "{backend}: {second}");
+        // Mutations still pending fire in later runs (their list requests include the delete
+        // scan's); run until all fired, then once more.
+        loop {
+            for entity in FEED {
+                settle(&env, entity).await;
+            }
+            let pending = env.acu.state().pending_mutations();
+            let next = flow.run().await.unwrap();
+            assert_eq!(next.status, RunStatus::Succeeded, "{backend}: {next}");
+            if pending == 0 {
+                break;
+            }
+        }
         for entity in FEED {
             assert_current(&env, warehouse.as_ref(), entity, deleted[entity], backend).await;
         }
@@ -644,6 +660,387 @@ async fn a_one_timestamp_slice_that_never_reads_the_same_keeps_the_mark() {
     }
 }
 
+/// Rows of `entity` not marked deleted.
+async fn live_ids(warehouse: &dyn WarehouseSink, entity: &str) -> BTreeSet<String> {
+    let spec = TableSpec::builtin(entity).unwrap();
+    warehouse
+        .unseen_since(&spec, chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// No record the fake still holds is marked deleted in the warehouse (whether or not the
+/// warehouse has it yet).
+async fn assert_no_live_record_marked(
+    env: &Env,
+    warehouse: &dyn WarehouseSink,
+    entity: &str,
+    what: &str,
+) {
+    let spec = TableSpec::builtin(entity).unwrap();
+    for doc in env.acu.state().documents(entity) {
+        let id = doc["id"].as_str().unwrap();
+        if let Some(p) = warehouse.row_provenance(&spec, id).await.unwrap() {
+            assert_eq!(
+                p.deleted_at, None,
+                "{what}: {entity} {id} exists but is marked deleted"
+            );
+        }
+    }
+}
+
+/// The warehouse equals the fake for `entity`: every record present with its current values,
+/// every other row marked deleted, no duplicate (rows are keyed by id; the live set equals the
+/// fake's ids exactly).
+async fn assert_exact(env: &Env, warehouse: &dyn WarehouseSink, entity: &str, what: &str) {
+    let spec = TableSpec::builtin(entity).unwrap();
+    let docs = env.acu.state().documents(entity);
+    assert_current(env, warehouse, entity, usize::MAX / 2, what).await;
+    let wanted: BTreeSet<String> = docs
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    let live = live_ids(warehouse, entity).await;
+    assert_eq!(
+        live.difference(&wanted).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "{what}: {entity} rows gone from the source but not marked deleted"
+    );
+    assert_eq!(live, wanted, "{what}: {entity} live rows");
+    let rows = warehouse.count(&spec).await.unwrap();
+    assert!(rows >= wanted.len() as u64, "{what}: {entity}");
+}
+
+/// A feed with a delete scan on every run, listing `page_size` ids per request.
+fn scanning_flow(
+    env: &Env,
+    entities: &[&str],
+    page_size: u32,
+    warehouse: Arc<dyn WarehouseSink>,
+    store: Arc<dyn sync_core::store::StateStore>,
+) -> FeedFlow {
+    let mut builder = FeedFlow::builder("warehouse");
+    for entity in entities {
+        let spec = TableSpec::builtin(entity).unwrap();
+        let mut source = AcumaticaChanges::new(env.acumatica.clone(), *entity)
+            .page_size(page_size)
+            .id_page_size(page_size);
+        if let Some(d) = &spec.details {
+            source = source.expand([d.source.clone()]);
+        }
+        builder = builder.entity(spec, source);
+    }
+    builder
+        .warehouse(warehouse)
+        .store(store)
+        .options(FeedOptions {
+            page_size,
+            lag_secs: 0,
+            delete_scan: DeleteScan::EveryRun,
+            ..Default::default()
+        })
+        .build()
+        .unwrap()
+}
+
+/// A server that reorders every request, pages of 7, records deleted, inserted and edited
+/// while windows and id listings are read: no run ever marks a live record deleted, and after
+/// the next delete scan every deleted record is marked and every other current. On the feed
+/// before delete scans, deleted records stayed in the warehouse unmarked (and the code had no
+/// `deleted_at` to check).
+#[tokio::test]
+async fn deletes_reach_the_warehouse_at_the_next_scan_and_live_records_are_never_marked() {
+    const FEED: &[&str] = &["Vendor", "Bill", "JournalTransaction"];
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        env.acu
+            .state()
+            .set_list_order(ListOrder::Shuffled { seed: 29 });
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let flow = scanning_flow(&env, FEED, 7, warehouse.clone(), store.clone());
+        let first = flow.run().await.unwrap();
+        assert_eq!(first.status, RunStatus::Succeeded, "{backend}: {first}");
+        for w in &first.entities {
+            let scan = w.delete_scan.as_ref().unwrap();
+            assert_eq!((scan.deleted, scan.candidates), (0, 0), "{backend}: {w:?}");
+        }
+        // Deleted before the next run, and more deleted, inserted and edited while its
+        // windows and listings are read.
+        for entity in FEED {
+            env.acu
+                .state()
+                .mutate_now(&MidListingMutation {
+                    entity: (*entity).into(),
+                    after_list_requests: 1,
+                    insert: 0,
+                    touch: 0,
+                    delete: 2,
+                })
+                .unwrap();
+            for (after, insert, touch, delete) in [(1, 1, 1, 1), (3, 1, 2, 1), (5, 2, 0, 1)] {
+                env.acu
+                    .state()
+                    .mutate_mid_listing(MidListingMutation {
+                        entity: (*entity).into(),
+                        after_list_requests: after,
+                        insert,
+                        touch,
+                        delete,
+                    })
+                    .unwrap();
+            }
+        }
+        // Run until every mutation has fired (they count the delete scan's list requests
+        // too), then once more.
+        let mut marked = 0;
+        let mut run = 1;
+        loop {
+            run += 1;
+            for entity in FEED {
+                settle(&env, entity).await;
+            }
+            let pending = env.acu.state().pending_mutations();
+            let summary = flow.run().await.unwrap();
+            assert_eq!(summary.status, RunStatus::Succeeded, "{backend}: {summary}");
+            for w in &summary.entities {
+                let scan = w.delete_scan.as_ref().unwrap();
+                marked += scan.deleted;
+                assert_no_live_record_marked(&env, warehouse.as_ref(), &w.entity, backend).await;
+            }
+            if run == 2 {
+                // The two deleted before the run were in the warehouse: marked by its scan.
+                assert!(marked >= 2 * FEED.len() as u64, "{backend}: {summary}");
+            }
+            if pending == 0 {
+                break;
+            }
+        }
+        for entity in FEED {
+            assert_exact(&env, warehouse.as_ref(), entity, backend).await;
+        }
+        // The counts reach the run's stored summary and the audit trail.
+        let runs = store.recent_runs("warehouse", 1).await.unwrap();
+        assert!(
+            runs[0].message.as_deref().unwrap().contains("delete scan:"),
+            "{runs:?}"
+        );
+        env.shutdown().await;
+    }
+}
+
+/// An id listing that pages by offset over a server that reorders every request (and has
+/// records deleted while it is read) drops live ids; each is read directly before anything is
+/// marked, so none is marked deleted, and the ones really deleted are. A scan that trusted its
+/// listing would mark the dropped ids deleted.
+#[derive(Clone)]
+struct OffsetIds {
+    inner: AcumaticaChanges,
+    client: acumatica_client::Client,
+    entity: &'static str,
+}
+
+#[async_trait]
+impl RecordSource for OffsetIds {
+    type Record = Value;
+    type Cursor = chrono::DateTime<chrono::Utc>;
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn pages(&self, after: Option<&Self::Cursor>) -> sync_core::Result<PageStream<Value>> {
+        self.inner.pages(after).await
+    }
+    async fn pages_until(
+        &self,
+        after: Option<&Self::Cursor>,
+        until: &Self::Cursor,
+    ) -> sync_core::Result<PageStream<Value>> {
+        self.inner.pages_until(after, until).await
+    }
+}
+
+#[async_trait]
+impl FeedSource for OffsetIds {
+    async fn ids(&self) -> sync_core::Result<PageStream<String>> {
+        let query = acumatica_client::ListQuery::new()
+            .select(["VendorID"])
+            .page_size(3);
+        Ok(self
+            .client
+            .list_json_pages(self.entity, query)
+            .map_err(sync_core::Error::from)
+            .map_ok(|page| {
+                page.records
+                    .iter()
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .boxed())
+    }
+    async fn is_gone(&self, id: &str) -> sync_core::Result<bool> {
+        self.inner.is_gone(id).await
+    }
+}
+
+#[tokio::test]
+async fn a_listing_that_drops_ids_never_marks_a_live_record_deleted() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let source = OffsetIds {
+            inner: AcumaticaChanges::new(env.acumatica.clone(), "Vendor").page_size(50),
+            client: env.acumatica.clone(),
+            entity: "Vendor",
+        };
+        let flow = FeedFlow::builder("warehouse")
+            .entity(TableSpec::vendor(), source)
+            .delete_scan(DeleteScan::EveryRun)
+            .warehouse(warehouse.clone())
+            .store(store.clone())
+            .options(FeedOptions {
+                lag_secs: 0,
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        let first = flow.run().await.unwrap();
+        assert_eq!(first.status, RunStatus::Succeeded, "{backend}: {first}");
+        let vendors = env.acu.state().count("Vendor");
+        env.acu
+            .state()
+            .set_list_order(ListOrder::Shuffled { seed: 3 });
+        env.acu
+            .state()
+            .mutate_now(&MidListingMutation {
+                entity: "Vendor".into(),
+                after_list_requests: 1,
+                insert: 0,
+                touch: 0,
+                delete: 1,
+            })
+            .unwrap();
+        // One more deleted after the listing's second page.
+        env.acu
+            .state()
+            .mutate_mid_listing(MidListingMutation {
+                entity: "Vendor".into(),
+                after_list_requests: 3,
+                insert: 0,
+                touch: 0,
+                delete: 1,
+            })
+            .unwrap();
+        let second = flow.run().await.unwrap();
+        assert_eq!(second.status, RunStatus::Succeeded, "{backend}: {second}");
+        let scan = second.entities[0].delete_scan.clone().unwrap();
+        assert!(
+            scan.verified_present > 0,
+            "{backend}: the listing of {vendors} vendors dropped none, so this proves nothing: {scan:?}"
+        );
+        assert!(scan.deleted >= 1, "{backend}: {scan:?}");
+        assert_no_live_record_marked(&env, warehouse.as_ref(), "Vendor", backend).await;
+        // The next scan marks the one deleted while the listing was read, if it was listed.
+        env.acu.state().set_list_order(ListOrder::Key);
+        flow.run().await.unwrap();
+        assert_exact(&env, warehouse.as_ref(), "Vendor", backend).await;
+        env.shutdown().await;
+    }
+}
+
+/// `Subaccount` has no `LastModifiedDateTime`: it is read whole on every run (its built-in
+/// table), and a subaccount deleted in Acumatica is marked deleted by the next run; an edited
+/// one is current. On the old code `Subaccount` had no built-in table (a configuration error)
+/// and nothing was ever marked.
+#[tokio::test]
+async fn subaccounts_are_refreshed_whole_and_deleted_ones_marked() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        env.acu
+            .state()
+            .set_list_order(ListOrder::Shuffled { seed: 11 });
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let config = FeedConfig::from_toml_str(
+            "name = \"warehouse\"\nentities = [{ entity = \"Subaccount\" }]\n[options]\nlag_secs = 0\ndelete_scan = \"daily\"\n",
+        )
+        .unwrap();
+        let flow = FeedFlow::from_config(
+            &config,
+            env.acumatica.clone(),
+            warehouse.clone(),
+            store.clone(),
+        )
+        .unwrap();
+        let first = flow.run().await.unwrap();
+        assert_eq!(first.status, RunStatus::Succeeded, "{backend}: {first}");
+        let w = &first.entities[0];
+        let total = env.acu.state().count("Subaccount") as u64;
+        assert!(
+            w.full_refresh && w.records_read == total && total > 2,
+            "{backend}: {w:?}"
+        );
+        assert_exact(&env, warehouse.as_ref(), "Subaccount", backend).await;
+        let spec = TableSpec::subaccount();
+        let p = warehouse
+            .row_provenance(
+                &spec,
+                env.acu.state().documents("Subaccount")[0]["id"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.entity.as_deref(), Some("Subaccount"));
+        assert_eq!(p.endpoint_version.as_deref(), Some(flow_support::VERSION));
+
+        env.acu
+            .state()
+            .mutate_now(&MidListingMutation {
+                entity: "Subaccount".into(),
+                after_list_requests: 1,
+                insert: 0,
+                touch: 1,
+                delete: 1,
+            })
+            .unwrap();
+        // Even with a daily cadence, a full refresh compares on every run.
+        let second = flow.run().await.unwrap();
+        assert_eq!(second.status, RunStatus::Succeeded, "{backend}: {second}");
+        let scan = second.entities[0].delete_scan.clone().unwrap();
+        assert_eq!(
+            (scan.candidates, scan.deleted, scan.verified_present),
+            (1, 1, 0),
+            "{backend}: {scan:?}"
+        );
+        assert_exact(&env, warehouse.as_ref(), "Subaccount", backend).await;
+        assert_eq!(
+            warehouse.count(&spec).await.unwrap(),
+            total,
+            "{backend}: the row is kept, marked"
+        );
+        env.shutdown().await;
+    }
+}
+
 /// One interleaving: mutations of bills after the nth list requests, in key or shuffled
 /// order, at a page size; two runs must leave the warehouse current.
 async fn interleaving(
@@ -681,18 +1078,22 @@ async fn interleaving(
             .unwrap();
         deleted += delete;
     }
-    let flow = small_page_flow(&env, &["Bill"], page_size, warehouse.clone(), store);
-    // Run until every mutation has fired, then once more after the last one.
+    let flow = scanning_flow(&env, &["Bill"], page_size, warehouse.clone(), store);
+    // Run until every mutation has fired, then once more after the last one. Mutations fire
+    // between window pages and between the delete scan's listing pages alike.
     loop {
         let pending = env.acu.state().pending_mutations();
         let run = flow.run().await.unwrap();
         assert_eq!(run.status, RunStatus::Succeeded, "{run}");
+        assert_no_live_record_marked(&env, warehouse.as_ref(), "Bill", "sqlite").await;
         settle(&env, "Bill").await;
         if pending == 0 {
             break;
         }
     }
     assert_current(&env, warehouse.as_ref(), "Bill", deleted, "sqlite").await;
+    // The last run's delete scan came after every delete: the warehouse equals the source.
+    assert_exact(&env, warehouse.as_ref(), "Bill", "sqlite").await;
     env.shutdown().await;
 }
 
@@ -704,8 +1105,10 @@ mod interleavings {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
         /// Any interleaving of page reads and mutations (inserts, edits, deletes after the nth
-        /// list request), in any order the server chooses and any page size: one run reads
-        /// every record not changed during it, and the next run makes the warehouse current.
+        /// list request, window or delete scan listing), in any order the server chooses and
+        /// any page size: one run reads every record not changed during it and marks no live
+        /// record deleted, and the next run (with its delete scan) makes the warehouse equal
+        /// to the source, deleted records marked.
         #[test]
         fn page_reads_and_mutations_in_any_interleaving(
             seed in any::<u64>(),

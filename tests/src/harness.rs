@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use acumatica_client::RetryPolicy;
 use serde_json::Value;
-use sync_core::feed::{AcumaticaChanges, FeedFlow, FeedOptions};
+use sync_core::feed::{AcumaticaChanges, DeleteScan, FeedFlow, FeedOptions};
 use sync_core::key::extract_key;
 use sync_core::mapping::{JournalMapping, ReferenceMapping};
 use sync_core::post::{
@@ -311,7 +311,7 @@ pub fn feed_specs() -> Vec<TableSpec> {
 
 /// The warehouse feed of [`feed_specs`], pages of 20 records, no lag (the fake's clock is the
 /// test's clock; with a lag, a change made just before the final run is rightly left to the
-/// run after it).
+/// run after it), a delete scan on every run listing 7 ids per request.
 pub fn feed_flow(
     acumatica: &acumatica_client::Client,
     warehouse: Arc<dyn WarehouseSink>,
@@ -324,12 +324,14 @@ pub fn feed_flow(
         .options(FeedOptions {
             page_size: 20,
             lag_secs: 0,
+            delete_scan: DeleteScan::EveryRun,
             ..FeedOptions::default()
         })
         .owner(owner);
     for spec in feed_specs() {
-        let mut source =
-            AcumaticaChanges::new(acumatica.clone(), spec.entity.clone()).page_size(20);
+        let mut source = AcumaticaChanges::new(acumatica.clone(), spec.entity.clone())
+            .page_size(20)
+            .id_page_size(7);
         if let Some(d) = &spec.details {
             source = source.expand([d.source.clone()]);
         }
@@ -434,8 +436,9 @@ fn field(doc: &Value, name: &str) -> Value {
 }
 
 /// Checks that the warehouse holds exactly the fake's records of every [`feed_specs`]
-/// entity: same ids, same typed fields and the same detail lines. Returns the record count
-/// or a description of the differences.
+/// entity: same ids, same typed fields and the same detail lines, no other row that is not
+/// marked deleted (rows of records deleted from the source must carry `deleted_at`), no
+/// duplicate. Returns the record count or a description of the differences.
 pub async fn check_warehouse(
     acu: &testkit::acumatica::Acumatica,
     warehouse: &dyn WarehouseSink,
@@ -444,12 +447,27 @@ pub async fn check_warehouse(
     let mut total = 0;
     for spec in feed_specs() {
         let source = acu.documents(&spec.entity);
-        let count = warehouse.count(&spec).await.map_err(|e| e.to_string())?;
-        if count != source.len() as u64 {
+        // Rows not marked deleted: those no run has seen "since" a day from now.
+        let live: BTreeSet<String> = warehouse
+            .unseen_since(&spec, chrono::Utc::now() + chrono::Duration::days(1))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let wanted: BTreeSet<String> = source
+            .iter()
+            .map(|d| d["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        for id in live.difference(&wanted) {
             problems.push(format!(
-                "{}: warehouse has {count} records, source {}",
-                spec.entity,
-                source.len()
+                "{} {id} is gone from the source but not marked deleted",
+                spec.entity
+            ));
+        }
+        for id in wanted.difference(&live) {
+            problems.push(format!(
+                "{} {id} is in the source but missing or marked deleted",
+                spec.entity
             ));
         }
         let mut ids = BTreeSet::new();

@@ -9,9 +9,10 @@
 //! (counted in the fakes' request logs), which spreads them over login, the Looker query,
 //! the lookups, the insert-only PUTs, the ledger writes and the feed's pages. The seed is
 //! printed; set `CRASH_SEED` to replay a plan and `CRASH_KILLS` for more kills (default 20
-//! per backend). Between incarnations the Acumatica data changes (records inserted and
-//! touched), so the feed always has new work when it is killed, and the fake lists in a new
-//! order on every request.
+//! per backend). Between incarnations the Acumatica data changes (records inserted, touched
+//! and deleted), so the feed always has new work when it is killed, and the fake lists in a
+//! new order on every request. The feed scans for deletes on every run, so at the end every
+//! deleted journal must be marked deleted in the warehouse and every other record current.
 //!
 //! Runs on SQLite always and on PostgreSQL when `ML_CONNECTOR_TEST_POSTGRES_URL` is set (a
 //! fresh schema per run).
@@ -94,6 +95,8 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
         requests: 0,
     };
     let mut failures = 0;
+    // Seeded journals deleted so far: at most 6 of the 12, so the connector's own are kept.
+    let mut deletes = 0;
     loop {
         let mut cmd = Command::new(CHILD);
         cmd.env("CRASH_ACUMATICA_URL", acu.url())
@@ -135,13 +138,18 @@ async fn round(rng: &mut fastrand::Rng, backend: &Backend, max_kills: u32) -> Ou
         if !finished {
             // Change the source between incarnations so the feed has new work to lose.
             for entity in ["JournalTransaction", "Vendor"] {
+                let delete =
+                    usize::from(entity == "JournalTransaction" && deletes < 6 && rng.bool());
+                deletes += delete;
                 acu.state()
                     .mutate_now(&MidListingMutation {
                         entity: entity.into(),
                         after_list_requests: 1,
                         insert: usize::from(rng.bool()),
                         touch: rng.usize(0..=2),
-                        delete: 0,
+                        // Journals are deleted too (the oldest seeded ones, in key order);
+                        // vendors stay, as the reference flow's end check counts them.
+                        delete,
                     })
                     .unwrap();
             }

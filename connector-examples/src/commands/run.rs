@@ -201,6 +201,7 @@ pub fn render_feed_summary(summary: &FeedSummary) -> String {
         "Written",
         "Stale",
         "Lines",
+        "Deleted",
         "Mark",
     ]);
     for w in &summary.entities {
@@ -213,8 +214,17 @@ pub fn render_feed_summary(summary: &FeedSummary) -> String {
             w.written.to_string(),
             w.stale.to_string(),
             w.detail_lines.to_string(),
+            match &w.delete_scan {
+                Some(s) => format!(
+                    "{} ({} checked, {} still present)",
+                    s.deleted, s.candidates, s.verified_present
+                ),
+                None if w.full_refresh => "-".into(),
+                None => "(no scan due)".into(),
+            },
             match (&w.error, w.mark_advanced) {
-                (Some(e), _) => format!("kept (failed: {e})"),
+                (Some(e), true) => format!("advanced (then failed: {e})"),
+                (Some(e), false) => format!("kept (failed: {e})"),
                 (None, true) => "advanced".into(),
                 (None, false) => "kept".into(),
             },
@@ -238,6 +248,15 @@ pub fn feed_json(summary: &FeedSummary) -> serde_json::Value {
             "stale": w.stale,
             "detail_lines": w.detail_lines,
             "mark_advanced": w.mark_advanced,
+            "full_refresh": w.full_refresh,
+            "delete_scan": w.delete_scan.as_ref().map(|s| json!({
+                "listed": s.listed,
+                "candidates": s.candidates,
+                "verified_present": s.verified_present,
+                "deleted": s.deleted,
+                "undeleted": s.undeleted,
+                "purged": s.purged,
+            })),
             "error": w.error,
         })).collect::<Vec<_>>(),
     })

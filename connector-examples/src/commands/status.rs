@@ -2,6 +2,7 @@
 //! letters.
 
 use serde_json::json;
+use sync_core::feed::delete_scan_partition;
 use sync_core::schedule::{FlowSchedule, SCHEDULE_PARTITION};
 use sync_core::store::{LedgerFilter, StateStore};
 
@@ -95,7 +96,9 @@ async fn flow_status(
         .map_err(store_err)?;
     v["last_scheduled_due_time"] = json!(mark.map(|m| m.value));
     let mut marks = serde_json::Map::new();
+    let mut scans = serde_json::Map::new();
     if let Some(feed) = f.feed() {
+        let config = feed.to_feed_config(&f.name);
         for e in &feed.entities {
             if let Some(m) = store
                 .watermark(&f.name, &e.entity)
@@ -107,9 +110,24 @@ async fn flow_status(
                     json!({"value": m.value, "updated_at": m.updated_at.to_rfc3339()}),
                 );
             }
+            let last = store
+                .watermark(&f.name, &delete_scan_partition(&e.entity))
+                .await
+                .map_err(store_err)?;
+            scans.insert(
+                e.entity.clone(),
+                json!({
+                    "cadence": config.delete_scan_of(&e.entity),
+                    "last_started_at": last.map(|m| m.value),
+                }),
+            );
         }
+        // The counts of the latest run's delete scans are in its summary (also in the audit
+        // trail, `ml-connector audit`).
+        v["last_run_summary"] = json!(runs.first().and_then(|r| r.message.clone()));
     }
     v["high_water_marks"] = serde_json::Value::Object(marks);
+    v["delete_scans"] = serde_json::Value::Object(scans);
     if f.post().is_some() {
         let ledger = store
             .ledger_entries(&f.name, &LedgerFilter::default())
@@ -183,6 +201,18 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
                     m["value"].as_str().unwrap_or_default()
                 );
             }
+        }
+        if let Some(scans) = v["delete_scans"].as_object() {
+            for (k, s) in scans {
+                println!(
+                    "  delete scan {k} ({}): last started {}",
+                    s["cadence"].as_str().unwrap_or_default(),
+                    s["last_started_at"].as_str().unwrap_or("never")
+                );
+            }
+        }
+        if let Some(m) = v["last_run_summary"].as_str() {
+            println!("  last run: {m}");
         }
         match v["leases"].as_array().filter(|l| !l.is_empty()) {
             None => println!("  leases: none held (free)"),

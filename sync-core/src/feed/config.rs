@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -27,6 +28,61 @@ pub struct FeedEntity {
     /// Records per page (default: [`FeedOptions::page_size`]).
     #[serde(default)]
     pub page_size: Option<u32>,
+    /// How often this entity's delete scan runs (default: [`FeedOptions::delete_scan`]).
+    #[serde(default)]
+    pub delete_scan: Option<DeleteScan>,
+}
+
+/// How often the feed checks an entity for records deleted in Acumatica (its **delete scan**).
+///
+/// Acumatica's REST API has no feed of deletes, so a scan lists every id of the entity
+/// (`$select` of its key fields only, read by the same time slices as a window) and compares
+/// them with the warehouse. A row whose id the listing did not return is marked deleted
+/// (`deleted_at`) only after a direct read of that id answers that no such record exists; a
+/// listing can miss ids (the API promises no order), a direct read cannot. Entities without a
+/// last-modified field (`Subaccount`) are read whole on every run and compared on every run
+/// unless this is `never`.
+///
+/// In TOML: `delete_scan = "every_run" | "hourly" | "daily" | "never"`.
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// use sync_core::feed::DeleteScan;
+/// let now = Utc::now();
+/// assert!(DeleteScan::Hourly.is_due(None, now));
+/// assert!(!DeleteScan::Hourly.is_due(Some(now - Duration::minutes(59)), now));
+/// assert!(DeleteScan::Hourly.is_due(Some(now - Duration::minutes(60)), now));
+/// assert!(DeleteScan::EveryRun.is_due(Some(now), now));
+/// assert!(!DeleteScan::Never.is_due(None, now));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteScan {
+    /// After every run's window.
+    EveryRun,
+    /// At most once an hour (the default): a deleted record is marked within an hour plus
+    /// the schedule's interval.
+    #[default]
+    Hourly,
+    /// At most once a day.
+    Daily,
+    /// Never: deleted records stay in the warehouse unmarked.
+    Never,
+}
+
+impl DeleteScan {
+    /// Whether a scan is due at `now` when the last one started at `last` (`None`: never).
+    pub fn is_due(self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let every = match self {
+            Self::Never => return false,
+            Self::EveryRun => return true,
+            Self::Hourly => chrono::Duration::hours(1),
+            Self::Daily => chrono::Duration::days(1),
+        };
+        // A last scan in the future (the clock went back) counts as due: better a scan too
+        // many than none for a day.
+        last.is_none_or(|l| now - l >= every || l > now)
+    }
 }
 
 impl FeedEntity {
@@ -39,6 +95,7 @@ impl FeedEntity {
             entity: entity.to_owned(),
             table: None,
             page_size: None,
+            delete_scan: None,
         };
         me.spec()?;
         Ok(me)
@@ -54,7 +111,7 @@ impl FeedEntity {
             None => TableSpec::builtin(&self.entity).ok_or_else(|| {
                 Error::config(
                     format!("feed.entities.{}", self.entity),
-                    "no built-in warehouse table for this entity (built in: Vendor, Bill, Check, JournalTransaction, Account); describe one under `table`",
+                    "no built-in warehouse table for this entity (built in: Vendor, Bill, Check, JournalTransaction, Account, Subaccount); describe one under `table`",
                 )
             })?,
         };
@@ -88,6 +145,8 @@ impl FeedEntity {
 /// let o = FeedOptions::default();
 /// assert_eq!(o.lag_secs, 60);
 /// assert_eq!(o.lookback_secs, 300);
+/// assert_eq!(o.delete_scan, sync_core::feed::DeleteScan::Hourly);
+/// assert_eq!(o.purge_deleted_after_days, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -105,6 +164,15 @@ pub struct FeedOptions {
     pub page_size: u32,
     /// The flow's lease TTL in seconds (default 300); renewed as pages are written.
     pub lease_ttl_secs: u64,
+    /// How often each entity's delete scan runs (default [`DeleteScan::Hourly`]); an entity's
+    /// own `delete_scan` overrides it.
+    pub delete_scan: DeleteScan,
+    /// Ids per request of a delete scan's listing (default 2000; only the key fields are read,
+    /// so a page is small).
+    pub delete_scan_page_size: u32,
+    /// Remove rows marked deleted this many days ago or longer, after each delete scan
+    /// (default: never; rows marked deleted stay, with `deleted_at` set, for Looker to filter).
+    pub purge_deleted_after_days: Option<u32>,
 }
 
 impl Default for FeedOptions {
@@ -114,6 +182,9 @@ impl Default for FeedOptions {
             lookback_secs: 300,
             page_size: 500,
             lease_ttl_secs: 300,
+            delete_scan: DeleteScan::Hourly,
+            delete_scan_page_size: 2000,
+            purge_deleted_after_days: None,
         }
     }
 }
@@ -129,6 +200,12 @@ impl FeedOptions {
     /// # Errors
     /// A configuration error naming the setting.
     pub fn check(&self) -> Result<()> {
+        if self.delete_scan_page_size == 0 {
+            return Err(Error::config(
+                "feed.delete_scan_page_size",
+                "0 ids per request cannot make progress; use 100 to 10000 (2000 is a good default)",
+            ));
+        }
         if self.page_size == 0 {
             return Err(Error::config(
                 "feed.page_size",
@@ -160,12 +237,17 @@ impl FeedOptions {
 /// use sync_core::feed::FeedConfig;
 /// let config = FeedConfig::from_toml_str(r#"
 /// name = "warehouse"
-/// entities = [{ entity = "Vendor" }, { entity = "Bill" }, { entity = "JournalTransaction" }]
+/// entities = [{ entity = "Vendor" }, { entity = "Bill", delete_scan = "every_run" },
+///             { entity = "JournalTransaction" }, { entity = "Subaccount" }]
 /// [options]
 /// lookback_secs = 600
+/// delete_scan = "daily"
+/// purge_deleted_after_days = 90
 /// "#).unwrap();
-/// assert_eq!(config.entities.len(), 3);
+/// assert_eq!(config.entities.len(), 4);
 /// assert_eq!(config.options.lookback_secs, 600);
+/// assert_eq!(config.delete_scan_of("Bill"), sync_core::feed::DeleteScan::EveryRun);
+/// assert_eq!(config.delete_scan_of("Vendor"), sync_core::feed::DeleteScan::Daily);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +262,15 @@ pub struct FeedConfig {
 }
 
 impl FeedConfig {
+    /// The delete scan cadence of `entity`: its own, else the flow's.
+    pub fn delete_scan_of(&self, entity: &str) -> DeleteScan {
+        self.entities
+            .iter()
+            .find(|e| e.entity == entity)
+            .and_then(|e| e.delete_scan)
+            .unwrap_or(self.options.delete_scan)
+    }
+
     /// Parses and checks a configuration.
     ///
     /// # Errors

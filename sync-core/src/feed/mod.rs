@@ -42,6 +42,7 @@
 //! ```
 
 mod config;
+mod scan;
 mod source;
 
 use std::collections::HashSet;
@@ -53,7 +54,8 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-pub use config::{FeedConfig, FeedEntity, FeedOptions};
+pub use config::{DeleteScan, FeedConfig, FeedEntity, FeedOptions};
+pub use scan::{DeleteScanSummary, delete_scan_partition};
 pub use source::{AcumaticaChanges, FeedSource};
 
 use crate::error::{Error, Result};
@@ -89,7 +91,12 @@ pub struct EntityWindow {
     pub detail_lines: u64,
     /// Whether the mark moved to the signpost.
     pub mark_advanced: bool,
-    /// Why the window did not complete.
+    /// Whether the entity has no last-modified field, so the window read it whole (full
+    /// refresh) and compared it with the warehouse.
+    pub full_refresh: bool,
+    /// What the entity's delete scan did, when one ran (see [`DeleteScan`]).
+    pub delete_scan: Option<DeleteScanSummary>,
+    /// Why the window (or its delete scan, when `mark_advanced`) did not complete.
     pub error: Option<String>,
 }
 
@@ -131,12 +138,21 @@ impl fmt::Display for FeedSummary {
         for w in &self.entities {
             write!(
                 f,
-                " {} {} read, {} written, {} stale, {} repeats{};",
+                " {} {} read{}, {} written, {} stale, {} repeats{}{};",
                 w.entity,
                 w.records_read,
+                if w.full_refresh {
+                    " (full refresh)"
+                } else {
+                    ""
+                },
                 w.written,
                 w.stale,
                 w.repeats_dropped,
+                match &w.delete_scan {
+                    Some(s) => format!(", {s}"),
+                    None => String::new(),
+                },
                 match &w.error {
                     Some(e) => format!(" (failed: {e})"),
                     None => String::new(),
@@ -150,6 +166,8 @@ impl fmt::Display for FeedSummary {
 struct Entry {
     spec: TableSpec,
     source: Arc<ChangeSource>,
+    /// The entity's own delete scan cadence, if it has one.
+    delete_scan: Option<DeleteScan>,
 }
 
 /// A configured feed flow; cheap to clone.
@@ -200,7 +218,17 @@ impl FeedFlowBuilder {
         self.entries.push(Entry {
             spec,
             source: Arc::new(source),
+            delete_scan: None,
         });
+        self
+    }
+
+    /// The delete scan cadence of the entity added last (default: the options'
+    /// [`delete_scan`](FeedOptions::delete_scan)).
+    pub fn delete_scan(mut self, cadence: DeleteScan) -> Self {
+        if let Some(last) = self.entries.last_mut() {
+            last.delete_scan = Some(cadence);
+        }
         self
     }
 
@@ -366,8 +394,12 @@ impl FeedFlow {
         for e in &config.entities {
             let source = AcumaticaChanges::new(acumatica.clone(), &e.entity)
                 .expand(e.expand())
-                .page_size(e.page_size.unwrap_or(config.options.page_size));
+                .page_size(e.page_size.unwrap_or(config.options.page_size))
+                .id_page_size(config.options.delete_scan_page_size);
             builder = builder.entity(e.spec()?, source);
+            if let Some(cadence) = e.delete_scan {
+                builder = builder.delete_scan(cadence);
+            }
         }
         builder.build()
     }
@@ -468,6 +500,8 @@ impl FeedFlow {
                 stale: 0,
                 detail_lines: 0,
                 mark_advanced: false,
+                full_refresh: false,
+                delete_scan: None,
                 error: None,
             };
             let result = self
@@ -594,8 +628,14 @@ impl FeedFlow {
             ),
             None => None,
         };
-        window.since =
-            mark_time.map(|t| t - chrono::Duration::seconds(self.options.lookback_secs as i64));
+        window.full_refresh = !entry.source.is_incremental();
+        window.since = match window.full_refresh {
+            // Read whole every run: there is no time to read changes after.
+            true => None,
+            false => {
+                mark_time.map(|t| t - chrono::Duration::seconds(self.options.lookback_secs as i64))
+            }
+        };
         self.warehouse.ensure_tables(&entry.spec).await?;
         tracing::info!(entity = %entity, since = ?window.since, signpost = %window.signpost, "window opened");
         self.progress.emit(|| ProgressEvent::WindowOpened {
@@ -603,6 +643,7 @@ impl FeedFlow {
             since: window.since,
             signpost: window.signpost,
         });
+        let read_started = Utc::now();
         let mut pages = entry
             .source
             .pages_until(window.since.as_ref(), &window.signpost)
@@ -691,9 +732,25 @@ impl FeedFlow {
             run_id,
             AuditStage::Written,
             format!("{entity} window complete"),
-            json!({"entity": entity, "since": window.since.map(|t| t.to_rfc3339()), "signpost": value, "pages": window.pages, "records": window.records_read, "written": window.written, "stale": window.stale, "repeats_dropped": window.repeats_dropped}),
+            json!({"entity": entity, "since": window.since.map(|t| t.to_rfc3339()), "signpost": value, "pages": window.pages, "records": window.records_read, "written": window.written, "stale": window.stale, "repeats_dropped": window.repeats_dropped, "full_refresh": window.full_refresh}),
         )
         .await?;
+        if window.full_refresh {
+            // The whole entity was just read and written: rows it did not return are the
+            // candidates, verified one by one before any is marked.
+            if self.cadence(entry) != DeleteScan::Never {
+                let mut summary = DeleteScanSummary {
+                    listed: window.records_read,
+                    ..Default::default()
+                };
+                self.verify_and_mark(keeper, run_id, entry, read_started, &mut summary)
+                    .await?;
+                self.record_scan(keeper, &entity, read_started).await?;
+                window.delete_scan = Some(summary);
+            }
+        } else {
+            window.delete_scan = self.scan_if_due(keeper, run_id, entry).await?;
+        }
         Ok(())
     }
 }

@@ -35,7 +35,8 @@ use crate::traits::{PageStream, RecordSource};
 /// window is read gets a timestamp after the run's start, so it leaves the window (whose end is
 /// the signpost, before the start) and is read by the next run; a record deleted while the
 /// window is read cannot shift another out of a slice. Entities without a last-modified field
-/// (`Subaccount`) are read whole each run by offset paging.
+/// (`Subaccount`) are read whole each run: in one request when the entity fits in a page,
+/// else by offset paging repeated until two complete reads agree (as a one-millisecond slice).
 ///
 /// ```no_run
 /// use futures::TryStreamExt;
@@ -57,7 +58,9 @@ pub struct AcumaticaChanges {
     client: acumatica_client::Client,
     entity: String,
     expand: Vec<String>,
+    select: Vec<String>,
     page_size: u32,
+    id_page_size: u32,
 }
 
 impl AcumaticaChanges {
@@ -67,8 +70,17 @@ impl AcumaticaChanges {
             client,
             entity: entity.into(),
             expand: Vec::new(),
+            select: Vec::new(),
             page_size: 500,
+            id_page_size: 2000,
         }
+    }
+
+    /// Ids per request of a delete scan's listing ([`FeedSource::ids`]; default 2000).
+    #[must_use]
+    pub fn id_page_size(mut self, n: u32) -> Self {
+        self.id_page_size = n.max(1);
+        self
     }
 
     /// Detail collections to `$expand` (e.g. `Details`).
@@ -184,6 +196,9 @@ impl AcumaticaChanges {
         if !self.expand.is_empty() {
             query = query.expand(self.expand.clone());
         }
+        if !self.select.is_empty() {
+            query = query.select(self.select.clone());
+        }
         query
     }
 
@@ -206,10 +221,11 @@ impl AcumaticaChanges {
         query
     }
 
-    /// One request of the slice with `$top` one above the page size.
-    async fn read_slice(&self, field: &str, slice: &Slice) -> Result<SliceRead> {
+    /// One request of `query` with `$top` one above the page size: the whole answer when it
+    /// holds at most a page, else the records' timestamps in `field` (to split by).
+    async fn read_once(&self, query: ListQuery, field: Option<&str>) -> Result<SliceRead> {
         let top = self.page_size.saturating_add(1);
-        let query = self.slice_query(field, slice).page_size(top).top(top);
+        let query = query.page_size(top).top(top);
         let pages: Vec<acumatica_client::Page<Value>> = self
             .client
             .list_json_pages(&self.entity, query)
@@ -220,17 +236,24 @@ impl AcumaticaChanges {
         if returned <= self.page_size as usize {
             return Ok(SliceRead::Whole(records));
         }
-        Ok(SliceRead::Overfull(
-            records.iter().filter_map(|r| stamp_of(r, field)).collect(),
-        ))
+        Ok(SliceRead::Overfull(match field {
+            Some(field) => records.iter().filter_map(|r| stamp_of(r, field)).collect(),
+            None => Vec::new(),
+        }))
     }
 
-    /// Offset paging of a slice that cannot be split, repeated until two complete reads agree
-    /// on the set of ids and neither saw a repeat.
-    async fn read_fixed(&self, field: &str, slice: &Slice) -> Result<Vec<Value>> {
+    /// One request of the slice with `$top` one above the page size.
+    async fn read_slice(&self, field: &str, slice: &Slice) -> Result<SliceRead> {
+        self.read_once(self.slice_query(field, slice), Some(field))
+            .await
+    }
+
+    /// Offset paging of `query` (records that cannot be told apart by time), repeated until
+    /// two complete reads agree on the set of ids and neither saw a repeat.
+    async fn read_fixed(&self, query: ListQuery, what: String) -> Result<Vec<Value>> {
         let mut previous: Option<BTreeSet<String>> = None;
         for _ in 0..MAX_FIXED_READS {
-            let query = self.slice_query(field, slice).page_size(self.page_size);
+            let query = query.clone().page_size(self.page_size);
             let pages: Vec<acumatica_client::Page<Value>> = self
                 .client
                 .list_json_pages(&self.entity, query)
@@ -246,19 +269,45 @@ impl AcumaticaChanges {
             if clean && previous.as_ref() == Some(&ids) {
                 return Ok(records);
             }
-            tracing::debug!(entity = %self.entity, slice = ?slice, records = records.len(), repeats, "one-timestamp slice read again");
+            tracing::debug!(entity = %self.entity, what = %what, records = records.len(), repeats, "offset read again");
             previous = clean.then_some(ids);
         }
         Err(Error::data(
+            what,
             format!(
-                "{} records modified in {:?}..{:?}",
-                self.entity, slice.from, slice.to
-            ),
-            format!(
-                "more than a page ({}) of records share one timestamp and {MAX_FIXED_READS} offset reads of them did not agree (the server reorders or the records change while they are read); the window's mark stays, so the next run reads them again; a larger page_size reads them in one request",
+                "they are more than a page ({}) and {MAX_FIXED_READS} offset reads of them did not agree (the server reorders or the records change while they are read); the window's mark stays, so the next run reads them again; a larger page_size reads them in one request",
                 self.page_size
             ),
         ))
+    }
+
+    /// Offset paging of a slice that cannot be split.
+    async fn read_fixed_slice(&self, field: &str, slice: &Slice) -> Result<Vec<Value>> {
+        self.read_fixed(
+            self.slice_query(field, slice),
+            format!(
+                "{} records modified in {:?}..{:?} (they share one timestamp)",
+                self.entity, slice.from, slice.to
+            ),
+        )
+        .await
+    }
+
+    /// Every record of an entity without a last-modified field: one request when they fit
+    /// in a page, else offset reads until two agree.
+    fn whole(&self) -> PageStream<Value> {
+        let this = self.clone();
+        futures::stream::once(async move {
+            match this.read_once(this.base_query(), None).await? {
+                SliceRead::Whole(records) => Ok(records),
+                SliceRead::Overfull(_) => {
+                    let what = format!("all {} records (full refresh)", this.entity);
+                    this.read_fixed(this.base_query(), what).await
+                }
+            }
+        })
+        .try_filter(|page| futures::future::ready(!page.is_empty()))
+        .boxed()
     }
 
     /// Records of the window `[since, until)` (unbounded where `None`) as a stream of pages,
@@ -278,7 +327,7 @@ impl AcumaticaChanges {
         futures::stream::try_unfold(state, |(this, field, mut todo)| async move {
             while let Some(slice) = todo.pop() {
                 let records = if slice.is_instant() {
-                    this.read_fixed(&field, &slice).await?
+                    this.read_fixed_slice(&field, &slice).await?
                 } else {
                     match this.read_slice(&field, &slice).await? {
                         SliceRead::Whole(records) => records,
@@ -289,7 +338,7 @@ impl AcumaticaChanges {
                                 todo.push(older);
                                 continue;
                             }
-                            None => this.read_fixed(&field, &slice).await?,
+                            None => this.read_fixed_slice(&field, &slice).await?,
                         },
                     }
                 };
@@ -304,7 +353,7 @@ impl AcumaticaChanges {
 
     /// Records whose last-modified time is in `[since, until)` (from the start when `since` is
     /// `None`), read by time slices (see the type's docs). Entities without a last-modified
-    /// field are read whole by offset paging.
+    /// field are read whole (see the type's docs).
     ///
     /// # Errors
     /// None when opening; the stream yields the errors of its requests, and a data error for
@@ -316,37 +365,120 @@ impl AcumaticaChanges {
     ) -> PageStream<Value> {
         match modified_field(&self.entity, self.client.endpoint_version()) {
             Ok(field) => self.sliced(field.to_owned(), since.copied(), until.copied()),
-            Err(_) => {
-                let query = self.base_query().page_size(self.page_size);
-                let entity = self.entity.clone();
-                self.client
-                    .list_json_pages(&self.entity, query)
-                    .map_err(Error::from)
-                    .map_ok(move |page| {
-                        if page.repeats_dropped > 0 {
-                            tracing::debug!(entity = %entity, repeats = page.repeats_dropped, "repeats dropped by id");
-                        }
-                        page.records
-                    })
-                    .boxed()
-            }
+            Err(_) => self.whole(),
         }
     }
 }
 
 /// What the feed reads an entity from: its changed records (a [`RecordSource`] by
-/// last-modified time) and where they come from.
+/// last-modified time), where they come from, and what a delete scan needs (every id, and a
+/// certain answer to "is this record gone?").
+#[async_trait]
 pub trait FeedSource: RecordSource<Record = Value, Cursor = DateTime<Utc>> {
     /// The Acumatica endpoint version the records are read through (the warehouse's
     /// `endpoint_version` column); `None` when unknown.
     fn endpoint_version(&self) -> Option<String> {
         None
     }
+
+    /// Whether changes can be read by last-modified time. `false`: the source reads the whole
+    /// entity whatever window it is asked for, and the feed refreshes it fully on every run.
+    fn is_incremental(&self) -> bool {
+        true
+    }
+
+    /// The id of every record of the entity, page by page: a delete scan's listing. It may
+    /// miss ids (a listing of a changing entity cannot be sure it saw all); the scan never
+    /// marks a record deleted on the listing alone.
+    async fn ids(&self) -> Result<PageStream<String>>;
+
+    /// Whether the record `id` is certainly gone: `Ok(true)` only when the server answered that
+    /// no such record exists, `Ok(false)` when it returned the record, an error otherwise (the
+    /// scan then marks nothing it could not verify).
+    async fn is_gone(&self, id: &str) -> Result<bool>;
 }
 
+/// The key fields of the entities the client models (FACTS section 8), for a delete scan's
+/// `$select`; empty for others (the scan then selects the last-modified field only: the `id`
+/// comes with every record anyway).
+fn key_fields(entity: &str) -> &'static [&'static str] {
+    use acumatica_client::Entity;
+    use acumatica_client::entity as e;
+    match entity {
+        "Vendor" => e::Vendor::KEY_FIELDS,
+        "Bill" => e::Bill::KEY_FIELDS,
+        "Check" => e::Check::KEY_FIELDS,
+        "JournalTransaction" => e::JournalTransaction::KEY_FIELDS,
+        "Account" => e::Account::KEY_FIELDS,
+        "Subaccount" => e::Subaccount::KEY_FIELDS,
+        "Ledger" => e::Ledger::KEY_FIELDS,
+        "FinancialPeriod" => e::FinancialPeriod::KEY_FIELDS,
+        "PurchaseOrder" => e::PurchaseOrder::KEY_FIELDS,
+        "StockItem" => e::StockItem::KEY_FIELDS,
+        "NonStockItem" => e::NonStockItem::KEY_FIELDS,
+        _ => &[],
+    }
+}
+
+#[async_trait]
 impl FeedSource for AcumaticaChanges {
     fn endpoint_version(&self) -> Option<String> {
         Some(self.client.endpoint_version().to_string())
+    }
+
+    fn is_incremental(&self) -> bool {
+        AcumaticaChanges::is_incremental(self)
+    }
+
+    /// Every id, read like a window over all time (time slices that each fit in one request)
+    /// with `$select` of the key fields and the last-modified field only, nothing expanded,
+    /// [`id_page_size`](AcumaticaChanges::id_page_size) records per request.
+    async fn ids(&self) -> Result<PageStream<String>> {
+        let modified = modified_field(&self.entity, self.client.endpoint_version()).ok();
+        let mut select: Vec<String> = key_fields(&self.entity)
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect();
+        select.extend(modified.map(str::to_owned));
+        let lister = Self {
+            expand: Vec::new(),
+            select,
+            page_size: self.id_page_size,
+            ..self.clone()
+        };
+        Ok(lister
+            .window(None, None)
+            .map_ok(|page| {
+                page.iter()
+                    .filter_map(|r| id_of(r).map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .boxed())
+    }
+
+    /// A read of the record by its id (FACTS section 6: `GET <Entity>/<id>`). Acumatica answers
+    /// a missing record with HTTP 500 `NoEntitySatisfiesTheConditionException`; only that
+    /// answer means gone. A 404 means a wrong endpoint or path (FACTS section 1), not a
+    /// missing record, so it is an error like any other.
+    async fn is_gone(&self, id: &str) -> Result<bool> {
+        let select = key_fields(&self.entity).first().copied().or(modified_field(
+            &self.entity,
+            self.client.endpoint_version(),
+        )
+        .ok());
+        let mut query = ListQuery::new();
+        if let Some(field) = select {
+            query = query.select([field]);
+        }
+        match self
+            .client
+            .get_dynamic_by_id(&self.entity, id, &query)
+            .await
+        {
+            Ok(_) => Ok(false),
+            Err(e) if e.is_not_found() && e.status() == Some(500) => Ok(true),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
