@@ -11,7 +11,13 @@
 //!    upserting each slice into the [`WarehouseSink`] by Acumatica id (one transaction per
 //!    slice); a record changed after the signpost is read by the next run;
 //! 4. moves the mark to the signpost **only after the whole window is written**
-//!    (compare-and-set, fenced by the lease).
+//!    (compare-and-set, fenced by the lease);
+//! 5. when its [`DeleteScan`] cadence says so, runs the entity's **delete scan**: lists every
+//!    id and marks the warehouse rows whose record is certainly gone (`deleted_at`), verifying
+//!    each by a direct read first (see [`DeleteScanSummary`] and the `scan` module docs).
+//!
+//! An entity without a last-modified field (`Subaccount`) is read whole on every run (full
+//! refresh) and compared with the warehouse the same way after each read.
 //!
 //! Killing the process at any point loses nothing (the mark has not moved, the window is read
 //! again) and duplicates nothing (upserts by id are idempotent, and an older version never
