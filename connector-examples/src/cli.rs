@@ -151,6 +151,20 @@ pub struct RunArgs {
     /// Only this flow.
     #[arg(long, value_name = "NAME")]
     pub flow: Option<String>,
+    /// After SIGINT or SIGTERM, the most seconds until the process exits: the documents in
+    /// flight are finished, the runs recorded as interrupted, the leases released and both
+    /// systems signed out within it (work still going at two thirds of it is cut short, its
+    /// run recorded from its audit trail). A second signal exits at once. Keep it below the
+    /// service manager's stop timeout (systemd: TimeoutStopSec).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stop_timeout: u64,
+}
+
+impl RunArgs {
+    /// `--stop-timeout` as a duration.
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stop_timeout)
+    }
 }
 
 /// Arguments of `audit`.

@@ -10,7 +10,8 @@
 //! - [`commands`]: one module per subcommand;
 //! - [`output`] and [`progress`]: tables, JSON, progress bars and log lines;
 //! - [`demo`]: the month-end story the `period_close` example tells;
-//! - [`exit`]: exit codes and the command error type.
+//! - [`exit`]: exit codes and the command error type;
+//! - [`stop`]: stopping on SIGINT/SIGTERM within `--stop-timeout`.
 
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod exit;
 pub mod output;
 pub mod progress;
 pub mod secrets;
+pub mod stop;
 pub mod vault;
 
 use std::process::ExitCode;
