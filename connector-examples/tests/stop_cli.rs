@@ -100,6 +100,17 @@ async fn sigterm_mid_run_finishes_the_journal_in_flight_and_records_an_interrupt
     assert!(rig.acumatica_logouts() >= 1, "signed out of Acumatica");
     assert!(rig.looker_logouts() >= 1, "signed out of Looker");
     assert_eq!(rig.live_sessions(), 0);
+    // A monitor sees it.
+    let a = rig
+        .cmd()
+        .args(["status", "--check", "--flow", FLOW])
+        .assert()
+        .code(1);
+    assert!(
+        support::stdout_of(&a).contains(") ended interrupted: "),
+        "{}",
+        support::stdout_of(&a)
+    );
 
     // At once, with nothing waiting for a lease to expire: the rest, and nothing twice.
     rig.sandbox.acumatica().faults().clear();
@@ -109,6 +120,10 @@ async fn sigterm_mid_run_finishes_the_journal_in_flight_and_records_an_interrupt
         .code(0);
     assert_eq!(created(&rig), 3);
     assert_eq!(allocation_journals(&rig).len(), 3);
+    rig.cmd()
+        .args(["status", "--check", "--flow", FLOW])
+        .assert()
+        .code(0);
 }
 
 /// A create Acumatica holds (its licence queue) longer than the stop timeout: at the timeout
