@@ -49,6 +49,36 @@ pub struct GlobalArgs {
     /// Never draw progress bars (they are drawn only on a terminal anyway).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Log records on stderr: `text` (one line each) or `json` (one JSON object per line, for
+    /// journald, Loki or a log shipper). Default: json with --json, else text.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "ML_CONNECTOR_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log records are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per record.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with `message`), `span`.
+    Json,
+}
+
+impl GlobalArgs {
+    /// The log format in effect: `--log-format`, else json with `--json`, else text.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(if self.json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        })
+    }
 }
 
 /// The subcommands.

@@ -613,6 +613,50 @@ async fn run_in(
     daemon(ctx, flows, store.clone(), built, stop).await
 }
 
+/// The daemon's record of a finished run: one structured log record (`run finished`) with
+/// the flow, run id, status, the run history's counts and the exit code the run stands for:
+/// INFO when it succeeded, WARN when it was interrupted, ERROR otherwise (with its error).
+async fn log_run_summary(
+    name: &str,
+    exit: Exit,
+    value: &serde_json::Value,
+    store: &Arc<dyn StateStore>,
+) {
+    let run = store
+        .recent_runs(name, 1)
+        .await
+        .ok()
+        .and_then(|runs| runs.into_iter().next());
+    let run_id = run.as_ref().map(|r| r.id.to_string()).unwrap_or_default();
+    let status = run.as_ref().map_or("not_started", |r| r.status.as_str());
+    let c = run.as_ref().map(|r| r.counts).unwrap_or_default();
+    let error = value["error"].as_str().unwrap_or_default();
+    let exit_code = exit.code();
+    macro_rules! record {
+        ($level:ident) => {
+            tracing::$level!(
+                flow = name,
+                run_id,
+                status,
+                read = c.read,
+                mapped = c.mapped,
+                written = c.written,
+                skipped = c.skipped,
+                failed = c.failed,
+                retries = c.retries,
+                exit_code,
+                error,
+                "run finished"
+            )
+        };
+    }
+    match exit {
+        Exit::Ok => record!(info),
+        Exit::Interrupted => record!(warn),
+        _ => record!(error),
+    }
+}
+
 async fn daemon(
     ctx: &Context,
     flows: &[&FlowConfig],
@@ -690,13 +734,13 @@ async fn daemon(
                     });
                     // Several flows may run at once here: log lines, never bars.
                     let progress = Arc::new(FlowProgress::new(&name, false));
-                    let (exit, text, _) = flow.run_once(&name, progress, Some(stop_rx)).await;
+                    let (exit, _, value) = flow.run_once(&name, progress, Some(stop_rx)).await;
                     bridge.abort();
-                    tracing::info!("{}", text.trim_end());
+                    log_run_summary(&name, exit, &value, &flow.store).await;
                     if matches!(exit, Exit::Ok | Exit::Interrupted) {
                         Ok(())
                     } else {
-                        Err(text.into())
+                        Err(format!("exit {} ({})", exit.code(), exit.name()).into())
                     }
                 }
             },
