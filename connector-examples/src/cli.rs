@@ -238,6 +238,10 @@ pub struct RunArgs {
     /// service manager's stop timeout (systemd: TimeoutStopSec).
     #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stop_timeout: u64,
+    /// The daemon serves /healthz, /readyz and /metrics (Prometheus text format) on this
+    /// address, e.g. 127.0.0.1:9464 (not with --once).
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl RunArgs {

@@ -25,6 +25,7 @@ use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store_with};
 use crate::commands::signout::{SIGN_OUT_TIMEOUT, Sessions};
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
+use crate::monitor::Monitor;
 use crate::output::{Table, print_json};
 use crate::progress::FlowProgress;
 use crate::stop::{Cut, Signal, Stop};
@@ -610,7 +611,7 @@ async fn run_in(
         }
         return Ok(exit);
     }
-    daemon(ctx, flows, store.clone(), built, stop).await
+    daemon(ctx, args, flows, store.clone(), built, stop).await
 }
 
 /// The daemon's record of a finished run: one structured log record (`run finished`) with
@@ -621,6 +622,7 @@ async fn log_run_summary(
     exit: Exit,
     value: &serde_json::Value,
     store: &Arc<dyn StateStore>,
+    monitor: Option<&Monitor>,
 ) {
     let run = store
         .recent_runs(name, 1)
@@ -632,6 +634,9 @@ async fn log_run_summary(
     let c = run.as_ref().map(|r| r.counts).unwrap_or_default();
     let error = value["error"].as_str().unwrap_or_default();
     let exit_code = exit.code();
+    if let Some(m) = monitor {
+        m.record_run(name, status, exit, &c);
+    }
     macro_rules! record {
         ($level:ident) => {
             tracing::$level!(
@@ -659,11 +664,23 @@ async fn log_run_summary(
 
 async fn daemon(
     ctx: &Context,
+    args: &RunArgs,
     flows: &[&FlowConfig],
     store: Arc<dyn StateStore>,
     built: HashMap<String, ReadyFlow>,
     stop: &Stop,
 ) -> Result<Exit, CliError> {
+    let monitor = match args.listen {
+        Some(addr) => {
+            let monitor = Arc::new(Monitor::new(store.clone(), flows));
+            let bound = monitor.clone().serve(addr).await?;
+            if !ctx.json {
+                println!("Monitoring: http://{bound}/metrics, /healthz, /readyz");
+            }
+            Some(monitor)
+        }
+        None => None,
+    };
     let mut builder = Runner::builder(store);
     let mut scheduled = 0;
     for f in flows {
@@ -715,6 +732,7 @@ async fn daemon(
         .run(
             move |run| {
                 let flows = flows.clone();
+                let monitor = monitor.clone();
                 async move {
                     let name = run
                         .flow
@@ -736,7 +754,7 @@ async fn daemon(
                     let progress = Arc::new(FlowProgress::new(&name, false));
                     let (exit, _, value) = flow.run_once(&name, progress, Some(stop_rx)).await;
                     bridge.abort();
-                    log_run_summary(&name, exit, &value, &flow.store).await;
+                    log_run_summary(&name, exit, &value, &flow.store, monitor.as_deref()).await;
                     if matches!(exit, Exit::Ok | Exit::Interrupted) {
                         Ok(())
                     } else {
