@@ -495,10 +495,12 @@ pub(crate) fn check_status(req: &Request, resp: Response) -> Result<Response> {
     Err(err.with_status(status))
 }
 
-fn login_limit_message(detail: &str) -> String {
+/// The message of [`ErrorKind::LoginLimit`]: the licence's session limit, not the password.
+pub(crate) fn login_limit_message(detail: &str) -> String {
     format!(
-        "the licence's limit of concurrent API users is reached ({detail}); close idle sessions \
-         (each client should call close()) or wait for them to expire after 10 minutes"
+        "the sign-in was refused because the licence's limit of concurrent API sessions is reached \
+         ({detail}); this is not about the password: sign other API clients out, or wait for idle \
+         sessions to close (10 minutes after their last request)"
     )
 }
 

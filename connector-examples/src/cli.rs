@@ -49,6 +49,36 @@ pub struct GlobalArgs {
     /// Never draw progress bars (they are drawn only on a terminal anyway).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Log records on stderr: `text` (one line each) or `json` (one JSON object per line, for
+    /// journald, Loki or a log shipper). Default: json with --json, else text.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "ML_CONNECTOR_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log records are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per record.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with `message`), `span`.
+    Json,
+}
+
+impl GlobalArgs {
+    /// The log format in effect: `--log-format`, else json with `--json`, else text.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(if self.json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        })
+    }
 }
 
 /// The subcommands.
@@ -66,8 +96,9 @@ pub enum Command {
     Plan(FlowArg),
     /// Run the flows: once with --once, else as a daemon on their cron cadences.
     Run(RunArgs),
-    /// Flows, their last runs, high-water marks, pending documents and dead letters.
-    Status(FlowArg),
+    /// Flows, their last runs, high-water marks, pending documents and dead letters. With
+    /// --check, exits 1 when something needs a person (for cron and Nagios-style monitors).
+    Status(StatusArgs),
     /// The audit trail of a run (--run) or of one document (--flow and --key).
     Audit(AuditArgs),
     /// Retry documents that failed (dead letters) of a flow. A reference flow retries them on
@@ -125,6 +156,55 @@ pub struct FlowArg {
     pub flow: Option<String>,
 }
 
+/// Arguments of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Only this flow (default: every configured flow).
+    #[arg(long, value_name = "NAME")]
+    pub flow: Option<String>,
+    /// Check instead of describe: print each problem that needs a person (an open dead
+    /// letter; a last run that failed, was abandoned or interrupted; a document whose outcome
+    /// is still unknown past its settle horizon; a feed high-water mark older than
+    /// --max-feed-lag) and exit 1 when there is one, 0 when there is none.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: how far a feed's high-water mark may lag behind now before it is a
+    /// problem: seconds, or a number with s, m, h or d (e.g. 90m, 6h).
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_duration)]
+    pub max_feed_lag: std::time::Duration,
+}
+
+/// Parses `90`, `90s`, `15m`, `6h` or `2d`.
+///
+/// ```
+/// use connector_examples::cli::parse_duration;
+/// assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
+/// assert_eq!(parse_duration("45").unwrap().as_secs(), 45);
+/// assert!(parse_duration("6 hours").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: use e.g. 3600, 90m, 6h or 2d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}`; use s, m, h or d (e.g. 90m, 6h)"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
+}
+
 /// Arguments of `sandbox`.
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
@@ -151,6 +231,24 @@ pub struct RunArgs {
     /// Only this flow.
     #[arg(long, value_name = "NAME")]
     pub flow: Option<String>,
+    /// After SIGINT or SIGTERM, the most seconds until the process exits: the documents in
+    /// flight are finished, the runs recorded as interrupted, the leases released and both
+    /// systems signed out within it (work still going at two thirds of it is cut short, its
+    /// run recorded from its audit trail). A second signal exits at once. Keep it below the
+    /// service manager's stop timeout (systemd: TimeoutStopSec).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stop_timeout: u64,
+    /// The daemon serves /healthz, /readyz and /metrics (Prometheus text format) on this
+    /// address, e.g. 127.0.0.1:9464 (not with --once).
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl RunArgs {
+    /// `--stop-timeout` as a duration.
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stop_timeout)
+    }
 }
 
 /// Arguments of `audit`.

@@ -8,6 +8,9 @@
 //! | 3 | credentials: missing, refused, or stored in plaintext |
 //! | 4 | validation: the data does not pass (unknown Looker field, unmapped value, unbalanced journal, unknown account, closed period) |
 //! | 5 | a system could not be reached (network, timeout, 5xx after retries), or a journal's create may still be queued in Acumatica: run again after the time shown |
+//! | 6 | interrupted: `run --once` stopped on SIGINT/SIGTERM before its work was done (runs recorded as `interrupted`, leases released, signed out); run it again to continue. The daemon exits 6 only when it had to cut a run short at `--stop-timeout` (0 after a clean stop) |
+//! | 7 | Acumatica refused the sign-in because the licence's limit of concurrent API sessions is reached: free sessions (sign out other API clients) or wait for idle ones to time out, then run again |
+//! | 130, 143 | a second SIGINT (130) or SIGTERM (143) made the command exit at once, recording what it could |
 
 use std::fmt;
 
@@ -27,6 +30,12 @@ pub enum Exit {
     /// 5: a system could not be reached, or a write's outcome is not known yet (a create may
     /// still be queued in Acumatica): run again later.
     Unreachable,
+    /// 6: stopped by a signal before the work was done; state saved, run again to continue.
+    Interrupted,
+    /// 7: Acumatica's licence allows no more concurrent API sessions.
+    LoginLimit,
+    /// 128 + the signal's number: a second signal made the command exit at once.
+    Signal(u8),
 }
 
 impl Exit {
@@ -44,6 +53,9 @@ impl Exit {
             Exit::Credentials => 3,
             Exit::Validation => 4,
             Exit::Unreachable => 5,
+            Exit::Interrupted => 6,
+            Exit::LoginLimit => 7,
+            Exit::Signal(n) => 128u8.saturating_add(n),
         }
     }
 
@@ -56,6 +68,9 @@ impl Exit {
             Exit::Credentials => "credentials",
             Exit::Validation => "validation",
             Exit::Unreachable => "unreachable",
+            Exit::Interrupted => "interrupted",
+            Exit::LoginLimit => "login_limit",
+            Exit::Signal(_) => "signal",
         }
     }
 
@@ -67,9 +82,12 @@ impl Exit {
                 Exit::Ok => 0,
                 Exit::Failed => 1,
                 Exit::Unreachable => 2,
-                Exit::Validation => 3,
-                Exit::Credentials => 4,
-                Exit::Usage => 5,
+                Exit::LoginLimit => 3,
+                Exit::Validation => 4,
+                Exit::Credentials => 5,
+                Exit::Usage => 6,
+                Exit::Interrupted => 7,
+                Exit::Signal(_) => 8,
             }
         }
         if rank(other) > rank(self) {
@@ -92,7 +110,12 @@ Exit codes:
      journal, unknown account, closed period)
   5  a system could not be reached (network, timeout, server errors), or a
      journal's create may still be queued in Acumatica: run again after the
-     time shown";
+     time shown
+  6  interrupted by SIGINT/SIGTERM before the work was done (runs recorded as
+     interrupted, leases released, signed out): run again to continue
+  7  Acumatica's licence allows no more concurrent API sessions: sign out
+     other API clients or wait ~10 minutes for idle sessions to close
+  130/143  a second SIGINT/SIGTERM: exited at once, recording what it could";
 
 /// An error of a command: what went wrong, what to do, and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +169,8 @@ impl CliError {
     pub fn from_acumatica(context: &str, err: &acumatica_client::Error) -> Self {
         use acumatica_client::ErrorKind;
         let exit = match err.kind() {
-            ErrorKind::Authentication | ErrorKind::LoginLimit => Exit::Credentials,
+            ErrorKind::Authentication => Exit::Credentials,
+            ErrorKind::LoginLimit => Exit::LoginLimit,
             ErrorKind::Config | ErrorKind::EndpointVersionNotFound { .. } => Exit::Usage,
             ErrorKind::Validation(_) => Exit::Validation,
             ErrorKind::Transport | ErrorKind::Server { .. } | ErrorKind::Throttled => {
@@ -155,6 +179,14 @@ impl CliError {
             _ => Exit::Failed,
         };
         let mut e = CliError::new(exit, format!("{context}: {err}"));
+        if matches!(err.kind(), ErrorKind::LoginLimit) {
+            e.message = format!(
+                "{context}: Acumatica refused the sign-in because the licence's limit of concurrent API sessions is reached (this is not about the password)"
+            );
+            e = e.with_hint(
+                "free a session: stop other API clients signed in as any API user, or wait for idle sessions to close by themselves (10 minutes after their last request); an administrator can see the sessions on the License Monitoring Console (SM604000). ml-connector signs out after every run, also when stopped with Ctrl-C or SIGTERM",
+            );
+        }
         if let ErrorKind::EndpointVersionNotFound { available, .. } = err.kind() {
             e = e.with_hint(if available.is_empty() {
                 "the site offers no version of this endpoint; check the endpoint name".to_owned()

@@ -10,7 +10,9 @@
 //! - [`commands`]: one module per subcommand;
 //! - [`output`] and [`progress`]: tables, JSON, progress bars and log lines;
 //! - [`demo`]: the month-end story the `period_close` example tells;
-//! - [`exit`]: exit codes and the command error type.
+//! - [`exit`]: exit codes and the command error type;
+//! - [`stop`]: stopping on SIGINT/SIGTERM within `--stop-timeout`;
+//! - [`monitor`]: the daemon's `/healthz`, `/readyz` and `/metrics` (`run --listen`).
 
 #![warn(missing_docs)]
 
@@ -20,9 +22,11 @@ pub mod config;
 pub mod connect;
 pub mod demo;
 pub mod exit;
+pub mod monitor;
 pub mod output;
 pub mod progress;
 pub mod secrets;
+pub mod stop;
 pub mod vault;
 
 use std::process::ExitCode;

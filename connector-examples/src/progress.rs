@@ -13,12 +13,15 @@ use sync_core::progress::{ProgressEvent, RunKind};
 use sync_core::reference::RecordOutcome;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, LogFormat};
 use crate::commands::run::{document_outcome, record_outcome};
 
 /// Sets up log output on stderr: `info` by default, `-v` debug, `-vv` trace; `RUST_LOG`
-/// overrides. With `--json`, log lines are JSON too. While progress bars are drawn, sync-core's
-/// own `info` lines stay off the terminal (the bars tell the same); `-v` brings them back.
+/// overrides. One record per line: with `--log-format json` (the default with `--json`) one
+/// JSON object each (`timestamp`, `level`, `fields` with `message`, `span`, `spans`); in text, a record whose message spans
+/// lines (an error with its hint) has them joined with ` | `. While progress bars are drawn,
+/// sync-core's own `info` lines stay off the terminal (the bars tell the same); `-v` brings
+/// them back.
 pub fn init_logging(global: &GlobalArgs) {
     let default = match global.verbose {
         0 if bars_enabled(global) => "warn,connector_examples=info",
@@ -29,21 +32,51 @@ pub fn init_logging(global: &GlobalArgs) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = if global.json {
-        builder.json().try_init()
-    } else {
-        builder
+    let _ = match global.log_format() {
+        LogFormat::Json => builder.json().with_writer(std::io::stderr).try_init(),
+        LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
+            .with_writer(|| OneLine(std::io::stderr()))
+            .try_init(),
     };
 }
 
-/// Whether progress bars may be drawn: stderr is a terminal and neither `--json` nor
-/// `--no-progress` was given.
+/// A writer that keeps each log record on one line: the formatter writes a record at once,
+/// ending in a newline; the line breaks inside it become ` | `.
+struct OneLine<W>(W);
+
+impl<W: std::io::Write> std::io::Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+        if !body.contains(&b'\n') {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let mut line = Vec::with_capacity(buf.len() + 16);
+        for (i, part) in body.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                line.extend_from_slice(b" | ");
+            }
+            line.extend_from_slice(part.strip_suffix(b"\r").unwrap_or(part));
+        }
+        line.push(b'\n');
+        self.0.write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Whether progress bars may be drawn: stderr is a terminal, the logs are text, and neither
+/// `--json` nor `--no-progress` was given.
 pub fn bars_enabled(global: &GlobalArgs) -> bool {
-    !global.json && !global.no_progress && std::io::stderr().is_terminal()
+    !global.json
+        && global.log_format() == LogFormat::Text
+        && !global.no_progress
+        && std::io::stderr().is_terminal()
 }
 
 /// Progress of one long task, counted in items (rows, records, documents).
@@ -556,5 +589,24 @@ impl FlowProgress {
 impl sync_core::progress::Progress for FlowProgress {
     fn event(&self, event: &ProgressEvent) {
         self.on_event(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn a_record_spanning_lines_is_written_as_one() {
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"2026-12-07T00:00:00Z ERROR failed: x\nhint: y\r\n")
+            .unwrap();
+        out.write_all(b"2026-12-07T00:00:01Z  INFO plain\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "2026-12-07T00:00:00Z ERROR failed: x | hint: y\n2026-12-07T00:00:01Z  INFO plain\n"
+        );
     }
 }

@@ -201,6 +201,7 @@ impl RetryPolicy {
         let max_elapsed = self.max_elapsed;
         let cap = self.retry_after_cap;
         let attempt = AtomicU32::new(1);
+        let max_attempts = self.max_attempts;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.initial_delay)
             .with_max_delay(self.max_delay)
@@ -226,6 +227,7 @@ impl RetryPolicy {
                 tracing::warn!(
                     operation = label,
                     attempt = n,
+                    max_attempts,
                     wait_ms = wait.as_millis() as u64,
                     error = %err,
                     "retrying after a transient failure"

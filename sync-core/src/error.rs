@@ -111,7 +111,7 @@ pub enum Error {
 
     /// The run was stopped by shutdown; state is saved and the next run continues.
     #[error(
-        "flow `{flow}` was cancelled by shutdown; its state is saved and the next run continues"
+        "flow `{flow}` was interrupted (asked to stop); its state is saved and the next run continues"
     )]
     Cancelled {
         /// The flow.

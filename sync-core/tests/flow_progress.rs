@@ -282,7 +282,7 @@ async fn a_stopped_run_reports_cancelled_and_the_next_run_reports_its_reconcilia
             matches!(
                 events.last(),
                 Some(ProgressEvent::RunFinished {
-                    status: RunStatus::Cancelled,
+                    status: RunStatus::Interrupted,
                     ..
                 })
             ),

@@ -169,6 +169,15 @@ fn token_refused(body: &[u8], status: u16, grant: &str) -> Error {
         .and_then(Json::as_str)
         .map(|d| format!(" ({d})"))
         .unwrap_or_default();
+    // FACTS §4: the licence's API-user limit answers the password grant with `invalid_grant`
+    // and "API Login Limit" in the description: not a refused password.
+    if description.contains("API Login Limit") {
+        return Error::new(
+            ErrorKind::LoginLimit,
+            crate::transport::login_limit_message(&format!("{code}{description}")),
+        )
+        .with_status(status);
+    }
     let hint = match code.as_str() {
         "invalid_client" => "check the client id and secret; the id must end with @<tenant>",
         "invalid_grant" => {
@@ -183,4 +192,28 @@ fn token_refused(body: &[u8], status: u16, grant: &str) -> Error {
         format!("the token endpoint refused the {grant}: {code}{description}; {hint}"),
     )
     .with_status(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The licence's session limit answers the password grant with `invalid_grant` (FACTS §4):
+    /// it is the login limit, not refused credentials, and says nothing of the password.
+    #[test]
+    fn an_api_login_limit_refusal_is_the_login_limit_not_a_wrong_password() {
+        let body = br#"{"error":"invalid_grant","error_description":"API Login Limit"}"#;
+        let err = token_refused(body, 400, "password grant");
+        assert!(matches!(err.kind(), ErrorKind::LoginLimit), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("limit of concurrent API sessions"), "{text}");
+        assert!(text.contains("not about the password"), "{text}");
+        assert!(!text.contains("was refused (a refresh"), "{text}");
+
+        let wrong =
+            br#"{"error":"invalid_grant","error_description":"invalid_username_or_password"}"#;
+        let err = token_refused(wrong, 400, "password grant");
+        assert!(matches!(err.kind(), ErrorKind::Authentication), "{err:?}");
+        assert!(err.to_string().contains("user name/password"), "{err}");
+    }
 }

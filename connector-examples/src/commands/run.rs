@@ -16,14 +16,19 @@ use sync_core::reference::{RecordOutcome, ReferenceSummary};
 use sync_core::schedule::{FlowSchedule, Runner, RunnerEvent};
 use sync_core::store::{RunStatus, StateStore};
 
+use sync_core::runtime::close_interrupted;
+use tokio::sync::watch;
+
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::Context;
 use crate::commands::flows::{BuiltFlow, build_flow, from_sync, open_store_with};
-use crate::commands::signout::Sessions;
+use crate::commands::signout::{SIGN_OUT_TIMEOUT, Sessions};
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
+use crate::monitor::Monitor;
 use crate::output::{Table, print_json};
 use crate::progress::FlowProgress;
+use crate::stop::{Cut, Signal, Stop};
 
 /// The prefix of the schedule's own lease names: the runner leases `schedule:<flow>` while
 /// the flow itself leases `<flow>` for its run, so the two never fence each other out.
@@ -140,6 +145,7 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
 struct ReadyFlow {
     flow: BuiltFlow,
     sessions: Sessions,
+    store: Arc<dyn StateStore>,
 }
 
 impl ReadyFlow {
@@ -150,9 +156,16 @@ impl ReadyFlow {
         &self,
         name: &str,
         progress: Arc<FlowProgress>,
+        shutdown: Option<watch::Receiver<bool>>,
     ) -> (Exit, String, serde_json::Value) {
         self.sessions
-            .signing_out(run_once(name, &self.flow, Some(progress)))
+            .signing_out(run_once(
+                name,
+                &self.flow,
+                Some(progress),
+                shutdown,
+                &self.store,
+            ))
             .await
     }
 }
@@ -176,6 +189,7 @@ async fn build_flows(
             ReadyFlow {
                 flow: flow?,
                 sessions: own,
+                store: store.clone(),
             },
         );
     }
@@ -355,10 +369,15 @@ pub fn reference_json(summary: &ReferenceSummary) -> serde_json::Value {
 
 /// Runs one built flow once, reporting its progress to `progress` when given (bars or log
 /// lines on stderr, see [`FlowProgress`]); returns its exit code, its text and its JSON.
+/// With `shutdown`, the flow stops between documents (records, pages) once it turns `true`:
+/// the run is then recorded as interrupted with what it had done, and the result is
+/// [`Exit::Interrupted`] with those counts.
 pub async fn run_once(
     name: &str,
     flow: &BuiltFlow,
     progress: Option<Arc<FlowProgress>>,
+    shutdown: Option<watch::Receiver<bool>>,
+    store: &Arc<dyn StateStore>,
 ) -> (Exit, String, serde_json::Value) {
     let result = match flow {
         BuiltFlow::Post(p) => {
@@ -366,7 +385,7 @@ pub async fn run_once(
                 Some(pr) => p.clone().with_progress(pr.clone()),
                 None => p.clone(),
             };
-            flow.run()
+            flow.run_with_shutdown(shutdown)
                 .await
                 .map(|s| (summary_exit(&s), render_summary(&s), summary_json(&s)))
         }
@@ -375,7 +394,7 @@ pub async fn run_once(
                 Some(pr) => f.clone().with_progress(pr.clone()),
                 None => f.clone(),
             };
-            flow.run()
+            flow.run_with_shutdown(shutdown)
                 .await
                 .map(|s| (feed_exit(&s), render_feed_summary(&s), feed_json(&s)))
         }
@@ -384,7 +403,7 @@ pub async fn run_once(
                 Some(pr) => r.clone().with_progress(pr.clone()),
                 None => r.clone(),
             };
-            flow.run().await.map(|s| {
+            flow.run_with_shutdown(shutdown).await.map(|s| {
                 (
                     reference_exit(&s),
                     render_reference_summary(&s),
@@ -398,6 +417,7 @@ pub async fn run_once(
     }
     match result {
         Ok(r) => r,
+        Err(sync_core::Error::Cancelled { .. }) => interrupted_report(name, store).await,
         Err(e) => {
             let err = from_sync(&format!("flow `{name}`"), &e);
             let text = match &err.hint {
@@ -413,15 +433,70 @@ pub async fn run_once(
     }
 }
 
-/// Runs `run`; signs out of Looker and Acumatica when it is done (`--once`: after the flows
-/// ran; the daemon: when it stops), also when a flow failed.
-pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> {
-    let ctx = Context::load(global)?;
-    let sessions = Sessions::new();
-    sessions.signing_out(run_in(&ctx, args, &sessions)).await
+/// What a flow stopped by a signal did, from its run history (the flow recorded its run as
+/// interrupted with its counts): exit 6, a line of text and its JSON.
+async fn interrupted_report(
+    name: &str,
+    store: &Arc<dyn StateStore>,
+) -> (Exit, String, serde_json::Value) {
+    let run = store
+        .recent_runs(name, 1)
+        .await
+        .ok()
+        .and_then(|runs| runs.into_iter().next());
+    let text = match &run {
+        Some(r) => format!(
+            "flow `{name}` interrupted: run {} recorded as {} ({}); the next run continues where it stopped\n",
+            r.id,
+            r.status,
+            counts_text(&r.counts)
+        ),
+        None => format!("flow `{name}` interrupted; the next run continues where it stopped\n"),
+    };
+    let value = match &run {
+        Some(r) => run_record_json(name, r),
+        None => json!({ "flow": name, "status": RunStatus::Interrupted.as_str() }),
+    };
+    (Exit::Interrupted, text, value)
 }
 
-async fn run_in(ctx: &Context, args: &RunArgs, sessions: &Sessions) -> Result<Exit, CliError> {
+/// A run's counts in words.
+fn counts_text(c: &sync_core::store::RunCounts) -> String {
+    format!(
+        "{} read, {} mapped, {} written, {} skipped, {} failed",
+        c.read, c.mapped, c.written, c.skipped, c.failed
+    )
+}
+
+/// A run of the history as JSON (for runs recorded as interrupted).
+fn run_record_json(name: &str, r: &sync_core::store::RunRecord) -> serde_json::Value {
+    json!({
+        "flow": name,
+        "run_id": r.id.to_string(),
+        "status": r.status.as_str(),
+        "counts": {
+            "read": r.counts.read,
+            "mapped": r.counts.mapped,
+            "written": r.counts.written,
+            "skipped": r.counts.skipped,
+            "failed": r.counts.failed,
+        },
+        "message": r.message,
+    })
+}
+
+/// Runs `run`; signs out of Looker and Acumatica when it is done (`--once`: after the flows
+/// ran; the daemon: when it stops), also when a flow failed.
+///
+/// The first SIGINT or SIGTERM stops it (see [`crate::stop`]): flows stop between documents,
+/// record their run as interrupted and the command exits [`Exit::Interrupted`] (`--once`) or
+/// 0 (the daemon). Work that has not stopped when its share of `--stop-timeout` is up (or at
+/// a second signal) is cut short: the runs this process left open are recorded as
+/// interrupted with the counts their audit trail shows, their leases released, and both
+/// systems signed out, within the rest of the timeout.
+pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<Exit, CliError> {
+    let ctx = Context::load(global)?;
+    let stop = Stop::listen(args.stop_timeout());
     let flows = ctx.config.select(args.flow.as_deref())?;
     if flows.is_empty() {
         return Err(CliError::usage(format!(
@@ -433,13 +508,113 @@ async fn run_in(ctx: &Context, args: &RunArgs, sessions: &Sessions) -> Result<Ex
     let store = open_store_with(&ctx.config.store, &ctx.config.store_options, true)
         .await?
         .ok_or_else(|| CliError::failed("the state store could not be opened"))?;
-    let built = build_flows(ctx, &flows, &store, sessions).await?;
+    let sessions = Sessions::new();
+    let work = run_in(&ctx, args, &flows, &store, &sessions, &stop);
+    let cut = tokio::select! {
+        result = work => {
+            sessions.sign_out_within(stop.cleanup_time(SIGN_OUT_TIMEOUT)).await;
+            return result;
+        }
+        cut = stop.cut_short() => cut,
+    };
+    // Cut short: the flows' futures are gone; record what they left and sign out, both within
+    // what is left of the stop timeout.
+    let why = match cut {
+        Cut::Timeout => format!(
+            "still working {} s after {} (--stop-timeout {} s)",
+            stop.drain_budget().as_secs_f64(),
+            stop.signal().map_or("the stop signal", Signal::name),
+            stop.timeout().as_secs_f64()
+        ),
+        Cut::Now(signal) => format!("a second {} asked to exit at once", signal.name()),
+    };
+    let budget = stop.cleanup_time(SIGN_OUT_TIMEOUT);
+    let mut names: Vec<String> = Vec::new();
+    for f in &flows {
+        names.push(f.name.clone());
+        names.push(format!("{SCHEDULE_LEASE_PREFIX}{}", f.name));
+    }
+    let closing = async {
+        let mut closed = Vec::new();
+        for name in &names {
+            match close_interrupted(&store, name, &why).await {
+                Ok(Some(run)) => closed.push((name.clone(), run)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(flow = %name, error = %e, "could not record the interrupted run or release its lease; the lease expires by itself")
+                }
+            }
+        }
+        closed
+    };
+    let (closed, ()) = tokio::join!(
+        async {
+            tokio::time::timeout(budget, closing)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!("recording the interrupted runs took longer than {:.1} s; gave up (their leases expire by themselves)", budget.as_secs_f64());
+                    Vec::new()
+                })
+        },
+        sessions.sign_out_within(budget)
+    );
+    let exit = match cut {
+        Cut::Timeout => Exit::Interrupted,
+        Cut::Now(signal) => Exit::Signal(signal.number()),
+    };
+    let runs: Vec<serde_json::Value> = closed
+        .iter()
+        .map(|(name, run)| run_record_json(name, run))
+        .collect();
+    if ctx.json {
+        print_json(
+            &json!({ "ok": false, "exit_code": exit.code(), "interrupted": why, "runs": runs }),
+        );
+    } else {
+        eprintln!("stopped: {why}");
+        for (name, run) in &closed {
+            eprintln!(
+                "flow `{name}`: run {} recorded as {} ({}); a write whose answer was cut off is settled by the next run",
+                run.id,
+                run.status,
+                counts_text(&run.counts)
+            );
+        }
+    }
+    Ok(exit)
+}
+
+async fn run_in(
+    ctx: &Context,
+    args: &RunArgs,
+    flows: &[&FlowConfig],
+    store: &Arc<dyn StateStore>,
+    sessions: &Sessions,
+    stop: &Stop,
+) -> Result<Exit, CliError> {
+    let built = build_flows(ctx, flows, store, sessions).await?;
     if args.once {
         let mut exit = Exit::Ok;
         let mut runs = Vec::new();
-        for f in &flows {
+        for f in flows {
+            if let Some(signal) = stop.signal() {
+                let text = format!(
+                    "flow `{}` not started: stopped by {}\n",
+                    f.name,
+                    signal.name()
+                );
+                exit = exit.worst(Exit::Interrupted);
+                if ctx.json {
+                    runs.push(json!({"flow": f.name, "status": "not_started"}));
+                } else {
+                    eprint!("{text}");
+                }
+                continue;
+            }
             let progress = Arc::new(FlowProgress::new(&f.name, ctx.bars));
-            let (code, text, value) = built[&f.name].run_once(&f.name, progress).await;
+            let (code, text, value) = built[&f.name]
+                .run_once(&f.name, progress, Some(stop.requested()))
+                .await;
             exit = exit.worst(code);
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
@@ -455,35 +630,76 @@ async fn run_in(ctx: &Context, args: &RunArgs, sessions: &Sessions) -> Result<Ex
         }
         return Ok(exit);
     }
-    daemon(ctx, &flows, store, built).await
+    daemon(ctx, args, flows, store.clone(), built, stop).await
 }
 
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and `docker stop`
-/// send): the daemon's shutdown, after which it signs out.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C"),
-        }
+/// The daemon's record of a finished run: one structured log record (`run finished`) with
+/// the flow, run id, status, the run history's counts and the exit code the run stands for:
+/// INFO when it succeeded, WARN when it was interrupted, ERROR otherwise (with its error).
+async fn log_run_summary(
+    name: &str,
+    exit: Exit,
+    value: &serde_json::Value,
+    store: &Arc<dyn StateStore>,
+    monitor: Option<&Monitor>,
+) {
+    let run = store
+        .recent_runs(name, 1)
+        .await
+        .ok()
+        .and_then(|runs| runs.into_iter().next());
+    let run_id = run.as_ref().map(|r| r.id.to_string()).unwrap_or_default();
+    let status = run.as_ref().map_or("not_started", |r| r.status.as_str());
+    let c = run.as_ref().map(|r| r.counts).unwrap_or_default();
+    let error = value["error"].as_str().unwrap_or_default();
+    let exit_code = exit.code();
+    if let Some(m) = monitor {
+        m.record_run(name, status, exit, &c);
     }
-    let _ = tokio::signal::ctrl_c().await;
+    macro_rules! record {
+        ($level:ident) => {
+            tracing::$level!(
+                flow = name,
+                run_id,
+                status,
+                read = c.read,
+                mapped = c.mapped,
+                written = c.written,
+                skipped = c.skipped,
+                failed = c.failed,
+                retries = c.retries,
+                exit_code,
+                error,
+                "run finished"
+            )
+        };
+    }
+    match exit {
+        Exit::Ok => record!(info),
+        Exit::Interrupted => record!(warn),
+        _ => record!(error),
+    }
 }
 
 async fn daemon(
     ctx: &Context,
+    args: &RunArgs,
     flows: &[&FlowConfig],
     store: Arc<dyn StateStore>,
     built: HashMap<String, ReadyFlow>,
+    stop: &Stop,
 ) -> Result<Exit, CliError> {
+    let monitor = match args.listen {
+        Some(addr) => {
+            let monitor = Arc::new(Monitor::new(store.clone(), flows));
+            let bound = monitor.clone().serve(addr).await?;
+            if !ctx.json {
+                println!("Monitoring: http://{bound}/metrics, /healthz, /readyz");
+            }
+            Some(monitor)
+        }
+        None => None,
+    };
     let mut builder = Runner::builder(store);
     let mut scheduled = 0;
     for f in flows {
@@ -529,12 +745,13 @@ async fn daemon(
     });
     let flows = Arc::new(built);
     if !ctx.json {
-        println!("Running until Ctrl-C.");
+        println!("Running until Ctrl-C or SIGTERM.");
     }
     let report = runner
         .run(
             move |run| {
                 let flows = flows.clone();
+                let monitor = monitor.clone();
                 async move {
                     let name = run
                         .flow
@@ -544,20 +761,29 @@ async fn daemon(
                     let flow = flows
                         .get(&name)
                         .ok_or_else(|| format!("flow `{name}` is not configured"))?;
+                    // The runner's stop signal (shutdown, or its schedule lease lost) stops the
+                    // flow between documents.
+                    let (stop_tx, stop_rx) = watch::channel(false);
+                    let signal = run.stop.clone();
+                    let bridge = tokio::spawn(async move {
+                        signal.stopped().await;
+                        stop_tx.send_replace(true);
+                    });
                     // Several flows may run at once here: log lines, never bars.
                     let progress = Arc::new(FlowProgress::new(&name, false));
-                    let (exit, text, _) = flow.run_once(&name, progress).await;
-                    tracing::info!("{}", text.trim_end());
-                    if exit == Exit::Ok {
+                    let (exit, _, value) = flow.run_once(&name, progress, Some(stop_rx)).await;
+                    bridge.abort();
+                    log_run_summary(&name, exit, &value, &flow.store, monitor.as_deref()).await;
+                    if matches!(exit, Exit::Ok | Exit::Interrupted) {
                         Ok(())
                     } else {
-                        Err(text.into())
+                        Err(format!("exit {} ({})", exit.code(), exit.name()).into())
                     }
                 }
             },
             async {
-                shutdown_signal().await;
-                tracing::info!("shutting down: finishing running flows");
+                stop.first().await;
+                tracing::info!("shutting down: finishing the documents in flight");
             },
         )
         .await

@@ -93,24 +93,30 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Logs every tracked client out, Looker and Acumatica. A client that is not signed in
-    /// (never was, or already signed out) sends nothing; one used again afterwards signs in
-    /// again, so the same clients can be signed out after each run. A failure (or a logout taking longer than
-    /// [`SIGN_OUT_TIMEOUT`]) is logged as a warning naming the system and the error, never a
-    /// credential, and the others are still signed out.
+    /// Logs every tracked client out, Looker and Acumatica, all at once. A client that is not
+    /// signed in (never was, or already signed out) sends nothing; one used again afterwards
+    /// signs in again, so the same clients can be signed out after each run. A failure (or a
+    /// logout taking longer than [`SIGN_OUT_TIMEOUT`]) is logged as a warning naming the
+    /// system and the error, never a credential, and the others are still signed out.
     pub async fn sign_out(&self) {
+        self.sign_out_within(SIGN_OUT_TIMEOUT).await;
+    }
+
+    /// [`sign_out`](Self::sign_out), giving up on a logout after `limit` (a command stopping
+    /// on a signal has only what is left of its stop timeout).
+    pub async fn sign_out_within(&self, limit: Duration) {
         let clients = self.lock().clone();
-        for client in clients {
+        let logouts = clients.into_iter().map(|client| async move {
             let (system, result) = match &client {
                 Session::Looker(c) => (
                     "Looker",
-                    tokio::time::timeout(SIGN_OUT_TIMEOUT, c.logout())
+                    tokio::time::timeout(limit, c.logout())
                         .await
                         .map(|r| r.map_err(|e| e.to_string())),
                 ),
                 Session::Acumatica(c) => (
                     "Acumatica",
-                    tokio::time::timeout(SIGN_OUT_TIMEOUT, c.logout())
+                    tokio::time::timeout(limit, c.logout())
                         .await
                         .map(|r| r.map_err(|e| e.to_string())),
                 ),
@@ -124,11 +130,12 @@ impl Sessions {
                 ),
                 Err(_) => tracing::warn!(
                     system,
-                    "signing out of {system} took longer than {}s; gave up, the session ends when it times out",
-                    SIGN_OUT_TIMEOUT.as_secs()
+                    "signing out of {system} took longer than {:.1}s; gave up, the session ends when it times out",
+                    limit.as_secs_f64()
                 ),
             }
-        }
+        });
+        futures::future::join_all(logouts).await;
     }
 
     /// Runs `body`, then signs out (see [`sign_out`](Self::sign_out)) and returns what `body`

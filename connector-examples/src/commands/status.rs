@@ -4,9 +4,9 @@
 use serde_json::json;
 use sync_core::feed::delete_scan_partition;
 use sync_core::schedule::{FlowSchedule, SCHEDULE_PARTITION};
-use sync_core::store::{LedgerFilter, StateStore};
+use sync_core::store::{LedgerFilter, RunStatus, StateStore};
 
-use crate::cli::{FlowArg, GlobalArgs};
+use crate::cli::{GlobalArgs, StatusArgs};
 use crate::commands::Context;
 use crate::commands::flows::open_store_with;
 use crate::commands::run::SCHEDULE_LEASE_PREFIX;
@@ -148,11 +148,199 @@ async fn flow_status(
     Ok(v)
 }
 
-/// Runs `status`.
-pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> {
+/// Something `status --check` found that needs a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The flow.
+    pub flow: String,
+    /// What kind: `dead_letters`, `last_run`, `pending_past_horizon` or `feed_lag`.
+    pub kind: &'static str,
+    /// What is wrong and what to do, in one line.
+    pub message: String,
+}
+
+/// A duration in words, to the minute (or second below a minute).
+fn age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// What needs a person in one flow: open dead letters, a last run that failed, was abandoned
+/// or interrupted, a document whose outcome is still unknown past its settle horizon, a feed
+/// high-water mark older than `max_feed_lag`. Judged by the store's clock.
+async fn flow_problems(
+    store: &dyn StateStore,
+    f: &FlowConfig,
+    max_feed_lag: std::time::Duration,
+) -> Result<Vec<Problem>, CliError> {
+    let now = store.now().await.map_err(store_err)?;
+    let mut problems = Vec::new();
+    let mut problem = |kind, message: String| {
+        problems.push(Problem {
+            flow: f.name.clone(),
+            kind,
+            message,
+        });
+    };
+    let letters = store
+        .dead_letters(&f.name, false)
+        .await
+        .map_err(store_err)?;
+    if let Some(first) = letters.first() {
+        let what = if f.reference().is_some() {
+            "refused record(s)"
+        } else {
+            "failed document(s)"
+        };
+        problem(
+            "dead_letters",
+            format!(
+                "{} {what} open as dead letters (first #{} {}: {}); see `ml-connector deadletters list --flow {}`, then replay or discard them",
+                letters.len(),
+                first.id,
+                first.natural_key,
+                first.error.lines().next().unwrap_or_default(),
+                f.name
+            ),
+        );
+    }
+    let runs = store.recent_runs(&f.name, 1).await.map_err(store_err)?;
+    if let Some(last) = runs.first().filter(|r| {
+        matches!(
+            r.status,
+            RunStatus::Failed | RunStatus::Abandoned | RunStatus::Interrupted
+        )
+    }) {
+        problem(
+            "last_run",
+            format!(
+                "the last run ({}, started {}) ended {}: {}; run it again: `ml-connector run --once --flow {}`",
+                last.id,
+                last.started_at.to_rfc3339(),
+                last.status,
+                last.message
+                    .as_deref()
+                    .and_then(|m| m.lines().next())
+                    .unwrap_or("no message"),
+                f.name
+            ),
+        );
+    }
+    if let Some(post) = f.post() {
+        let horizon = chrono::Duration::seconds(
+            i64::try_from(post.options.settle_horizon_secs).unwrap_or(i64::MAX / 1000),
+        );
+        for p in store.pending_intents(&f.name).await.map_err(store_err)? {
+            let since = p.attempted_at.unwrap_or(p.intended_at);
+            if now - since > horizon {
+                problem(
+                    "pending_past_horizon",
+                    format!(
+                        "{} ({}): its outcome is still unknown {} after it was {} (settle horizon {} s); run the flow to settle it, and if it stays pending look for it in Acumatica",
+                        p.natural_key,
+                        p.partition,
+                        age(now - since),
+                        if p.attempted_at.is_some() {
+                            "sent"
+                        } else {
+                            "planned"
+                        },
+                        post.options.settle_horizon_secs
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(feed) = f.feed() {
+        let limit = chrono::Duration::from_std(max_feed_lag).unwrap_or(chrono::Duration::MAX);
+        for e in &feed.entities {
+            let Some(mark) = store
+                .watermark(&f.name, &e.entity)
+                .await
+                .map_err(store_err)?
+            else {
+                continue;
+            };
+            let at = chrono::DateTime::parse_from_rfc3339(&mark.value)
+                .map(|t| t.to_utc())
+                .unwrap_or(mark.updated_at);
+            if now - at > limit {
+                problem(
+                    "feed_lag",
+                    format!(
+                        "the high-water mark of {} ({}) is {} behind, more than --max-feed-lag {}; is the feed running? (`ml-connector run --once --flow {}`)",
+                        e.entity,
+                        mark.value,
+                        age(now - at),
+                        age(limit),
+                        f.name
+                    ),
+                );
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// `status --check`: one summary line, then one line per problem; exit 1 when there is one.
+async fn check(
+    ctx: &Context,
+    flows: &[&FlowConfig],
+    store: Option<&dyn StateStore>,
+    args: &StatusArgs,
+) -> Result<Exit, CliError> {
+    let mut problems = Vec::new();
+    if let Some(store) = store {
+        for f in flows {
+            problems.extend(flow_problems(store, f, args.max_feed_lag).await?);
+        }
+    }
+    let exit = if problems.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    };
+    if ctx.json {
+        print_json(&json!({
+            "ok": problems.is_empty(),
+            "exit_code": exit.code(),
+            "flows": flows.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+            "problems": problems.iter().map(|p| json!({"flow": p.flow, "kind": p.kind, "message": p.message})).collect::<Vec<_>>(),
+        }));
+        return Ok(exit);
+    }
+    if problems.is_empty() {
+        println!(
+            "OK: {} flow(s), nothing needs attention{}",
+            flows.len(),
+            if store.is_none() {
+                " (nothing has run yet)"
+            } else {
+                ""
+            }
+        );
+    } else {
+        println!("PROBLEM: {} thing(s) need attention", problems.len());
+        for p in &problems {
+            println!("{}: {}", p.flow, p.message);
+        }
+    }
+    Ok(exit)
+}
+
+/// Runs `status` (`status --check`: see [`StatusArgs::check`](crate::cli::StatusArgs)).
+pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliError> {
     let ctx = Context::load(global)?;
     let flows = ctx.config.select(args.flow.as_deref())?;
     let store = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?;
+    if args.check {
+        return check(&ctx, &flows, store.as_deref(), args).await;
+    }
     let mut out = Vec::new();
     for f in &flows {
         out.push(flow_status(store.as_deref(), f).await?);

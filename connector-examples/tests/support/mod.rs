@@ -174,3 +174,69 @@ pub fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
 pub fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
+
+/// The binary as a plain process the test signals itself: the same environment, `--config`
+/// and `--no-progress` as [`Rig::cmd`], then `args`; stdout and stderr piped.
+pub fn process(rig: &Rig, args: &[&str]) -> std::process::Child {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
+    for v in OUTER_VARS {
+        c.env_remove(v);
+    }
+    for (k, v) in rig.sandbox.env() {
+        c.env(k, v);
+    }
+    c.current_dir(rig.dir.path())
+        .arg("--no-progress")
+        .arg("--config")
+        .arg(&rig.config)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Sends `signal` (`"TERM"`, `"INT"`) to a child process.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -{signal} {}", child.id());
+}
+
+/// Waits (bounded) until `cond` holds; false when it never did within `secs`.
+pub async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    cond()
+}
+
+/// Waits for a child to exit, off the async runtime (the fakes keep serving meanwhile);
+/// returns its exit status, stdout, stderr and how long the wait took.
+pub async fn finish(
+    child: std::process::Child,
+) -> (
+    std::process::ExitStatus,
+    String,
+    String,
+    std::time::Duration,
+) {
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}

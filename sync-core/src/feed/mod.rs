@@ -549,7 +549,7 @@ impl FeedFlow {
             entities: windows,
         };
         summary.status = match &stop {
-            Some(Error::Cancelled { .. }) => RunStatus::Cancelled,
+            Some(Error::Cancelled { .. }) => RunStatus::Interrupted,
             Some(_) => RunStatus::Failed,
             None if summary.entities.iter().any(|w| w.error.is_some()) => {
                 RunStatus::CompletedWithErrors

@@ -504,7 +504,7 @@ impl PostFlow {
         let status = match &result {
             Ok(()) if counts.has_errors() => RunStatus::CompletedWithErrors,
             Ok(()) => RunStatus::Succeeded,
-            Err(Error::Cancelled { .. }) => RunStatus::Cancelled,
+            Err(Error::Cancelled { .. }) => RunStatus::Interrupted,
             Err(_) => RunStatus::Failed,
         };
         let message = match &result {

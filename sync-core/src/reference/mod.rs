@@ -95,7 +95,7 @@ pub use summary::{RecordOutcome, RecordReport, ReferenceCounts, ReferenceSummary
 use crate::error::{Error, Result};
 use crate::mapping::{RecordChange, ReferenceMapping, ReferenceRecord, Row};
 use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
-use crate::runtime::{self, LeaseKeeper, default_owner};
+use crate::runtime::{self, LeaseKeeper, Stopper, default_owner};
 use crate::store::{AuditEvent, AuditStage, NewDeadLetter, RunId, RunStatus, StateStore, redact};
 use crate::traits::RecordSource;
 
@@ -297,9 +297,22 @@ struct RunState {
     /// Unresolved dead letters of the flow by natural key.
     open_letters: HashMap<String, i64>,
     progress: Reporter,
+    /// Asks the run to stop between records.
+    shutdown: Option<Stopper>,
 }
 
 impl RunState {
+    /// [`Error::Cancelled`] once the run was asked to stop: checked before each record, so
+    /// the record being written is finished and recorded first.
+    fn check_stop(&self, flow: &str) -> Result<()> {
+        if self.shutdown.as_ref().is_some_and(Stopper::is_set) {
+            return Err(Error::Cancelled {
+                flow: flow.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Settles a record: it joins the summary and its listener hears of it, once.
     fn finish(&mut self, report: RecordReport) {
         self.progress.emit(|| ProgressEvent::RecordFinished {
@@ -565,6 +578,34 @@ impl ReferenceFlow {
     /// errors) stop the run — records written before stay written, and a rerun only sends what
     /// still differs.
     pub async fn run(&self) -> Result<ReferenceSummary> {
+        self.run_with_shutdown(None).await
+    }
+
+    /// [`run`](Self::run), stopping between records once `shutdown` turns `true` (the record
+    /// being written is finished and recorded; the run is recorded as
+    /// [`RunStatus::Interrupted`] with what it had done and ends [`Error::Cancelled`]; the
+    /// next run compares again and sends only what still differs).
+    ///
+    /// ```no_run
+    /// # async fn demo(flow: sync_core::reference::ReferenceFlow) {
+    /// let (stop, shutdown) = tokio::sync::watch::channel(false);
+    /// tokio::spawn(async move {
+    ///     tokio::signal::ctrl_c().await.ok();
+    ///     stop.send_replace(true);
+    /// });
+    /// match flow.run_with_shutdown(Some(shutdown)).await {
+    ///     Ok(summary) => println!("{summary}"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), plus [`Error::Cancelled`].
+    pub async fn run_with_shutdown(
+        &self,
+        shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<ReferenceSummary> {
         let flow = self.name().to_owned();
         let (keeper, run) = runtime::start_run(
             &self.store,
@@ -590,6 +631,7 @@ impl ReferenceFlow {
             records: Vec::new(),
             open_letters: letters.into_iter().map(|l| (l.natural_key, l.id)).collect(),
             progress: self.progress.clone(),
+            shutdown: shutdown.map(Stopper::Watch),
         };
         self.progress.emit(|| ProgressEvent::RunStarted {
             flow: flow.clone(),
@@ -601,6 +643,7 @@ impl ReferenceFlow {
         let status = match &result {
             Ok(()) if counts.has_errors() => RunStatus::CompletedWithErrors,
             Ok(()) => RunStatus::Succeeded,
+            Err(Error::Cancelled { .. }) => RunStatus::Interrupted,
             Err(_) => RunStatus::Failed,
         };
         let message = match &result {
@@ -690,6 +733,7 @@ impl ReferenceFlow {
             .chunks(self.options.lookup_page_size)
             .enumerate()
         {
+            state.check_stop(self.name())?;
             state.keeper.fresh().await?;
             let targets: Vec<ReferenceRecord> = chunk.iter().map(|r| book.target(r)).collect();
             let (current, requests) = reader.lookup(&targets).await?;
@@ -705,6 +749,7 @@ impl ReferenceFlow {
                 keys_total,
             });
             for (record, target) in chunk.iter().zip(targets) {
+                state.check_stop(self.name())?;
                 let mut target = target;
                 let mut found = current.get(&target.key).cloned();
                 if found.is_some() {

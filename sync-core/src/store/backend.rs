@@ -1173,7 +1173,7 @@ macro_rules! impl_state_store {
                     if status == RunStatus::Running {
                         return Err(StoreError::invalid(
                             "run status",
-                            "a run cannot finish as running; use succeeded, completed_with_errors, failed or cancelled",
+                            "a run cannot finish as running; use succeeded, completed_with_errors, failed or interrupted",
                         ));
                     }
                     let now = self.now();

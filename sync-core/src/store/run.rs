@@ -45,8 +45,11 @@ pub enum RunStatus {
     CompletedWithErrors,
     /// Stopped by an error.
     Failed,
-    /// Stopped by shutdown before finishing.
-    Cancelled,
+    /// Stopped before finishing because it was asked to (a signal such as Ctrl-C or SIGTERM,
+    /// or the daemon shutting down): the documents in flight were finished or recorded, its
+    /// counts are what it had done, and the next run continues where it stopped. Stored as
+    /// `interrupted` (runs recorded by earlier versions as `cancelled` read back as this).
+    Interrupted,
     /// Never finished: its process stopped (killed, crashed, paused past its lease) and its
     /// lease passed to another holder, who closed it. Its counts are what its audit trail
     /// shows it had done.
@@ -61,7 +64,7 @@ impl RunStatus {
             Self::Succeeded => "succeeded",
             Self::CompletedWithErrors => "completed_with_errors",
             Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
             Self::Abandoned => "abandoned",
         }
     }
@@ -82,7 +85,7 @@ impl FromStr for RunStatus {
             "succeeded" => Self::Succeeded,
             "completed_with_errors" => Self::CompletedWithErrors,
             "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
+            "interrupted" | "cancelled" => Self::Interrupted,
             "abandoned" => Self::Abandoned,
             other => {
                 return Err(StoreError::corrupt(
