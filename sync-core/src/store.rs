@@ -68,6 +68,7 @@ pub use error::StoreError;
 pub use holder::{LeaseHolder, Liveness, ProcessIdentity, instance_id};
 pub use key_map::{KeyMapping, KeyState, NewKeyMapping};
 pub use lease::{Lease, Watermark};
+pub(crate) use ledger::Standing;
 pub use ledger::{Intent, IntentStatus, LedgerEntry, LedgerFilter, LedgerState, Outcome};
 pub use postgres::{
     DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,

@@ -392,6 +392,7 @@ macro_rules! impl_state_store {
                 LedgerFilter, LedgerState, Lease, Liveness, NewDeadLetter, Outcome, RunCounts, RunId,
                 RunRecord, RunStatus, StateStore, StoreError, Watermark, redact,
             };
+            use super::super::ledger::Standing;
             use super::*;
 
             type Tx = Transaction<'static, $db>;
@@ -872,13 +873,11 @@ macro_rules! impl_state_store {
                         let previous = Self::ledger_row(&mut tx, &lease.flow, &intent.natural_key, OP)
                             .await?
                             .ok_or_else(|| StoreError::corrupt("ledger entry", "vanished while recording an intent"))?;
-                        match previous.state {
-                            LedgerState::Intended => IntentStatus::Pending(previous),
-                            LedgerState::Posted | LedgerState::Skipped if previous.reopened.is_none() => {
-                                IntentStatus::Settled(previous)
-                            }
+                        match previous.standing() {
+                            Standing::Pending => IntentStatus::Pending(previous),
+                            Standing::Settled => IntentStatus::Settled(previous),
                             // Failed, or settled and re-opened since: intended again.
-                            LedgerState::Posted | LedgerState::Skipped | LedgerState::Failed => {
+                            Standing::Rearm => {
                                 sqlx::query(
                                     "UPDATE ledger SET partition = $3, payload_hash = $4, state = 'intended', \
                                      batch_number = NULL, entity_id = NULL, detail = NULL, attempts = attempts + 1, \
