@@ -458,9 +458,11 @@ impl Poster {
         items: &[(JournalDocument, NaturalKey)],
         batch: &[usize],
     ) -> Result<()> {
-        for &i in batch {
-            self.record_attempt(&items[i].1).await?;
-        }
+        // Durably "they may exist from now on", all in one fenced transaction, before any
+        // PUT of the window leaves.
+        let keys: Vec<String> = batch.iter().map(|&i| items[i].1.to_string()).collect();
+        let lease = self.keeper.fresh().await?;
+        self.store.record_attempts(&lease, &keys).await?;
         let sink = &self.sink;
         let results = futures::future::join_all(batch.iter().map(|&i| {
             let (doc, key) = &items[i];

@@ -1045,28 +1045,24 @@ macro_rules! impl_state_store {
                     lease: &Lease,
                     natural_key: &str,
                 ) -> Result<LedgerEntry, StoreError> {
+                    self.record_attempts(lease, &[natural_key.to_owned()])
+                        .await?
+                        .pop()
+                        .ok_or_else(|| StoreError::corrupt("ledger entry", "no entry stamped"))
+                }
+
+                async fn record_attempts(
+                    &self,
+                    lease: &Lease,
+                    natural_keys: &[String],
+                ) -> Result<Vec<LedgerEntry>, StoreError> {
                     const OP: &str = "record_attempt";
+                    if natural_keys.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     let now = self.now();
                     let mut tx = self.begin_write(OP).await?;
                     Self::fence(&mut tx, lease, now, OP).await?;
-                    let entry = Self::ledger_row(&mut tx, &lease.flow, natural_key, OP)
-                        .await?
-                        .ok_or_else(|| StoreError::NotFound {
-                            what: "ledger entry",
-                            flow: lease.flow.clone(),
-                            key: natural_key.to_owned(),
-                        })?;
-                    if entry.state != LedgerState::Intended {
-                        tx.rollback().await.map_err(db(OP))?;
-                        return Err(StoreError::InvalidTransition {
-                            what: "ledger entry",
-                            flow: lease.flow.clone(),
-                            key: natural_key.to_owned(),
-                            from: entry.state.as_str(),
-                            to: "attempted",
-                            hint: "only an intended entry may be sent; record an intent first",
-                        });
-                    }
                     // Stamped by the store's clock (the database's on PostgreSQL), the one that
                     // `StateStore::now` reports and the settle horizon is judged by.
                     let stamped: Option<DateTime<Utc>> =
@@ -1075,18 +1071,40 @@ macro_rules! impl_state_store {
                             .await
                             .map_err(db(OP))?;
                     let now = stamped.map(backend::truncate).unwrap_or(now);
-                    sqlx::query("UPDATE ledger SET attempted_at = $3 WHERE flow = $1 AND natural_key = $2")
-                        .bind(&lease.flow)
-                        .bind(natural_key)
-                        .bind($ts(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db(OP))?;
+                    let mut out = Vec::with_capacity(natural_keys.len());
+                    for natural_key in natural_keys {
+                        let entry = Self::ledger_row(&mut tx, &lease.flow, natural_key, OP)
+                            .await?
+                            .ok_or_else(|| StoreError::NotFound {
+                                what: "ledger entry",
+                                flow: lease.flow.clone(),
+                                key: natural_key.clone(),
+                            })?;
+                        if entry.state != LedgerState::Intended {
+                            tx.rollback().await.map_err(db(OP))?;
+                            return Err(StoreError::InvalidTransition {
+                                what: "ledger entry",
+                                flow: lease.flow.clone(),
+                                key: natural_key.clone(),
+                                from: entry.state.as_str(),
+                                to: "attempted",
+                                hint: "only an intended entry may be sent; record an intent first",
+                            });
+                        }
+                        sqlx::query("UPDATE ledger SET attempted_at = $3 WHERE flow = $1 AND natural_key = $2")
+                            .bind(&lease.flow)
+                            .bind(natural_key)
+                            .bind($ts(now))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db(OP))?;
+                        out.push(LedgerEntry {
+                            attempted_at: Some(now),
+                            ..entry
+                        });
+                    }
                     tx.commit().await.map_err(db(OP))?;
-                    Ok(LedgerEntry {
-                        attempted_at: Some(now),
-                        ..entry
-                    })
+                    Ok(out)
                 }
 
                 async fn ledger_entry(
