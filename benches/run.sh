@@ -5,7 +5,7 @@
 #   benches/run.sh            # all benchmarks, both sizes
 #   BENCH_REPEAT=1 benches/run.sh looker   # one group, one run per phase
 #
-# Groups: looker, acumatica, post (default: all three). Figures measured on a
+# Groups: looker, acumatica, post (default: all three), post_e2e (end to end, on request). Figures measured on a
 # shared machine carry its load average (in every JSON line and printed here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,8 +48,22 @@ for group in "${groups[@]}"; do
             run post "$n" 20 4
         done
         ;;
+    post_e2e)
+        # ml-connector run --once and plan next to the Python looker_sdk + requests script
+        # (examples/post_e2e.rs, py/post_journals.py); rounds alternate, medians recorded.
+        cargo build --release -p connector-examples --bin ml-connector -p ml-connector-benches --example post_e2e
+        e2e="${CARGO_TARGET_DIR:-target}/release/examples/post_e2e"
+        for n in 1000 10000; do
+            for latency in 0 20; do
+                for conc in 1 4; do
+                    echo "== post_e2e $n $latency $conc (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+                    "$e2e" "$n" "$latency" "$conc" "${BENCH_ROUNDS:-3}"
+                done
+            done
+        done
+        ;;
     *)
-        echo "unknown group $group (looker, acumatica, post)" >&2
+        echo "unknown group $group (looker, acumatica, post, post_e2e)" >&2
         exit 2
         ;;
     esac

@@ -234,7 +234,9 @@ async fn story_steps(
         out,
         "==    subaccounts, branches, ledgers and open periods (nothing written yet)"
     );
-    let plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await?;
+    // Read-only: a store that does not exist yet is not created here.
+    let known = open_store_with(&ctx.config.store, &ctx.config.store_options, false).await?;
+    let plan = plan_flow(&looker, &acumatica, flow, known, ctx.bars).await?;
     say!(out, "{}", render(&plan).trim_end());
     outcome.planned = plan.would_post();
     if !plan.report.is_clean() {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sync_core::post::DocumentState;
+use sync_core::post::{DocumentState, PlannedState};
 use sync_core::progress::{ProgressEvent, RunKind};
 use sync_core::reference::RecordOutcome;
 use tracing_subscriber::EnvFilter;
@@ -182,6 +182,12 @@ const POST_OUTCOMES: &[(&str, &str)] = &[
     ("skipped", "skipped"),
     ("not posted", "not posted"),
 ];
+const PLAN_OUTCOMES: &[(&str, &str)] = &[
+    ("would post", "would post"),
+    ("already posted", "posted"),
+    ("changed or skipped", "changed"),
+    ("not posted", "not posted"),
+];
 const REFERENCE_OUTCOMES: &[(&str, &str)] = &[
     ("created", "created"),
     ("updated", "updated"),
@@ -223,6 +229,16 @@ impl Tally {
             DocumentState::Posted { .. } => 0,
             DocumentState::AlreadyPosted { .. } => 1,
             DocumentState::Skipped { .. } => 2,
+            _ => 3,
+        });
+    }
+
+    /// A post plan's journal.
+    fn add_planned(&mut self, state: &PlannedState) {
+        self.add(match state {
+            PlannedState::WouldPost => 0,
+            PlannedState::AlreadyPosted { .. } => 1,
+            PlannedState::ChangedContent { .. } | PlannedState::Skipped { .. } => 2,
             _ => 3,
         });
     }
@@ -281,6 +297,9 @@ struct FlowState {
     records_read: u64,
     /// A reference run's entity, named in its record lines.
     entity: String,
+    /// A post plan (not a run): every journal is reported after the lookups, so the bar's
+    /// total stays the mapped journals.
+    planning: bool,
 }
 
 /// Follows one flow run from its [`ProgressEvent`]s: on a terminal a bar per phase (rows read,
@@ -377,6 +396,44 @@ impl FlowProgress {
                     tracing::info!(flow, run_id = %run_id, "{flow}: {kind} run started");
                 }
             }
+            ProgressEvent::PlanStarted { .. } => {
+                Self::end_bar(st);
+                *st = FlowState {
+                    tally: Tally::new(PLAN_OUTCOMES),
+                    planning: true,
+                    ..FlowState::default()
+                };
+                self.phase(st, format!("{flow}: rows read"), None);
+                if log {
+                    tracing::info!(flow, "{flow}: plan started (nothing is written)");
+                }
+            }
+            ProgressEvent::JournalPlanned {
+                natural_key,
+                partition,
+                state,
+            } => {
+                st.tally.add_planned(state);
+                Self::item_done(st);
+                if log {
+                    tracing::info!(flow, natural_key = %natural_key, "{flow}: {partition} {natural_key}: {state}");
+                }
+            }
+            ProgressEvent::PlanFinished {
+                journals,
+                would_post,
+                ..
+            } => {
+                Self::end_bar(st);
+                if log {
+                    tracing::info!(
+                        flow,
+                        "{flow}: plan done: {} row(s) read, {journals} journal(s), {would_post} would be posted; {}",
+                        st.rows,
+                        st.tally
+                    );
+                }
+            }
             ProgressEvent::Reconciling { pending } => {
                 st.reconciling = *pending;
                 if let Some(bar) = &st.bar {
@@ -444,7 +501,7 @@ impl FlowProgress {
             }
             ProgressEvent::DocumentsPlanned { documents } => {
                 let total = st.tally.done() + documents;
-                if let Some(bar) = &mut st.bar {
+                if let Some(bar) = st.bar.as_mut().filter(|_| !st.planning) {
                     bar.set_total(total);
                 }
                 if log {

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::feed::EntityWindow;
-use crate::post::DocumentReport;
+use crate::post::{DocumentReport, PlannedState};
 use crate::reference::RecordReport;
 use crate::store::{RunCounts, RunId, RunStatus};
 
@@ -100,8 +100,8 @@ impl fmt::Display for RunKind {
 /// [`Reconciled`](Self::Reconciled) per intent; [`RowsRead`](Self::RowsRead) after each page
 /// of source rows (a replay reads dead letters instead, and reports no rows);
 /// [`DocumentsMapped`](Self::DocumentsMapped); [`DocumentsPlanned`](Self::DocumentsPlanned)
-/// once validation is done; one [`DocumentFinished`](Self::DocumentFinished) per document;
-/// and [`RunFinished`](Self::RunFinished), also when the run stops on an error (once it has
+/// once validation is done; a [`KeysLookedUp`](Self::KeysLookedUp) per lookup request; one
+/// [`DocumentFinished`](Self::DocumentFinished) per document; and [`RunFinished`](Self::RunFinished), also when the run stops on an error (once it has
 /// started: a flow that is busy elsewhere reports nothing).
 ///
 /// Feed flows report [`RunStarted`](Self::RunStarted), then per entity
@@ -198,6 +198,35 @@ pub enum ProgressEvent {
         /// The document's natural key, partition and state.
         document: DocumentReport,
     },
+    /// A post flow's plan started ([`PostFlow::plan`](crate::post::PostFlow::plan)): no lease,
+    /// no run, nothing written. It goes on as a run does ([`RowsRead`](Self::RowsRead),
+    /// [`DocumentsMapped`](Self::DocumentsMapped), [`DocumentsPlanned`](Self::DocumentsPlanned),
+    /// [`KeysLookedUp`](Self::KeysLookedUp) per lookup request), then reports one
+    /// [`JournalPlanned`](Self::JournalPlanned) per journal and
+    /// [`PlanFinished`](Self::PlanFinished).
+    PlanStarted {
+        /// The flow.
+        flow: String,
+    },
+    /// What a run would do with one journal, in mapping order (one per entry of
+    /// [`PostPlan::journals`](crate::post::PostPlan::journals)).
+    JournalPlanned {
+        /// Its natural key.
+        natural_key: String,
+        /// Its partition.
+        partition: String,
+        /// What a run would do.
+        state: PlannedState,
+    },
+    /// A post flow's plan is complete.
+    PlanFinished {
+        /// The flow.
+        flow: String,
+        /// Journals planned.
+        journals: u64,
+        /// Of these, how many would be posted.
+        would_post: u64,
+    },
     /// A reference run mapped every row: one record per key goes on to be compared.
     RecordsMapped {
         /// The Acumatica entity, e.g. `Vendor`.
@@ -208,7 +237,9 @@ pub enum ProgressEvent {
     /// A reference run read the current records of one batch of keys from Acumatica (one list
     /// request per batch of [`lookup_page_size`](crate::reference::ReferenceOptions::lookup_page_size)
     /// keys). The batch's records are reported next, one
-    /// [`RecordFinished`](Self::RecordFinished) each.
+    /// [`RecordFinished`](Self::RecordFinished) each. A post run and a post plan report one per
+    /// lookup request of their lookup phase (`found`: keys whose partition Acumatica holds),
+    /// before the documents.
     KeysLookedUp {
         /// The batch number in this run, from 1.
         batch: u64,

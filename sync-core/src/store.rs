@@ -68,6 +68,7 @@ pub use error::StoreError;
 pub use holder::{LeaseHolder, Liveness, ProcessIdentity, instance_id};
 pub use key_map::{KeyMapping, KeyState, NewKeyMapping};
 pub use lease::{Lease, Watermark};
+pub(crate) use ledger::Standing;
 pub use ledger::{Intent, IntentStatus, LedgerEntry, LedgerFilter, LedgerState, Outcome};
 pub use postgres::{
     DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
@@ -291,6 +292,33 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         lease: &Lease,
         natural_key: &str,
     ) -> Result<LedgerEntry, StoreError>;
+
+    /// [`record_attempt`](Self::record_attempt) for several entries whose creates are sent
+    /// together: all stamped with one now, in one transaction that checks the lease once, or
+    /// none (an unknown key or an entry that is not intended fails the whole call). Send the
+    /// creates only after this succeeded. The default calls `record_attempt` per key (not
+    /// atomic); the SQLite and PostgreSQL stores do it in one transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &dyn sync_core::store::StateStore, lease: &sync_core::store::Lease) -> Result<(), sync_core::store::StoreError> {
+    /// let keys = ["3f2a9c0d1e2b3a4c-9c41d2e3f4a5b6c7".to_owned(), "3f2a9c0d1e2b3a4d-1c41d2e3f4a5b6c7".to_owned()];
+    /// let entries = store.record_attempts(lease, &keys).await?;
+    /// assert!(entries.iter().all(|e| e.attempted_at.is_some()));
+    /// // ... now send the insert-only PUTs
+    /// # Ok(())
+    /// # }
+    /// ```
+    async fn record_attempts(
+        &self,
+        lease: &Lease,
+        natural_keys: &[String],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut out = Vec::with_capacity(natural_keys.len());
+        for key in natural_keys {
+            out.push(self.record_attempt(lease, key).await?);
+        }
+        Ok(out)
+    }
 
     /// The ledger entry of a natural key.
     async fn ledger_entry(

@@ -11,141 +11,35 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use futures::TryStreamExt;
 use rust_decimal::Decimal;
 use serde_json::json;
-use sync_core::key::{KeyMatch, NaturalKey, match_existing};
-use sync_core::mapping::{JournalDocument, MappedJournals, RecordChange};
-use sync_core::post::{AcumaticaJournals, ForeignJournal, LookerQuerySource, foreign_journals};
+use sync_core::mapping::RecordChange;
+use sync_core::post::{AcumaticaJournals, LookerQuerySource, PostFlow, PostPlan};
 use sync_core::reference::ReferencePlan;
 use sync_core::store::LedgerFilter;
 use sync_core::store::StateStore;
-use sync_core::traits::{DocumentSink, RecordSource};
-use sync_core::validate::{DocumentStatus, ValidationReport, validate};
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
 use crate::commands::flows::{from_sync, open_store, reference_builder};
 use crate::commands::signout::Sessions;
-use crate::config::{FlowConfig, FlowKind, PostFlow};
+use crate::config::{FlowConfig, FlowKind};
 use crate::connect;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Align, Table, print_json};
-use crate::progress::Progress;
+use crate::progress::FlowProgress;
 
-/// What a journal would do if the flow ran now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanState {
-    /// Valid and not in Acumatica yet: it would be created.
-    WouldPost,
-    /// Acumatica already holds it (same natural key): it would not be posted again.
-    AlreadyPosted {
-        /// The batch number.
-        batch: String,
-    },
-    /// Acumatica holds this period and branch with other content: the flow's
-    /// `changed_content` policy decides; nothing is posted twice.
-    ChangedContent {
-        /// The batch posted earlier.
-        batch: String,
-    },
-    /// It has validation problems and would not be posted.
-    Invalid {
-        /// How many problems.
-        issues: usize,
-    },
-    /// Valid, but held back because other journals have problems (all-or-nothing policy).
-    Withheld,
-}
-
-impl PlanState {
-    /// A short label.
-    pub fn label(&self) -> String {
-        match self {
-            PlanState::WouldPost => "would post".into(),
-            PlanState::AlreadyPosted { batch } => format!("already posted as batch {batch}"),
-            PlanState::ChangedContent { batch } => {
-                format!("posted before as batch {batch} with other amounts (changed content)")
-            }
-            PlanState::Invalid { issues } => format!("invalid ({issues} problem(s))"),
-            PlanState::Withheld => "withheld (other journals have problems)".into(),
-        }
-    }
-}
-
-/// One journal of a plan.
-#[derive(Debug, Clone)]
-pub struct PlannedJournal {
-    /// The journal.
-    pub document: JournalDocument,
-    /// Its natural key.
-    pub key: NaturalKey,
-    /// What would happen to it.
-    pub state: PlanState,
-}
-
-/// The dry run of one post flow.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The flow.
-    pub flow: String,
-    /// Rows Looker returned.
-    pub rows_read: usize,
-    /// The journals.
-    pub journals: Vec<PlannedJournal>,
-    /// Every validation problem.
-    pub report: ValidationReport,
-    /// Journals of this connector Acumatica holds for the periods and branches of this plan
-    /// under partitions the flow does not produce (a renamed flow without `key_namespace`, a
-    /// renamed `group_by` value), minus those known to belong to other configured flows.
-    pub foreign: Vec<ForeignJournal>,
-}
-
-impl Plan {
-    /// How many journals would be posted.
-    pub fn would_post(&self) -> usize {
-        self.journals
-            .iter()
-            .filter(|j| j.state == PlanState::WouldPost)
-            .count()
-    }
-}
-
-/// Reads the flow's rows from Looker (validating the fields against the explore first).
-pub async fn read_rows(
-    looker: &looker_client::Client,
-    flow: &FlowConfig,
-    post: &PostFlow,
-    bars: bool,
-) -> CliResult<Vec<sync_core::mapping::Row>> {
-    let ctx = format!(
-        "flow `{}`: Looker {}::{}",
-        flow.name, post.query.model, post.query.explore
-    );
-    looker
-        .validate(&post.write_query())
-        .await
-        .map_err(|e| CliError::from_looker(&ctx, &e))?;
-    let source = LookerQuerySource::new(looker.clone(), &post.query, &post.mapping)
-        .map_err(|e| from_sync(&ctx, &e))?;
-    let mut pages = source.pages(None).await.map_err(|e| from_sync(&ctx, &e))?;
-    let mut progress = Progress::new(format!("rows from {}", source.describe()), None, bars);
-    let mut rows = Vec::new();
-    while let Some(page) = pages.try_next().await.map_err(|e| from_sync(&ctx, &e))? {
-        progress.inc(page.len() as u64);
-        rows.extend(page);
-    }
-    progress.finish();
-    Ok(rows)
-}
-
-/// Plans one post flow: query, map, validate, look up; writes nothing.
+/// Plans one post flow with sync-core's [`PostFlow::plan`]: the run's own read, mapping,
+/// validation and lookup phase (the ledger of `store` when there is one, then one lookup
+/// request per page of the other keys), writing nothing. Progress goes to stderr as a run's
+/// does (bars when `bars`, else log lines).
 pub async fn plan_flow(
     looker: &looker_client::Client,
     acumatica: &acumatica_client::Client,
     flow: &FlowConfig,
+    store: Option<Arc<dyn StateStore>>,
     bars: bool,
-) -> CliResult<Plan> {
+) -> CliResult<PostPlan> {
     let post = flow.post().ok_or_else(|| {
         CliError::usage(format!(
             "flow `{}` is a {} flow; plan shows post and reference flows",
@@ -153,86 +47,24 @@ pub async fn plan_flow(
             flow.kind()
         ))
     })?;
-    let rows = read_rows(looker, flow, post, bars).await?;
-    let mapped: MappedJournals = post
-        .mapping
-        .map_rows(&rows)
-        .map_err(|e| CliError::validation(format!("flow `{}`: mapping: {e}", flow.name)))?;
-    let sink = AcumaticaJournals::new(acumatica.clone());
-    let reference = sink.reference_data().await.map_err(|e| {
-        from_sync(
-            &format!("flow `{}`: Acumatica reference data", flow.name),
-            &e,
-        )
-    })?;
-    let report = validate(&mapped, &reference, post.options.validation);
-    let keys: Vec<NaturalKey> = mapped
-        .documents
-        .iter()
-        .map(NaturalKey::for_document)
-        .collect();
-    let mut existing = Vec::new();
-    for chunk in keys.chunks(post.options.lookup_page_size.max(1)) {
-        let partitions: Vec<_> = chunk.iter().map(|k| k.partition().clone()).collect();
-        existing.extend(sink.find(&partitions).await.map_err(|e| {
-            from_sync(
-                &format!("flow `{}`: looking up posted journals", flow.name),
-                &e,
-            )
-        })?);
+    let ctx = format!(
+        "flow `{}`: Looker {}::{}",
+        flow.name, post.query.model, post.query.explore
+    );
+    let source = LookerQuerySource::new(looker.clone(), &post.query, &post.mapping)
+        .map_err(|e| from_sync(&ctx, &e))?;
+    let progress = Arc::new(FlowProgress::new(flow.name.clone(), bars));
+    let mut builder = PostFlow::builder(post.mapping.clone())
+        .source(source)
+        .sink(AcumaticaJournals::new(acumatica.clone()))
+        .options(post.options.clone())
+        .progress(progress.clone());
+    if let Some(store) = store {
+        builder = builder.store(store);
     }
-    let journals = mapped
-        .documents
-        .iter()
-        .zip(keys)
-        .enumerate()
-        .map(|(i, (doc, key))| {
-            let verdict = report
-                .documents
-                .iter()
-                .find(|v| v.index == i)
-                .map(|v| v.status);
-            // What is in effect: postings minus reversals of the partition.
-            let (same, other) =
-                match match_existing(&key, existing.iter().map(|e| (e.description.as_str(), e))) {
-                    KeyMatch::Posted(e) => (Some(e), None),
-                    KeyMatch::ChangedContent { posted } => (None, posted.first().map(|(_, e)| *e)),
-                    KeyMatch::Absent => (None, None),
-                };
-            let state = match (verdict, same, other) {
-                (_, Some(e), _) => PlanState::AlreadyPosted {
-                    batch: e.number.clone(),
-                },
-                (Some(DocumentStatus::Invalid { issues }), _, _) => PlanState::Invalid { issues },
-                (_, _, Some(e)) => PlanState::ChangedContent {
-                    batch: e.number.clone(),
-                },
-                (Some(DocumentStatus::Withheld), _, _) => PlanState::Withheld,
-                _ => PlanState::WouldPost,
-            };
-            PlannedJournal {
-                document: doc.clone(),
-                key,
-                state,
-            }
-        })
-        .collect();
-    let foreign = foreign_journals(&sink, &mapped.documents, &BTreeSet::new())
-        .await
-        .map_err(|e| {
-            from_sync(
-                &format!("flow `{}`: listing the period's journals", flow.name),
-                &e,
-            )
-        })?
-        .unwrap_or_default();
-    Ok(Plan {
-        flow: flow.name.clone(),
-        rows_read: rows.len(),
-        journals,
-        report,
-        foreign,
-    })
+    let plan = builder.plan().await;
+    progress.finish();
+    plan.map_err(|e| from_sync(&format!("flow `{}`", flow.name), &e))
 }
 
 fn money(d: Decimal) -> String {
@@ -244,7 +76,7 @@ fn money(d: Decimal) -> String {
 }
 
 /// The plan as text: a table per journal with totals and natural key, then the problems.
-pub fn render(plan: &Plan) -> String {
+pub fn render(plan: &PostPlan) -> String {
     let mut out = String::new();
     let n = plan.journals.len();
     out.push_str(&format!(
@@ -257,7 +89,7 @@ pub fn render(plan: &Plan) -> String {
             "\nJournal {}/{n}: {}  [{}]\n  branch {}, ledger {}, period {}, date {}\n  natural key {}\n",
             i + 1,
             d.description,
-            j.state.label(),
+            j.state,
             d.branch,
             d.ledger,
             d.period.mmyyyy(),
@@ -341,14 +173,14 @@ pub fn render(plan: &Plan) -> String {
 }
 
 /// The plan as JSON.
-pub fn to_json(plan: &Plan) -> serde_json::Value {
+pub fn to_json(plan: &PostPlan) -> serde_json::Value {
     json!({
         "flow": plan.flow,
         "rows_read": plan.rows_read,
         "would_post": plan.would_post(),
         "journals": plan.journals.iter().map(|j| json!({
             "natural_key": j.key.to_string(),
-            "state": j.state.label(),
+            "state": j.state.to_string(),
             "document": j.document,
             "total_debit": j.document.total_debit(),
             "total_credit": j.document.total_credit(),
@@ -580,12 +412,9 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
     sessions.track_acumatica(&acumatica);
     let mut exit = Exit::Ok;
     let mut plans = Vec::new();
-    // Read-only: a SQLite store that does not exist yet is not created (no key map then).
-    let store = if flows.iter().any(|f| f.reference().is_some()) {
-        open_store(&ctx.config.store, false).await?
-    } else {
-        None
-    };
+    // Read-only: a SQLite store that does not exist yet is not created (no ledger, no key map
+    // then).
+    let store = open_store(&ctx.config.store, false).await?;
     for flow in flows {
         if flow.reference().is_some() {
             let plan = plan_reference(&looker, &acumatica, flow, store.clone()).await?;
@@ -596,7 +425,7 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
             }
             continue;
         }
-        let mut plan = plan_flow(&looker, &acumatica, flow, ctx.bars).await?;
+        let mut plan = plan_flow(&looker, &acumatica, flow, store.clone(), ctx.bars).await?;
         if !plan.foreign.is_empty() {
             let known = other_flows_partitions(ctx, flow).await?;
             plan.foreign.retain(|j| !known.contains(&j.partition));

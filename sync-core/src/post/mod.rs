@@ -48,6 +48,8 @@
 mod config;
 mod foreign;
 mod lease;
+mod lookup;
+mod plan;
 mod protocol;
 mod replay;
 mod sources;
@@ -67,6 +69,7 @@ pub use config::{
 pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreign_message};
 pub(crate) use lease::Stopper;
 pub use lease::default_owner;
+pub use plan::{PlannedJournal, PlannedState, PostPlan};
 pub use replay::{ReplayOptions, operator};
 pub use sources::AcumaticaJournals;
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};

@@ -5,18 +5,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::config::PostOptions;
 use super::lease::{LeaseKeeper, Stopper};
+use super::lookup::{
+    Before, InFlight, IntentLedger, Plan, look_up, unique_documents, unique_partitions,
+};
 use super::summary::{DocumentReport, DocumentState, PostCounts};
 use crate::adapt;
 use crate::error::{ChangedDocument, Error, Result, chain};
 use crate::key::{
-    ChangedContentPolicy, ContentHash, KeyMatch, NaturalKey, PartitionKey, ReversalKey,
-    find_reversal, match_existing,
+    ChangedContentPolicy, KeyMatch, NaturalKey, PartitionKey, ReversalKey, find_reversal,
+    match_existing,
 };
 use crate::mapping::{JournalDocument, Row};
 use crate::progress::{ProgressEvent, Reporter};
@@ -26,30 +30,6 @@ use crate::store::{
 };
 use crate::traits::{DocumentSink, ExistingDocument};
 use crate::validate::ValidationReport;
-
-/// What to do with one document after its lookup.
-enum Plan {
-    /// The ledger says it was posted (or skipped) before.
-    Settled(LedgerEntry),
-    /// Acumatica holds it already.
-    Found(ExistingDocument),
-    /// Nothing for its partition: create it.
-    Create,
-    /// Its partition was posted with other content.
-    Changed(Vec<(ContentHash, ExistingDocument)>),
-    /// A create for its partition (this content or another) may still be queued in the
-    /// target: nothing is sent for it until the settle horizon has passed.
-    InFlight(InFlight),
-}
-
-/// A create that may still be applied by the target: sent at `attempted_at`, so not concluded
-/// absent before `settles_after`.
-#[derive(Debug, Clone)]
-pub(crate) struct InFlight {
-    natural_key: String,
-    attempted_at: DateTime<Utc>,
-    settles_after: DateTime<Utc>,
-}
 
 fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -158,19 +138,7 @@ impl Poster {
     /// When `entry`'s create may still be applied by the target: sent at `attempted_at` less
     /// than the settle horizon before `now` (both by the store's clock).
     fn still_in_flight(&self, entry: &LedgerEntry, now: DateTime<Utc>) -> Option<InFlight> {
-        if entry.state != LedgerState::Intended {
-            return None;
-        }
-        let attempted_at = entry.attempted_at?;
-        let settles_after = chrono::Duration::from_std(self.options.settle_horizon())
-            .ok()
-            .and_then(|h| attempted_at.checked_add_signed(h))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        (now < settles_after).then(|| InFlight {
-            natural_key: entry.natural_key.clone(),
-            attempted_at,
-            settles_after,
-        })
+        InFlight::of_entry(entry, now, self.options.settle_horizon())
     }
 
     /// Remembers that `partition` has a create in flight, and counts it.
@@ -440,84 +408,15 @@ impl Poster {
 
     /// Runs the protocol for validated documents.
     pub(crate) async fn post_documents(&mut self, docs: Vec<JournalDocument>) -> Result<()> {
-        let mut items: Vec<(JournalDocument, NaturalKey)> = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let key = NaturalKey::for_document(&doc);
-            if items.iter().any(|(_, k)| *k == key) {
-                tracing::warn!(key = %key, "the same journal twice in one run; posted once");
-                continue;
-            }
-            items.push((doc, key));
-        }
+        let items = unique_documents(docs);
         self.progress.emit(|| ProgressEvent::DocumentsPlanned {
             documents: items.len() as u64,
         });
-        let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(items.len());
-        let indices: Vec<usize> = (0..items.len()).collect();
-        for page in indices.chunks(self.options.lookup_page_size) {
-            let lease = self.keeper.fresh().await?;
-            let mut lookup = Vec::new();
-            for &i in page {
-                let (doc, key) = &items[i];
-                if let Some(flight) = self.in_flight.get(key.partition().as_str()) {
-                    // A create for this partition may still be applied: record nothing, send
-                    // nothing, until the settle horizon has passed.
-                    plans.push((i, Plan::InFlight(flight.clone())));
-                    continue;
-                }
-                let intent = Intent {
-                    natural_key: key.to_string(),
-                    partition: doc.partition.to_string(),
-                    payload_hash: key.content().to_string(),
-                    run_id: Some(self.run_id.clone()),
-                };
-                match self.store.record_intent(&lease, &intent).await? {
-                    IntentStatus::Settled(entry) => match self.redecide_skip(entry, &intent).await?
-                    {
-                        Some(entry) => plans.push((i, Plan::Settled(entry))),
-                        None => lookup.push(i),
-                    },
-                    IntentStatus::Rearmed { .. } => {
-                        self.counts.retries += 1;
-                        lookup.push(i);
-                    }
-                    IntentStatus::Pending(entry) => {
-                        match self.still_in_flight(&entry, self.store.now().await?) {
-                            Some(flight) => {
-                                self.in_flight
-                                    .insert(key.partition().as_str().to_owned(), flight.clone());
-                                plans.push((i, Plan::InFlight(flight)));
-                            }
-                            None => lookup.push(i),
-                        }
-                    }
-                    IntentStatus::New(_) => lookup.push(i),
-                }
-            }
-            if lookup.is_empty() {
-                continue;
-            }
-            let partitions = unique_partitions(lookup.iter().map(|&i| &items[i].1));
-            let found = self
-                .sink
-                .find(&partitions)
-                .instrument(tracing::info_span!("lookup", keys = partitions.len()))
-                .await?;
-            for &i in &lookup {
-                let m = match_existing(
-                    &items[i].1,
-                    found.iter().map(|d| (d.description.as_str(), d.clone())),
-                );
-                plans.push((
-                    i,
-                    match m {
-                        KeyMatch::Absent => Plan::Create,
-                        KeyMatch::Posted(d) => Plan::Found(d),
-                        KeyMatch::ChangedContent { posted } => Plan::Changed(posted),
-                    },
-                ));
-            }
-        }
+        let sink = self.sink.clone();
+        let page_size = self.options.lookup_page_size;
+        let run_id = self.run_id.clone();
+        let progress = self.progress.clone();
+        let plans = look_up(&items, self, &*sink, page_size, Some(&run_id), &progress).await?;
 
         if self.options.changed_content == ChangedContentPolicy::Fail
             && plans.iter().any(|(_, p)| matches!(p, Plan::Changed(_)))
@@ -559,9 +458,11 @@ impl Poster {
         items: &[(JournalDocument, NaturalKey)],
         batch: &[usize],
     ) -> Result<()> {
-        for &i in batch {
-            self.record_attempt(&items[i].1).await?;
-        }
+        // Durably "they may exist from now on", all in one fenced transaction, before any
+        // PUT of the window leaves.
+        let keys: Vec<String> = batch.iter().map(|&i| items[i].1.to_string()).collect();
+        let lease = self.keeper.fresh().await?;
+        self.store.record_attempts(&lease, &keys).await?;
         let sink = &self.sink;
         let results = futures::future::join_all(batch.iter().map(|&i| {
             let (doc, key) = &items[i];
@@ -1244,15 +1145,11 @@ impl Poster {
     async fn restamp(&mut self, key: &NaturalKey) -> Result<InFlight> {
         let entry = self.record_attempt(key).await?;
         let attempted_at = entry.attempted_at.unwrap_or(entry.intended_at);
-        let settles_after = chrono::Duration::from_std(self.options.settle_horizon())
-            .ok()
-            .and_then(|h| attempted_at.checked_add_signed(h))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        Ok(InFlight {
-            natural_key: entry.natural_key,
+        Ok(InFlight::since(
+            entry.natural_key,
             attempted_at,
-            settles_after,
-        })
+            self.options.settle_horizon(),
+        ))
     }
 
     async fn posted(
@@ -1349,9 +1246,36 @@ impl Poster {
     }
 }
 
-fn unique_partitions<'a>(keys: impl Iterator<Item = &'a NaturalKey>) -> Vec<PartitionKey> {
-    let mut out: Vec<PartitionKey> = keys.map(|k| k.partition().clone()).collect();
-    out.sort();
-    out.dedup();
-    out
+/// A run learns what the ledger knows by recording the intent: fenced, durable before the
+/// lookup and any create.
+#[async_trait]
+impl IntentLedger for Poster {
+    async fn intend(&mut self, intent: &Intent) -> Result<Before> {
+        let lease = self.keeper.fresh().await?;
+        Ok(match self.store.record_intent(&lease, intent).await? {
+            IntentStatus::Settled(entry) => match self.redecide_skip(entry, intent).await? {
+                Some(entry) => Before::Settled(Box::new(entry)),
+                None => Before::LookUp,
+            },
+            IntentStatus::Rearmed { .. } => {
+                self.counts.retries += 1;
+                Before::LookUp
+            }
+            IntentStatus::Pending(entry) => {
+                match self.still_in_flight(&entry, self.store.now().await?) {
+                    Some(flight) => Before::InFlight(flight),
+                    None => Before::LookUp,
+                }
+            }
+            IntentStatus::New(_) => Before::LookUp,
+        })
+    }
+
+    fn held(&self, partition: &PartitionKey) -> Option<InFlight> {
+        self.in_flight.get(partition.as_str()).cloned()
+    }
+
+    fn hold(&mut self, partition: &PartitionKey, flight: InFlight) {
+        self.in_flight.insert(partition.as_str().to_owned(), flight);
+    }
 }

@@ -392,6 +392,7 @@ macro_rules! impl_state_store {
                 LedgerFilter, LedgerState, Lease, Liveness, NewDeadLetter, Outcome, RunCounts, RunId,
                 RunRecord, RunStatus, StateStore, StoreError, Watermark, redact,
             };
+            use super::super::ledger::Standing;
             use super::*;
 
             type Tx = Transaction<'static, $db>;
@@ -872,13 +873,11 @@ macro_rules! impl_state_store {
                         let previous = Self::ledger_row(&mut tx, &lease.flow, &intent.natural_key, OP)
                             .await?
                             .ok_or_else(|| StoreError::corrupt("ledger entry", "vanished while recording an intent"))?;
-                        match previous.state {
-                            LedgerState::Intended => IntentStatus::Pending(previous),
-                            LedgerState::Posted | LedgerState::Skipped if previous.reopened.is_none() => {
-                                IntentStatus::Settled(previous)
-                            }
+                        match previous.standing() {
+                            Standing::Pending => IntentStatus::Pending(previous),
+                            Standing::Settled => IntentStatus::Settled(previous),
                             // Failed, or settled and re-opened since: intended again.
-                            LedgerState::Posted | LedgerState::Skipped | LedgerState::Failed => {
+                            Standing::Rearm => {
                                 sqlx::query(
                                     "UPDATE ledger SET partition = $3, payload_hash = $4, state = 'intended', \
                                      batch_number = NULL, entity_id = NULL, detail = NULL, attempts = attempts + 1, \
@@ -1046,28 +1045,24 @@ macro_rules! impl_state_store {
                     lease: &Lease,
                     natural_key: &str,
                 ) -> Result<LedgerEntry, StoreError> {
+                    self.record_attempts(lease, &[natural_key.to_owned()])
+                        .await?
+                        .pop()
+                        .ok_or_else(|| StoreError::corrupt("ledger entry", "no entry stamped"))
+                }
+
+                async fn record_attempts(
+                    &self,
+                    lease: &Lease,
+                    natural_keys: &[String],
+                ) -> Result<Vec<LedgerEntry>, StoreError> {
                     const OP: &str = "record_attempt";
+                    if natural_keys.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     let now = self.now();
                     let mut tx = self.begin_write(OP).await?;
                     Self::fence(&mut tx, lease, now, OP).await?;
-                    let entry = Self::ledger_row(&mut tx, &lease.flow, natural_key, OP)
-                        .await?
-                        .ok_or_else(|| StoreError::NotFound {
-                            what: "ledger entry",
-                            flow: lease.flow.clone(),
-                            key: natural_key.to_owned(),
-                        })?;
-                    if entry.state != LedgerState::Intended {
-                        tx.rollback().await.map_err(db(OP))?;
-                        return Err(StoreError::InvalidTransition {
-                            what: "ledger entry",
-                            flow: lease.flow.clone(),
-                            key: natural_key.to_owned(),
-                            from: entry.state.as_str(),
-                            to: "attempted",
-                            hint: "only an intended entry may be sent; record an intent first",
-                        });
-                    }
                     // Stamped by the store's clock (the database's on PostgreSQL), the one that
                     // `StateStore::now` reports and the settle horizon is judged by.
                     let stamped: Option<DateTime<Utc>> =
@@ -1076,18 +1071,40 @@ macro_rules! impl_state_store {
                             .await
                             .map_err(db(OP))?;
                     let now = stamped.map(backend::truncate).unwrap_or(now);
-                    sqlx::query("UPDATE ledger SET attempted_at = $3 WHERE flow = $1 AND natural_key = $2")
-                        .bind(&lease.flow)
-                        .bind(natural_key)
-                        .bind($ts(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db(OP))?;
+                    let mut out = Vec::with_capacity(natural_keys.len());
+                    for natural_key in natural_keys {
+                        let entry = Self::ledger_row(&mut tx, &lease.flow, natural_key, OP)
+                            .await?
+                            .ok_or_else(|| StoreError::NotFound {
+                                what: "ledger entry",
+                                flow: lease.flow.clone(),
+                                key: natural_key.clone(),
+                            })?;
+                        if entry.state != LedgerState::Intended {
+                            tx.rollback().await.map_err(db(OP))?;
+                            return Err(StoreError::InvalidTransition {
+                                what: "ledger entry",
+                                flow: lease.flow.clone(),
+                                key: natural_key.clone(),
+                                from: entry.state.as_str(),
+                                to: "attempted",
+                                hint: "only an intended entry may be sent; record an intent first",
+                            });
+                        }
+                        sqlx::query("UPDATE ledger SET attempted_at = $3 WHERE flow = $1 AND natural_key = $2")
+                            .bind(&lease.flow)
+                            .bind(natural_key)
+                            .bind($ts(now))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db(OP))?;
+                        out.push(LedgerEntry {
+                            attempted_at: Some(now),
+                            ..entry
+                        });
+                    }
                     tx.commit().await.map_err(db(OP))?;
-                    Ok(LedgerEntry {
-                        attempted_at: Some(now),
-                        ..entry
-                    })
+                    Ok(out)
                 }
 
                 async fn ledger_entry(

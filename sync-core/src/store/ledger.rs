@@ -160,6 +160,30 @@ impl LedgerEntry {
     pub fn is_settled(&self) -> bool {
         matches!(self.state, LedgerState::Posted | LedgerState::Skipped) && self.reopened.is_none()
     }
+
+    /// What a new intent for this entry's key finds: the one rule behind
+    /// [`StateStore::record_intent`](super::StateStore::record_intent)'s answer, which a plan
+    /// applies read-only to the entries it reads.
+    pub(crate) fn standing(&self) -> Standing {
+        if self.state == LedgerState::Intended {
+            Standing::Pending
+        } else if self.is_settled() {
+            Standing::Settled
+        } else {
+            Standing::Rearm
+        }
+    }
+}
+
+/// What a new intent finds in an existing ledger entry ([`LedgerEntry::standing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// An intent without outcome: reconcile by lookup before creating anything.
+    Pending,
+    /// Posted or skipped, not re-opened: never posted again.
+    Settled,
+    /// Failed, or settled and re-opened since: intended again.
+    Rearm,
 }
 
 /// What [`StateStore::record_intent`](super::StateStore::record_intent) found, and so what the

@@ -1524,6 +1524,93 @@ pub async fn attempts_are_stamped_fenced_and_cleared_by_a_rearm(
     );
 }
 
+/// `record_attempts` stamps a window's entries with one now in one fenced transaction, or
+/// none of them: an entry that is not intended, an unknown key or a lost lease leaves every
+/// entry of the call unstamped.
+pub async fn a_windows_attempts_are_stamped_together_or_not_at_all(
+    store: &dyn StateStore,
+    clock: &ManualClock,
+) {
+    let lease = store.acquire_lease("f", "a", TTL).await.unwrap().unwrap();
+    for k in ["k1", "k2", "k3"] {
+        store
+            .record_intent(&lease, &intent(k, &format!("p{k}"), "h"))
+            .await
+            .unwrap();
+    }
+    let stamp = |k: &'static str| async move {
+        store
+            .ledger_entry("f", k)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempted_at
+    };
+    let keys = |ks: &[&str]| ks.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+
+    // k3 is settled: the window fails as a whole and k1 stays unsent.
+    store
+        .record_outcome(
+            &lease,
+            "k3",
+            &Outcome::Failed {
+                error: "rejected".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let refused = store
+        .record_attempts(&lease, &keys(&["k1", "k3"]))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("k3"), "{refused}");
+    assert_eq!(
+        stamp("k1").await,
+        None,
+        "nothing of a refused window is stamped"
+    );
+    let missing = store
+        .record_attempts(&lease, &keys(&["k1", "nope"]))
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("nope"), "{missing}");
+    assert_eq!(stamp("k1").await, None);
+
+    let t0 = store.now().await.unwrap();
+    let stamped = store
+        .record_attempts(&lease, &keys(&["k1", "k2"]))
+        .await
+        .unwrap();
+    let t1 = store.now().await.unwrap();
+    assert_eq!(stamped.len(), 2);
+    assert_eq!(stamped[0].natural_key, "k1");
+    assert_eq!(stamped[1].natural_key, "k2");
+    let at = stamped[0].attempted_at.expect("stamped");
+    assert!(t0 <= at && at <= t1, "{t0} <= {at} <= {t1}");
+    assert_eq!(stamped[1].attempted_at, Some(at), "one now for the window");
+    assert_eq!(stamp("k1").await, Some(at), "durable");
+    assert_eq!(stamp("k2").await, Some(at), "durable");
+    assert!(
+        store.record_attempts(&lease, &[]).await.unwrap().is_empty(),
+        "an empty window stamps nothing"
+    );
+
+    clock.advance(TTL + Duration::from_secs(1));
+    let _other = store.acquire_lease("f", "b", TTL).await.unwrap().unwrap();
+    clock.advance(Duration::from_secs(5));
+    let fenced = store
+        .record_attempts(&lease, &keys(&["k1", "k2"]))
+        .await
+        .unwrap_err();
+    assert!(fenced.is_fenced(), "{fenced}");
+    assert_eq!(
+        stamp("k1").await,
+        Some(at),
+        "a fenced window changes nothing"
+    );
+    assert_eq!(stamp("k2").await, Some(at));
+}
+
 /// Generates one `#[tokio::test]` per suite function for a backend. `$make` is an async fn
 /// returning `Option<(Arc<dyn StateStore>, ManualClock, guard)>` (`None`: backend unavailable,
 /// test skipped; the guard keeps e.g. a temporary directory alive).
@@ -1542,6 +1629,7 @@ macro_rules! store_suite_tests {
             every_write_is_fenced,
             reference_key_map,
             attempts_are_stamped_fenced_and_cleared_by_a_rearm,
+            a_windows_attempts_are_stamped_together_or_not_at_all,
             dead_holders_are_taken_over_at_once,
             lost_lease_names_the_new_owner,
             leases_are_released_by_hand,
