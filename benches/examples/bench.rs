@@ -22,7 +22,7 @@ use acumatica_client::entity::JournalTransaction;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
-use looker_client::{ResultFormat, RowStream, TaskOptions, WriteQuery};
+use looker_client::{CellKind, CompactRow, ResultFormat, RowStream, TaskOptions, WriteQuery};
 use ml_connector_benches::child::{ServerChild, serve_until_stdin_closes};
 use ml_connector_benches::measure::{cpu_time, peak_rss, reset_peak_rss};
 use ml_connector_benches::record;
@@ -49,7 +49,7 @@ const ACU_PAGE: u32 = 500;
 const MEM_CHUNK: usize = 64 * 1024;
 
 const USAGE: &str = "usage:
-  bench looker <json|csv> <rows> <download|client|memory>
+  bench looker <json|csv> <rows> <download|client|compact|generic|memory>
   bench acumatica <transactions> <latency_ms> <concurrency> <download|client|memory>
   bench post <journals> <latency_ms> [concurrency]
 (environment: BENCH_REPEAT runs per phase, default 3; BENCH_RESULTS_DIR)";
@@ -166,16 +166,19 @@ fn fold(sum: u64, x: u64) -> u64 {
 
 // ---------------------------------------------------------------- servers
 
-/// `serve looker <rows>` or `serve acumatica <transactions> <latency_ms>`.
+/// `serve looker <rows> [task polls]` or `serve acumatica <transactions> <latency_ms>`.
 fn serve(rt: &tokio::runtime::Runtime, args: &[String]) -> Res<()> {
     match args.first().map(String::as_str) {
         Some("looker") => {
             let rows: u64 = arg(args, 1, "rows")?;
-            // Tasks complete at once: the benchmark measures the transfer,
-            // not a database's run time.
+            // Tasks complete at once by default: the benchmark measures the
+            // transfer, not a database's run time. An optional third argument
+            // is the status checks a task answers `running` to first
+            // (benches/looker_e2e.py).
+            let polls: u32 = if args.len() > 2 { arg(args, 2, "polls")? } else { 0 };
             let config = LookerConfig::default()
                 .with_gl_lines_rows(rows)
-                .with_task_progress(0, Duration::ZERO);
+                .with_task_progress(polls, Duration::ZERO);
             let fake = LookerFake::new(config)?;
             let server = rt.block_on(fake.serve())?;
             serve_until_stdin_closes(server.url(), || {
@@ -410,6 +413,50 @@ async fn looker(args: &[String]) -> Res<()> {
                 }
                 // The client does not expose the body size; the download
                 // phase measures it (the same bytes).
+                Ok((n, 0, sum))
+            })
+            .await?;
+            (run, times, "rows")
+        }
+        // The same task read as generic rows: `CompactRow` (one buffer per row, columns
+        // shared) and the map `Row` (a `String` per key and value), to set next to the typed
+        // `client` phase. Each folds the length of every string cell (1 for other cells).
+        "compact" | "generic" => {
+            let client = looker_client::Client::builder(url.clone())
+                .credentials(cred::LOOKER_CLIENT_ID, cred::LOOKER_CLIENT_SECRET)
+                .no_timeout()
+                .build()?;
+            let options = TaskOptions::new()
+                .poll_interval(Duration::from_millis(10), Duration::from_millis(100));
+            let compact = phase == "compact";
+            let (run, times) = best_of(|| async {
+                let mut n = 0u64;
+                let mut sum = 0u64;
+                if compact {
+                    let mut stream = client
+                        .run_query_task_rows::<CompactRow>(&gl_query(), format, &options)
+                        .await?;
+                    while let Some(row) = stream.try_next().await? {
+                        n += 1;
+                        for (_, cell) in row.iter() {
+                            let len = match cell.kind() {
+                                CellKind::String => cell.text().len(),
+                                _ => 1,
+                            };
+                            sum = fold(sum, len as u64);
+                        }
+                    }
+                } else {
+                    let mut stream = client
+                        .run_query_task_rows::<Row>(&gl_query(), format, &options)
+                        .await?;
+                    while let Some(row) = stream.try_next().await? {
+                        n += 1;
+                        for value in row.values() {
+                            sum = fold(sum, value.as_str().map_or(1, str::len) as u64);
+                        }
+                    }
+                }
                 Ok((n, 0, sum))
             })
             .await?;

@@ -1,5 +1,7 @@
 //! A large Looker extract: an async query task whose result is streamed (memory bounded by one
-//! chunk) into a CSV file, with a progress bar on a terminal.
+//! chunk) into a CSV file, with a progress bar on a terminal. Rows are read as
+//! [`CompactRow`]s (one text buffer per row, the column names shared), so each cell is written
+//! as the text Looker sent, numbers exact, without a `String` per value.
 //!
 //! ```text
 //! cargo run -p connector-examples --example looker_extract                       # sandbox, 200 000 GL lines
@@ -20,7 +22,7 @@ use connector_examples::exit::{CliError, CliResult};
 use connector_examples::progress::Progress;
 use connector_examples::secrets::Secrets;
 use futures::TryStreamExt;
-use looker_client::{ResultFormat, Row, RunOptions, TaskOptions, WriteQuery};
+use looker_client::{Columns, CompactRow, ResultFormat, RunOptions, TaskOptions, WriteQuery};
 use testkit::looker::LookerConfig;
 use testkit::{Sandbox, SandboxOptions};
 
@@ -71,15 +73,6 @@ fn parse_args() -> CliResult<Args> {
     Ok(a)
 }
 
-fn cell(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(o) => o.get("value").map(cell).unwrap_or_default(),
-        other => other.to_string(),
-    }
-}
-
 async fn extract(
     client: &looker_client::Client,
     query: WriteQuery,
@@ -93,7 +86,7 @@ async fn extract(
         .source("ml-connector looker_extract");
     let started = Instant::now();
     let mut rows = client
-        .run_query_task_rows::<Row>(&query, ResultFormat::Json, &options)
+        .run_query_task_rows::<CompactRow>(&query, ResultFormat::Json, &options)
         .await
         .map_err(|e| CliError::from_looker("query task", &e))?;
     let file = std::fs::File::create(out)
@@ -102,17 +95,22 @@ async fn extract(
     csv.write_record(fields)
         .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
     let mut progress = Progress::new("rows extracted", total, std::io::stderr().is_terminal());
+    // Where each output column is in the rows: looked up again only when a row comes with
+    // other columns than the one before (rows of one result share them).
+    let mut seen: Option<Columns> = None;
+    let mut at: Vec<Option<usize>> = Vec::new();
     while let Some(row) = rows
         .try_next()
         .await
         .map_err(|e| CliError::from_looker("reading rows", &e))?
     {
-        csv.write_record(
-            fields
-                .iter()
-                .map(|f| cell(row.get(f).unwrap_or(&serde_json::Value::Null))),
-        )
-        .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
+        if !seen.as_ref().is_some_and(|c| c.same(row.columns())) {
+            at = fields.iter().map(|f| row.columns().index_of(f)).collect();
+            seen = Some(row.columns().clone());
+        }
+        // A cell's text as Looker sent it: numbers keep every digit, null is empty.
+        csv.write_record(at.iter().map(|i| i.and_then(|i| row.cell(i)).map_or("", |c| c.text())))
+            .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
         progress.inc(1);
     }
     csv.flush()

@@ -382,6 +382,21 @@ impl Error {
     pub fn documentation_url(&self) -> Option<&str> {
         self.0.documentation_url.as_deref()
     }
+
+    /// The same error with `context` (what was being done, where) before its message; the
+    /// kind, status and every other detail are kept.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: looker_client::Client, q: looker_client::WriteQuery) {
+    /// let err = client.create_query(&q).await.unwrap_err();
+    /// let err = err.with_context(format!("Looker at {} (query for the GL feed)", client.base_url()));
+    /// assert!(err.to_string().contains("(query for the GL feed): "));
+    /// # }
+    /// ```
+    pub fn with_context(mut self, context: impl fmt::Display) -> Self {
+        self.0.message = format!("{context}: {}", self.0.message);
+        self
+    }
 }
 
 impl fmt::Display for Error {

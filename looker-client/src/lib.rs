@@ -69,9 +69,11 @@ pub use error::{Error, ErrorKind, Result, UnknownField, ValidationErrorDetail};
 pub use explore::{LookmlModelExplore, LookmlModelExploreField, LookmlModelExploreFieldset};
 pub use paging::{ItemStream, LookmlModel, LookmlModelNavExplore};
 pub use query::{DEFAULT_ROW_LIMIT, Query, QueryId, WriteQuery};
-pub use rows::{Row, RowStream};
+pub use rows::{Cell, CellKind, Columns, CompactRow, FromCell, Row, RowStream};
 pub use run::{JsonBiResult, ResultFormat, RunOptions};
-pub use task::{CreateQueryTask, QueryTask, QueryTaskStatus, TaskOptions};
+pub use task::{
+    CreateQueryTask, DEFAULT_FIRST_POLL, DEFAULT_MAX_POLL, QueryTask, QueryTaskStatus, TaskOptions,
+};
 
 /// The retry policy and pacer shared with the other ml-connector clients
 /// (re-exported for [`ClientBuilder::retry_policy`] and [`ClientBuilder::pacer`]).

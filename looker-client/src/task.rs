@@ -153,15 +153,23 @@ pub struct TaskOptions {
     source: Option<String>,
 }
 
+/// The first wait between status checks of a query task ([`TaskOptions::poll_interval`]):
+/// short, so that a query that takes a moment is read a moment after it completes.
+pub const DEFAULT_FIRST_POLL: Duration = Duration::from_millis(20);
+
+/// The longest wait between status checks of a query task: waits double from
+/// [`DEFAULT_FIRST_POLL`] up to this, so a long query costs about one check per 5 s.
+pub const DEFAULT_MAX_POLL: Duration = Duration::from_secs(5);
+
 impl Default for TaskOptions {
-    /// A 10 minute deadline; a first status check at once, then polls
-    /// after 500 ms, doubling up to 5 s.
+    /// A 10 minute deadline; a first status check at once, then checks after
+    /// [`DEFAULT_FIRST_POLL`] (20 ms), doubling up to [`DEFAULT_MAX_POLL`] (5 s).
     fn default() -> Self {
         Self {
             run: RunOptions::new(),
             deadline: Duration::from_secs(600),
-            first_poll: Duration::from_millis(500),
-            max_poll: Duration::from_secs(5),
+            first_poll: DEFAULT_FIRST_POLL,
+            max_poll: DEFAULT_MAX_POLL,
             source: None,
         }
     }
@@ -206,6 +214,17 @@ impl TaskOptions {
     /// The configured deadline.
     pub fn deadline_after(&self) -> Duration {
         self.deadline
+    }
+
+    /// The configured first and longest waits between status checks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use looker_client::TaskOptions;
+    /// assert_eq!(TaskOptions::new().poll_intervals(), (Duration::from_millis(20), Duration::from_secs(5)));
+    /// ```
+    pub fn poll_intervals(&self) -> (Duration, Duration) {
+        (self.first_poll, self.max_poll)
     }
 }
 

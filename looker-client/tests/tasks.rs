@@ -167,6 +167,50 @@ async fn a_task_complete_at_the_first_check_costs_no_wait() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn default_polling_starts_within_tens_of_milliseconds_and_backs_off() {
+    let server = server().await;
+    start(&server).await;
+    // Running at creation, at the check at once and at the first poll.
+    status_sequence(&server, &["running", "running", "complete"]).await;
+    Mock::given(method("GET"))
+        .and(path(results_path().as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("Orders ID,Orders Total\n1,1.10\n", "text/csv"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client_for(&server);
+    let defaults = TaskOptions::new();
+    assert_eq!(
+        defaults.poll_intervals(),
+        (
+            looker_client::DEFAULT_FIRST_POLL,
+            looker_client::DEFAULT_MAX_POLL
+        )
+    );
+    let options = defaults
+        .run_options(RunOptions::new().cache(false))
+        .source("test");
+    let started = tokio::time::Instant::now();
+    let rows: Vec<Row> = client
+        .run_query_task_rows(&query(), ResultFormat::Csv, &options)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    // The paused clock moves only for the waits: 20 ms, then 40 ms (it was 500 ms, then 1 s).
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(60) && waited < Duration::from_millis(200),
+        "waited {waited:?}"
+    );
+    assert_eq!(hits(&server, "GET", &task_path()).await.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_400_from_the_results_is_an_sql_error_with_its_message() {
     let server = server().await;
     start(&server).await;

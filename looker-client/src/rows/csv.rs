@@ -13,17 +13,96 @@ use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use serde::de::DeserializeOwned;
 
 use super::cell::Cell;
+use super::compact::{CellKind, Columns, CompactRow, Span, offset};
 use super::{Decoder, row_error};
 use crate::error::{Error, Result};
 
-pub(crate) struct CsvRows<T> {
+/// Turns a complete record (its text and field ends) into a row.
+pub(crate) trait RecordBuilder<T>: Send {
+    /// Row `index` (0-based) from `text`, whose fields end at `ends`, under `headers`.
+    fn build(&mut self, headers: &Columns, text: &str, ends: &[usize], index: u64) -> Result<T>;
+}
+
+/// Rows decoded through `serde` (a cell deserializer per field) into any `DeserializeOwned`.
+pub(crate) struct SerdeRecords<T>(PhantomData<fn() -> T>);
+
+impl<T> Default for SerdeRecords<T> {
+    fn default() -> Self {
+        SerdeRecords(PhantomData)
+    }
+}
+
+/// Rows copied into a [`CompactRow`]: one buffer for the record's text, the header shared.
+#[derive(Default)]
+pub(crate) struct CompactRecords {
+    spans: Vec<Span>,
+}
+
+impl RecordBuilder<CompactRow> for CompactRecords {
+    fn build(
+        &mut self,
+        headers: &Columns,
+        text: &str,
+        ends: &[usize],
+        _index: u64,
+    ) -> Result<CompactRow> {
+        self.spans.clear();
+        let mut start = 0;
+        for &end in ends {
+            self.spans.push(Span {
+                end: offset(end)?,
+                kind: if end == start {
+                    CellKind::Null
+                } else {
+                    CellKind::String
+                },
+            });
+            start = end;
+        }
+        Ok(CompactRow::from_boxed(
+            headers.clone(),
+            text.into(),
+            self.spans.as_slice().into(),
+        ))
+    }
+}
+
+impl<T: DeserializeOwned + Send> RecordBuilder<T> for SerdeRecords<T> {
+    fn build(&mut self, headers: &Columns, text: &str, ends: &[usize], index: u64) -> Result<T> {
+        let cells = || {
+            headers.iter().enumerate().map(move |(i, h)| {
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                (h, Cell(&text[start..ends[i]]))
+            })
+        };
+        let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(cells());
+        match T::deserialize(map) {
+            Ok(row) => Ok(row),
+            Err(_) => {
+                // Again, slower, to name the field.
+                let map =
+                    serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(cells());
+                match serde_path_to_error::deserialize::<_, T>(map) {
+                    Ok(row) => Ok(row),
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        Err(row_error(index, &path, e.into_inner()))
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct CsvRows<T, B = SerdeRecords<T>> {
     reader: Reader,
     out: Vec<u8>,
     ends: Vec<usize>,
     out_len: usize,
     ends_len: usize,
     /// The header, once read.
-    header_names: Option<Vec<String>>,
+    header_names: Option<Columns>,
+    builder: B,
     /// Fields of the complete record in `out`/`ends` (0 while none).
     record_fields: usize,
     index: u64,
@@ -31,8 +110,8 @@ pub(crate) struct CsvRows<T> {
     _row: PhantomData<fn() -> T>,
 }
 
-impl<T: 'static> CsvRows<T> {
-    pub(crate) fn new(delimiter: u8, quoting: bool) -> Self {
+impl<T: 'static, B> CsvRows<T, B> {
+    pub(crate) fn new(delimiter: u8, quoting: bool, builder: B) -> Self {
         Self {
             reader: ReaderBuilder::new()
                 .delimiter(delimiter)
@@ -43,6 +122,7 @@ impl<T: 'static> CsvRows<T> {
             out_len: 0,
             ends_len: 0,
             header_names: None,
+            builder,
             record_fields: 0,
             index: 0,
             what: if delimiter == b'\t' { "TXT" } else { "CSV" },
@@ -51,7 +131,7 @@ impl<T: 'static> CsvRows<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
+impl<T: Send + 'static, B: RecordBuilder<T>> CsvRows<T, B> {
     /// Parses from `input` until a record completes or the input is used up.
     /// Returns the bytes used and whether a record is complete in
     /// `out`/`ends`.
@@ -111,10 +191,10 @@ impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
     /// Handles the complete record: the header, or a row.
     fn take_record(&mut self) -> Result<Option<T>> {
         let Some(headers) = &self.header_names else {
-            let names = self
-                .fields()
-                .map(|h| String::from_utf8_lossy(h).trim().to_owned())
-                .collect();
+            let names = Columns::new(
+                self.fields()
+                    .map(|h| String::from_utf8_lossy(h).trim().to_owned()),
+            );
             self.header_names = Some(names);
             return Ok(None);
         };
@@ -144,37 +224,16 @@ impl<T: DeserializeOwned + Send + 'static> CsvRows<T> {
                 let field = ends.iter().position(|&end| end > at).unwrap_or(0);
                 return Err(row_error(
                     index,
-                    &headers[field],
+                    headers.name(field).unwrap_or_default(),
                     "the cell is not UTF-8 text",
                 ));
             }
         };
-        let cells = || {
-            headers.iter().enumerate().map(move |(i, h)| {
-                let start = if i == 0 { 0 } else { ends[i - 1] };
-                (h.as_str(), Cell(&text[start..ends[i]]))
-            })
-        };
-        let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(cells());
-        match T::deserialize(map) {
-            Ok(row) => Ok(Some(row)),
-            Err(_) => {
-                // Again, slower, to name the field.
-                let map =
-                    serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(cells());
-                match serde_path_to_error::deserialize::<_, T>(map) {
-                    Ok(row) => Ok(Some(row)),
-                    Err(e) => {
-                        let path = e.path().to_string();
-                        Err(row_error(index, &path, e.into_inner()))
-                    }
-                }
-            }
-        }
+        self.builder.build(headers, text, ends, index).map(Some)
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Decoder<T> for CsvRows<T> {
+impl<T: Send + 'static, B: RecordBuilder<T>> Decoder<T> for CsvRows<T, B> {
     fn next(&mut self, input: &[u8]) -> Result<(usize, Option<T>)> {
         let mut used = 0;
         while used < input.len() {

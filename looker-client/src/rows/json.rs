@@ -40,7 +40,55 @@ enum Shape {
     Bare,
 }
 
-pub(crate) struct JsonRows<T> {
+/// Decodes one element (a row) once the splitter has found where it starts.
+pub(crate) trait ElementParser<T>: Send {
+    /// Decodes the element at the start of `bytes`, which may go on past it: the row and the
+    /// index just past its end, or `None` when `bytes` end inside it.
+    fn prefix(&mut self, bytes: &[u8], index: u64) -> Result<Option<(T, usize)>>;
+    /// Decodes `bytes`, exactly one element.
+    fn whole(&mut self, bytes: &[u8], index: u64) -> Result<T>;
+}
+
+/// Rows decoded by `serde_json` into any `DeserializeOwned` type.
+pub(crate) struct Serde<T>(PhantomData<fn() -> T>);
+
+impl<T> Default for Serde<T> {
+    fn default() -> Self {
+        Serde(PhantomData)
+    }
+}
+
+impl<T: DeserializeOwned> ElementParser<T> for Serde<T> {
+    fn prefix(&mut self, bytes: &[u8], index: u64) -> Result<Option<(T, usize)>> {
+        // serde_json reports where the element ended, so the bytes are read once.
+        let mut rows = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
+        match rows.next() {
+            Some(Ok(row)) => Ok(Some((row, rows.byte_offset()))),
+            Some(Err(e)) if e.is_eof() => Ok(None),
+            Some(Err(_)) => Err(path_error::<T>(bytes, index)),
+            None => Ok(None),
+        }
+    }
+
+    fn whole(&mut self, bytes: &[u8], index: u64) -> Result<T> {
+        serde_json::from_slice::<T>(bytes).map_err(|_| path_error::<T>(bytes, index))
+    }
+}
+
+/// Decodes the element at the start of `bytes` again, slower, to name the path of the problem
+/// (trailing bytes are not looked at).
+fn path_error<T: DeserializeOwned>(bytes: &[u8], index: u64) -> Error {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => row_error(index, "", "the row is not valid JSON"),
+        Err(e) => {
+            let path = e.path().to_string();
+            row_error(index, &path, e.into_inner())
+        }
+    }
+}
+
+pub(crate) struct JsonRows<T, P = Serde<T>> {
     st: St,
     shape: Shape,
     depth: u32,
@@ -48,11 +96,12 @@ pub(crate) struct JsonRows<T> {
     escape: bool,
     carry: Vec<u8>,
     index: u64,
+    parser: P,
     _row: PhantomData<fn() -> T>,
 }
 
-impl<T> JsonRows<T> {
-    pub(crate) fn new() -> Self {
+impl<T, P> JsonRows<T, P> {
+    pub(crate) fn new(parser: P) -> Self {
         Self {
             st: St::Start,
             shape: Shape::Container,
@@ -61,6 +110,7 @@ impl<T> JsonRows<T> {
             escape: false,
             carry: Vec::new(),
             index: 0,
+            parser,
             _row: PhantomData,
         }
     }
@@ -82,7 +132,7 @@ fn unexpected(what: &str, rest: &[u8]) -> Error {
     )
 }
 
-impl<T: DeserializeOwned + Send> JsonRows<T> {
+impl<T: Send, P: ElementParser<T>> JsonRows<T, P> {
     /// Scans an element from `input[i..]`; returns the index just past its
     /// end when it ends inside `input`.
     #[inline]
@@ -139,34 +189,9 @@ impl<T: DeserializeOwned + Send> JsonRows<T> {
         }
         None
     }
-
-    fn decode(&mut self, bytes: &[u8]) -> Result<T> {
-        match serde_json::from_slice::<T>(bytes) {
-            Ok(row) => {
-                self.index += 1;
-                Ok(row)
-            }
-            Err(_) => Err(self.path_error(bytes)),
-        }
-    }
-
-    /// Decodes the element at the start of `bytes` again, slower, to name
-    /// the path of the problem (trailing bytes are not looked at).
-    fn path_error(&mut self, bytes: &[u8]) -> Error {
-        let index = self.index;
-        self.index += 1;
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(_) => row_error(index, "", "the row is not valid JSON"),
-            Err(e) => {
-                let path = e.path().to_string();
-                row_error(index, &path, e.into_inner())
-            }
-        }
-    }
 }
 
-impl<T: DeserializeOwned + Send> Decoder<T> for JsonRows<T> {
+impl<T: Send, P: ElementParser<T>> Decoder<T> for JsonRows<T, P> {
     fn next(&mut self, input: &[u8]) -> Result<(usize, Option<T>)> {
         let n = input.len();
         let mut i = 0;
@@ -269,29 +294,24 @@ impl<T: DeserializeOwned + Send> Decoder<T> for JsonRows<T> {
                     // chunk ends inside it (an EOF error) does the splitter
                     // scan it into the carry buffer.
                     if self.carry.is_empty() && self.shape == Shape::Container && i == start {
-                        let mut rows =
-                            serde_json::Deserializer::from_slice(&input[start..]).into_iter::<T>();
-                        match rows.next() {
-                            Some(Ok(row)) => {
-                                let end = start + rows.byte_offset();
-                                self.index += 1;
-                                self.st = St::AfterElem;
-                                return Ok((end, Some(row)));
-                            }
-                            Some(Err(e)) if e.is_eof() => {}
-                            Some(Err(_)) => return Err(self.path_error(&input[start..])),
-                            None => {}
+                        let index = self.index;
+                        if let Some((row, used)) = self.parser.prefix(&input[start..], index)? {
+                            self.index += 1;
+                            self.st = St::AfterElem;
+                            return Ok((start + used, Some(row)));
                         }
                     }
                     match self.scan(input, i) {
                         Some(end) => {
                             self.st = St::AfterElem;
+                            let index = self.index;
+                            self.index += 1;
                             let row = if self.carry.is_empty() {
-                                self.decode(&input[start..end])
+                                self.parser.whole(&input[start..end], index)
                             } else {
                                 self.carry.extend_from_slice(&input[..end]);
                                 let carry = std::mem::take(&mut self.carry);
-                                let row = self.decode(&carry);
+                                let row = self.parser.whole(&carry, index);
                                 // Keep the allocation for the next spanning row.
                                 self.carry = carry;
                                 self.carry.clear();

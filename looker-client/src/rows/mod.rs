@@ -12,12 +12,18 @@
 //! - CSV and TXT (`csv`, `txt`): `csv-core` parses records incrementally;
 //!   the first record is the header.
 //!
-//! Rows are decoded into the caller's `serde` type or into a generic [`Row`].
+//! Rows are decoded into the caller's `serde` type, into a generic [`Row`], or (fastest for
+//! rows whose shape is not known in advance) into a [`CompactRow`], which has its own
+//! decoders here that do not go through `serde`.
 
 mod cell;
+mod compact;
 mod csv;
 mod json;
+mod json_compact;
 mod readahead;
+
+pub use compact::{Cell, CellKind, Columns, CompactRow, FromCell};
 
 pub(crate) use readahead::ReadAhead;
 
@@ -145,9 +151,12 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
         let decoder: Box<dyn Decoder<T>> = match format {
-            ResultFormat::Json => Box::new(json::JsonRows::<T>::new()),
-            ResultFormat::Csv => Box::new(csv::CsvRows::<T>::new(b',', true)),
-            ResultFormat::Txt => Box::new(csv::CsvRows::<T>::new(b'\t', false)),
+            ResultFormat::Json | ResultFormat::Csv | ResultFormat::Txt => {
+                match compact_decoder::<T>(format) {
+                    Some(d) => d,
+                    None => serde_decoder::<T>(format),
+                }
+            }
             other => {
                 let err = Error::config(format!(
                     "rows can be streamed from json, csv and txt results, not {}; use \
@@ -163,6 +172,49 @@ impl<T: DeserializeOwned + Send + 'static> RowStream<T> {
             state: State::new(Box::pin(body), Some(decoder), limits, None),
         }
     }
+}
+
+/// The `serde` decoder of `format` (json, csv or txt).
+fn serde_decoder<T: DeserializeOwned + Send + 'static>(
+    format: ResultFormat,
+) -> Box<dyn Decoder<T>> {
+    match format {
+        ResultFormat::Csv => Box::new(csv::CsvRows::new(
+            b',',
+            true,
+            csv::SerdeRecords::<T>::default(),
+        )),
+        ResultFormat::Txt => Box::new(csv::CsvRows::new(
+            b'\t',
+            false,
+            csv::SerdeRecords::<T>::default(),
+        )),
+        _ => Box::new(json::JsonRows::new(json::Serde::<T>::default())),
+    }
+}
+
+/// When `T` is [`CompactRow`], its own decoder of `format` (json, csv or txt), which reads
+/// cells straight into the row; `None` for any other `T`.
+fn compact_decoder<T: 'static>(format: ResultFormat) -> Option<Box<dyn Decoder<T>>> {
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<CompactRow>() {
+        return None;
+    }
+    let decoder: Box<dyn Decoder<CompactRow>> = match format {
+        ResultFormat::Csv => Box::new(csv::CsvRows::new(
+            b',',
+            true,
+            csv::CompactRecords::default(),
+        )),
+        ResultFormat::Txt => Box::new(csv::CsvRows::new(
+            b'\t',
+            false,
+            csv::CompactRecords::default(),
+        )),
+        _ => Box::new(json::JsonRows::new(json_compact::CompactParser::default())),
+    };
+    // `T` is `CompactRow`, so this is the same type and the downcast succeeds.
+    let any: Box<dyn std::any::Any> = Box::new(decoder);
+    any.downcast::<Box<dyn Decoder<T>>>().ok().map(|b| *b)
 }
 
 impl<T> RowStream<T> {

@@ -421,3 +421,133 @@ async fn a_cell_that_is_not_utf8_is_named() {
     assert_eq!(e.decode_path(), Some("[0].b"));
     assert!(e.to_string().contains("not UTF-8"), "{e}");
 }
+
+async fn compact(format: ResultFormat, data: &[u8], sizes: &[usize]) -> Result<Vec<CompactRow>> {
+    decode::<CompactRow>(format, chunks_of(data, sizes), Limits::unlimited())
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn compact_json_rows_match_the_generic_rows_for_every_chunking() {
+    let generic = rows(ResultFormat::Json, JSON.as_bytes(), &[usize::MAX])
+        .await
+        .unwrap();
+    for size in 1..=JSON.len() {
+        let split = compact(ResultFormat::Json, JSON.as_bytes(), &[size])
+            .await
+            .unwrap();
+        let as_maps: Vec<Row> = split.iter().map(CompactRow::to_map).collect();
+        assert_eq!(as_maps, generic, "chunk size {size}");
+        // Rows of one shape share one list of columns.
+        assert!(
+            split[0].columns().same(split[2].columns()),
+            "chunk size {size}"
+        );
+    }
+    let whole = compact(ResultFormat::Json, JSON.as_bytes(), &[usize::MAX])
+        .await
+        .unwrap();
+    // Numbers are their exact text, strings unescaped, objects their JSON text.
+    let n = whole[2].get("a.n").unwrap();
+    assert_eq!(
+        (n.kind(), n.text()),
+        (CellKind::Number, "12345678901234567890.123")
+    );
+    assert_eq!(whole[1].get("a.n").unwrap().text(), "-2e3");
+    assert_eq!(whole[0].get("a.s").unwrap().text(), "x,]}\"{[");
+    assert_eq!(whole[2].get("a.s").unwrap().text(), "ünïé");
+    let o = whole[0].get("a.o").unwrap();
+    assert_eq!(
+        (o.kind(), o.text()),
+        (CellKind::Json, r#"{"k": [1, {"z": "]"}]}"#)
+    );
+    assert!(whole[1].get("a.o").unwrap().is_null());
+    assert_eq!(
+        whole[0]
+            .try_get::<rust_decimal::Decimal>("a.n")
+            .unwrap()
+            .to_string(),
+        "1.10"
+    );
+    assert_eq!(
+        whole[1]
+            .try_get::<rust_decimal::Decimal>("a.n")
+            .unwrap()
+            .to_string(),
+        "-2000"
+    );
+}
+
+#[tokio::test]
+async fn compact_rows_of_another_shape_get_their_own_columns() {
+    let data = br#"[{"a": 1, "b": "x"}, {"b": "y", "a": 2}, {"b": "z", "a": 3}, {"a": 4}, {}]"#;
+    let got = compact(ResultFormat::Json, data, &[5]).await.unwrap();
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[1].try_get::<i64>("a").unwrap(), 2);
+    assert_eq!(got[1].columns().iter().collect::<Vec<_>>(), ["b", "a"]);
+    assert!(got[1].columns().same(got[2].columns()));
+    assert!(!got[0].columns().same(got[1].columns()));
+    assert_eq!(got[3].len(), 1);
+    assert!(got[4].is_empty());
+    let escaped = br#"[{"a\u0062": "\ud83d\ude00\n\t\/"}]"#;
+    let got = compact(ResultFormat::Json, escaped, &[3]).await.unwrap();
+    assert_eq!(got[0].get("ab").unwrap().text(), "\u{1F600}\n\t/");
+}
+
+#[tokio::test]
+async fn malformed_compact_json_rows_are_errors_naming_the_row_and_field() {
+    for (data, says) in [
+        (
+            &br#"[{"a": 1}, {"a": 01}]"#[..],
+            "row 2 of the result cannot be decoded at `[1].a`: an invalid number",
+        ),
+        (br#"[{"a": 1}, {"a": tru}]"#, "[1].a`: an invalid literal"),
+        (br#"[{"a": "\x"}]"#, "[0].a`: an invalid escape"),
+        (br#"[{"a" 1}]"#, "expected `:`"),
+        (br#"[{"a": 1 "b": 2}]"#, "expected `,` or `}`"),
+        (br#"[[1, 2]]"#, "the row is not a JSON object"),
+        (br#"["x"]"#, "the row is not a JSON object"),
+    ] {
+        for size in [1, 4, 64] {
+            let e = compact(ResultFormat::Json, data, &[size])
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+            assert!(e.to_string().contains(says), "{size}: {e}");
+        }
+    }
+    let e = compact(ResultFormat::Json, br#"[{"a": 1}, {"a": 2"#, &[3])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("ended early after 1 rows"), "{e}");
+}
+
+#[tokio::test]
+async fn compact_csv_rows_share_the_header() {
+    let data = b"Orders ID,Orders Total,Note\n1,1.10,\"a,b\"\n2,,\n";
+    for size in [1, 3, 100] {
+        let got = compact(ResultFormat::Csv, data, &[size]).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].get("Note").unwrap().text(), "a,b");
+        assert_eq!(
+            got[0]
+                .try_get::<rust_decimal::Decimal>("Orders Total")
+                .unwrap()
+                .to_string(),
+            "1.10"
+        );
+        assert!(got[1].get("Orders Total").unwrap().is_null());
+        assert_eq!(got[1].try_get::<Option<u64>>("Orders Total").unwrap(), None);
+        let e = got[1].try_get::<u64>("Orders Total").unwrap_err();
+        assert!(
+            e.to_string().contains("column `Orders Total`") && e.to_string().contains("null"),
+            "{e}"
+        );
+        assert!(got[0].columns().same(got[1].columns()));
+    }
+    let tsv = compact(ResultFormat::Txt, b"a\tb\n1\t\"x\n", &[2])
+        .await
+        .unwrap();
+    assert_eq!(tsv[0].get("b").unwrap().text(), "\"x");
+}
