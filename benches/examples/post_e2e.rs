@@ -206,11 +206,19 @@ fn python() -> Res<String> {
 /// Runs `command`, timed; its standard output as JSON.
 fn timed(command: &mut Command, what: &str) -> Res<(f64, Value)> {
     let start = Instant::now();
-    let out = command.stderr(Stdio::inherit()).output()?;
+    // Progress lines go to a pipe (collected, shown only on failure), not a terminal.
+    let out = command.stderr(Stdio::piped()).output()?;
     let secs = start.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let value: Value = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("{what} ({}) printed no JSON ({e}): {stdout}", out.status))?;
+    let value: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        format!(
+            "{what} ({}) printed no JSON ({e}): {stdout}\n{}",
+            out.status,
+            tail.join("\n")
+        )
+    })?;
     Ok((secs, value))
 }
 
