@@ -175,7 +175,11 @@ fn serve(rt: &tokio::runtime::Runtime, args: &[String]) -> Res<()> {
             // transfer, not a database's run time. An optional third argument
             // is the status checks a task answers `running` to first
             // (benches/looker_e2e.py).
-            let polls: u32 = if args.len() > 2 { arg(args, 2, "polls")? } else { 0 };
+            let polls: u32 = if args.len() > 2 {
+                arg(args, 2, "polls")?
+            } else {
+                0
+            };
             let config = LookerConfig::default()
                 .with_gl_lines_rows(rows)
                 .with_task_progress(polls, Duration::ZERO);

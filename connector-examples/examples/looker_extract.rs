@@ -109,8 +109,11 @@ async fn extract(
             seen = Some(row.columns().clone());
         }
         // A cell's text as Looker sent it: numbers keep every digit, null is empty.
-        csv.write_record(at.iter().map(|i| i.and_then(|i| row.cell(i)).map_or("", |c| c.text())))
-            .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
+        csv.write_record(
+            at.iter()
+                .map(|i| i.and_then(|i| row.cell(i)).map_or("", |c| c.text())),
+        )
+        .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
         progress.inc(1);
     }
     csv.flush()

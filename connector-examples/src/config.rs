@@ -267,6 +267,20 @@ fn query_fields<'a>(
     }
 }
 
+/// A flow's Looker query, its settings checked (`[flows.looker.task]`); an error names the
+/// file, line and key.
+fn check_looker(
+    src: &Source<'_>,
+    q: Spanned<LookerQueryConfig>,
+    ctx: &dyn Fn(&str) -> String,
+) -> CliResult<LookerQueryConfig> {
+    let span = q.span();
+    let q = q.into_inner();
+    q.check()
+        .map_err(|e| src.error(span, ctx(&format!("[flows.looker]: {e}"))))?;
+    Ok(q)
+}
+
 /// A flow's query as the Looker client takes it.
 fn write_query(query: &LookerQueryConfig, fields: Vec<String>) -> looker_client::WriteQuery {
     let mut w = looker_client::WriteQuery::new(&query.model, &query.explore)
@@ -1065,7 +1079,7 @@ fn resolve_flow(
     };
     let spec = match kind {
         FlowKind::Post => {
-            let Some(q) = f.looker.map(Spanned::into_inner) else {
+            let Some(q) = f.looker.map(|q| check_looker(src, q, &ctx)).transpose()? else {
                 return Err(src.error(
                     span,
                     ctx(
@@ -1121,7 +1135,7 @@ fn resolve_flow(
             FlowSpec::Feed(feed)
         }
         FlowKind::Reference => {
-            let Some(q) = f.looker.map(Spanned::into_inner) else {
+            let Some(q) = f.looker.map(|q| check_looker(src, q, &ctx)).transpose()? else {
                 return Err(src.error(
                     span,
                     ctx(

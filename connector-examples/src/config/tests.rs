@@ -963,3 +963,44 @@ fn store_timeouts_are_read_and_checked() {
     );
     assert!(e.message.contains("1 to 3600"), "{}", e.message);
 }
+
+#[test]
+fn the_looker_read_mode_and_task_settings_are_read_and_bad_values_named() {
+    let with = |extra: &str| {
+        POST_FLOW.replace(
+            "filters = { \"overhead_allocation.period\" = \"102026\" }",
+            &format!("filters = {{ \"overhead_allocation.period\" = \"102026\" }}\n{extra}"),
+        )
+    };
+    let config = parse(&with("mode = \"inline\"\ntask = { deadline_secs = 90 }")).unwrap();
+    let post = config.flow("alloc").unwrap().post().unwrap().clone();
+    assert_eq!(post.query.mode, sync_core::post::LookerReadMode::Inline);
+    assert_eq!(post.query.task.deadline_secs, 90);
+    assert!(!post.query.uses_task());
+    // The default: auto, and the unlimited query runs as a task.
+    let post = parse(POST_FLOW)
+        .unwrap()
+        .flow("alloc")
+        .unwrap()
+        .post()
+        .unwrap()
+        .clone();
+    assert!(post.query.uses_task());
+
+    let e = parse(&with("mode = \"tasks\"")).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert!(
+        e.message.contains("flows[0].looker.mode") && e.message.contains("tasks"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("did you mean `task`?"), "{e}");
+    let e = parse(&with("task = { first_poll_ms = 0 }")).unwrap_err();
+    assert!(
+        e.message.contains("flow `alloc`") && e.message.contains("looker.task.first_poll_ms"),
+        "{e}"
+    );
+    assert!(
+        e.message.contains(&format!("{PATH}:")),
+        "names the file and line: {e}"
+    );
+}

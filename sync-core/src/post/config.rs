@@ -9,7 +9,7 @@ use super::foreign::ForeignJournalPolicy;
 
 use crate::error::{Error, Result};
 use crate::key::{ChangedContentPolicy, LOOKUP_PAGE_SIZE};
-pub use crate::looker_query::LookerQueryConfig;
+pub use crate::looker_query::{LookerQueryConfig, LookerReadMode, LookerTaskConfig};
 use crate::mapping::JournalMapping;
 use crate::validate::ValidationPolicy;
 
@@ -292,6 +292,7 @@ impl PostFlowConfig {
                 ),
             ));
         }
+        self.looker.check()?;
         self.post.check()
     }
 

@@ -63,8 +63,8 @@ use tracing::Instrument;
 
 pub use crate::looker_query::LookerQuerySource;
 pub use config::{
-    DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, MAX_CONCURRENCY, PostFlowConfig,
-    PostOptions,
+    DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, LookerReadMode,
+    LookerTaskConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions,
 };
 pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreign_message};
 pub(crate) use lease::Stopper;
