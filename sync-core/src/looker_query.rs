@@ -186,7 +186,7 @@ impl LookerQueryConfig {
             LookerReadMode::Task => true,
             LookerReadMode::Inline => false,
             LookerReadMode::Auto => {
-                self.limit < 0 || self.limit > looker_client::DEFAULT_ROW_LIMIT as i64
+                self.limit < 0 || self.limit > looker_client::DEFAULT_ROW_LIMIT
             }
         }
     }
