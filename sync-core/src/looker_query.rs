@@ -185,9 +185,7 @@ impl LookerQueryConfig {
         match self.mode {
             LookerReadMode::Task => true,
             LookerReadMode::Inline => false,
-            LookerReadMode::Auto => {
-                self.limit < 0 || self.limit > looker_client::DEFAULT_ROW_LIMIT
-            }
+            LookerReadMode::Auto => self.limit < 0 || self.limit > looker_client::DEFAULT_ROW_LIMIT,
         }
     }
 
