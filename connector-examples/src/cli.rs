@@ -214,9 +214,12 @@ pub struct SandboxArgs {
     /// Port of the Looker fake (default: any free port).
     #[arg(long, default_value_t = 0)]
     pub looker_port: u16,
-    /// Also write the config snippet to this file.
+    /// Also write the config snippet to this file (an existing file is kept unless `--force`).
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
+    /// Replace the file given to `--write-config` when it already exists.
+    #[arg(long, requires = "write_config")]
+    pub force: bool,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,

@@ -97,6 +97,35 @@ async fn sandbox_prints_urls_credentials_and_a_working_config() {
     connector_examples::config::Config::from_file(&cfg, |_| None).unwrap();
 }
 
+#[test]
+fn sandbox_keeps_an_existing_config_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("edited.toml");
+    std::fs::write(&cfg, "# my edited config\n").unwrap();
+    let a = bare(dir.path())
+        .args(["sandbox", "--duration", "1", "--write-config"])
+        .arg(&cfg)
+        .assert()
+        .failure()
+        .code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("already exists") && err.contains("--force") && err.contains("edited.toml"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        "# my edited config\n",
+        "the file is untouched"
+    );
+    bare(dir.path())
+        .args(["sandbox", "--duration", "1", "--force", "--write-config"])
+        .arg(&cfg)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("[[flows]]"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sandbox_text_output_names_both_fakes() {
     let dir = tempfile::tempdir().unwrap();

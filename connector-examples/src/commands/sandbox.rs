@@ -14,6 +14,16 @@ use crate::output::print_json;
 /// Runs `sandbox`: starts the fakes, prints URLs, credentials and a config, then serves until
 /// Ctrl-C (or `--duration`).
 pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliError> {
+    if let Some(path) = &args.write_config
+        && !args.force
+        && path.exists()
+    {
+        return Err(CliError::usage(format!(
+            "{} already exists and `sandbox --write-config` does not replace a file (it may be a \
+             config you edited); pass --force to replace it, or give another path",
+            path.display()
+        )));
+    }
     let sandbox = Sandbox::start(SandboxOptions::listening(
         IpAddr::from([127, 0, 0, 1]),
         args.acumatica_port,
@@ -22,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
     .await?;
     let config = sandbox.config_toml("");
     if let Some(path) = &args.write_config {
-        std::fs::write(path, &config).map_err(|e| {
+        write_whole(path, &config).map_err(|e| {
             CliError::usage(format!(
                 "cannot write the config to {}: {e}",
                 path.display()
@@ -115,4 +125,17 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
     }
     sandbox.shutdown().await;
     Ok(Exit::Ok)
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it over `path`, so a failed
+/// write never leaves half a config behind.
+fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
