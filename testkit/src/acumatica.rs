@@ -38,6 +38,7 @@ mod reply;
 mod routes;
 mod schema;
 mod store;
+mod swagger;
 mod value;
 mod write;
 

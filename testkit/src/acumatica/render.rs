@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use super::schema::{FieldType, Schema, available, schema};
+use super::schema::{CustomFieldDef, FieldType, Schema, available, custom_field, schema};
 use super::value::{Row, Val, write_str};
 
 /// What to write of one level (top-level entity, detail or linked entity).
@@ -287,14 +287,18 @@ pub(crate) fn write_row(
 /// (`BatchModule.CuryDebitTotal`, `CuryCreditTotal`, `CuryControlTotal`;
 /// FACTS section 6), computed from the lines. Others are left out.
 fn write_custom(out: &mut Vec<u8>, shape: &Shape, row: &Row) {
-    let mut views: Vec<(&str, Vec<(&str, Val)>)> = Vec::new();
+    type Fields<'a> = Vec<(&'a str, &'static str, Val)>;
+    let mut views: Vec<(&str, Fields<'_>)> = Vec::new();
     for (view, field) in &shape.custom {
-        let Some(val) = custom_value(shape.schema, row, view, field) else {
+        let Some(def) = custom_field(shape.schema.name, view, field) else {
+            continue;
+        };
+        let Some(val) = custom_value(row, def) else {
             continue;
         };
         match views.iter_mut().find(|(v, _)| v == view) {
-            Some((_, fields)) => fields.push((field, val)),
-            None => views.push((view, vec![(field, val)])),
+            Some((_, fields)) => fields.push((field, def.kind, val)),
+            None => views.push((view, vec![(field, def.kind, val)])),
         }
     }
     for (n, (view, fields)) in views.iter().enumerate() {
@@ -303,12 +307,14 @@ fn write_custom(out: &mut Vec<u8>, shape: &Shape, row: &Row) {
         }
         write_str(out, view);
         out.extend_from_slice(b":{");
-        for (m, (field, val)) in fields.iter().enumerate() {
+        for (m, (field, kind, val)) in fields.iter().enumerate() {
             if m > 0 {
                 out.push(b',');
             }
             write_str(out, field);
-            out.extend_from_slice(b":{\"type\":\"CustomDecimalField\",\"value\":");
+            out.extend_from_slice(b":{\"type\":");
+            write_str(out, kind);
+            out.extend_from_slice(b",\"value\":");
             val.write_json(out);
             out.push(b'}');
         }
@@ -316,14 +322,15 @@ fn write_custom(out: &mut Vec<u8>, shape: &Shape, row: &Row) {
     }
 }
 
-fn custom_value(schema: &Schema, row: &Row, view: &str, field: &str) -> Option<Val> {
-    if schema.name != "JournalTransaction" || view != "BatchModule" {
-        return None;
-    }
-    let (debit, credit) = journal_totals(row);
-    match field {
-        "CuryDebitTotal" | "CuryControlTotal" => Some(Val::Dec(debit)),
-        "CuryCreditTotal" => Some(Val::Dec(credit)),
+/// The value of a known custom field (`schema::CUSTOM_FIELDS`) on a row.
+fn custom_value(row: &Row, def: &CustomFieldDef) -> Option<Val> {
+    match (def.entity, def.view, def.field) {
+        ("JournalTransaction", "BatchModule", "CuryDebitTotal" | "CuryControlTotal") => {
+            Some(Val::Dec(journal_totals(row).0))
+        }
+        ("JournalTransaction", "BatchModule", "CuryCreditTotal") => {
+            Some(Val::Dec(journal_totals(row).1))
+        }
         _ => None,
     }
 }
@@ -353,7 +360,21 @@ pub(crate) fn to_value(shape: &Shape, row: &Row, links: Option<&Links<'_>>) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acumatica::schema::CUSTOM_FIELDS;
     use crate::acumatica::value::det_uuid;
+
+    #[test]
+    fn every_listed_custom_field_has_a_value() {
+        let row = Row::new(uuid::Uuid::nil());
+        for def in CUSTOM_FIELDS {
+            assert!(
+                custom_value(&row, def).is_some(),
+                "{}.{}",
+                def.view,
+                def.field
+            );
+        }
+    }
 
     #[test]
     fn wrapped_unset_and_details_only_when_expanded() {

@@ -18,8 +18,9 @@ use super::filter::{Filter, FilterError};
 use super::generate::{can_generate, generate};
 use super::render::{Links, Shape, to_value, write_row};
 use super::reply::*;
-use super::schema::{EntityDef, entity as entity_def, version_key};
+use super::schema::{EntityDef, action_available, entity as entity_def, version_key};
 use super::store::{Store, key_of};
+use super::swagger;
 use super::value::{Row, Val};
 use super::write::{self, Preconditions, WriteError};
 use crate::faults::Faults;
@@ -429,6 +430,18 @@ async fn entity(
         return not_found(&path);
     }
     let version = segs[1].clone();
+    if segs.len() == 3 && segs[2] == "swagger.json" {
+        return match method {
+            Method::GET => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("localhost");
+                json_response(200, &swagger::document(&version, host))
+            }
+            m => method_not_allowed(m.as_str()),
+        };
+    }
     let Some(def) = entity_def(&segs[2]) else {
         return not_found(&path);
     };
@@ -440,8 +453,11 @@ async fn entity(
     }
     match (method.as_str(), rest.len()) {
         ("GET", 0) => list(&inner, def, &version, &q),
-        ("GET", 3) if rest[1] == "status" && def.actions.contains(&rest[0].as_str()) => {
+        ("GET", 3) if rest[1] == "status" && has_action(def, &version, &rest[0]) => {
             poll(&inner, def, &version, rest, &path)
+        }
+        ("GET", 1) if rest[0] == "$adHocSchema" => {
+            json_response(200, &swagger::ad_hoc_schema(def.name))
         }
         ("GET", _) => match find(&inner, def, rest) {
             Some(row) => single(def, &version, &q, &row),
@@ -451,7 +467,7 @@ async fn entity(
         ("PATCH", 0) if version_key(&version) >= (25, 0, 0) => {
             patch(&inner, def, &version, &q, &body)
         }
-        ("POST", 1) if def.actions.contains(&rest[0].as_str()) => {
+        ("POST", 1) if has_action(def, &version, &rest[0]) => {
             action(&inner, def, &version, &rest[0], &body)
         }
         ("POST", 1) => not_found(&path),
@@ -464,6 +480,11 @@ async fn entity(
         },
         (m, _) => method_not_allowed(m),
     }
+}
+
+/// Whether `name` is a contract action of the entity in `version`.
+fn has_action(def: &EntityDef, version: &str, name: &str) -> bool {
+    def.actions.contains(&name) && action_available(version, name)
 }
 
 /// A record by `<guid>` or by its keys (`/k1/k2` or `k1|k2`).

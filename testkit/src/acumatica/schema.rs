@@ -133,6 +133,8 @@ pub(crate) struct Numbering {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EntityDef {
     pub(crate) name: &'static str,
+    /// The form the entity maps to (FACTS section 8, "Screens").
+    pub(crate) screen: &'static str,
     /// Key fields in URL order (FACTS section 8).
     pub(crate) keys: &'static [&'static str],
     pub(crate) numbering: Option<Numbering>,
@@ -154,6 +156,7 @@ const fn num(field: &'static str, prefix: &'static str) -> Option<Numbering> {
 pub(crate) const ENTITIES: &[EntityDef] = &[
     EntityDef {
         name: "Account",
+        screen: "GL202500",
         keys: &["AccountCD"],
         numbering: None,
         actions: &[],
@@ -161,6 +164,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "Subaccount",
+        screen: "GL203000",
         keys: &["SubaccountCD"],
         numbering: None,
         actions: &[],
@@ -168,6 +172,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "Ledger",
+        screen: "GL201500",
         keys: &["LedgerID"],
         numbering: None,
         actions: &[],
@@ -175,6 +180,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "FinancialPeriod",
+        screen: "GL201000",
         keys: &["FinancialYear"],
         numbering: None,
         actions: &[],
@@ -182,6 +188,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "Vendor",
+        screen: "AP303000",
         keys: &["VendorID"],
         numbering: None,
         actions: &["CreateContactFromVendor"],
@@ -189,6 +196,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "Bill",
+        screen: "AP301000",
         keys: &["Type", "ReferenceNbr"],
         numbering: num("ReferenceNbr", ""),
         actions: &["ReleaseBill", "ReleaseRetainage", "ReverseBill"],
@@ -196,6 +204,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "Check",
+        screen: "AP302000",
         keys: &["Type", "ReferenceNbr"],
         numbering: num("ReferenceNbr", ""),
         actions: &["ReleaseCheck", "VoidCheck"],
@@ -203,6 +212,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "PurchaseOrder",
+        screen: "PO301000",
         keys: &["Type", "OrderNbr"],
         numbering: num("OrderNbr", "PO"),
         actions: &[],
@@ -210,6 +220,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "StockItem",
+        screen: "IN202500",
         keys: &["InventoryID"],
         numbering: None,
         actions: &["UpdateStandardCostStockItem"],
@@ -217,6 +228,7 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "NonStockItem",
+        screen: "IN202000",
         keys: &["InventoryID"],
         numbering: None,
         actions: &["UpdateStandardCostNonStockItem"],
@@ -224,12 +236,114 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
     },
     EntityDef {
         name: "JournalTransaction",
+        screen: "GL301000",
         keys: &["Module", "BatchNbr"],
         numbering: num("BatchNbr", ""),
         actions: &["ReleaseJournalTransaction"],
         cache: "Batch",
     },
 ];
+
+/// The parameters of the actions that take some (SW23/SW24 action
+/// schemas); the other actions take none.
+pub(crate) const ACTION_PARAMETERS: &[(&str, &[(&str, FieldType)])] = &[
+    (
+        "CreateContactFromVendor",
+        &[
+            ("FirstName", FieldType::S),
+            ("LastName", FieldType::S),
+            ("JobTitle", FieldType::S),
+            ("Phone1Type", FieldType::S),
+            ("Phone1", FieldType::S),
+            ("Phone2Type", FieldType::S),
+            ("Phone2", FieldType::S),
+            ("Email", FieldType::S),
+            ("ContactClass", FieldType::S),
+        ],
+    ),
+    (
+        "ReleaseRetainage",
+        &[
+            ("AmtToRelease", FieldType::Dec),
+            ("Date", FieldType::Dt),
+            ("PostPeriod", FieldType::S),
+        ],
+    ),
+];
+
+/// Actions that first appear in a later endpoint version: `(action, first
+/// version)` (FACTS section 2: 23.200.001 added both).
+const ACTIONS_SINCE: &[(&str, &str)] = &[
+    ("ReleaseRetainage", "23.200.001"),
+    ("CreateContactFromVendor", "23.200.001"),
+];
+
+/// Whether endpoint `version` has the action.
+pub(crate) fn action_available(version: &str, action: &str) -> bool {
+    ACTIONS_SINCE
+        .iter()
+        .find(|(a, _)| *a == action)
+        .is_none_or(|(_, since)| version_key(version) >= version_key(since))
+}
+
+/// A field outside the contract the fake answers through `$custom` and
+/// lists in `$adHocSchema` (FACTS section 6: JournalTransaction header
+/// totals in view `BatchModule`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CustomFieldDef {
+    pub(crate) entity: &'static str,
+    pub(crate) view: &'static str,
+    pub(crate) field: &'static str,
+    /// The `Custom…Field` type name (FACTS section 5).
+    pub(crate) kind: &'static str,
+}
+
+const fn custom(
+    entity: &'static str,
+    view: &'static str,
+    field: &'static str,
+    kind: &'static str,
+) -> CustomFieldDef {
+    CustomFieldDef {
+        entity,
+        view,
+        field,
+        kind,
+    }
+}
+
+/// Every custom field the fake knows.
+pub(crate) const CUSTOM_FIELDS: &[CustomFieldDef] = &[
+    custom(
+        "JournalTransaction",
+        "BatchModule",
+        "CuryDebitTotal",
+        "CustomDecimalField",
+    ),
+    custom(
+        "JournalTransaction",
+        "BatchModule",
+        "CuryCreditTotal",
+        "CustomDecimalField",
+    ),
+    custom(
+        "JournalTransaction",
+        "BatchModule",
+        "CuryControlTotal",
+        "CustomDecimalField",
+    ),
+];
+
+/// The custom field `view.field` of `entity`, if the fake knows it.
+pub(crate) fn custom_field(
+    entity: &str,
+    view: &str,
+    field: &str,
+) -> Option<&'static CustomFieldDef> {
+    CUSTOM_FIELDS
+        .iter()
+        .find(|c| c.entity == entity && c.view == view && c.field == field)
+}
 
 /// The entity definition of a top-level name (case-sensitive, like the
 /// contract).
