@@ -12,6 +12,9 @@
 //!   PurchaseOrder, StockItem, NonStockItem and JournalTransaction;
 //! - actions (`POST .../JournalTransaction/ReleaseJournalTransaction`) with
 //!   `202` + `Location`, then `204` when polled.
+//! - `GET /entity/Default/{version}/swagger.json` (Swagger 2.0 for 22/23,
+//!   OpenAPI 3.0.1 for 24) and `.../{Entity}/$adHocSchema`, built from the
+//!   catalogue the entities above are served from.
 //!
 //! Subaccount codes are served raw, without the segment separator of
 //! [`crate::seed::SUBACCOUNTS`] (`"100000"` for `"100-000"`), as the official
