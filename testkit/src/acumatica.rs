@@ -15,6 +15,8 @@
 //! - `GET /entity/Default/{version}/swagger.json` (Swagger 2.0 for 22/23,
 //!   OpenAPI 3.0.1 for 24) and `.../{Entity}/$adHocSchema`, built from the
 //!   catalogue the entities above are served from.
+//! - the generic-inquiry OData service (`/t/{tenant}/api/odata/gi` and its
+//!   `$metadata`, Basic auth), which exposes no inquiry.
 //!
 //! Subaccount codes are served raw, without the segment separator of
 //! [`crate::seed::SUBACCOUNTS`] (`"100000"` for `"100-000"`), as the official
@@ -36,6 +38,7 @@ mod catalog;
 mod filter;
 mod generate;
 mod input;
+mod odata;
 mod render;
 mod reply;
 mod routes;

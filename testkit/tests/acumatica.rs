@@ -1329,3 +1329,102 @@ async fn without_key_numbering_the_requested_vendor_id_is_kept() {
     let saved: Value = api.put("Vendor", &body).await.json().await.unwrap();
     assert_eq!(saved["VendorID"]["value"], "123");
 }
+
+#[tokio::test]
+async fn swagger_json_per_version_needs_sign_in_and_has_the_version_format() {
+    let fake = fake().await;
+    let http = reqwest::Client::new();
+    let url = |v: &str| format!("{}swagger.json", fake.endpoint_url(v));
+    let r = http.get(url(V)).send().await.unwrap();
+    assert_eq!(r.status(), 401, "authentication comes before routing");
+    let t = token(&fake).await;
+    for (version, key, value) in [
+        ("22.200.001", "swagger", "2.0"),
+        ("23.200.001", "swagger", "2.0"),
+        ("24.200.001", "openapi", "3.0.1"),
+    ] {
+        let r = http.get(url(version)).bearer_auth(&t).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{version}");
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(doc[key], value, "{version}");
+        assert_eq!(doc["info"]["title"], format!("Default/{version}"));
+        assert!(doc["paths"]["/JournalTransaction/ReleaseJournalTransaction"]["post"].is_object());
+    }
+    let r = http
+        .get(url("99.999.999"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn ad_hoc_schema_and_actions_follow_the_version() {
+    let fake = fake().await;
+    let api = Api::new(&fake).await;
+    let jt = api.json("JournalTransaction/$adHocSchema").await;
+    assert_eq!(
+        jt["custom"]["BatchModule"]["CuryCreditTotal"]["type"],
+        "CustomDecimalField"
+    );
+    assert_eq!(api.json("Vendor/$adHocSchema").await["custom"], json!({}));
+    // CreateContactFromVendor came with 23.200.001 (FACTS 2): an unknown
+    // action on 22 is a 404, as swagger.json of 22 does not list it.
+    let http = reqwest::Client::new();
+    let body = json!({"entity": {"VendorID": {"value": seed::VENDORS[0].id}}, "parameters": {}});
+    let r = http
+        .post(format!(
+            "{}Vendor/CreateContactFromVendor",
+            fake.endpoint_url("22.200.001")
+        ))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn generic_inquiry_odata_lists_none_to_the_sites_user() {
+    let fake = fake().await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/t/{}/api/odata/gi", fake.url(), seed::TENANT);
+    let r = http.get(&base).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(format!("{base}/$metadata"))
+        .basic_auth(c::ACUMATICA_USERNAME, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(&base)
+        .basic_auth(c::ACUMATICA_USERNAME, Some(c::ACUMATICA_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["value"], json!([]));
+    let r = http
+        .get(format!("{base}/$metadata"))
+        .basic_auth(c::ACUMATICA_USERNAME, Some(c::ACUMATICA_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let xml = r.text().await.unwrap();
+    assert!(xml.contains("<EntityContainer Name=\"Default\""), "{xml}");
+    assert!(!xml.contains("EntitySet"), "{xml}");
+    // Conventional-user access opens no API session.
+    assert_eq!(fake.state().active_sessions(), 0);
+    let r = http
+        .get(format!("{}/t/Other/api/odata/gi", fake.url()))
+        .basic_auth(c::ACUMATICA_USERNAME, Some(c::ACUMATICA_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -1,6 +1,7 @@
 """Drives the community client `easy_acumatica` (PyPI), unchanged, against the
 Acumatica fake: sign in, read the endpoint schema (swagger.json, which the
-client builds its models and services from, and one entity's $adHocSchema),
+client builds its models and services from, one entity's $adHocSchema, and
+the generic-inquiry OData metadata it reads at start-up),
 list, filter, read by key, create a balanced journal from the generated
 models, sign out.
 
@@ -47,6 +48,7 @@ def main():
     out["journal_model_fields"] = jt_fields
     line_fields = sorted(client.get_model_info("JournalTransactionDetail")["fields"])
     out["journal_line_model_fields"] = line_fields
+    out["inquiries"] = client.list_inquiries()
     adhoc = client.journal_transaction.get_ad_hoc_schema()
     out["journal_custom_fields"] = sorted(
         f"{view}.{field}" for view, fields in adhoc.get("custom", {}).items() for field in fields

@@ -35,8 +35,9 @@ fn python() -> Option<String> {
 }
 
 /// Run `tests/py/<script>` with `env`; the last line of its stdout is the
-/// JSON summary. Fails with the script's output when it fails.
-async fn run_script(python: &str, script: &str, env: &[(&str, String)]) -> Value {
+/// JSON summary, returned with everything the script printed. Fails with
+/// the script's output when it fails.
+async fn run_script(python: &str, script: &str, env: &[(&str, String)]) -> (Value, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("py")
         .join(script);
@@ -60,9 +61,10 @@ async fn run_script(python: &str, script: &str, env: &[(&str, String)]) -> Value
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    serde_json::from_str(last).unwrap_or_else(|e| {
+    let summary = serde_json::from_str(last).unwrap_or_else(|e| {
         panic!("{script}: last stdout line is not JSON ({e}):\n{stdout}\n--- stderr\n{stderr}")
-    })
+    });
+    (summary, format!("{stdout}\n{stderr}"))
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -83,7 +85,7 @@ async fn easy_acumatica_runs_unchanged_against_the_acumatica_fake() {
     let branch = seed::BRANCHES[0].id;
     let (debit_account, credit_account) = (seed::OVERHEAD_POOL_ACCOUNT, "10200");
     let vendor = &seed::VENDORS[1];
-    let out = run_script(
+    let (out, printed) = run_script(
         &python,
         "easy_acumatica_client.py",
         &[
@@ -157,6 +159,16 @@ async fn easy_acumatica_runs_unchanged_against_the_acumatica_fake() {
         ])
     );
 
+    // The generic-inquiry metadata it reads at start-up lists none, and
+    // nothing failed on the way (it logs failures and carries on).
+    assert_eq!(out["inquiries"], json!([]));
+    for complaint in ["Error fetching metadata", "Could not build", "Traceback"] {
+        assert!(
+            !printed.contains(complaint),
+            "easy_acumatica complained:\n{printed}"
+        );
+    }
+
     // List, filter and get by key, against the demo data.
     let first_three: Vec<&str> = seed::VENDORS.iter().take(3).map(|v| v.id).collect();
     assert_eq!(out["vendors_listed"], json!(first_three));
@@ -224,7 +236,7 @@ async fn looker_sdk_runs_unchanged_against_the_looker_fake() {
         return;
     };
     let sandbox = Sandbox::start(SandboxOptions::default()).await.unwrap();
-    let out = run_script(
+    let (out, _) = run_script(
         &python,
         "looker_sdk_client.py",
         &[

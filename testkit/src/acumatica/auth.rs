@@ -424,6 +424,18 @@ impl AuthState {
         Ok(sid)
     }
 
+    /// Basic credentials of a conventional user (the GI OData service,
+    /// FACTS 11): no API session is opened or counted.
+    pub(crate) fn check_basic(&self, username: &str, password: &str) -> bool {
+        username.eq_ignore_ascii_case(&self.creds.username) && password == self.creds.password
+    }
+
+    /// Whether `tenant` is the site's tenant (login names are
+    /// case-insensitive).
+    pub(crate) fn is_tenant(&self, tenant: &str) -> bool {
+        tenant.eq_ignore_ascii_case(&self.creds.tenant)
+    }
+
     /// `POST /entity/auth/logout` for a cookie session or a bearer token.
     pub(crate) fn logout(&mut self, sid: Option<&str>, bearer: Option<&str>) {
         if let Some(sid) = sid

@@ -20,9 +20,9 @@ use super::render::{Links, Shape, to_value, write_row};
 use super::reply::*;
 use super::schema::{EntityDef, action_available, entity as entity_def, version_key};
 use super::store::{Store, key_of};
-use super::swagger;
 use super::value::{Row, Val};
 use super::write::{self, Preconditions, WriteError};
+use super::{odata, swagger};
 use crate::faults::Faults;
 use crate::seed;
 
@@ -66,7 +66,7 @@ impl Inner {
     }
 }
 
-type S = State<Arc<Inner>>;
+pub(crate) type S = State<Arc<Inner>>;
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
@@ -77,6 +77,8 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/identity/connect/token", post(token))
         .route("/identity/.well-known/openid-configuration", get(discovery))
         .route("/entity/{*rest}", any(entity))
+        .route("/t/{tenant}/api/odata/gi", get(odata::service))
+        .route("/t/{tenant}/api/odata/gi/$metadata", get(odata::metadata))
         // IIS accepts bodies up to about 30 MB by default (maxAllowedContentLength).
         .layer(axum::extract::DefaultBodyLimit::max(30_000_000))
         .with_state(inner)
@@ -119,7 +121,7 @@ async fn discovery(headers: HeaderMap) -> Response<Body> {
     )
 }
 
-fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
