@@ -134,7 +134,16 @@ async fn swagger_json_matches_the_official_contract_files() {
             "CustomStringField",
             "CustomDecimalField",
             "CustomDateTimeField",
+            "CustomDoubleField",
+            "CustomBooleanField",
+            "CustomByteField",
+            "CustomShortField",
+            "CustomIntField",
+            "CustomLongField",
+            "CustomGuidField",
             "Entity",
+            "FileLink",
+            "HttpError",
         ] {
             assert_eq!(
                 ours_defs[wrapper], official_defs[wrapper],

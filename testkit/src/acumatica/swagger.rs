@@ -138,21 +138,31 @@ fn schemas(d: Dialect, version: &str) -> Map<String, Value> {
             "files": {"type": "array", "items": d.reference("FileLink")},
         }}),
     );
+    // OpenAPI 3 files mark the optional texts `nullable` (FACTS 5, 9);
+    // Swagger 2.0 has no such keyword, and its FileLink has no comment.
+    let nullable = || match d {
+        Dialect::Swagger2 => json!({"type": "string"}),
+        Dialect::OpenApi3 => json!({"type": "string", "nullable": true}),
+    };
+    let mut file_link = json!({
+        "id": d.scalar("string", Some("uuid")),
+        "filename": {"type": "string"},
+        "href": d.scalar("string", Some("uri")),
+    });
+    if d == Dialect::OpenApi3 {
+        file_link["comment"] = nullable();
+    }
     out.insert(
         "FileLink".into(),
-        json!({"type": "object", "properties": {
-            "id": d.scalar("string", Some("uuid")),
-            "filename": {"type": "string"},
-            "href": d.scalar("string", Some("uri")),
-        }}),
+        json!({"type": "object", "properties": file_link}),
     );
     out.insert(
         "HttpError".into(),
         json!({"type": "object", "properties": {
             "message": {"type": "string"},
-            "exceptionMessage": {"type": "string"},
-            "exceptionType": {"type": "string"},
-            "stackTrace": {"type": "string"},
+            "exceptionMessage": nullable(),
+            "exceptionType": nullable(),
+            "stackTrace": nullable(),
             "modelState": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
             "messageDetail": {"type": "string"},
         }, "additionalProperties": {"type": "object"}}),
