@@ -22,7 +22,7 @@ from easy_acumatica import AcumaticaClient
 from easy_acumatica.odata import QueryOptions
 
 
-def main():
+def main(cache_dir):
     env = os.environ
     period = env["ML_TEST_PERIOD"]
     debit_account, credit_account = env["ML_TEST_ACCOUNTS"].split(",")
@@ -37,7 +37,7 @@ def main():
         tenant=env["ACUMATICA_TENANT"],
         cache_methods=False,
         # Keep the client's own cache away from the user's home directory.
-        cache_dir=tempfile.mkdtemp(prefix="easy_acumatica_"),
+        cache_dir=cache_dir,
         auto_load_env=False,
     )
     out["endpoint_version"] = client.endpoint_version
@@ -116,4 +116,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with tempfile.TemporaryDirectory(prefix="easy_acumatica_") as cache:
+        main(cache)
