@@ -266,6 +266,21 @@ pub struct AuditArgs {
     /// A document's natural key (from `plan` or `status`).
     #[arg(long, value_name = "KEY", requires = "flow")]
     pub key: Option<String>,
+    /// `table` (default), `json` (as --json) or `csv`: one row per event, and per journal line
+    /// of a posted journal, with who ran it, for a spreadsheet or an auditor.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<AuditFormat>,
+}
+
+/// How `audit` prints the trail (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// A table for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// CSV with a header row.
+    Csv,
 }
 
 /// Arguments of `keys`.
@@ -327,9 +342,9 @@ pub enum DeadlettersCommand {
     Discard {
         /// The dead letter's id (from `deadletters list` or `status`).
         id: i64,
-        /// Its post flow.
+        /// Its post flow (default: the post flow that has dead letter ID).
         #[arg(long, value_name = "NAME")]
-        flow: String,
+        flow: Option<String>,
         /// Why it is discarded (e.g. "posted by hand as batch 000123").
         #[arg(long, value_name = "TEXT")]
         reason: String,

@@ -62,6 +62,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use crate::looker_query::LookerQuerySource;
+pub use crate::store::operator;
 pub use config::{
     DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, LookerReadMode,
     LookerTaskConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions,
@@ -70,7 +71,7 @@ pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreig
 pub(crate) use lease::Stopper;
 pub use lease::default_owner;
 pub use plan::{PlannedJournal, PlannedState, PostPlan};
-pub use replay::{ReplayOptions, operator};
+pub use replay::ReplayOptions;
 pub use sources::AcumaticaJournals;
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 
