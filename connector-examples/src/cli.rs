@@ -116,6 +116,26 @@ pub enum Command {
     /// A flow's lease by hand: `lease release --flow NAME` frees a lease whose holder is gone
     /// but cannot be proved dead from here (e.g. it ran on another host).
     Lease(LeaseArgs),
+    /// The config file itself: `config check` validates it offline (no network, no secrets
+    /// needed) and lists every problem with its file:line:col; exit 0 or 2 (3 for a secret or
+    /// a password in a database URL), for the CI of a config repository.
+    Config(ConfigArgs),
+}
+
+/// Arguments of `config`.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// What to do with the config file.
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// `config check`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file (--config, ML_CONNECTOR_CONFIG or ./ml-connector.toml) without
+    /// contacting any system: syntax, keys, flows, mappings, cron cadences, URLs.
+    Check,
 }
 
 /// Arguments of `lease`.

@@ -149,5 +149,6 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Deadletters(args) => commands::deadletters::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
         Command::Lease(args) => commands::lease::run(g, &args).await,
+        Command::Config(args) => commands::config::run(g, &args),
     }
 }
