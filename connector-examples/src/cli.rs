@@ -392,8 +392,25 @@ pub enum VaultCommand {
         #[arg(long, value_name = "VAR")]
         from_env: Option<String>,
     },
-    /// List the stored names (never the values).
+    /// List the stored names (never the values). Every secret is opened to check the key and
+    /// that nothing was altered: a wrong key or a tampered vault fails (exit 3).
     List,
     /// Make a new random master key and print it once (base64), for ML_CONNECTOR_VAULT_KEY.
     NewKey,
+    /// Re-seal every secret under a new key, all at once (the vault file is replaced whole:
+    /// on any error nothing changes). The current key comes from ML_CONNECTOR_VAULT_KEY or
+    /// ML_CONNECTOR_VAULT_KEY_FILE as always; use the new key from then on.
+    Rotate {
+        /// The environment variable holding the new key (base64; `vault new-key` makes one).
+        #[arg(
+            long,
+            value_name = "VAR",
+            required_unless_present = "new_key_file",
+            conflicts_with = "new_key_file"
+        )]
+        new_key_env: Option<String>,
+        /// A file holding the new key (base64 text or 32 raw bytes).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<std::path::PathBuf>,
+    },
 }
