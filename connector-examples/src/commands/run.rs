@@ -99,6 +99,9 @@ pub fn render_summary(summary: &RunSummary) -> String {
             out.push_str(&format!("  - {i}\n"));
         }
     }
+    for w in &summary.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out.push_str(&format!("{summary}\n"));
     if let Some(t) = summary.settles_after() {
         out.push_str(&format!(
@@ -137,6 +140,7 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
             "natural_key": d.natural_key,
         }))).collect::<Vec<_>>(),
         "problems": summary.validation.as_ref().map(|r| r.issues.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+        "warnings": summary.warnings,
     })
 }
 
@@ -894,6 +898,7 @@ mod tests {
                 },
             }],
             validation: None,
+            warnings: Vec::new(),
         };
         assert_eq!(summary_exit(&summary), Exit::Unreachable);
         assert_eq!(Exit::Unreachable.code(), 5);

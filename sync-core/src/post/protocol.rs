@@ -77,6 +77,8 @@ pub(crate) struct Poster {
     progress: Reporter,
     /// Who runs this run (`user@host`, [`operator`]): every audit event carries it as `by`.
     pub(crate) by: String,
+    /// Warnings for the run's summary.
+    pub(crate) warnings: Vec<String>,
 }
 
 fn doc_summary(doc: &JournalDocument) -> Value {
@@ -150,6 +152,7 @@ impl Poster {
             shutdown,
             progress,
             by: operator(),
+            warnings: Vec::new(),
         }
     }
 

@@ -188,6 +188,8 @@ pub struct RunSummary {
     pub documents: Vec<DocumentReport>,
     /// The validation report, when validation found problems.
     pub validation: Option<ValidationReport>,
+    /// What a person should know although nothing failed (e.g. the query returned no rows).
+    pub warnings: Vec<String>,
 }
 
 impl RunSummary {
