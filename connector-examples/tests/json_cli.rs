@@ -37,7 +37,30 @@ async fn plan_and_run_speak_the_same_tagged_states() {
         "{journals:#?}"
     );
 
+    let refs = json_of(
+        &rig.cmd()
+            .args(["--json", "plan", "--flow", "approved_vendors"])
+            .assert()
+            .code(0),
+    );
+    let records = refs["plans"][0]["records"].as_array().unwrap();
+    assert!(!records.is_empty());
+    assert!(
+        records
+            .iter()
+            .all(|r| ["would_create", "would_update", "unchanged"]
+                .contains(&r["state"].as_str().unwrap())),
+        "{records:#?}"
+    );
+
     let run = json_of(&rig.cmd().args(["--json", "run", "--once"]).assert().code(0));
+    let ran = run["runs"][2]["records"].as_array().unwrap();
+    assert_eq!(ran.len(), records.len());
+    assert!(
+        ran.iter()
+            .all(|r| ["created", "updated", "unchanged"].contains(&r["state"].as_str().unwrap())),
+        "{ran:#?}"
+    );
     assert_eq!(run["ok"], true);
     let runs = run["runs"].as_array().unwrap();
     let kinds: Vec<&str> = runs.iter().map(|r| r["kind"].as_str().unwrap()).collect();
@@ -142,4 +165,62 @@ async fn usage_errors_are_json_with_json() {
         .code(2)
         .stdout("")
         .stderr(predicate::str::contains("no-such-command"));
+}
+
+/// The daemon with --json: one JSON object per line on stdout, one per due time, its outcome a
+/// snake_case tag (was Rust debug text such as `Completed`).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_prints_json_lines() {
+    use std::io::BufRead;
+    let rig = Rig::edited(|c| {
+        c.replacen(
+            "cron = \"0 6 1 * *\"",
+            "cron = \"* * * * * *\"\ncron_seconds = true",
+            1,
+        )
+    })
+    .await;
+    let mut child = rig
+        .daemon(FLOW)
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut due = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while due.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if v["event"] == "due_time" {
+                due.push(v);
+            }
+        }
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert!(due.len() >= 2, "{due:#?}");
+    for v in &due {
+        assert_eq!(v["flow"], FLOW, "{v:#}");
+        assert!(v["occurrence"].is_string(), "{v:#}");
+        assert!(
+            ["completed", "already_ran", "held_elsewhere"]
+                .contains(&v["outcome"].as_str().unwrap()),
+            "{v:#}"
+        );
+    }
 }

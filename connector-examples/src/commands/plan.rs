@@ -346,6 +346,12 @@ pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
             let mut v = json!({
                 "key": r.key,
                 "row": r.row,
+                // The run's vocabulary: `created` / `updated` / `unchanged` once it ran.
+                "state": match r.action() {
+                    "create" => "would_create",
+                    "update" => "would_update",
+                    other => other,
+                },
                 "action": r.action(),
                 "fields": r.fields(),
             });

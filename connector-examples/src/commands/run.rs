@@ -384,7 +384,7 @@ pub fn reference_json(summary: &ReferenceSummary) -> serde_json::Value {
             "lookup_requests": c.lookup_requests,
         },
         "records": summary.records.iter().map(|r| {
-            let mut v = json!({"key": r.key, "row": r.row, "outcome": r.outcome.as_str()});
+            let mut v = json!({"key": r.key, "row": r.row, "state": r.outcome.as_str(), "outcome": r.outcome.as_str()});
             if let Some(saved) = &r.saved_key {
                 v["saved_key"] = json!(saved);
             }
@@ -807,13 +807,19 @@ async fn daemon(
     let json = ctx.json;
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            tracing::info!(flow = %ev.flow, occurrence = %ev.occurrence, outcome = due_outcome_json(&ev.outcome)["outcome"].as_str().unwrap_or_default(), "due time handled");
+            // The runner schedules the flows under their schedule lease names.
+            let flow = ev
+                .flow
+                .strip_prefix(SCHEDULE_LEASE_PREFIX)
+                .unwrap_or(&ev.flow);
+            let outcome = due_outcome_json(&ev.outcome);
+            tracing::info!(flow = %flow, occurrence = %ev.occurrence, outcome = outcome["outcome"].as_str().unwrap_or_default(), "due time handled");
             if json {
                 println!(
                     "{}",
                     with_state(
-                        &due_outcome_json(&ev.outcome),
-                        json!({"event": "due_time", "flow": ev.flow, "occurrence": ev.occurrence.to_rfc3339()})
+                        &outcome,
+                        json!({"event": "due_time", "flow": flow, "occurrence": ev.occurrence.to_rfc3339()})
                     )
                 );
             }

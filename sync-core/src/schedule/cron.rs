@@ -101,6 +101,8 @@ pub fn parse_cron(pattern: &str, seconds: bool) -> Result<Cron, String> {
 /// let after = Utc.with_ymd_and_hms(2026, 1, 15, 0, 0, 0).unwrap();
 /// // 1 February 02:00 CET is 01:00 UTC.
 /// assert_eq!(s.next_after(after).unwrap(), Utc.with_ymd_and_hms(2026, 2, 1, 1, 0, 0).unwrap());
+/// // The 31st of February never comes: refused at once.
+/// assert!(FlowSchedule::new("x", "0 6 31 2 *", "UTC").is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct FlowSchedule {
