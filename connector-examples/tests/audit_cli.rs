@@ -85,3 +85,29 @@ async fn the_csv_trail_lists_every_posted_line_with_who_ran_it_and_no_secret() {
             .all(|e| e["by"].as_str().is_some_and(|b| b.starts_with("audrey@")))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_and_feed_runs_name_who_ran_them_too() {
+    let rig = Rig::start().await;
+    rig.cmd()
+        .env("USER", "audrey")
+        .args(["run", "--once"])
+        .assert()
+        .code(0);
+    for flow in ["approved_vendors", "gl_feed"] {
+        let a = rig
+            .cmd()
+            .args(["--json", "audit", "--flow", flow])
+            .assert()
+            .code(0);
+        let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+        let events = v["events"].as_array().unwrap();
+        assert!(!events.is_empty(), "{flow}");
+        assert!(
+            events
+                .iter()
+                .all(|e| e["by"].as_str().is_some_and(|b| b.starts_with("audrey@"))),
+            "{flow}: {events:#?}"
+        );
+    }
+}

@@ -62,7 +62,7 @@ mod postgres;
 mod run;
 mod sqlite;
 
-pub use audit::{AuditEvent, AuditRecord, AuditStage, redact};
+pub use audit::{AuditEvent, AuditRecord, AuditStage, redact, signed};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use error::StoreError;
 pub use holder::{LeaseHolder, Liveness, ProcessIdentity, instance_id, operator};

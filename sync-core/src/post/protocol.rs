@@ -26,7 +26,7 @@ use crate::mapping::{JournalDocument, JournalLine, Row};
 use crate::progress::{ProgressEvent, Reporter};
 use crate::store::{
     AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter, Outcome,
-    RunId, StateStore, operator,
+    RunId, StateStore, operator, signed,
 };
 use crate::traits::{DocumentSink, ExistingDocument};
 use crate::validate::ValidationReport;
@@ -206,18 +206,12 @@ impl Poster {
         summary: Value,
     ) -> Result<()> {
         let lease = self.keeper.fresh().await?;
-        let mut summary = summary;
-        if let Value::Object(fields) = &mut summary {
-            fields
-                .entry("by")
-                .or_insert_with(|| Value::String(self.by.clone()));
-        }
         let event = AuditEvent {
             run_id: self.run_id.clone(),
             natural_key: key.map(str::to_owned),
             stage,
             outcome: outcome.into(),
-            summary,
+            summary: signed(summary, &self.by),
         };
         self.store.append_audit(&lease, &event).await?;
         Ok(())

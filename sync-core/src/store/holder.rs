@@ -86,6 +86,11 @@ pub(crate) fn host_name() -> String {
 /// assert!(!user.is_empty() && !host.is_empty());
 /// ```
 pub fn operator() -> String {
+    static OPERATOR: OnceLock<String> = OnceLock::new();
+    OPERATOR.get_or_init(find_operator).clone()
+}
+
+fn find_operator() -> String {
     let env = |name: &str| {
         std::env::var(name)
             .ok()
