@@ -116,6 +116,26 @@ pub enum Command {
     /// A flow's lease by hand: `lease release --flow NAME` frees a lease whose holder is gone
     /// but cannot be proved dead from here (e.g. it ran on another host).
     Lease(LeaseArgs),
+    /// The config file itself: `config check` validates it offline (no network, no secrets
+    /// needed) and lists every problem with its file:line:col; exit 0 or 2 (3 for a secret or
+    /// a password in a database URL), for the CI of a config repository.
+    Config(ConfigArgs),
+}
+
+/// Arguments of `config`.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// What to do with the config file.
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// `config check`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file (--config, ML_CONNECTOR_CONFIG or ./ml-connector.toml) without
+    /// contacting any system: syntax, keys, flows, mappings, cron cadences, URLs.
+    Check,
 }
 
 /// Arguments of `lease`.
@@ -266,6 +286,21 @@ pub struct AuditArgs {
     /// A document's natural key (from `plan` or `status`).
     #[arg(long, value_name = "KEY", requires = "flow")]
     pub key: Option<String>,
+    /// `table` (default), `json` (as --json) or `csv`: one row per event, and per journal line
+    /// of a posted journal, with who ran it, for a spreadsheet or an auditor.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<AuditFormat>,
+}
+
+/// How `audit` prints the trail (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// A table for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// CSV with a header row.
+    Csv,
 }
 
 /// Arguments of `keys`.
@@ -327,9 +362,9 @@ pub enum DeadlettersCommand {
     Discard {
         /// The dead letter's id (from `deadletters list` or `status`).
         id: i64,
-        /// Its post flow.
+        /// Its post flow (default: the post flow that has dead letter ID).
         #[arg(long, value_name = "NAME")]
-        flow: String,
+        flow: Option<String>,
         /// Why it is discarded (e.g. "posted by hand as batch 000123").
         #[arg(long, value_name = "TEXT")]
         reason: String,
@@ -357,8 +392,25 @@ pub enum VaultCommand {
         #[arg(long, value_name = "VAR")]
         from_env: Option<String>,
     },
-    /// List the stored names (never the values).
+    /// List the stored names (never the values). Every secret is opened to check the key and
+    /// that nothing was altered: a wrong key or a tampered vault fails (exit 3).
     List,
     /// Make a new random master key and print it once (base64), for ML_CONNECTOR_VAULT_KEY.
     NewKey,
+    /// Re-seal every secret under a new key, all at once (the vault file is replaced whole:
+    /// on any error nothing changes). The current key comes from ML_CONNECTOR_VAULT_KEY or
+    /// ML_CONNECTOR_VAULT_KEY_FILE as always; use the new key from then on.
+    Rotate {
+        /// The environment variable holding the new key (base64; `vault new-key` makes one).
+        #[arg(
+            long,
+            value_name = "VAR",
+            required_unless_present = "new_key_file",
+            conflicts_with = "new_key_file"
+        )]
+        new_key_env: Option<String>,
+        /// A file holding the new key (base64 text or 32 raw bytes).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<std::path::PathBuf>,
+    },
 }

@@ -403,8 +403,11 @@ pub enum FlowSpec {
 pub struct FlowConfig {
     /// Unique name; part of every natural key and the state store's key.
     pub name: String,
-    /// Cron cadence for `run` without `--once` (five or six fields).
+    /// Cron cadence for `run` without `--once`: five fields, or six with seconds first when
+    /// `cron_seconds = true`; a pattern that never fires is refused.
     pub cron: Option<String>,
+    /// `cron_seconds = true`: the cron pattern has six fields, seconds first.
+    pub cron_seconds: bool,
     /// Time zone the cadence is read in (IANA name; default UTC).
     pub time_zone: chrono_tz::Tz,
     /// What the flow does.
@@ -528,6 +531,7 @@ struct RawFlow {
     name: Spanned<String>,
     kind: Spanned<FlowKind>,
     cron: Option<Spanned<String>>,
+    cron_seconds: Option<Spanned<bool>>,
     time_zone: Option<Spanned<String>>,
     // The keys below belong to one or two kinds of flow; [`wrong_kind_keys`] refuses those of
     // another kind, so spans are kept to name their lines.
@@ -820,25 +824,24 @@ impl Config {
             }
         };
 
-        // ---- store and vault
+        // ---- store and vault; from here on every problem is collected, so a check lists
+        // them all at once
+        let mut problems: Vec<CliError> = Vec::new();
         let store = match env("ML_CONNECTOR_STORE_URL") {
-            Some(u) => StoreUrl::parse(&u, &base)
-                .map_err(|e| CliError::usage(format!("ML_CONNECTOR_STORE_URL: {e}")))?,
+            Some(u) => StoreUrl::parse(&u, &base).map_err(|e| {
+                url_problem(CliError::usage(format!("ML_CONNECTOR_STORE_URL: {e}")), &e)
+            }),
             None => match &raw.store {
                 Some(s) => StoreUrl::parse(s.url.get_ref(), &base).map_err(|e| {
-                    let err = src.error(s.url.span(), format!("store.url: {e}"));
-                    if e.contains("password") {
-                        CliError {
-                            exit: crate::exit::Exit::Credentials,
-                            ..err
-                        }
-                    } else {
-                        err
-                    }
-                })?,
-                None => StoreUrl::Sqlite(base.join(DEFAULT_STORE_FILE)),
+                    url_problem(src.error(s.url.span(), format!("store.url: {e}")), &e)
+                }),
+                None => Ok(StoreUrl::Sqlite(base.join(DEFAULT_STORE_FILE))),
             },
-        };
+        }
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            StoreUrl::Sqlite(base.join(DEFAULT_STORE_FILE))
+        });
         let mut store_options = StoreOptions::default();
         if let Some(s) = &raw.store {
             for (key, value, slot) in [
@@ -855,20 +858,21 @@ impl Config {
             ] {
                 if let Some(v) = value {
                     if !(1..=3600).contains(v.get_ref()) {
-                        return Err(src.error(
+                        problems.push(src.error(
                             v.span(),
                             format!(
                                 "{key}: {} is out of range; use 1 to 3600 seconds",
                                 v.get_ref()
                             ),
                         ));
+                        continue;
                     }
                     *slot = Some(std::time::Duration::from_secs(*v.get_ref()));
                 }
             }
         }
         if let Some(k) = raw.vault.as_ref().and_then(|v| v.key.as_ref()) {
-            return Err(src.secret(k.span(), "vault.key", "ML_CONNECTOR_VAULT_KEY", "-"));
+            problems.push(src.secret(k.span(), "vault.key", "ML_CONNECTOR_VAULT_KEY", "-"));
         }
         let vault_path = env("ML_CONNECTOR_VAULT")
             .map(PathBuf::from)
@@ -879,7 +883,13 @@ impl Config {
         let mut flows: Vec<FlowConfig> = Vec::new();
         for f in raw.flows {
             let span = f.span();
-            let flow = resolve_flow(&src, &base, f.into_inner(), span.clone())?;
+            let flow = match resolve_flow(&src, &base, f.into_inner(), span.clone()) {
+                Ok(flow) => flow,
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            };
             if let Some(post) = flow.post() {
                 // A write the client gave up on may still be queued in Acumatica: the settle
                 // horizon must cover at least the request timeout.
@@ -888,7 +898,7 @@ impl Config {
                     .and_then(|a| a.timeout)
                     .unwrap_or(acumatica_client::DEFAULT_TIMEOUT);
                 if let Err(e) = post.options.check_settle_horizon(timeout) {
-                    return Err(src.error(
+                    problems.push(src.error(
                         span,
                         format!(
                             "flow `{}`: [flows.post] {e} ([acumatica] timeout is {} s)",
@@ -896,17 +906,22 @@ impl Config {
                             timeout.as_secs()
                         ),
                     ));
+                    continue;
                 }
             }
             if let Some(other) = flows.iter().find(|o| o.name == flow.name) {
-                return Err(CliError::usage(format!(
+                problems.push(CliError::usage(format!(
                     "{}: flow name `{}` is used twice (first on line {}); names must be unique",
                     src.at(span),
                     flow.name,
                     other.line.unwrap_or(0)
                 )));
+                continue;
             }
             flows.push(flow);
+        }
+        if !problems.is_empty() {
+            return Err(all_problems(problems));
         }
 
         Ok(Config {
@@ -954,6 +969,53 @@ impl Config {
             Some(p) => p.display().to_string(),
             None => "environment only (no config file)".into(),
         }
+    }
+}
+
+/// A database URL's problem as an error: a password written into the URL is a credentials
+/// error (exit 3), like any other secret in the config or its environment; anything else stays
+/// a usage error.
+fn url_problem(err: CliError, reason: &str) -> CliError {
+    if reason.contains("password") {
+        CliError {
+            exit: crate::exit::Exit::Credentials,
+            ..err
+        }
+    } else {
+        err
+    }
+}
+
+/// Several problems of one file as one error: each on its own line (each names its
+/// file:line:col), the most serious exit code, the hints of all.
+fn all_problems(mut problems: Vec<CliError>) -> CliError {
+    if problems.len() == 1 {
+        return problems.remove(0);
+    }
+    let exit = problems
+        .iter()
+        .map(|p| p.exit)
+        .fold(crate::exit::Exit::Ok, crate::exit::Exit::worst);
+    let mut hints: Vec<&str> = Vec::new();
+    for h in problems.iter().filter_map(|p| p.hint.as_deref()) {
+        if !hints.contains(&h) {
+            hints.push(h);
+        }
+    }
+    let message = format!(
+        "{} problems in the configuration:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let err = CliError::new(exit, message);
+    if hints.is_empty() {
+        err
+    } else {
+        err.with_hint(hints.join("; "))
     }
 }
 
@@ -1053,12 +1115,13 @@ fn resolve_flow(
     if let Some(e) = wrong_kind_keys(src, &name, &f) {
         return Err(e);
     }
+    let cron_seconds = f.cron_seconds.as_ref().is_some_and(|s| *s.get_ref());
     if let Some(c) = &f.cron {
-        c.get_ref().parse::<croner::Cron>().map_err(|e| {
+        sync_core::schedule::parse_cron(c.get_ref(), cron_seconds).map_err(|e| {
             src.error(
                 c.span(),
                 ctx(&format!(
-                    "cron `{}` is not a valid cadence ({e}); e.g. \"0 6 1 * *\" = 06:00 on the 1st",
+                    "cron `{}` is not a valid cadence: {e}; e.g. \"0 6 1 * *\" = 06:00 on the 1st",
                     c.get_ref()
                 )),
             )
@@ -1108,8 +1171,9 @@ fn resolve_flow(
                 ));
             }
             let warehouse = match &f.warehouse {
-                Some(w) => StoreUrl::parse(w.get_ref(), base)
-                    .map_err(|e| src.error(w.span(), ctx(&format!("warehouse: {e}"))))?,
+                Some(w) => StoreUrl::parse(w.get_ref(), base).map_err(|e| {
+                    url_problem(src.error(w.span(), ctx(&format!("warehouse: {e}"))), &e)
+                })?,
                 None => StoreUrl::Sqlite(base.join(DEFAULT_WAREHOUSE_FILE)),
             };
             let entities: Vec<FeedEntity> = entities
@@ -1160,6 +1224,7 @@ fn resolve_flow(
     Ok(FlowConfig {
         name,
         cron: f.cron.map(Spanned::into_inner),
+        cron_seconds,
         time_zone,
         spec,
         line: Some(line_col(src.text, span.start).0),

@@ -5,8 +5,8 @@
 //! | 0 | success |
 //! | 1 | a run, check or document failed (see the output); the configuration was fine |
 //! | 2 | usage or configuration error: bad arguments, a missing or malformed config file, an unknown flow, a wrong endpoint version |
-//! | 3 | credentials: missing, refused, or stored in plaintext |
-//! | 4 | validation: the data does not pass (unknown Looker field, unmapped value, unbalanced journal, unknown account, closed period) |
+//! | 3 | credentials: missing, refused, or stored in plaintext (a secret in the config file, a password in a store or warehouse URL from the file or the environment) |
+//! | 4 | validation: the data does not pass (unknown Looker field, unmapped value, unbalanced journal, unknown account, closed period, fewer rows than a post flow's `min_rows`) |
 //! | 5 | a system could not be reached (network, timeout, 5xx after retries), or a journal's create may still be queued in Acumatica: run again after the time shown |
 //! | 6 | interrupted: `run --once` stopped on SIGINT/SIGTERM before its work was done (runs recorded as `interrupted`, leases released, signed out); run it again to continue. The daemon exits 6 only when it had to cut a run short at `--stop-timeout` (0 after a clean stop) |
 //! | 7 | Acumatica refused the sign-in because the licence's limit of concurrent API sessions is reached: free sessions (sign out other API clients) or wait for idle ones to time out, then run again |

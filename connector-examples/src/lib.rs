@@ -59,7 +59,64 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Prints an error the way the command does.
+/// Parses the command line (`args` with the program name first). Help and version are
+/// printed as usual; a usage error is printed as clap does, or, when `--json` is among the
+/// arguments, as the JSON error document every command prints (`ok`, `exit_code` 2,
+/// `error_kind` `usage`, `error`, `problems`) on stdout. `Err` holds the exit code.
+///
+/// ```
+/// let cli = connector_examples::parse(["ml-connector", "--json", "status"]).unwrap();
+/// assert!(cli.global.json);
+/// assert!(connector_examples::parse(["ml-connector", "--json", "no-such-command"]).is_err());
+/// ```
+pub fn parse<I, T>(args: I) -> Result<Cli, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser;
+    use clap::error::ErrorKind;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let e = match Cli::try_parse_from(&args) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    let json = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !json || informational {
+        let _ = e.print();
+        return Err(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)));
+    }
+    // clap's text: the error (first paragraph, `error: ` first), then usage and help lines.
+    let text = e.render().to_string();
+    let (first, rest) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let problems: Vec<&str> = first
+        .lines()
+        .map(|l| l.trim().trim_start_matches("error: "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let hint: Vec<&str> = rest
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let err = CliError::usage(problems.join(" ")).with_hint(hint.join(" "));
+    report_error(&err, true);
+    Err(ExitCode::from(err.exit.code()))
+}
+
+/// Prints an error the way the command does: on stderr, or with `--json` as one JSON
+/// document on stdout: `ok` (false), `exit_code`, `error_kind` (the exit code's name),
+/// `error`, `hint` and `problems` (the error's lines, an array).
 pub fn report_error(e: &CliError, json: bool) {
     if json {
         output::print_json(&serde_json::json!({
@@ -68,6 +125,7 @@ pub fn report_error(e: &CliError, json: bool) {
             "error_kind": e.exit.name(),
             "error": e.message,
             "hint": e.hint,
+            "problems": e.message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>(),
         }));
     } else {
         eprintln!("error: {}", e.message);
@@ -91,5 +149,6 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Deadletters(args) => commands::deadletters::run(g, &args).await,
         Command::Vault(args) => commands::vault::run(g, &args).await,
         Command::Lease(args) => commands::lease::run(g, &args).await,
+        Command::Config(args) => commands::config::run(g, &args),
     }
 }

@@ -1,7 +1,8 @@
 //! `ml-connector`: see `ml-connector --help` and `connector-examples/README.md`.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    connector_examples::run(connector_examples::cli::Cli::parse())
+    match connector_examples::parse(std::env::args_os()) {
+        Ok(cli) => connector_examples::run(cli),
+        Err(code) => code,
+    }
 }

@@ -943,9 +943,12 @@ async fn period_close_tells_the_whole_story_against_the_sandbox() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_runs_flows_on_their_cadence_and_stops_on_ctrl_c() {
-    // Every two seconds (croner's optional seconds field).
+    // Every two seconds (six fields, seconds first: cron_seconds = true).
     let rig = Rig::with(SandboxOptions::default(), |c| {
-        c.replace("cron = \"0 6 1 * *\"", "cron = \"*/2 * * * * *\"")
+        c.replace(
+            "cron = \"0 6 1 * *\"",
+            "cron = \"*/2 * * * * *\"\ncron_seconds = true",
+        )
     })
     .await;
     let mut child = rig.daemon("overhead_allocation").spawn().unwrap();

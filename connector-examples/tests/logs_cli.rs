@@ -40,7 +40,13 @@ async fn the_daemon_logs_json_lines_with_one_summary_per_run_failed_runs_at_erro
             looker,
             ..Default::default()
         },
-        |c| c.replacen("cron = \"0 6 1 * *\"", "cron = \"*/1 * * * * *\"", 1),
+        |c| {
+            c.replacen(
+                "cron = \"0 6 1 * *\"",
+                "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+                1,
+            )
+        },
     )
     .await;
     // One throttled Acumatica read: retried.
@@ -129,7 +135,13 @@ async fn text_logs_keep_each_record_on_one_line() {
             looker,
             ..Default::default()
         },
-        |c| c.replacen("cron = \"0 6 1 * *\"", "cron = \"*/1 * * * * *\"", 1),
+        |c| {
+            c.replacen(
+                "cron = \"0 6 1 * *\"",
+                "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+                1,
+            )
+        },
     )
     .await;
     let child = process(&rig, &["run", "--flow", "overhead_allocation"]);

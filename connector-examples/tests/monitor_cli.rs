@@ -49,8 +49,16 @@ fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_serves_health_readiness_and_prometheus_metrics() {
     let rig = Rig::edited(|c| {
-        c.replacen("cron = \"0 6 1 * *\"", "cron = \"*/1 * * * * *\"", 1)
-            .replacen("cron = \"*/15 * * * *\"", "cron = \"*/1 * * * * *\"", 1)
+        c.replacen(
+            "cron = \"0 6 1 * *\"",
+            "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+            1,
+        )
+        .replacen(
+            "cron = \"*/15 * * * *\"",
+            "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+            1,
+        )
     })
     .await;
     let port = free_port();
@@ -167,7 +175,12 @@ async fn readyz_is_503_while_the_last_sign_in_fails() {
             acumatica: options.acumatica.max_sessions(1),
             ..options
         },
-        |c| c.replace("cron = \"0 7 * * *\"", "cron = \"*/1 * * * * *\""),
+        |c| {
+            c.replace(
+                "cron = \"0 7 * * *\"",
+                "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+            )
+        },
     )
     .await;
     let other = rig.acumatica();

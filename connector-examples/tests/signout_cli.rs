@@ -195,7 +195,10 @@ async fn a_failed_sign_out_is_a_warning_and_keeps_the_exit_code_and_output() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_signs_out_after_each_run_and_when_it_is_stopped_with_sigterm() {
     let rig = Rig::with(SandboxOptions::default(), |c| {
-        c.replace("cron = \"0 7 * * *\"", "cron = \"*/1 * * * * *\"")
+        c.replace(
+            "cron = \"0 7 * * *\"",
+            "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+        )
     })
     .await;
     let mut child = rig.daemon("approved_vendors").spawn().unwrap();

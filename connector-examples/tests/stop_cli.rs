@@ -223,8 +223,14 @@ async fn a_second_signal_exits_at_once() {
 /// signed out, and it exits 0 well within the stop timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_stops_mid_run_on_sigterm_and_records_the_run() {
-    let rig =
-        Rig::edited(|c| c.replacen("cron = \"0 6 1 * *\"", "cron = \"*/1 * * * * *\"", 1)).await;
+    let rig = Rig::edited(|c| {
+        c.replacen(
+            "cron = \"0 6 1 * *\"",
+            "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+            1,
+        )
+    })
+    .await;
     rig.sandbox.acumatica().faults().add(
         FaultRule::new(FaultKind::Latency(Duration::from_millis(1500)))
             .method("PUT")

@@ -14,7 +14,7 @@ mod error;
 mod runner;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cron::{FlowSchedule, MissedRunPolicy};
+pub use cron::{FlowSchedule, MissedRunPolicy, parse_cron};
 pub use error::ScheduleError;
 pub use runner::{
     FlowRun, JobError, RunOutcome, Runner, RunnerBuilder, RunnerEvent, RunnerReport,

@@ -62,10 +62,10 @@ mod postgres;
 mod run;
 mod sqlite;
 
-pub use audit::{AuditEvent, AuditRecord, AuditStage, redact};
+pub use audit::{AuditEvent, AuditRecord, AuditStage, redact, signed};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use error::StoreError;
-pub use holder::{LeaseHolder, Liveness, ProcessIdentity, instance_id};
+pub use holder::{LeaseHolder, Liveness, ProcessIdentity, instance_id, operator};
 pub use key_map::{KeyMapping, KeyState, NewKeyMapping};
 pub use lease::{Lease, Watermark};
 pub(crate) use ledger::Standing;

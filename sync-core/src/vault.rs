@@ -179,6 +179,7 @@ impl<S: CredentialStore> Vault<S> {
         secret: &SecretString,
     ) -> Result<CredentialInfo, VaultError> {
         validate_connection(connection)?;
+        self.refuse_mixed_keys(connection, kind).await?;
         let envelope = envelope::seal(&self.current, connection, kind.as_str(), secret)?;
         let record = SealedCredential {
             connection: connection.to_owned(),
@@ -257,35 +258,96 @@ impl<S: CredentialStore> Vault<S> {
     /// The old current key stays in the ring (as a previous key) so this vault can still open
     /// anything a concurrent writer sealed with it. Returns how many records were re-sealed.
     ///
-    /// Each record is replaced on its own; if the rotation stops half-way, records under the
-    /// old key still open as long as the old key is loaded, and running it again finishes it.
+    /// All or nothing: every record is opened and sealed again in memory first (a record no
+    /// loaded key opens, or one that was tampered with, stops the rotation before anything is
+    /// written), then all are stored at once ([`CredentialStore::put_all`]). On an error the
+    /// store is unchanged and the vault keeps its old current key.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::{ExposeSecret, SecretString};
+    /// use sync_core::vault::{CredentialKind, MasterKey, MemoryCredentialStore, Vault};
+    /// let (old, _) = MasterKey::generate().unwrap();
+    /// let (new, _) = MasterKey::generate().unwrap();
+    /// let new_id = new.id();
+    /// let mut vault = Vault::new(old, MemoryCredentialStore::new());
+    /// let kind = CredentialKind::new("password").unwrap();
+    /// vault.seal("acumatica", &kind, &SecretString::from("s3cret")).await.unwrap();
+    /// assert_eq!(vault.rotate(new).await.unwrap(), 1);
+    /// assert_eq!(vault.list().await.unwrap()[0].key_id, new_id);
+    /// # });
+    /// ```
     #[tracing::instrument(level = "info", skip_all, fields(new_key = %new_key.id()), err)]
     pub async fn rotate(&mut self, new_key: MasterKey) -> Result<usize, VaultError> {
         let new_id = new_key.id();
-        if new_id != self.current.id() {
-            let old = std::mem::replace(&mut self.current, new_key);
-            self.previous.retain(|k| k.id() != new_id);
-            self.previous.push(old);
-        }
-        let mut resealed = 0;
+        let mut resealed = Vec::new();
         for record in self.store.list().await? {
             let kind = record.kind.as_str();
             if envelope::key_id(&record.envelope, &record.connection, kind)? == new_id {
                 continue;
             }
             let secret = self.open_record(&record)?;
-            let envelope = envelope::seal(&self.current, &record.connection, kind, &secret)?;
-            self.store
-                .put(SealedCredential {
-                    envelope,
-                    sealed_at: Utc::now(),
-                    ..record
-                })
-                .await?;
-            resealed += 1;
+            let envelope = envelope::seal(&new_key, &record.connection, kind, &secret)?;
+            resealed.push(SealedCredential {
+                envelope,
+                sealed_at: Utc::now(),
+                ..record
+            });
         }
-        tracing::info!(resealed, "vault key rotated");
-        Ok(resealed)
+        let count = resealed.len();
+        self.store.put_all(resealed).await?;
+        if new_id != self.current.id() {
+            let old = std::mem::replace(&mut self.current, new_key);
+            self.previous.retain(|k| k.id() != new_id);
+            self.previous.push(old);
+        }
+        tracing::info!(resealed = count, "vault key rotated");
+        Ok(count)
+    }
+
+    /// Every record opened, to prove the loaded keys open the whole vault and nothing was
+    /// altered: [`VaultError::WrongKey`] or [`VaultError::Tampered`] otherwise. Returns the
+    /// number of records. The secrets are dropped at once.
+    pub async fn verify(&self) -> Result<usize, VaultError> {
+        let records = self.store.list().await?;
+        for r in &records {
+            drop(self.open_record(r)?);
+        }
+        Ok(records.len())
+    }
+
+    /// [`VaultError::MixedKeys`] when other records than `connection`/`kind` were sealed with
+    /// a key that is not loaded.
+    async fn refuse_mixed_keys(
+        &self,
+        connection: &str,
+        kind: &CredentialKind,
+    ) -> Result<(), VaultError> {
+        let mut foreign: Vec<String> = Vec::new();
+        let mut count = 0;
+        for r in self.store.list().await? {
+            if r.connection == connection && r.kind == *kind {
+                continue;
+            }
+            let id = envelope::key_id(&r.envelope, &r.connection, r.kind.as_str())?;
+            if self.key(id).is_none() {
+                count += 1;
+                let id = id.to_string();
+                if !foreign.contains(&id) {
+                    foreign.push(id);
+                }
+            }
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        Err(VaultError::MixedKeys {
+            connection: connection.to_owned(),
+            kind: kind.to_string(),
+            current: self.current.id(),
+            existing: foreign.join(", "),
+            count,
+        })
     }
 
     fn key(&self, id: KeyId) -> Option<&MasterKey> {

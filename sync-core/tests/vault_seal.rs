@@ -278,18 +278,25 @@ async fn an_interrupted_rotation_still_opens_with_both_keys() {
         .seal("a", &k, &SecretString::from("secret-a"))
         .await
         .unwrap();
-    // Simulate a half-done rotation: a second record sealed under the new key only.
+    // A store holding records under two keys (a rotation is all-or-nothing and sealing under
+    // another key is refused, so only a hand-made store is like this): a record under the old
+    // key and one sealed elsewhere under the new key.
     let (new, new_text) = MasterKey::generate().unwrap();
+    let elsewhere = Vault::new(new, MemoryCredentialStore::new());
+    elsewhere
+        .seal("b", &k, &SecretString::from("secret-b"))
+        .await
+        .unwrap();
     let store = MemoryCredentialStore::new();
     store
         .put(vault.store().get("a", &k).await.unwrap().unwrap())
         .await
         .unwrap();
-    let newer = Vault::new(new, store);
-    newer
-        .seal("b", &k, &SecretString::from("secret-b"))
+    store
+        .put(elsewhere.store().get("b", &k).await.unwrap().unwrap())
         .await
         .unwrap();
+    let newer = Vault::new(load(&new_text), store);
     // New key current, old key kept: both open.
     let ring = Vault::new(load(&new_text), MemoryCredentialStore::new())
         .with_previous_keys([load(&old_text)]);
@@ -362,4 +369,62 @@ async fn open_of_a_missing_credential_says_so() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("connection name"), "{err}");
+}
+
+#[tokio::test]
+async fn sealing_under_another_key_is_refused_and_a_failed_rotation_changes_nothing() {
+    let k = kind("password");
+    let (a, a_text) = MasterKey::generate().unwrap();
+    let a_id = a.id();
+    let load = |t: &SecretString| MasterKey::from_base64(t, "test").unwrap();
+    let vault = Vault::new(a, MemoryCredentialStore::new());
+    vault
+        .seal("acumatica", &k, &SecretString::from("one"))
+        .await
+        .unwrap();
+    // The same store, another key: refused, naming both keys; nothing stored.
+    let record = vault.store().get("acumatica", &k).await.unwrap().unwrap();
+    let store = MemoryCredentialStore::new();
+    store.put(record.clone()).await.unwrap();
+    let (b, _) = MasterKey::generate().unwrap();
+    let b_id = b.id();
+    let other = Vault::new(b, store);
+    let e = other
+        .seal("looker", &k, &SecretString::from("two"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::MixedKeys { count: 1, .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&a_id.to_string()) && text.contains(&b_id.to_string()),
+        "{text}"
+    );
+    assert_eq!(other.store().list().await.unwrap().len(), 1);
+    // Replacing the one record it would split is allowed (the vault stays on one key).
+    other
+        .seal("acumatica", &k, &SecretString::from("three"))
+        .await
+        .unwrap();
+
+    // A rotation that meets a record no loaded key opens writes nothing.
+    let store = MemoryCredentialStore::new();
+    store.put(record).await.unwrap();
+    let foreign = other.store().get("acumatica", &k).await.unwrap().unwrap();
+    store
+        .put(SealedCredential {
+            connection: "looker".into(),
+            ..foreign
+        })
+        .await
+        .unwrap();
+    let before = store.list().await.unwrap();
+    let mut ring = Vault::new(load(&a_text), store);
+    let (c, _) = MasterKey::generate().unwrap();
+    assert!(ring.rotate(c).await.is_err());
+    assert_eq!(
+        ring.store().list().await.unwrap(),
+        before,
+        "nothing re-sealed"
+    );
+    assert_eq!(ring.current_key_id(), a_id, "the old key stays current");
 }

@@ -1,9 +1,15 @@
 //! `ml-connector audit`: the trail of a run or of one document.
+//!
+//! As a table (default), one JSON document (`--json` or `--format json`), or CSV
+//! (`--format csv`): one row per event, and for an event that posted a journal one row per
+//! journal line posted (account, subaccount, branch, debit, credit as exact decimals), each
+//! with who ran it (`by`, `user@host`). Summaries were redacted when they were stored, so no
+//! secret reaches any format.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sync_core::store::{AuditRecord, RunId};
 
-use crate::cli::{AuditArgs, GlobalArgs};
+use crate::cli::{AuditArgs, AuditFormat, GlobalArgs};
 use crate::commands::Context;
 use crate::commands::flows::open_store_with;
 use crate::exit::{CliError, Exit};
@@ -58,15 +64,25 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
             ));
         }
     };
-    if ctx.json {
+    let format = if ctx.json {
+        AuditFormat::Json
+    } else {
+        args.format.unwrap_or(AuditFormat::Table)
+    };
+    if format == AuditFormat::Json {
         print_json(&json!({
             "what": what,
             "events": records.iter().map(|r| json!({
                 "seq": r.seq, "at": r.at.to_rfc3339(), "flow": r.flow, "run_id": r.run_id.to_string(),
                 "natural_key": r.natural_key, "stage": r.stage.as_str(), "outcome": r.outcome,
-                "summary": r.summary,
+                "by": r.summary.get("by"), "summary": r.summary,
             })).collect::<Vec<_>>(),
         }));
+        return Ok(Exit::Ok);
+    }
+    if format == AuditFormat::Csv {
+        let text = csv_of(&records).map_err(|e| CliError::failed(format!("audit as CSV: {e}")))?;
+        print!("{text}");
         return Ok(Exit::Ok);
     }
     println!("Audit trail of {what}: {} event(s)", records.len());
@@ -87,4 +103,86 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
     }
     print!("{}", t.render());
     Ok(Exit::Ok)
+}
+
+/// The columns of `audit --format csv`.
+const CSV_HEADER: [&str; 17] = [
+    "seq",
+    "at",
+    "flow",
+    "run_id",
+    "stage",
+    "natural_key",
+    "outcome",
+    "by",
+    "batch",
+    "line_row",
+    "account",
+    "subaccount",
+    "branch",
+    "debit",
+    "credit",
+    "line_description",
+    "summary",
+];
+
+/// The trail as CSV: one row per event, or per journal line for an event that lists the
+/// journal's lines (`summary.journal_lines`).
+fn csv_of(records: &[AuditRecord]) -> Result<String, csv::Error> {
+    fn text(v: Option<&Value>) -> String {
+        match v {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        }
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)?;
+    for r in records {
+        let s = &r.summary;
+        let event = [
+            r.seq.to_string(),
+            r.at.to_rfc3339(),
+            r.flow.clone(),
+            r.run_id.to_string(),
+            r.stage.as_str().to_owned(),
+            r.natural_key.clone().unwrap_or_default(),
+            r.outcome.clone(),
+            text(s.get("by")),
+            text(s.get("batch")),
+        ];
+        let summary = if s.is_null() {
+            String::new()
+        } else {
+            s.to_string()
+        };
+        let lines = s
+            .get("journal_lines")
+            .or_else(|| s.get("document").and_then(|d| d.get("journal_lines")))
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty());
+        match lines {
+            Some(lines) => {
+                for l in lines {
+                    let mut row = event.to_vec();
+                    for field in ["row", "account", "subaccount", "branch", "debit", "credit"] {
+                        row.push(text(l.get(field)));
+                    }
+                    row.push(text(l.get("description")));
+                    row.push(summary.clone());
+                    w.write_record(&row)?;
+                }
+            }
+            None => {
+                let mut row = event.to_vec();
+                row.extend(std::iter::repeat_n(String::new(), 7));
+                row.push(summary);
+                w.write_record(&row)?;
+            }
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

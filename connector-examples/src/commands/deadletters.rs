@@ -1,8 +1,9 @@
 //! `ml-connector deadletters`: list the failed documents of the flows, or discard one.
 //!
-//! `list` reads the state store only. `discard ID --flow NAME --reason TEXT` resolves one
+//! `list` reads the state store only. `discard ID --reason TEXT [--flow NAME]` resolves one
 //! dead letter of a post flow as discarded, under the flow's lease, and records the reason and
-//! who discarded it (`$USER@host`) in the audit trail; it is never replayed.
+//! who discarded it (`user@host`, [`sync_core::store::operator`]) in the audit trail; it is
+//! never replayed. Without `--flow` the post flow holding dead letter ID is found.
 
 use serde_json::json;
 use sync_core::post::operator;
@@ -20,9 +21,18 @@ pub async fn run(global: &GlobalArgs, args: &DeadlettersArgs) -> Result<Exit, Cl
     match &args.command {
         DeadlettersCommand::List { flow, all } => list(&ctx, flow.as_deref(), *all).await,
         DeadlettersCommand::Discard { id, flow, reason } => {
+            if reason.trim().is_empty() {
+                return Err(CliError::usage(
+                    "--reason is empty; say why the dead letter is discarded (it is kept in the audit trail)",
+                ));
+            }
+            let flow = match flow {
+                Some(f) => f.clone(),
+                None => owner_of(&ctx, *id).await?,
+            };
             let sessions = Sessions::new();
             sessions
-                .signing_out(discard(&ctx, *id, flow, reason, &sessions))
+                .signing_out(discard(&ctx, *id, &flow, reason, &sessions))
                 .await
         }
     }
@@ -113,9 +123,39 @@ async fn list(ctx: &Context, flow: Option<&str>, all: bool) -> Result<Exit, CliE
     print!("{}", t.render());
     println!(
         "\nRetry with `ml-connector replay --flow NAME [--id ID] [--remap]`; drop one with \
-         `ml-connector deadletters discard ID --flow NAME --reason TEXT`."
+         `ml-connector deadletters discard ID --reason TEXT`."
     );
     Ok(Exit::Ok)
+}
+
+/// The post flow that has unresolved dead letter `id` (for `discard` without `--flow`).
+async fn owner_of(ctx: &Context, id: i64) -> Result<String, CliError> {
+    let Some(store) = open_store(&ctx.config.store, false).await? else {
+        return Err(CliError::usage(format!(
+            "there is no dead letter #{id}: the state store {} does not exist yet",
+            ctx.config.store
+        )));
+    };
+    let mut open = Vec::new();
+    for f in ctx.config.flows.iter().filter(|f| f.post().is_some()) {
+        let letters = store
+            .dead_letters(&f.name, false)
+            .await
+            .map_err(|e| CliError::failed(format!("state store: {e}")))?;
+        if letters.iter().any(|l| l.id == id) {
+            return Ok(f.name.clone());
+        }
+        open.extend(letters.iter().map(|l| format!("#{} ({})", l.id, f.name)));
+    }
+    Err(CliError::usage(format!(
+        "no post flow has an unresolved dead letter #{id}; {}",
+        if open.is_empty() {
+            "there are none".to_owned()
+        } else {
+            format!("open: {}", open.join(", "))
+        }
+    ))
+    .with_hint("`ml-connector deadletters list` shows them"))
 }
 
 async fn discard(
@@ -125,11 +165,6 @@ async fn discard(
     reason: &str,
     sessions: &Sessions,
 ) -> Result<Exit, CliError> {
-    if reason.trim().is_empty() {
-        return Err(CliError::usage(
-            "--reason is empty; say why the dead letter is discarded (it is kept in the audit trail)",
-        ));
-    }
     let flow_cfg = ctx.config.flow(flow)?;
     if flow_cfg.post().is_none() {
         return Err(CliError::usage(format!(

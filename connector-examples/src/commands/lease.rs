@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sync_core::store::{Lease, Liveness};
+use sync_core::store::{Lease, Liveness, operator};
 
 use crate::cli::{GlobalArgs, LeaseArgs, LeaseCommand};
 use crate::commands::Context;
@@ -54,21 +54,6 @@ pub fn describe(lease: &Lease, now: DateTime<Utc>) -> (&'static str, String) {
             ),
         ),
     }
-}
-
-/// Who releases: `user@host`.
-fn operator() -> String {
-    let user = ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
-        .unwrap_or_else(|| "unknown-user".to_owned());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{user}@{host}")
 }
 
 /// Runs `lease`.

@@ -178,14 +178,15 @@ pub fn to_json(plan: &PostPlan) -> serde_json::Value {
         "flow": plan.flow,
         "rows_read": plan.rows_read,
         "would_post": plan.would_post(),
-        "journals": plan.journals.iter().map(|j| json!({
+        "kind": "post",
+        "journals": plan.journals.iter().map(|j| crate::commands::run::with_state(&j.state, json!({
             "natural_key": j.key.to_string(),
-            "state": j.state.to_string(),
+            "summary": j.state.to_string(),
             "document": j.document,
             "total_debit": j.document.total_debit(),
             "total_credit": j.document.total_credit(),
             "balanced": j.document.is_balanced(),
-        })).collect::<Vec<_>>(),
+        }))).collect::<Vec<_>>(),
         "problems": plan.report.issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "foreign_journals": plan.foreign,
     })
@@ -345,6 +346,12 @@ pub fn reference_to_json(plan: &ReferencePlan) -> serde_json::Value {
             let mut v = json!({
                 "key": r.key,
                 "row": r.row,
+                // The run's vocabulary: `created` / `updated` / `unchanged` once it ran.
+                "state": match r.action() {
+                    "create" => "would_create",
+                    "update" => "would_update",
+                    other => other,
+                },
                 "action": r.action(),
                 "fields": r.fields(),
             });

@@ -99,6 +99,9 @@ pub fn render_summary(summary: &RunSummary) -> String {
             out.push_str(&format!("  - {i}\n"));
         }
     }
+    for w in &summary.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out.push_str(&format!("{summary}\n"));
     if let Some(t) = summary.settles_after() {
         out.push_str(&format!(
@@ -115,6 +118,7 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
     let c = &summary.counts;
     json!({
         "flow": summary.flow,
+        "kind": "post",
         "run_id": summary.run_id.to_string(),
         "status": summary.status.to_string(),
         "counts": {
@@ -131,13 +135,45 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
         },
         "settles_after": summary.settles_after().map(|t| t.to_rfc3339()),
         "posted_batches": summary.posted_batches(),
-        "documents": summary.documents.iter().map(|d| json!({
+        "documents": summary.documents.iter().map(|d| with_state(&d.state, json!({
             "partition": d.partition,
             "natural_key": d.natural_key,
-            "state": format!("{:?}", d.state),
-        })).collect::<Vec<_>>(),
-        "problems": summary.validation.as_ref().map(|r| r.issues.iter().map(ToString::to_string).collect::<Vec<_>>()),
+        }))).collect::<Vec<_>>(),
+        "problems": summary.validation.as_ref().map(|r| r.issues.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+        "warnings": summary.warnings,
     })
+}
+
+/// `fields` with a document's state merged in: its snake_case `state` tag and the state's
+/// own fields (`{"state": "posted", "batch": "000061", ...}`), the one shape `run`, `replay`
+/// and `plan` print a journal's state in.
+pub fn with_state(state: &impl serde::Serialize, fields: serde_json::Value) -> serde_json::Value {
+    let mut out = match serde_json::to_value(state) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    if let serde_json::Value::Object(f) = fields {
+        for (k, v) in f {
+            out.entry(k).or_insert(v);
+        }
+    }
+    out.into()
+}
+
+/// A due time's outcome as the daemon's JSON lines print it: a snake_case `outcome` tag, with
+/// `error` when the run failed or the state store did.
+pub fn due_outcome_json(outcome: &sync_core::schedule::RunOutcome) -> serde_json::Value {
+    use sync_core::schedule::RunOutcome as O;
+    match outcome {
+        O::Completed => json!({"outcome": "completed"}),
+        O::Failed(e) => json!({"outcome": "failed", "error": e}),
+        O::LeaseLost => json!({"outcome": "lease_lost"}),
+        O::HeldElsewhere => json!({"outcome": "held_elsewhere"}),
+        O::AlreadyRan => json!({"outcome": "already_ran"}),
+        O::MissedSkipped => json!({"outcome": "missed_skipped"}),
+        O::NotStarted => json!({"outcome": "not_started"}),
+        O::StoreError(e) => json!({"outcome": "store_error", "error": e}),
+    }
 }
 
 /// A flow built for `run`, with the clients it signs in with (its own: each flow has its
@@ -251,6 +287,7 @@ pub fn render_feed_summary(summary: &FeedSummary) -> String {
 pub fn feed_json(summary: &FeedSummary) -> serde_json::Value {
     json!({
         "flow": summary.flow,
+        "kind": "feed",
         "run_id": summary.run_id.to_string(),
         "status": summary.status.to_string(),
         "entities": summary.entities.iter().map(|w| json!({
@@ -347,7 +384,7 @@ pub fn reference_json(summary: &ReferenceSummary) -> serde_json::Value {
             "lookup_requests": c.lookup_requests,
         },
         "records": summary.records.iter().map(|r| {
-            let mut v = json!({"key": r.key, "row": r.row, "outcome": r.outcome.as_str()});
+            let mut v = json!({"key": r.key, "row": r.row, "state": r.outcome.as_str(), "outcome": r.outcome.as_str()});
             if let Some(saved) = &r.saved_key {
                 v["saved_key"] = json!(saved);
             }
@@ -605,17 +642,21 @@ async fn run_in(
                 );
                 exit = exit.worst(Exit::Interrupted);
                 if ctx.json {
-                    runs.push(json!({"flow": f.name, "status": "not_started"}));
+                    runs.push(json!({"flow": f.name, "kind": f.kind().to_string(), "status": "not_started", "problems": [text.trim_end()]}));
                 } else {
                     eprint!("{text}");
                 }
                 continue;
             }
             let progress = Arc::new(FlowProgress::new(&f.name, ctx.bars));
-            let (code, text, value) = built[&f.name]
+            let started = chrono::Utc::now();
+            let (code, text, mut value) = built[&f.name]
                 .run_once(&f.name, progress, Some(stop.requested()))
                 .await;
             exit = exit.worst(code);
+            if ctx.json {
+                complete_run_json(&mut value, f, code, store, started).await;
+            }
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
                     print!("{text}");
@@ -631,6 +672,38 @@ async fn run_in(
         return Ok(exit);
     }
     daemon(ctx, args, flows, store.clone(), built, stop).await
+}
+
+/// Completes a flow's `run --once --json` record to the documented schema: its `kind`, a
+/// `problems` array (the error's message and hint when the flow failed before its run could
+/// report), and the `run_id` of the run it recorded when the summary has none.
+async fn complete_run_json(
+    value: &mut serde_json::Value,
+    flow: &FlowConfig,
+    code: Exit,
+    store: &Arc<dyn StateStore>,
+    started: chrono::DateTime<chrono::Utc>,
+) {
+    value["kind"] = json!(flow.kind().to_string());
+    if !value["problems"].is_array() {
+        let problems: Vec<&serde_json::Value> = ["error", "hint"]
+            .iter()
+            .filter_map(|k| value.get(*k).filter(|v| v.is_string()))
+            .collect();
+        value["problems"] = json!(problems);
+    }
+    if code != Exit::Ok && value.get("run_id").is_none_or(serde_json::Value::is_null) {
+        let run = store
+            .recent_runs(&flow.name, 1)
+            .await
+            .ok()
+            .and_then(|runs| runs.into_iter().next())
+            .filter(|r| r.started_at >= started);
+        value["run_id"] = json!(run.map(|r| r.id.to_string()));
+        if value.get("status").is_none() {
+            value["status"] = json!("failed");
+        }
+    }
 }
 
 /// The daemon's record of a finished run: one structured log record (`run finished`) with
@@ -734,11 +807,20 @@ async fn daemon(
     let json = ctx.json;
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            tracing::info!(flow = %ev.flow, occurrence = %ev.occurrence, outcome = ?ev.outcome, "due time handled");
+            // The runner schedules the flows under their schedule lease names.
+            let flow = ev
+                .flow
+                .strip_prefix(SCHEDULE_LEASE_PREFIX)
+                .unwrap_or(&ev.flow);
+            let outcome = due_outcome_json(&ev.outcome);
+            tracing::info!(flow = %flow, occurrence = %ev.occurrence, outcome = outcome["outcome"].as_str().unwrap_or_default(), "due time handled");
             if json {
                 println!(
                     "{}",
-                    json!({"event": "due_time", "flow": ev.flow, "occurrence": ev.occurrence.to_rfc3339(), "outcome": format!("{:?}", ev.outcome)})
+                    with_state(
+                        &outcome,
+                        json!({"event": "due_time", "flow": flow, "occurrence": ev.occurrence.to_rfc3339()})
+                    )
                 );
             }
         }
@@ -822,6 +904,7 @@ mod tests {
                 },
             }],
             validation: None,
+            warnings: Vec::new(),
         };
         assert_eq!(summary_exit(&summary), Exit::Unreachable);
         assert_eq!(Exit::Unreachable.code(), 5);

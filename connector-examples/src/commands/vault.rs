@@ -1,4 +1,4 @@
-//! `ml-connector vault`: store and list encrypted credentials.
+//! `ml-connector vault`: store, list and re-key encrypted credentials.
 
 use std::io::{IsTerminal, Read};
 
@@ -9,7 +9,7 @@ use crate::cli::{GlobalArgs, VaultArgs, VaultCommand};
 use crate::commands::Context;
 use crate::exit::{CliError, Exit};
 use crate::output::{Table, print_json};
-use crate::vault::{VAULT_KEY_ENV, open, split_name};
+use crate::vault::{VAULT_KEY_ENV, open, split_name, vault_error};
 
 /// Runs `vault`.
 pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError> {
@@ -66,7 +66,7 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
             vault
                 .seal(connection, &kind, &SecretString::from(secret))
                 .await
-                .map_err(|e| CliError::failed(format!("vault {}: {e}", path.display())))?;
+                .map_err(|e| vault_error(&format!("vault {}", path.display()), &e))?;
             if ctx.json {
                 print_json(
                     &serde_json::json!({ "stored": name, "vault": path.display().to_string() }),
@@ -76,14 +76,12 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
             }
         }
         VaultCommand::List => {
-            let list = if path.exists() {
-                vault
-                    .list()
-                    .await
-                    .map_err(|e| CliError::failed(format!("vault {}: {e}", path.display())))?
-            } else {
-                Vec::new()
+            let failed = |e: sync_core::vault::VaultError| {
+                vault_error(&format!("vault {}", path.display()), &e)
             };
+            // Listing opens nothing by itself: prove the key and the records first.
+            vault.verify().await.map_err(failed)?;
+            let list = vault.list().await.map_err(failed)?;
             if ctx.json {
                 let items: Vec<_> = list
                     .iter()
@@ -111,6 +109,50 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                 }
                 println!("Secrets in {} (values are never shown):", path.display());
                 print!("{}", t.render());
+            }
+        }
+        VaultCommand::Rotate {
+            new_key_env,
+            new_key_file,
+        } => {
+            let new_key = match (new_key_env, new_key_file) {
+                (Some(var), _) => MasterKey::from_env(var),
+                (None, Some(file)) => MasterKey::from_file(file),
+                (None, None) => {
+                    return Err(CliError::usage(
+                        "give the new key: --new-key-env VAR or --new-key-file PATH",
+                    ));
+                }
+            }
+            .map_err(|e| vault_error("the new vault key", &e))?;
+            let new_id = new_key.id();
+            if !path.exists() {
+                return Err(CliError::usage(format!(
+                    "no vault to rotate: {} does not exist",
+                    path.display()
+                )));
+            }
+            let mut vault = vault;
+            let resealed = vault.rotate(new_key).await.map_err(|e| {
+                vault_error(
+                    &format!("vault {}: rotation (nothing was changed)", path.display()),
+                    &e,
+                )
+            })?;
+            if ctx.json {
+                print_json(&serde_json::json!({
+                    "ok": true,
+                    "vault": path.display().to_string(),
+                    "resealed": resealed,
+                    "key_id": new_id.to_string(),
+                }));
+            } else {
+                println!(
+                    "Re-sealed {resealed} secret(s) of {} under key {new_id}. Use the new key from \
+                     now on ({VAULT_KEY_ENV} or ML_CONNECTOR_VAULT_KEY_FILE); the old one no longer \
+                     opens the vault.",
+                    path.display()
+                );
             }
         }
         VaultCommand::NewKey => {}

@@ -254,6 +254,32 @@ fn flow_problems_name_the_flow_and_line() {
             && e.message.contains("cron"),
         "{e}"
     );
+    // Six fields are seconds-first only when asked for; a date that never comes is refused;
+    // both name the line.
+    let six = POST_FLOW.replace("0 6 1 * *", "0 0 6 1 * *");
+    let e = parse(&six).unwrap_err();
+    assert!(
+        e.exit == Exit::Usage
+            && e.message.contains(":16:")
+            && e.message.contains("six fields")
+            && e.message.contains("cron_seconds = true"),
+        "{e}"
+    );
+    let asked = six.replace("cron = ", "cron_seconds = true\ncron = ");
+    assert!(parse(&asked).unwrap().flow("alloc").unwrap().cron_seconds);
+    let five_asked = POST_FLOW.replace("cron = ", "cron_seconds = true\ncron = ");
+    assert!(
+        parse(&five_asked)
+            .unwrap_err()
+            .message
+            .contains("needs six fields")
+    );
+    let never = POST_FLOW.replace("0 6 1 * *", "0 6 31 2 *");
+    let e = parse(&never).unwrap_err();
+    assert!(
+        e.message.contains(":16:") && e.message.contains("never fires"),
+        "{e}"
+    );
     let bad_tz = POST_FLOW.replace("Europe/Berlin", "Mars/Olympus");
     let e = parse(&bad_tz).unwrap_err();
     assert!(

@@ -600,7 +600,7 @@ impl FeedFlow {
                     natural_key: None,
                     stage,
                     outcome,
-                    summary,
+                    summary: crate::store::signed(summary, &crate::store::operator()),
                 },
             )
             .await?;

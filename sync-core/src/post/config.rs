@@ -59,6 +59,11 @@ pub struct PostOptions {
     /// at least the Acumatica client's request timeout
     /// ([`check_settle_horizon`](Self::check_settle_horizon)).
     pub settle_horizon_secs: u64,
+    /// The fewest rows the Looker query must return (default: none). Fewer is an error that
+    /// stops the run before anything is posted (an empty or short allocation usually means a
+    /// broken model or filter, not a quiet month); without it an empty result is only a
+    /// warning, logged and in the run's summary.
+    pub min_rows: Option<u64>,
 }
 
 /// The most creates [`PostOptions::concurrency`] lets run at once.
@@ -88,6 +93,7 @@ impl Default for PostOptions {
             concurrency: 1,
             foreign_journals: ForeignJournalPolicy::default(),
             settle_horizon_secs: DEFAULT_SETTLE_HORIZON.as_secs(),
+            min_rows: None,
         }
     }
 }

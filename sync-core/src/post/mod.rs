@@ -62,6 +62,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use crate::looker_query::LookerQuerySource;
+pub use crate::store::operator;
 pub use config::{
     DEFAULT_SETTLE_HORIZON, LICENCE_QUEUE_WAIT, LookerQueryConfig, LookerReadMode,
     LookerTaskConfig, MAX_CONCURRENCY, PostFlowConfig, PostOptions,
@@ -70,7 +71,7 @@ pub use foreign::{ForeignJournal, ForeignJournalPolicy, foreign_journals, foreig
 pub(crate) use lease::Stopper;
 pub use lease::default_owner;
 pub use plan::{PlannedJournal, PlannedState, PostPlan};
-pub use replay::{ReplayOptions, operator};
+pub use replay::ReplayOptions;
 pub use sources::AcumaticaJournals;
 pub use summary::{DocumentReport, DocumentState, PostCounts, RunSummary};
 
@@ -529,6 +530,7 @@ impl PostFlow {
             keeper,
             documents,
             validation,
+            warnings,
             ..
         } = poster;
         let finished = crate::runtime::finish_run(
@@ -555,6 +557,7 @@ impl PostFlow {
             counts,
             documents,
             validation,
+            warnings,
         })
     }
 
@@ -579,6 +582,7 @@ impl PostFlow {
                 json!({"source": self.source.describe(), "rows": rows.len()}),
             )
             .await?;
+        self.check_row_count(poster, rows.len()).await?;
         let mapped = self.mapping.map_rows(&rows)?;
         poster.run_rows = Arc::new(rows);
         poster.counts.documents_mapped = mapped.documents.len() as u64;
@@ -609,6 +613,36 @@ impl PostFlow {
             }
         }
         poster.post_documents(postable).await
+    }
+
+    /// An empty query result is a warning (logged, in the summary); fewer rows than
+    /// [`PostOptions::min_rows`] is an error before anything is mapped or posted.
+    async fn check_row_count(&self, poster: &mut Poster, rows: usize) -> Result<()> {
+        let query = self.source.describe();
+        if let Some(min) = self.options.min_rows
+            && (rows as u64) < min
+        {
+            let detail = format!(
+                "the query returned {rows} row(s), fewer than min_rows = {min}; nothing was posted. An empty or short result usually means a broken model, explore or filter rather than a quiet period: check the query in Looker, or lower min_rows in [flows.post]"
+            );
+            poster
+                .audit(
+                    None,
+                    AuditStage::Failed,
+                    format!("{rows} row(s), fewer than min_rows = {min}"),
+                    json!({"source": query, "rows": rows, "min_rows": min}),
+                )
+                .await?;
+            return Err(Error::data(format!("query {query}"), detail));
+        }
+        if rows == 0 {
+            let warning = format!(
+                "the query {query} returned no rows: nothing to post. If this period should have an allocation, check the model and filters; set min_rows in [flows.post] to make this an error"
+            );
+            tracing::warn!(flow = %self.name(), query = %query, "the query returned no rows");
+            poster.warnings.push(warning);
+        }
+        Ok(())
     }
 
     /// Reports every validation problem (audit events, dead letters for invalid journals).

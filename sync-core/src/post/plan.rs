@@ -20,7 +20,18 @@ use crate::traits::DocumentSink;
 use crate::validate::{DocumentStatus, ValidationReport, validate};
 
 /// What a journal would do if the flow ran now: the state its run would report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized (the CLI's `--json`) as a snake_case `state` tag with the variant's fields beside
+/// it, in the vocabulary of a run's [`DocumentState`](super::DocumentState):
+///
+/// ```
+/// use sync_core::post::PlannedState;
+/// let v = serde_json::to_value(PlannedState::AlreadyPosted { batch: Some("000061".into()) }).unwrap();
+/// assert_eq!(v, serde_json::json!({"state": "already_posted", "batch": "000061"}));
+/// assert_eq!(serde_json::to_value(PlannedState::WouldPost).unwrap()["state"], "would_post");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PlannedState {
     /// Valid and not in Acumatica yet: it would be created.

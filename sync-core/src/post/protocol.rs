@@ -22,11 +22,11 @@ use crate::key::{
     ChangedContentPolicy, KeyMatch, NaturalKey, PartitionKey, ReversalKey, find_reversal,
     match_existing,
 };
-use crate::mapping::{JournalDocument, Row};
+use crate::mapping::{JournalDocument, JournalLine, Row};
 use crate::progress::{ProgressEvent, Reporter};
 use crate::store::{
     AuditEvent, AuditStage, Intent, IntentStatus, LedgerEntry, LedgerState, NewDeadLetter, Outcome,
-    RunId, StateStore,
+    RunId, StateStore, operator, signed,
 };
 use crate::traits::{DocumentSink, ExistingDocument};
 use crate::validate::ValidationReport;
@@ -75,6 +75,10 @@ pub(crate) struct Poster {
     in_flight: HashMap<String, InFlight>,
     shutdown: Option<Stopper>,
     progress: Reporter,
+    /// Who runs this run (`user@host`, [`operator`]): every audit event carries it as `by`.
+    pub(crate) by: String,
+    /// Warnings for the run's summary.
+    pub(crate) warnings: Vec<String>,
 }
 
 fn doc_summary(doc: &JournalDocument) -> Value {
@@ -87,6 +91,21 @@ fn doc_summary(doc: &JournalDocument) -> Value {
         "debit_total": doc.total_debit().to_string(),
         "credit_total": doc.total_credit().to_string(),
         "rows": doc.rows(),
+        "journal_lines": doc.lines.iter().map(audit_line).collect::<Vec<_>>(),
+    })
+}
+
+/// One journal line as the audit trail keeps it: what an auditor ties to the ledger, the
+/// amounts as exact decimal strings.
+fn audit_line(line: &JournalLine) -> Value {
+    json!({
+        "row": line.row,
+        "account": line.account,
+        "subaccount": line.subaccount,
+        "branch": line.branch,
+        "debit": line.debit.to_string(),
+        "credit": line.credit.to_string(),
+        "description": line.description,
     })
 }
 
@@ -132,6 +151,8 @@ impl Poster {
             in_flight: HashMap::new(),
             shutdown,
             progress,
+            by: operator(),
+            warnings: Vec::new(),
         }
     }
 
@@ -190,7 +211,7 @@ impl Poster {
             natural_key: key.map(str::to_owned),
             stage,
             outcome: outcome.into(),
-            summary,
+            summary: signed(summary, &self.by),
         };
         self.store.append_audit(&lease, &event).await?;
         Ok(())

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::key::NaturalKey;
 use crate::mapping::{JournalDocument, MappedJournals, Row};
 use crate::progress::{ProgressEvent, RunKind};
-use crate::store::{AuditStage, DeadLetter};
+use crate::store::{AuditStage, DeadLetter, operator};
 use crate::validate::{ValidationPolicy, validate};
 
 use super::protocol::Poster;
@@ -32,7 +32,7 @@ use super::protocol::Poster;
 /// ```
 /// use sync_core::post::ReplayOptions;
 /// let options = ReplayOptions { ids: Some(vec![7]), remap: true, ..Default::default() };
-/// assert!(options.by.is_empty()); // recorded as `sync_core::post::operator()`
+/// assert!(options.by.is_empty()); // recorded as `sync_core::store::operator()`
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayOptions {
@@ -45,35 +45,6 @@ pub struct ReplayOptions {
     pub remap: bool,
     /// Who replays, for the audit trail (e.g. `jane@ops-1`); empty: [`operator`].
     pub by: String,
-}
-
-/// Who runs this process, for the audit trail: `<user>@<host>`, the user from `$USER` or
-/// `$LOGNAME`, the host from `$HOSTNAME` or the kernel's host name.
-///
-/// ```
-/// let who = sync_core::post::operator();
-/// assert!(who.contains('@'));
-/// ```
-pub fn operator() -> String {
-    let env = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let user = env("USER")
-        .or_else(|| env("LOGNAME"))
-        .unwrap_or_else(|| "unknown-user".to_owned());
-    let host = env("HOSTNAME")
-        .or_else(|| {
-            ["/proc/sys/kernel/hostname", "/etc/hostname"]
-                .iter()
-                .find_map(|p| std::fs::read_to_string(p).ok())
-                .map(|h| h.trim().to_owned())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| "unknown-host".to_owned());
-    format!("{user}@{host}")
 }
 
 /// The source rows a dead letter keeps (`payload.rows`), if any.
@@ -131,7 +102,7 @@ impl PostFlow {
     ///
     /// ```no_run
     /// # async fn demo(flow: sync_core::post::PostFlow) -> sync_core::Result<()> {
-    /// let who = sync_core::post::operator();
+    /// let who = sync_core::store::operator();
     /// flow.discard_dead_letter(7, "posted by hand as batch 000123", &who).await?;
     /// # Ok(()) }
     /// ```
@@ -165,6 +136,7 @@ impl PostFlow {
         reason: String,
         by: String,
     ) -> Result<()> {
+        poster.by.clone_from(&by);
         let letters = self.store.dead_letters(self.name(), false).await?;
         let Some(letter) = letters.into_iter().find(|l| l.id == id) else {
             return Err(Error::config(
@@ -390,6 +362,7 @@ impl PostFlow {
         poster: &mut Poster,
         options: ReplayOptions,
     ) -> Result<()> {
+        poster.by.clone_from(&options.by);
         poster.reconcile().await?;
         let ids = options.ids;
         let letters: Vec<DeadLetter> = self

@@ -113,7 +113,17 @@ impl fmt::Display for PostCounts {
 }
 
 /// What happened to one document in a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized (the CLI's `--json`) as a snake_case `state` tag with the variant's fields beside
+/// it, the vocabulary [`PlannedState`](super::PlannedState) shares:
+///
+/// ```
+/// use sync_core::post::DocumentState;
+/// let v = serde_json::to_value(DocumentState::Posted { batch: "000061".into() }).unwrap();
+/// assert_eq!(v, serde_json::json!({"state": "posted", "batch": "000061"}));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum DocumentState {
     /// Created in this run.
     Posted {
@@ -178,6 +188,8 @@ pub struct RunSummary {
     pub documents: Vec<DocumentReport>,
     /// The validation report, when validation found problems.
     pub validation: Option<ValidationReport>,
+    /// What a person should know although nothing failed (e.g. the query returned no rows).
+    pub warnings: Vec<String>,
 }
 
 impl RunSummary {

@@ -96,7 +96,9 @@ use crate::error::{Error, Result};
 use crate::mapping::{RecordChange, ReferenceMapping, ReferenceRecord, Row};
 use crate::progress::{Progress, ProgressEvent, Reporter, RunKind};
 use crate::runtime::{self, LeaseKeeper, Stopper, default_owner};
-use crate::store::{AuditEvent, AuditStage, NewDeadLetter, RunId, RunStatus, StateStore, redact};
+use crate::store::{
+    AuditEvent, AuditStage, NewDeadLetter, RunId, RunStatus, StateStore, redact, signed,
+};
 use crate::traits::RecordSource;
 
 /// A source of Looker-like rows for a reference flow.
@@ -335,7 +337,7 @@ impl RunState {
             natural_key: key.map(str::to_owned),
             stage,
             outcome: outcome.to_owned(),
-            summary: redact(summary),
+            summary: signed(redact(summary), &crate::store::operator()),
         };
         store.append_audit(&lease, &event).await?;
         Ok(())

@@ -152,6 +152,28 @@ pub fn redact(value: Value) -> Value {
     }
 }
 
+/// `summary` with who acted (`by`, e.g. `jane@ops-1`, see [`operator`](super::operator))
+/// added, when it is an object that does not name one already. Every flow signs its audit
+/// events this way.
+///
+/// ```
+/// use serde_json::json;
+/// let signed = sync_core::store::signed(json!({"rows": 3}), "jane@ops-1");
+/// assert_eq!(signed, json!({"rows": 3, "by": "jane@ops-1"}));
+/// assert_eq!(sync_core::store::signed(json!({"by": "x@y"}), "jane@ops-1")["by"], "x@y");
+/// ```
+pub fn signed(summary: Value, by: &str) -> Value {
+    match summary {
+        Value::Object(mut fields) => {
+            fields
+                .entry("by")
+                .or_insert_with(|| Value::String(by.to_owned()));
+            Value::Object(fields)
+        }
+        other => other,
+    }
+}
+
 fn is_secret_key(key: &str) -> bool {
     let norm: String = key
         .chars()

@@ -73,6 +73,37 @@ pub(crate) fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// Who runs this process, for the audit trail: `<user>@<host>`.
+///
+/// The user is `$USER` (else `$LOGNAME`), as a shell, cron or a systemd unit with `User=`
+/// sets it, else the operating system's name for the process's user (`whoami`); the host the
+/// kernel's (`/proc/sys/kernel/hostname`, else `$HOSTNAME`). Every action an operator takes
+/// by hand (replay, discard, lease release) and every audit event of a post run carry it.
+///
+/// ```
+/// let who = sync_core::store::operator();
+/// let (user, host) = who.split_once('@').unwrap();
+/// assert!(!user.is_empty() && !host.is_empty());
+/// ```
+pub fn operator() -> String {
+    static OPERATOR: OnceLock<String> = OnceLock::new();
+    OPERATOR.get_or_init(find_operator).clone()
+}
+
+fn find_operator() -> String {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let user = env("USER")
+        .or_else(|| env("LOGNAME"))
+        .or_else(|| whoami::username().ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| "unknown-user".to_owned());
+    format!("{user}@{}", host_name())
+}
+
 fn boot_id() -> Option<String> {
     read_trimmed("/proc/sys/kernel/random/boot_id")
 }

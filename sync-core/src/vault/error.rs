@@ -44,6 +44,25 @@ pub enum VaultError {
         held: String,
     },
 
+    /// A credential would be sealed with a key other than the one the vault's existing
+    /// credentials were sealed with: the vault would then need two keys to open, and whoever
+    /// holds one of them could not read the rest.
+    #[error(
+        "the vault already holds {count} credential(s) sealed with key {existing}, and the key loaded now is {current}; sealing `{connection}`/`{kind}` with it would split the vault between two keys. Load the key the vault was sealed with, or re-seal the vault under the new key first (a rotation)"
+    )]
+    MixedKeys {
+        /// The connection being sealed.
+        connection: String,
+        /// The credential kind being sealed.
+        kind: String,
+        /// The key loaded now.
+        current: KeyId,
+        /// The key ids the existing credentials were sealed with, comma-separated.
+        existing: String,
+        /// How many existing credentials use a key that is not loaded.
+        count: usize,
+    },
+
     /// Authentication failed with the right key: the record was altered or moved.
     #[error(
         "credential `{connection}`/`{kind}` failed authentication: its sealed bytes, or their binding to this connection and kind, were altered, or the record was copied from another connection; restore it from a backup or seal the credential again"

@@ -31,6 +31,17 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
 
     /// Removes a record; returns whether it existed.
     async fn remove(&self, connection: &str, kind: &CredentialKind) -> Result<bool, VaultError>;
+
+    /// Inserts or replaces several records **all at once**: afterwards either every record is
+    /// stored or (on an error) none is. [`Vault::rotate`](super::Vault::rotate) relies on it.
+    /// The default stores them one by one, which is only atomic for a store that cannot fail
+    /// half-way; both stores here override it.
+    async fn put_all(&self, records: Vec<SealedCredential>) -> Result<(), VaultError> {
+        for r in records {
+            self.put(r).await?;
+        }
+        Ok(())
+    }
 }
 
 type Records = BTreeMap<(String, String), SealedCredential>;
@@ -79,6 +90,14 @@ impl CredentialStore for MemoryCredentialStore {
         Ok(records
             .remove(&(connection.to_owned(), kind.as_str().to_owned()))
             .is_some())
+    }
+
+    async fn put_all(&self, new: Vec<SealedCredential>) -> Result<(), VaultError> {
+        let mut records = self.records.lock().await;
+        for r in new {
+            records.insert((r.connection.clone(), r.kind.as_str().to_owned()), r);
+        }
+        Ok(())
     }
 }
 
@@ -257,6 +276,16 @@ impl CredentialStore for FileCredentialStore {
     async fn list(&self) -> Result<Vec<SealedCredential>, VaultError> {
         let _guard = self.lock.lock().await;
         Ok(self.load().await?.into_values().collect())
+    }
+
+    /// One rewrite of the file (temporary file, flush, rename): all records or none.
+    async fn put_all(&self, new: Vec<SealedCredential>) -> Result<(), VaultError> {
+        let _guard = self.lock.lock().await;
+        let mut records = self.load().await?;
+        for r in new {
+            records.insert((r.connection.clone(), r.kind.as_str().to_owned()), r);
+        }
+        self.save(&records).await
     }
 
     async fn remove(&self, connection: &str, kind: &CredentialKind) -> Result<bool, VaultError> {
