@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::{Body, Method, Request, Transport};
+use crate::transport::{Body, Method, Request, SYSTEM, Transport};
 
 /// A cached token and when to stop using it.
 #[derive(Clone)]
@@ -132,7 +132,9 @@ impl Auth {
         t: &Transport,
         retry: &RetryPolicy,
     ) -> Result<Token> {
-        let (value, expires_in) = retry.run("looker login", || self.login_once(t)).await?;
+        let (value, expires_in) = retry
+            .run_for(SYSTEM, "login", || self.login_once(t))
+            .await?;
         // Never renew more than half a lifetime early, so a short-lived
         // token is still used at all.
         let lifetime = Duration::from_secs(expires_in);

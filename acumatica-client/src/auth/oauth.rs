@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::config::{Config, Credentials};
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::{Body, Request, Safety, Transport, check_status};
+use crate::transport::{Body, Request, SYSTEM, Safety, Transport, check_status};
 
 pub(crate) struct Token {
     pub access_token: SecretString,
@@ -101,7 +101,7 @@ async fn token_request(
     let mut attempt = 0;
     let response = config
         .retry
-        .run(&label, || {
+        .run_for(SYSTEM, &label, || {
             attempt += 1;
             let req = Request {
                 method: Method::POST,
