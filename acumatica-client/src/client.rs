@@ -55,8 +55,8 @@ impl Drop for Inner {
         if self.auth.session_open() {
             tracing::warn!(
                 site = %self.config.site,
-                "Acumatica client dropped with its cookie session open; call close() first, \
-                 otherwise the session holds an API-user seat until it times out (10 minutes)"
+                "an Acumatica cookie session was left open (not signed out); it holds an \
+                 API-user seat until it times out (10 minutes)"
             );
         }
     }
@@ -403,7 +403,7 @@ pub(crate) fn version_not_found(
         )
     } else {
         format!(
-            "the site does not offer {requested}; it offers {name} {}: pin one of those with endpoint_version()",
+            "the site does not offer {requested}; it offers {name} {}: pin one of those as the endpoint version",
             available.join(", ")
         )
     };

@@ -59,7 +59,11 @@ pub(crate) async fn login(config: &Config, transport: &Transport) -> Result<()> 
                     ErrorKind::LoginLimit | ErrorKind::Authentication => e,
                     _ if e.status() == Some(400) => Error::new(
                         ErrorKind::Authentication,
-                        format!("the login was refused: {}", e.message()),
+                        format!(
+                            "Acumatica at {} refused the sign-in: {}",
+                            config.site,
+                            e.message()
+                        ),
                     )
                     .with_status(400),
                     _ => e,
