@@ -41,7 +41,10 @@ pub fn init_logging(global: &GlobalArgs) {
             .with_filter(filter)
             .boxed(),
         LogFormat::Text => fmt
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            )
             .with_writer(|| OneLine(std::io::stderr()))
             .with_filter(filter)
             .boxed(),

@@ -69,7 +69,10 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
         }));
         return Ok(Exit::Ok);
     }
-    println!("Audit trail of {what}: {} event(s)", records.len());
+    ctx.layout.line(&format!(
+        "Audit trail of {what}: {} event(s)",
+        records.len()
+    ));
     let mut t = Table::new(["#", "At", "Stage", "Document", "Outcome", "Details"]);
     for r in &records {
         t.row([
@@ -85,6 +88,6 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
             },
         ]);
     }
-    print!("{}", t.render());
+    ctx.layout.table(&t, "");
     Ok(Exit::Ok)
 }

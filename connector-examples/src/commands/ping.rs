@@ -8,7 +8,7 @@ use crate::commands::signout::Sessions;
 use crate::config::{AcumaticaSettings, FlowConfig, LookerSettings};
 use crate::connect;
 use crate::exit::{CliError, Exit};
-use crate::output::{Table, print_json};
+use crate::output::{Paint, Table, print_json};
 use crate::secrets::Secrets;
 
 /// The result of one check.
@@ -316,7 +316,12 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             "checks": checks,
         }));
     } else {
-        let mut t = Table::new(["", "Check", "Result"]);
+        let mut t = Table::new(["", "Check", "Result"]).paint(0, |mark| match mark {
+            "PASS" => Some(Paint::Good),
+            "FAIL" => Some(Paint::Bad),
+            "SKIP" => Some(Paint::Warn),
+            _ => None,
+        });
         for c in &checks {
             let mark = match c.status {
                 "pass" => "PASS",
@@ -325,12 +330,13 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             };
             t.row([mark.to_owned(), c.check.clone(), c.detail.clone()]);
         }
-        print!("{}", t.render());
+        ctx.layout.table(&t, "");
         let failed = checks.iter().filter(|c| c.status == "fail").count();
         if failed == 0 {
-            println!("\nAll checks passed: the configuration fits these systems.");
+            ctx.layout
+                .line("\nAll checks passed: the configuration fits these systems.");
         } else {
-            println!("\n{failed} check(s) failed.");
+            ctx.layout.line(&format!("\n{failed} check(s) failed."));
         }
     }
     Ok(exit)
