@@ -115,7 +115,10 @@ impl Client {
     /// Revokes the current token (`DELETE /api/4.0/logout`). The next call
     /// logs in again.
     pub async fn logout(&self) -> Result<()> {
-        self.inner.auth.logout(&self.inner.transport).await
+        self.inner
+            .auth
+            .logout(&self.inner.transport, &self.inner.retry)
+            .await
     }
 
     /// How many login requests this client has sent (for monitoring).
