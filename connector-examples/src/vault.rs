@@ -31,7 +31,7 @@ pub fn split_name(name: &str) -> CliResult<(&str, CredentialKind)> {
     Ok((connection, kind))
 }
 
-fn vault_error(context: &str, e: &VaultError) -> CliError {
+pub(crate) fn vault_error(context: &str, e: &VaultError) -> CliError {
     let exit = match e {
         VaultError::KeyMissing { .. }
         | VaultError::KeyInvalid { .. }

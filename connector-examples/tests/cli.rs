@@ -214,10 +214,15 @@ async fn ping_reports_an_unknown_looker_field_with_the_closest_name() {
         )
     })
     .await;
+    // The two fields also leave out columns the mapping reads: a configuration error (2),
+    // which outranks the unknown field (4).
     rig.cmd()
-        .arg("ping")
+        .args(["--wide", "ping"])
         .assert()
-        .code(4)
+        .code(2)
+        .stdout(predicate::str::contains(
+            "FAIL  mapping columns (overhead_allocation)",
+        ))
         .stdout(predicate::str::contains(
             "FAIL  explore finance::overhead_allocation",
         ))
