@@ -376,6 +376,81 @@ impl Table {
     }
 }
 
+/// The validation problems as lines for people: problems that differ only in their journal
+/// and rows (the same unknown account on every line) are said once, with all their rows and
+/// the journals they are in.
+///
+/// ```
+/// use sync_core::validate::{IssueKind, ValidationIssue};
+/// let issue = |doc: usize, row: usize| ValidationIssue {
+///     kind: IssueKind::UnknownAccount,
+///     document: Some(doc),
+///     partition: Some(format!("branch={doc}")),
+///     rows: vec![row],
+///     field: None,
+///     column: "view.account".into(),
+///     value: "69999".into(),
+///     suggestions: vec!["69000".into()],
+/// };
+/// let lines = connector_examples::output::problem_lines(&[issue(0, 1), issue(0, 2), issue(1, 3)]);
+/// assert_eq!(lines.len(), 1);
+/// assert!(lines[0].starts_with("rows 1, 2, 3, column `view.account`: account `69999`"), "{}", lines[0]);
+/// assert!(lines[0].ends_with("(in 2 journals: branch=0, branch=1)"), "{}", lines[0]);
+/// ```
+pub fn problem_lines(issues: &[sync_core::validate::ValidationIssue]) -> Vec<String> {
+    use sync_core::validate::ValidationIssue;
+    let general = |i: &ValidationIssue| ValidationIssue {
+        document: None,
+        partition: None,
+        rows: Vec::new(),
+        ..i.clone()
+    };
+    let mut groups: Vec<(ValidationIssue, Vec<&ValidationIssue>)> = Vec::new();
+    for issue in issues {
+        let key = general(issue);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(issue),
+            None => groups.push((key, vec![issue])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, members)| {
+            if let [one] = members.as_slice() {
+                return one.to_string();
+            }
+            let mut rows: Vec<usize> = members
+                .iter()
+                .flat_map(|m| m.rows.iter().copied())
+                .collect();
+            rows.sort_unstable();
+            rows.dedup();
+            let mut journals: Vec<&str> = Vec::new();
+            for m in &members {
+                if let Some(p) = m.partition.as_deref()
+                    && !journals.contains(&p)
+                {
+                    journals.push(p);
+                }
+            }
+            let merged = ValidationIssue {
+                rows,
+                partition: (journals.len() == 1).then(|| journals[0].to_owned()),
+                ..key
+            };
+            if journals.len() > 1 {
+                format!(
+                    "{merged} (in {} journals: {})",
+                    journals.len(),
+                    journals.join(", ")
+                )
+            } else {
+                merged.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Prints a JSON value on stdout (pretty, one document).
 pub fn print_json(value: &serde_json::Value) {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());

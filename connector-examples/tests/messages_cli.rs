@@ -126,3 +126,32 @@ async fn a_missing_postgres_database_names_the_url_not_a_server_source_line() {
     assert!(err.contains("createdb ml_connector_no_such_db"), "{err}");
     assert!(!err.contains(" at line "), "no server source line: {err}");
 }
+
+/// The same unknown account on every line: one problem with its rows and journals, not one
+/// "closest valid" sentence per row.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_problem_is_said_once_with_its_rows() {
+    let rig = Rig::edited(|c| {
+        c.replacen(
+            "lines.account = { column = \"overhead_allocation.account\" }",
+            "lines.account = { constant = \"69999\" }",
+            1,
+        )
+    })
+    .await;
+    let out = rig
+        .cmd()
+        .args(["plan", "--flow", "overhead_allocation"])
+        .assert()
+        .code(4);
+    let text = support::stdout_of(&out);
+    let said: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("account `69999` does not exist"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once: {text}");
+    assert!(said[0].contains("closest valid: `69000`"), "{text}");
+    assert!(said[0].contains("rows 1, 2, 3"), "{text}");
+    assert!(said[0].contains("(in 3 journals: "), "{text}");
+    assert!(text.contains("18 problem(s) found"), "{text}");
+}

@@ -145,8 +145,8 @@ pub fn render(plan: &PostPlan) -> String {
             "\n{} problem(s) found; nothing invalid is ever posted:\n",
             plan.report.issues.len()
         ));
-        for issue in &plan.report.issues {
-            out.push_str(&format!("  - {issue}\n"));
+        for line in crate::output::problem_lines(&plan.report.issues) {
+            out.push_str(&format!("  - {line}\n"));
         }
     }
     if !plan.foreign.is_empty() {
