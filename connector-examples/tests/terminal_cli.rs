@@ -132,6 +132,8 @@ async fn a_closed_pipe_ends_quietly_with_exit_0() {
         &["status"][..],
         &["--json", "status"][..],
         &["audit", "--flow", "overhead_allocation"][..],
+        &["plan", "--flow", "overhead_allocation"][..],
+        &["run", "--once", "--flow", "overhead_allocation"][..],
     ] {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
         for v in OUTER_VARS {

@@ -421,7 +421,7 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
             if ctx.json {
                 plans.push(reference_to_json(&plan));
             } else {
-                print!("{}", render_reference(&plan));
+                crate::output::emit(&render_reference(&plan));
             }
             continue;
         }
@@ -434,7 +434,7 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
             exit = exit.worst(Exit::Validation);
         }
         if !ctx.json {
-            print!("{}", render(&plan));
+            crate::output::emit(&render(&plan));
         }
         plans.push(to_json(&plan));
     }

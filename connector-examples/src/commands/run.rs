@@ -618,7 +618,7 @@ async fn run_in(
             exit = exit.worst(code);
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
-                    print!("{text}");
+                    crate::output::emit(&text);
                 } else {
                     eprint!("{text}");
                 }
