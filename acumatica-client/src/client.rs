@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::config::{ClientBuilder, Config, EndpointVersion};
 use crate::error::{Error, ErrorKind, Result};
 use crate::scope::Scope;
-use crate::transport::{Request, Response, Safety, Transport, check_status};
+use crate::transport::{Request, Response, SYSTEM, Safety, Transport, check_status};
 
 /// A client for one Acumatica site, endpoint version and set of credentials.
 ///
@@ -55,8 +55,8 @@ impl Drop for Inner {
         if self.auth.session_open() {
             tracing::warn!(
                 site = %self.config.site,
-                "Acumatica client dropped with its cookie session open; call close() first, \
-                 otherwise the session holds an API-user seat until it times out (10 minutes)"
+                "an Acumatica cookie session was left open (not signed out); it holds an \
+                 API-user seat until it times out (10 minutes)"
             );
         }
     }
@@ -93,6 +93,9 @@ impl Classify for WriteAttempt {
     }
     fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after()
+    }
+    fn status(&self) -> Option<u16> {
+        self.0.status()
     }
 }
 
@@ -276,7 +279,7 @@ impl Client {
                 inner
                     .config
                     .retry
-                    .run(&label, || {
+                    .run_for(SYSTEM, &label, || {
                         attempt += 1;
                         self.attempt(&req, attempt)
                     })
@@ -285,7 +288,7 @@ impl Client {
             Safety::Write => inner
                 .config
                 .retry
-                .run(&label, || {
+                .run_for(SYSTEM, &label, || {
                     attempt += 1;
                     let fut = self.attempt(&req, attempt);
                     async move { fut.await.map_err(WriteAttempt) }
@@ -314,10 +317,12 @@ impl Client {
             let resp = inner.transport.send_once(req, None, attempt).await?;
             return check_status(req, resp);
         }
+        // A sign-in failure has been retried by the sign-in itself: not again here.
         let authz = inner
             .auth
             .authorize(&inner.config, &inner.transport)
-            .await?;
+            .await
+            .map_err(Error::retried)?;
         let resp = inner
             .transport
             .send_once(req, authz.bearer.as_ref(), attempt)
@@ -330,11 +335,13 @@ impl Client {
         inner
             .auth
             .renew(&inner.config, &inner.transport, authz.generation)
-            .await?;
+            .await
+            .map_err(Error::retried)?;
         let authz = inner
             .auth
             .authorize(&inner.config, &inner.transport)
-            .await?;
+            .await
+            .map_err(Error::retried)?;
         let resp = inner
             .transport
             .send_once(req, authz.bearer.as_ref(), attempt)
@@ -396,7 +403,7 @@ pub(crate) fn version_not_found(
         )
     } else {
         format!(
-            "the site does not offer {requested}; it offers {name} {}: pin one of those with endpoint_version()",
+            "the site does not offer {requested}; it offers {name} {}: pin one of those as the endpoint version",
             available.join(", ")
         )
     };

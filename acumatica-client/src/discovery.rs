@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use crate::client::Client;
 use crate::config::EndpointVersion;
 use crate::error::{Error, Result};
-use crate::transport::{Request, Safety};
+use crate::transport::{Request, SYSTEM, Safety};
 
 /// One endpoint the site offers.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -169,7 +169,7 @@ impl Client {
             .inner
             .config
             .retry
-            .run("endpoint discovery", || {
+            .run_for(SYSTEM, "endpoint discovery", || {
                 n += 1;
                 self.attempt(&req, n)
             })

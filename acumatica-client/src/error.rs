@@ -29,6 +29,9 @@ struct Inner {
     status: Option<u16>,
     retry_after: Option<Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Already retried by an inner loop (a sign-in inside a request): the
+    /// outer loop must not multiply the attempts.
+    retried: bool,
 }
 
 /// What kind of failure an [`Error`] is.
@@ -122,6 +125,7 @@ impl Error {
                 status: None,
                 retry_after: None,
                 source: None,
+                retried: false,
             }),
         }
     }
@@ -141,6 +145,13 @@ impl Error {
 
     pub(crate) fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
         self.inner.retry_after = wait;
+        self
+    }
+
+    /// Marks an error that its own retry loop has already retried, so an
+    /// enclosing loop returns it at once.
+    pub(crate) fn retried(mut self) -> Self {
+        self.inner.retried = true;
         self
     }
 
@@ -281,10 +292,16 @@ impl std::error::Error for Error {
 
 impl ml_connector_retry::Classify for Error {
     fn is_retryable(&self) -> bool {
-        Error::is_retryable(self)
+        !self.inner.retried && Error::is_retryable(self)
     }
     fn retry_after(&self) -> Option<Duration> {
         Error::retry_after(self)
+    }
+    fn is_refused(&self) -> bool {
+        std::error::Error::source(self).is_some_and(ml_connector_retry::is_connection_refused)
+    }
+    fn status(&self) -> Option<u16> {
+        self.inner.status
     }
 }
 

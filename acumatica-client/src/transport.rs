@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ml_connector_retry::{Pacer, parse_retry_after, preview};
+use ml_connector_retry::{Pacer, observe, parse_retry_after, preview};
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, redirect};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +14,9 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, FieldError, Result};
+
+/// The system name in retry summaries and exchange events ([`ml_connector_retry::observe`]).
+pub(crate) const SYSTEM: &str = "acumatica";
 
 /// A request body.
 pub(crate) enum Body {
@@ -194,18 +197,24 @@ impl Transport {
                 }
             };
             let _permit = self.pacer.acquire().await;
+            let sent = std::time::Instant::now();
             let result = rb.send().await;
+            let method = req.method.as_str();
             let response = match result {
                 Ok(r) => r,
-                Err(e) => return Err(transport_error(req, e, false)),
+                Err(e) => {
+                    observe::exchange(SYSTEM, method, None, sent.elapsed());
+                    return Err(transport_error(req, &self.site, e, false));
+                }
             };
             let status = response.status().as_u16();
+            observe::exchange(SYSTEM, method, Some(status), sent.elapsed());
             tracing::Span::current().record("status", status);
             let headers = response.headers().clone();
             let body = response
                 .bytes()
                 .await
-                .map_err(|e| transport_error(req, e, true))?;
+                .map_err(|e| transport_error(req, &self.site, e, true))?;
             tracing::debug!(status, bytes = body.len(), "response");
             Ok(Response {
                 status,
@@ -218,7 +227,7 @@ impl Transport {
     }
 }
 
-fn transport_error(req: &Request, e: reqwest::Error, after_headers: bool) -> Error {
+fn transport_error(req: &Request, site: &Url, e: reqwest::Error, after_headers: bool) -> Error {
     // Connect and builder failures happen before any byte of the request left.
     let never_sent = !after_headers && (e.is_connect() || e.is_builder());
     if req.safety == Safety::Write && !never_sent {
@@ -230,6 +239,17 @@ fn transport_error(req: &Request, e: reqwest::Error, after_headers: bool) -> Err
                 req.method,
                 req.label,
                 describe(&e)
+            ),
+        )
+        .with_source(e);
+    }
+    if ml_connector_retry::is_connection_refused(&e) {
+        return Error::new(
+            ErrorKind::Transport,
+            format!(
+                "cannot reach Acumatica at {site}: the connection was refused (nothing listens \
+                 at {}); check the site URL and that the server is running",
+                site.origin().ascii_serialization()
             ),
         )
         .with_source(e);

@@ -84,6 +84,7 @@ async fn run() -> CliResult<()> {
             secrets,
             json: false,
             bars: false,
+            layout: connector_examples::output::Layout::stdout(false),
         };
         let sessions = Sessions::new();
         return sessions.signing_out(feed_twice(&ctx, &sessions)).await;

@@ -59,6 +59,9 @@ pub struct GlobalArgs {
         value_name = "FORMAT"
     )]
     pub log_format: Option<LogFormat>,
+    /// Full-width text output: `ping`, `status` and `audit` otherwise wrap to 80 columns.
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
 
 /// How log records are written (`--log-format`).

@@ -8,6 +8,52 @@ use crate::config::{AcumaticaAuth, AcumaticaSettings, Config, LookerSettings};
 use crate::exit::{CliError, CliResult};
 use crate::secrets::Secrets;
 
+/// The error for a PostgreSQL state store that cannot be opened at `url` (shown without a
+/// password): the database's own message without the server's source line, and for a
+/// database that does not exist, how to create it. Exit 5 (unreachable) otherwise.
+///
+/// ```
+/// use connector_examples::connect::postgres_store_error;
+/// let err = sync_core::store::StoreError::Connect {
+///     backend: "postgres",
+///     target: "db.example.com/ledger".into(),
+///     source: "connection refused".into(),
+/// };
+/// let e = postgres_store_error("postgres://app@db.example.com/ledger", &err);
+/// assert!(e.message.starts_with("state store postgres://app@db.example.com/ledger: "));
+/// ```
+pub fn postgres_store_error(url: &str, err: &sync_core::store::StoreError) -> CliError {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+            // 3D000 invalid_catalog_name: the database named in the URL does not exist.
+            if db.code().as_deref() == Some("3D000") {
+                let name = url.rsplit('/').next().unwrap_or_default();
+                let name = name.split('?').next().unwrap_or(name);
+                return CliError::usage(format!(
+                    "state store {url}: the PostgreSQL database `{name}` does not exist on that server"
+                ))
+                .with_hint(format!(
+                    "create it (`createdb {name}`, or CREATE DATABASE {name}), or correct the \
+                     database name in [store] url / ML_CONNECTOR_STORE_URL"
+                ));
+            }
+            return CliError::new(
+                crate::exit::Exit::Unreachable,
+                format!("state store {url}: PostgreSQL refused: {}", db.message()),
+            )
+            .with_hint(
+                "check the URL, that the database is running and that this user may create tables",
+            );
+        }
+        next = e.source();
+    }
+    CliError::new(
+        crate::exit::Exit::Unreachable,
+        format!("state store {url}: {err}"),
+    )
+}
+
 /// Vault names of the secrets the command uses.
 pub mod names {
     /// Acumatica OAuth client secret.

@@ -94,6 +94,7 @@ pub async fn period_close(
             secrets,
             json: false,
             bars: options.bars,
+            layout: crate::output::Layout::stdout(false),
         };
         say!(
             out,
@@ -167,6 +168,7 @@ pub fn sandbox_context(sandbox: &Sandbox, dir: &Path, bars: bool) -> CliResult<C
         secrets,
         json: false,
         bars,
+        layout: crate::output::Layout::stdout(false),
     })
 }
 

@@ -6,7 +6,9 @@
 //!   503 with the reason otherwise.
 //! - `/metrics`: counters of this process's runs (by flow and outcome, rows read, documents
 //!   written, skipped and failed, retries) and gauges read from the state store at each scrape
-//!   (pending documents, open dead letters, feed lag per entity, leases held, store up).
+//!   (pending documents, open dead letters, feed lag per entity, leases held, store up), and
+//!   the HTTP traffic of both clients ([`HttpMetrics`]): requests by system, method and status,
+//!   their latency, 429 answers and retries.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,8 +22,13 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use sync_core::store::{RunCounts, StateStore};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::Context;
 
 use crate::commands::run::SCHEDULE_LEASE_PREFIX;
 use crate::config::FlowConfig;
@@ -34,6 +41,135 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// The HTTP traffic of both clients, counted from their [`observe`] events by [`HttpMetrics::layer`].
+/// One per process ([`HttpMetrics::global`]): the clients report through `tracing`, which is
+/// process-wide too.
+///
+/// [`observe`]: ml_connector_retry::observe
+///
+/// ```
+/// use connector_examples::monitor::HttpMetrics;
+/// let metrics = HttpMetrics::global();
+/// assert_eq!(metrics.requests("looker", "GET", "200"), 0);
+/// ```
+#[derive(Debug)]
+pub struct HttpMetrics {
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    throttled: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms to about 41 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl HttpMetrics {
+    /// The process's HTTP metrics.
+    pub fn global() -> &'static HttpMetrics {
+        static METRICS: OnceLock<HttpMetrics> = OnceLock::new();
+        METRICS.get_or_init(|| HttpMetrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            throttled: Family::default(),
+            retries: Family::default(),
+        })
+    }
+
+    /// A `tracing` layer that counts the clients' exchange and retry events into
+    /// [`HttpMetrics::global`], whatever the log level.
+    pub fn layer<S>() -> impl Layer<S> + Send + Sync
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        CountHttp.with_filter(
+            Targets::new().with_target(ml_connector_retry::observe::TARGET, tracing::Level::DEBUG),
+        )
+    }
+
+    /// Requests answered so far with `status` (`"none"` when no response arrived).
+    pub fn requests(&self, system: &str, method: &str, status: &str) -> u64 {
+        self.requests
+            .get(&labels(&[
+                ("system", system),
+                ("method", method),
+                ("status", status),
+            ]))
+            .map_or(0, |c| c.get())
+    }
+
+    fn record(&self, event: ml_connector_retry::observe::HttpEvent) {
+        use ml_connector_retry::observe::HttpEvent;
+        match event {
+            HttpEvent::Exchange {
+                system,
+                method,
+                status,
+                seconds,
+            } => {
+                let status_text = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+                self.requests
+                    .get_or_create(&labels(&[
+                        ("system", &system),
+                        ("method", &method),
+                        ("status", &status_text),
+                    ]))
+                    .inc();
+                self.latency
+                    .get_or_create(&labels(&[("system", &system), ("method", &method)]))
+                    .observe(seconds);
+                if status == Some(429) {
+                    self.throttled
+                        .get_or_create(&labels(&[("system", &system)]))
+                        .inc();
+                }
+            }
+            HttpEvent::Retried {
+                system, retries, ..
+            } => {
+                self.retries
+                    .get_or_create(&labels(&[("system", &system)]))
+                    .inc_by(retries);
+            }
+            _ => {}
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "http_requests",
+            "HTTP requests sent to each system, by method and status (none: no response)",
+            self.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from sending a request to its response headers, by system and method",
+            self.latency.clone(),
+        );
+        registry.register(
+            "http_throttled",
+            "429 Too Many Requests answers, by system",
+            self.throttled.clone(),
+        );
+        registry.register(
+            "http_retries",
+            "Requests sent again after a transient failure or a 429, by system",
+            self.retries.clone(),
+        );
+    }
+}
+
+struct CountHttp;
+
+impl<S: tracing::Subscriber> Layer<S> for CountHttp {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if let Some(e) = ml_connector_retry::observe::HttpEvent::from_event(event) {
+            HttpMetrics::global().record(e);
+        }
+    }
 }
 
 /// What the endpoint knows of a configured flow.
@@ -154,6 +290,7 @@ impl Monitor {
             "1 when the state store answered this scrape",
             store_up.clone(),
         );
+        HttpMetrics::global().register(&mut registry);
         Monitor {
             store,
             flows: flows

@@ -12,6 +12,9 @@ use sync_core::post::{DocumentState, PlannedState};
 use sync_core::progress::{ProgressEvent, RunKind};
 use sync_core::reference::RecordOutcome;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::{GlobalArgs, LogFormat};
 use crate::commands::run::{document_outcome, record_outcome};
@@ -30,16 +33,27 @@ pub fn init_logging(global: &GlobalArgs) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = match global.log_format() {
-        LogFormat::Json => builder.json().with_writer(std::io::stderr).try_init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
+    let fmt = tracing_subscriber::fmt::layer().with_target(false);
+    let fmt = match global.log_format() {
+        LogFormat::Json => fmt
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => fmt
+            .with_ansi(
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            )
             .with_writer(|| OneLine(std::io::stderr()))
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
     };
+    // The HTTP metrics count the clients' events whatever the log level shows.
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(crate::monitor::HttpMetrics::layer())
+        .try_init();
 }
 
 /// A writer that keeps each log record on one line: the formatter writes a record at once,

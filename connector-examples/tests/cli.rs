@@ -193,7 +193,7 @@ async fn ping_with_a_wrong_endpoint_version_lists_the_offered_ones() {
     let rig = Rig::start().await;
     rig.cmd()
         .env("ACUMATICA_ENDPOINT_VERSION", "21.200.001")
-        .arg("ping")
+        .args(["--wide", "ping"])
         .assert()
         .code(2)
         .stdout(predicate::str::contains(
@@ -214,10 +214,15 @@ async fn ping_reports_an_unknown_looker_field_with_the_closest_name() {
         )
     })
     .await;
+    // The two fields also leave out columns the mapping reads: a configuration error (2),
+    // which outranks the unknown field (4).
     rig.cmd()
-        .arg("ping")
+        .args(["--wide", "ping"])
         .assert()
-        .code(4)
+        .code(2)
+        .stdout(predicate::str::contains(
+            "FAIL  mapping columns (overhead_allocation)",
+        ))
         .stdout(predicate::str::contains(
             "FAIL  explore finance::overhead_allocation",
         ))
@@ -419,7 +424,7 @@ async fn run_once_posts_each_journal_once_and_a_rerun_posts_nothing() {
     lagging.close().await;
     store.close().await;
     rig.cmd()
-        .args(["status", "--flow", "overhead_allocation"])
+        .args(["--wide", "status", "--flow", "overhead_allocation"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("replica-x:42"))
@@ -449,7 +454,7 @@ async fn run_once_posts_each_journal_once_and_a_rerun_posts_nothing() {
     assert_eq!(leases[1]["expires_at"], stale.expires_at.to_rfc3339());
     // audit of the latest run: three skips as already posted.
     rig.cmd()
-        .args(["audit", "--flow", "overhead_allocation"])
+        .args(["--wide", "audit", "--flow", "overhead_allocation"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("already posted as batch").count(3));

@@ -180,7 +180,7 @@ async fn a_post_run_with_request_branch_sends_it_on_every_entity_request() {
     assert!(!sign_in.is_empty(), "the OAuth token request is logged");
     assert!(sign_in.iter().all(|r| r.branch.is_none()), "{sign_in:?}");
     // `ping` says which branch its requests ran in.
-    let a = rig.cmd().arg("ping").assert().code(0);
+    let a = rig.cmd().args(["--wide", "ping"]).assert().code(0);
     let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
     assert!(out.contains("requests in branch \"East Region\""), "{out}");
 

@@ -78,7 +78,7 @@ async fn a_crashed_holder_is_taken_over_and_a_remote_one_released_by_hand() {
         .unwrap();
     let remote_run = store.start_run(&lease).await.unwrap();
     rig.cmd()
-        .args(["status", "--flow", FLOW])
+        .args(["--wide", "status", "--flow", FLOW])
         .assert()
         .code(0)
         .stdout(predicate::str::contains(
@@ -119,7 +119,7 @@ async fn a_crashed_holder_is_taken_over_and_a_remote_one_released_by_hand() {
     assert!(by.contains('@'), "who released it: {by}");
     assert_eq!(trail[0].summary["owner"], "replica-remote:12");
     rig.cmd()
-        .args(["audit", "--flow", FLOW, "--key", "lease"])
+        .args(["--wide", "audit", "--flow", FLOW, "--key", "lease"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("released by hand"));
@@ -131,7 +131,7 @@ async fn a_crashed_holder_is_taken_over_and_a_remote_one_released_by_hand() {
         .unwrap()
         .unwrap();
     rig.cmd()
-        .args(["status", "--flow", FLOW])
+        .args(["--wide", "status", "--flow", FLOW])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("held by a live replica"));

@@ -1,6 +1,6 @@
 //! Logs a log shipper can read: with `--log-format json` every stderr line is one JSON
 //! object; the daemon's run summary is one structured record (`run finished`), at ERROR for a
-//! failed run; a retry is a WARN record with its attempt counts. In text, one line per record.
+//! failed run; a retried request is one WARN record with its retry and 429 counts. In text, one line per record.
 
 #![cfg(unix)]
 
@@ -98,13 +98,25 @@ async fn the_daemon_logs_json_lines_with_one_summary_per_run_failed_runs_at_erro
         summary["error"].as_str().unwrap().contains("balance"),
         "{summary}"
     );
-    let retry = records
-        .iter()
-        .find(|r| r["message"] == "retrying after a transient failure")
-        .unwrap_or_else(|| panic!("a retry record: {err}"));
+    // Retries are summarized: one WARN record per retried request, with its counts.
+    let retried: Vec<&Value> = records.iter().filter(|r| r["event"] == "retried").collect();
+    assert_eq!(
+        retried.len(),
+        1,
+        "one summary for the one throttled read: {err}"
+    );
+    let retry = retried[0];
     assert_eq!(retry["level"], "WARN", "{retry}");
-    assert_eq!(retry["attempt"], 1, "{retry}");
-    assert!(retry["max_attempts"].as_u64().unwrap() > 1, "{retry}");
+    assert_eq!(retry["system"], "acumatica", "{retry}");
+    assert_eq!(retry["retries"], 1, "{retry}");
+    assert_eq!(retry["throttled"], 1, "{retry}");
+    assert_eq!(retry["outcome"], "succeeded", "{retry}");
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["message"] == "retrying after a transient failure"),
+        "the single retries stay at DEBUG: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -541,7 +541,7 @@ async fn a_lost_insert_on_a_numbering_site_is_settled_with_keys_map() {
     assert_eq!(vendors_named(&rig, v2_name), ["C1165"]);
     let a = rig
         .cmd()
-        .args(["audit", "--flow", FLOW, "--key", "Vendor/V000002"])
+        .args(["--wide", "audit", "--flow", FLOW, "--key", "Vendor/V000002"])
         .assert()
         .code(0);
     assert!(stdout_of(&a).contains("key_mapped_by_hand"));

@@ -239,3 +239,31 @@ async fn the_daemon_signs_out_after_each_run_and_when_it_is_stopped_with_sigterm
         "one Looker sign-out per login"
     );
 }
+
+/// A 429 on Looker's `DELETE /logout` is retried like any other request: the token is revoked
+/// and no sign-out warning is printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_looker_sign_out_is_retried() {
+    let rig = Rig::start().await;
+    let throttled = rig.sandbox.looker().faults().add(
+        FaultRule::new(FaultKind::TooManyRequests {
+            retry_after: Some(0),
+        })
+        .method("DELETE")
+        .path("/api/4.0/logout")
+        .times(1),
+    );
+    let a = rig
+        .cmd()
+        .args(["run", "--once", "--flow", "approved_vendors"])
+        .assert()
+        .code(0);
+    assert_eq!(rig.sandbox.looker().faults().fired(throttled), 1);
+    let err = stderr_of(&a);
+    assert!(!err.contains("signing out"), "{err}");
+    assert_eq!(
+        rig.looker_logouts(),
+        2,
+        "the throttled DELETE /logout and its retry: {err}"
+    );
+}

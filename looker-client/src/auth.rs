@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::{Body, Method, Request, Transport};
+use crate::transport::{Body, Method, Request, SYSTEM, Transport};
 
 /// A cached token and when to stop using it.
 #[derive(Clone)]
@@ -101,29 +101,34 @@ impl Auth {
         self.login_locked(&mut state, t, retry).await
     }
 
-    /// Revokes the current token (`DELETE /logout`), if there is one.
-    pub(crate) async fn logout(&self, t: &Transport) -> Result<()> {
+    /// Revokes the current token (`DELETE /logout`), if there is one; a 429 or another
+    /// transient failure is retried like any other request.
+    pub(crate) async fn logout(&self, t: &Transport, retry: &RetryPolicy) -> Result<()> {
         let mut state = self.state.lock().await;
         let Some(tok) = state.token.take() else {
             return Ok(());
         };
         let req = Request::delete(&["logout"]);
-        let resp = t.send(&req, Some(&tok.value)).await?;
-        match resp.status() {
-            // 404: the token was already revoked or expired (FACTS 2.3).
-            200..=299 | 401 | 404 => Ok(()),
-            status => {
-                let retry_after = resp.retry_after();
-                let body = resp.bytes(&req.label()).await.unwrap_or_default();
-                Err(Error::from_response(
-                    &req.label(),
-                    t.origin(),
-                    status,
-                    retry_after,
-                    &body,
-                ))
-            }
-        }
+        retry
+            .run_for(SYSTEM, "logout", || async {
+                let resp = t.send(&req, Some(&tok.value)).await?;
+                match resp.status() {
+                    // 404: the token was already revoked or expired (FACTS 2.3).
+                    200..=299 | 401 | 404 => Ok(()),
+                    status => {
+                        let retry_after = resp.retry_after();
+                        let body = resp.bytes(&req.label()).await.unwrap_or_default();
+                        Err(Error::from_response(
+                            &req.label(),
+                            t.origin(),
+                            status,
+                            retry_after,
+                            &body,
+                        ))
+                    }
+                }
+            })
+            .await
     }
 
     async fn login_locked(
@@ -132,7 +137,9 @@ impl Auth {
         t: &Transport,
         retry: &RetryPolicy,
     ) -> Result<Token> {
-        let (value, expires_in) = retry.run("looker login", || self.login_once(t)).await?;
+        let (value, expires_in) = retry
+            .run_for(SYSTEM, "login", || self.login_once(t))
+            .await?;
         // Never renew more than half a lifetime early, so a short-lived
         // token is still used at all.
         let lifetime = Duration::from_secs(expires_in);

@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::config::ClientBuilder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::explore::LookmlModelExplore;
-use crate::transport::{Request, Response, Transport};
+use crate::transport::{Request, Response, SYSTEM, Transport};
 
 /// A Looker API 4.0 client. Cheap to clone; clones share the token, the
 /// connection pool and the explore cache.
@@ -115,7 +115,10 @@ impl Client {
     /// Revokes the current token (`DELETE /api/4.0/logout`). The next call
     /// logs in again.
     pub async fn logout(&self) -> Result<()> {
-        self.inner.auth.logout(&self.inner.transport).await
+        self.inner
+            .auth
+            .logout(&self.inner.transport, &self.inner.retry)
+            .await
     }
 
     /// How many login requests this client has sent (for monitoring).
@@ -159,7 +162,10 @@ impl Client {
     /// Sends `req` with retries and returns a successful (2xx) response.
     pub(crate) async fn call(&self, req: &Request) -> Result<Response> {
         let label = req.label();
-        self.inner.retry.run(&label, || self.call_once(req)).await
+        self.inner
+            .retry
+            .run_for(SYSTEM, &label, || self.call_once(req))
+            .await
     }
 
     /// Sends `req` with retries and decodes the JSON body as `T`.

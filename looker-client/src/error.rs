@@ -225,6 +225,18 @@ impl Error {
         e
     }
 
+    /// A connection refused: nothing listens at the instance. `message`
+    /// names Looker and its address.
+    pub(crate) fn transport_refused(
+        message: String,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let mut e = Self::new(ErrorKind::Transport, message);
+        e.0.retryable = true;
+        e.0.source = Some(Box::new(err));
+        e
+    }
+
     pub(crate) fn with_retryable(mut self, retryable: bool) -> Self {
         self.0.retryable = retryable;
         self
@@ -442,6 +454,14 @@ impl Classify for Error {
 
     fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
+    }
+
+    fn is_refused(&self) -> bool {
+        std::error::Error::source(self).is_some_and(ml_connector_retry::is_connection_refused)
+    }
+
+    fn status(&self) -> Option<u16> {
+        self.0.status
     }
 }
 

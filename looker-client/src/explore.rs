@@ -301,6 +301,29 @@ fn closest(name: &str, valid: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// ` (did you mean `a`, `b`?)` for the names closest to `name`, or the first few valid
+/// `kind` when none is close.
+fn suggestion(name: &str, valid: &[&str], kind: &str) -> String {
+    let close = closest(name, valid);
+    if !close.is_empty() {
+        let list: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
+        return format!(" (did you mean {}?)", list.join(", "));
+    }
+    if valid.is_empty() {
+        return format!("; it can see no {kind}: check the API user's role");
+    }
+    let mut shown: Vec<&str> = valid.to_vec();
+    shown.sort_unstable();
+    let more = shown.len().saturating_sub(10);
+    shown.truncate(10);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("; its {kind}: {}{tail}", shown.join(", "))
+}
+
 impl Client {
     /// `GET /lookml_models/{model}/explores/{explore}`: the explore's
     /// metadata, fetched fresh.
@@ -322,7 +345,57 @@ impl Client {
             "fields",
             "id,name,label,model_name,view_name,can_total,can_subtotal,fields",
         );
-        self.call_json(&req).await
+        match self.call_json(&req).await {
+            Err(e) if e.is_not_found() => {
+                Err(self.explain_missing_explore(model, explore, e).await)
+            }
+            other => other,
+        }
+    }
+
+    /// After a 404 about `model` and `explore`: says which of the two the API user cannot
+    /// see, with the closest names it can. Returns `original` when the models cannot be
+    /// listed or both exist (the 404 was about something else).
+    pub(crate) async fn explain_missing_explore(
+        &self,
+        model: &str,
+        explore: &str,
+        original: Error,
+    ) -> Error {
+        let models: Vec<crate::paging::LookmlModel> = match self
+            .get_json("lookml_models", &[("fields", "name,explores")])
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "listing the models after a 404 failed");
+                return original;
+            }
+        };
+        let model_names: Vec<&str> = models.iter().filter_map(|m| m.name.as_deref()).collect();
+        let message = match models.iter().find(|m| m.name.as_deref() == Some(model)) {
+            None => format!(
+                "Looker at {} has no model `{model}` that the API user can see{}",
+                self.inner.transport.origin(),
+                suggestion(model, &model_names, "models")
+            ),
+            Some(m) => {
+                let explores: Vec<&str> = m
+                    .explores
+                    .iter()
+                    .flatten()
+                    .filter_map(|e| e.name.as_deref())
+                    .collect();
+                if explores.contains(&explore) {
+                    return original;
+                }
+                format!(
+                    "Looker model `{model}` has no explore `{explore}` that the API user can see{}",
+                    suggestion(explore, &explores, "explores")
+                )
+            }
+        };
+        Error::new(crate::ErrorKind::NotFound, message).with_source(original)
     }
 
     /// Checks `query`'s field, pivot, filter and sort names against its

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
+use ml_connector_retry::observe;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -17,6 +18,9 @@ use url::Url;
 use crate::config::ClientBuilder;
 use crate::error::{Error, Result};
 use crate::rows::ReadAhead;
+
+/// The system name in retry summaries and exchange events ([`ml_connector_retry::observe`]).
+pub(crate) const SYSTEM: &str = "looker";
 
 /// The API version path every call goes to.
 pub(crate) const API_PREFIX: [&str; 2] = ["api", "4.0"];
@@ -278,7 +282,20 @@ impl Transport {
                 .body(f.expose_secret().to_owned()),
         };
         let label = req.label();
-        let resp = builder.send().await.map_err(|e| {
+        let sent = std::time::Instant::now();
+        let result = builder.send().await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        observe::exchange(SYSTEM, req.method.as_str(), status, sent.elapsed());
+        let resp = result.map_err(|e| {
+            if ml_connector_retry::is_connection_refused(&e) {
+                let message = format!(
+                    "cannot reach Looker at {}: the connection was refused on {label} (nothing \
+                     listens there); check base_url and that the server is running",
+                    self.origin
+                );
+                // Nothing was sent: safe to repeat.
+                return Error::transport_refused(message, e.without_url());
+            }
             // A request that never reached the server is always safe to repeat.
             let sent_maybe = !e.is_connect();
             let retryable = req.idempotent || !sent_maybe;

@@ -6,7 +6,9 @@ use common::*;
 use futures::TryStreamExt;
 use looker_client::{ErrorKind, ResultFormat, Row, RunOptions, WriteQuery};
 use serde::Deserialize;
-use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{
+    body_json, header, method, path, path_regex, query_param, query_param_is_missing,
+};
 use wiremock::{Mock, ResponseTemplate};
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -288,6 +290,14 @@ async fn an_unknown_explore_is_a_404_that_mentions_permissions() {
         .expect(1)
         .mount(&server)
         .await;
+    // The models cannot be listed either: the original 404 stands.
+    Mock::given(method("GET"))
+        .and(path("/api/4.0/lookml_models"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not found"})),
+        )
+        .mount(&server)
+        .await;
     let err = client(&server)
         .validate(&WriteQuery::new("shop", "nope"))
         .await
@@ -299,6 +309,55 @@ async fn an_unknown_explore_is_a_404_that_mentions_permissions() {
             .contains("GET /api/4.0/lookml_models/shop/explores/nope"),
         "{err}"
     );
+}
+
+/// A 404 for a model or explore: which of the two is missing, with the close names the API
+/// user can see.
+#[tokio::test]
+async fn an_unknown_model_or_explore_suggests_the_close_ones() {
+    let server = server().await;
+    login("T1", 3600).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/api/4.0/lookml_models/[^/]+/explores/[^/]+$"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not found"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/4.0/lookml_models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([
+            {"name": "shop", "explores": [{"name": "orders"}, {"name": "users"}]},
+            {"name": "finance", "explores": [{"name": "ledger"}]}
+        ])))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let err = c
+        .validate(&WriteQuery::new("shopp", "orders"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string()
+            .contains("has no model `shopp` that the API user can see (did you mean `shop`?)"),
+        "{err}"
+    );
+    let err = c
+        .validate(&WriteQuery::new("shop", "order"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "model `shop` has no explore `order` that the API user can see (did you mean `orders`?)"
+        ),
+        "{err}"
+    );
+    let err = c
+        .validate(&WriteQuery::new("finance", "zzz"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("; its explores: ledger"), "{err}");
 }
 
 #[tokio::test]

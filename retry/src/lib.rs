@@ -14,6 +14,9 @@
 //! - [`Pacer`]: optional client-side pacing (requests per minute with
 //!   [`governor`], and a cap on requests in flight) so a client stays under a
 //!   licence limit before the server starts answering 429.
+//! - [`observe`]: the one observation hook of both clients, `tracing` events
+//!   for each HTTP exchange and each retried request, which a layer can count
+//!   (metrics per system, status, 429s and retries).
 //! - [`preview`]: a short, single-line excerpt of a response body, for error
 //!   messages about bodies that are not what was expected (a proxy's HTML page).
 //!
@@ -55,12 +58,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod observe;
 mod pacer;
 mod policy;
 mod preview;
 mod retry_after;
 
 pub use pacer::{Pacer, PacerPermit};
-pub use policy::{Classify, RetryPolicy};
+pub use policy::{Classify, RetryPolicy, is_connection_refused};
 pub use preview::preview;
 pub use retry_after::{parse_retry_after, parse_retry_after_at};

@@ -3,9 +3,12 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+
+use crate::observe;
 
 /// What the retry loop needs to know about an error.
 ///
@@ -19,6 +22,19 @@ pub trait Classify {
     /// How long the server asked us to wait, when it said so (a
     /// `Retry-After` header or an equivalent body field).
     fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Whether nothing answered at the address at all (the connection was
+    /// refused): a wrong URL or a stopped server, which waiting rarely fixes.
+    /// Such errors get at most [`RetryPolicy::refused_attempts`] attempts.
+    fn is_refused(&self) -> bool {
+        false
+    }
+
+    /// The HTTP status of the response that failed, if one arrived (the
+    /// retry summary counts the 429s).
+    fn status(&self) -> Option<u16> {
         None
     }
 }
@@ -52,11 +68,13 @@ pub struct RetryPolicy {
     max_delay: Duration,
     max_elapsed: Duration,
     retry_after_cap: Duration,
+    refused_attempts: u32,
 }
 
 impl Default for RetryPolicy {
     /// Five attempts, waits from 500 ms up to 30 s, at most five minutes in
-    /// all, a server-named wait capped at two minutes.
+    /// all, a server-named wait capped at two minutes; three attempts when the
+    /// connection is refused.
     fn default() -> Self {
         Self {
             max_attempts: 5,
@@ -64,6 +82,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_elapsed: Duration::from_secs(300),
             retry_after_cap: Duration::from_secs(120),
+            refused_attempts: 3,
         }
     }
 }
@@ -141,6 +160,24 @@ impl RetryPolicy {
         self
     }
 
+    /// Attempts (the first included, at least 1) when the last error says the
+    /// connection was refused ([`Classify::is_refused`]): a closed port fails
+    /// within a second or two instead of after the whole backoff.
+    ///
+    /// ```
+    /// let p = ml_connector_retry::RetryPolicy::default().with_refused_attempts(2);
+    /// assert_eq!(p.refused_attempts(), 2);
+    /// ```
+    pub fn with_refused_attempts(mut self, attempts: u32) -> Self {
+        self.refused_attempts = attempts.max(1);
+        self
+    }
+
+    /// Attempts when the connection is refused.
+    pub fn refused_attempts(&self) -> u32 {
+        self.refused_attempts
+    }
+
     /// Total attempts, the first included.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
@@ -169,9 +206,7 @@ impl RetryPolicy {
     /// Runs `op` until it succeeds, fails with an error that is not
     /// retryable, or the policy is exhausted; returns the last result.
     ///
-    /// `label` names the operation in the `tracing` events emitted before
-    /// each wait (never put secrets in it). Sleeping uses `tokio::time`, so
-    /// tests with a paused clock run instantly.
+    /// As [`run_for`](Self::run_for) with no system named.
     ///
     /// ```
     /// # use ml_connector_retry::{Classify, RetryPolicy};
@@ -197,22 +232,73 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T, E>>,
         E: Classify + Display,
     {
+        self.run_for("", label, op).await
+    }
+
+    /// Runs `op` of `system` (`acumatica`, `looker`) until it succeeds, fails
+    /// with an error that is not retryable, or the policy is exhausted;
+    /// returns the last result.
+    ///
+    /// Each retry is logged at `DEBUG`; a request that needed retries ends
+    /// with one `WARN` summary ([`observe`](crate::observe)) that says how
+    /// many, how many followed a 429, and whether it finally succeeded.
+    /// `label` names the operation in those events (never put secrets in
+    /// it). Sleeping uses `tokio::time`, so tests with a paused clock run
+    /// instantly.
+    ///
+    /// ```
+    /// # use ml_connector_retry::{Classify, RetryPolicy};
+    /// #[derive(Debug)]
+    /// struct Refused;
+    /// impl std::fmt::Display for Refused {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("refused") }
+    /// }
+    /// impl Classify for Refused {
+    ///     fn is_retryable(&self) -> bool { true }
+    ///     fn is_refused(&self) -> bool { true }
+    /// }
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let mut calls = 0;
+    /// let policy = RetryPolicy::default()
+    ///     .with_max_attempts(10)
+    ///     .with_initial_delay(std::time::Duration::from_millis(1));
+    /// let out: Result<(), Refused> = rt.block_on(policy.run_for("demo", "GET /", || {
+    ///     calls += 1;
+    ///     async { Err(Refused) }
+    /// }));
+    /// assert!(out.is_err());
+    /// assert_eq!(calls, 3, "a refused connection gets refused_attempts, not max_attempts");
+    /// ```
+    pub async fn run_for<T, E, F, Fut>(&self, system: &str, label: &str, op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + Display,
+    {
         let started = tokio::time::Instant::now();
         let max_elapsed = self.max_elapsed;
         let cap = self.retry_after_cap;
+        let refused_attempts = self.refused_attempts;
         let attempt = AtomicU32::new(1);
+        let throttled = AtomicU32::new(0);
+        let last_retried = Mutex::new(String::new());
         let max_attempts = self.max_attempts;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.initial_delay)
             .with_max_delay(self.max_delay)
             .with_max_times(self.max_attempts.saturating_sub(1) as usize);
 
-        op.retry(backoff)
+        let result = op
+            .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|err: &E| err.is_retryable())
             .adjust(|err: &E, step: Option<Duration>| {
                 // `step` is None once the attempts are used up: stop.
                 let step = step?;
+                if err.is_refused() && attempt.load(Ordering::Relaxed) >= refused_attempts {
+                    return None;
+                }
                 let wait = match err.retry_after() {
                     Some(asked) => asked.min(cap),
                     None => full_jitter(step),
@@ -224,17 +310,65 @@ impl RetryPolicy {
             })
             .notify(|err: &E, wait: Duration| {
                 let n = attempt.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
+                if err.status() == Some(429) {
+                    throttled.fetch_add(1, Ordering::Relaxed);
+                }
+                let text = err.to_string();
+                tracing::debug!(
+                    system,
                     operation = label,
                     attempt = n,
                     max_attempts,
                     wait_ms = wait.as_millis() as u64,
-                    error = %err,
+                    error = %text,
                     "retrying after a transient failure"
                 );
+                *last_retried.lock().unwrap_or_else(PoisonError::into_inner) = text;
             })
-            .await
+            .await;
+        let retries = attempt.load(Ordering::Relaxed) - 1;
+        if retries > 0 {
+            let retried_error = last_retried
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            let last_error: &dyn Display = match &result {
+                Err(e) => e,
+                Ok(_) => &retried_error,
+            };
+            observe::retried(&observe::RetrySummary {
+                system,
+                operation: label,
+                retries,
+                throttled: throttled.load(Ordering::Relaxed),
+                succeeded: result.is_ok(),
+                last_error,
+            });
+        }
+        result
     }
+}
+
+/// Whether `err` or one of its sources is an I/O error of kind
+/// `ConnectionRefused`: nothing listens at the address. The clients use it
+/// for [`Classify::is_refused`].
+///
+/// ```
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// assert!(ml_connector_retry::is_connection_refused(&refused));
+/// let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+/// assert!(!ml_connector_retry::is_connection_refused(&timeout));
+/// ```
+pub fn is_connection_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// A uniformly random wait in `[0, step]`, never below one millisecond so a
@@ -249,10 +383,12 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    #[derive(Debug, Clone)]
+    #[derive(Debug, Clone, Default)]
     struct TestError {
         retryable: bool,
         retry_after: Option<Duration>,
+        refused: bool,
+        status: Option<u16>,
     }
 
     impl Display for TestError {
@@ -268,12 +404,18 @@ mod tests {
         fn retry_after(&self) -> Option<Duration> {
             self.retry_after
         }
+        fn is_refused(&self) -> bool {
+            self.refused
+        }
+        fn status(&self) -> Option<u16> {
+            self.status
+        }
     }
 
     fn transient() -> TestError {
         TestError {
             retryable: true,
-            retry_after: None,
+            ..TestError::default()
         }
     }
 
@@ -288,7 +430,7 @@ mod tests {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.into_iter()));
         let out = policy
-            .run("test", || {
+            .run_for("test-system", "test", || {
                 calls.lock().unwrap().push(start.elapsed());
                 let next = script.lock().unwrap().next().expect("script too short");
                 async move { next }
@@ -323,10 +465,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn never_retries_non_retryable() {
-        let fatal = TestError {
-            retryable: false,
-            retry_after: None,
-        };
+        let fatal = TestError::default();
         let (out, calls) = drive(RetryPolicy::default(), vec![Err(fatal)]).await;
         assert!(!out.unwrap_err().retryable);
         assert_eq!(calls.len(), 1);
@@ -337,6 +476,7 @@ mod tests {
         let throttled = TestError {
             retryable: true,
             retry_after: Some(Duration::from_secs(7)),
+            ..TestError::default()
         };
         let (out, calls) = drive(RetryPolicy::default(), vec![Err(throttled), Ok(1)]).await;
         assert_eq!(out.unwrap(), 1);
@@ -348,6 +488,7 @@ mod tests {
         let throttled = TestError {
             retryable: true,
             retry_after: Some(Duration::from_secs(3600)),
+            ..TestError::default()
         };
         let policy = RetryPolicy::default().with_retry_after_cap(Duration::from_secs(9));
         let (out, calls) = drive(policy, vec![Err(throttled), Ok(1)]).await;
@@ -389,6 +530,7 @@ mod tests {
         let throttled = TestError {
             retryable: true,
             retry_after: Some(Duration::from_secs(40)),
+            ..TestError::default()
         };
         let policy = RetryPolicy::default()
             .with_max_attempts(10)
@@ -406,6 +548,114 @@ mod tests {
         // 0 s, 40 s, 80 s; a third wait would end at 120 s > 100 s.
         assert!(out.is_err());
         assert_eq!(calls.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_gets_only_the_refused_attempts() {
+        let refused = TestError {
+            retryable: true,
+            refused: true,
+            ..TestError::default()
+        };
+        let policy = RetryPolicy::default().with_max_attempts(10);
+        let (out, calls) = drive(policy, vec![Err(refused); 10]).await;
+        assert!(out.unwrap_err().refused);
+        assert_eq!(
+            calls.len(),
+            3,
+            "refused_attempts (3), not max_attempts (10)"
+        );
+        // Waits of the first two backoff steps at most: 0.5 s + 1 s.
+        assert!(calls[2] <= Duration::from_millis(1500), "{calls:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_then_other_errors_keeps_the_full_budget() {
+        let refused = TestError {
+            retryable: true,
+            refused: true,
+            ..TestError::default()
+        };
+        let policy = RetryPolicy::default().with_max_attempts(5);
+        let (out, calls) = drive(
+            policy,
+            vec![
+                Err(refused),
+                Err(transient()),
+                Err(transient()),
+                Err(transient()),
+                Ok(4),
+            ],
+        )
+        .await;
+        assert_eq!(out.unwrap(), 4);
+        assert_eq!(calls.len(), 5);
+    }
+
+    /// The events of [`observe`] seen while `f` runs.
+    fn observed<F: std::future::Future>(f: F) -> Vec<observe::HttpEvent> {
+        use tracing_subscriber::layer::{Context, SubscriberExt};
+        struct Collect(Arc<Mutex<Vec<observe::HttpEvent>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
+            fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+                if let Some(e) = observe::HttpEvent::from_event(event) {
+                    self.0.lock().unwrap().push(e);
+                }
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Collect(seen.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || rt.block_on(f));
+        seen.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_retried_request_is_summarized_once_with_its_429s() {
+        let throttled = TestError {
+            retryable: true,
+            status: Some(429),
+            retry_after: Some(Duration::from_secs(1)),
+            ..TestError::default()
+        };
+        let events = observed(async {
+            observe::exchange("looker", "GET", Some(429), Duration::from_millis(3));
+            drive(
+                RetryPolicy::default(),
+                vec![
+                    Err(throttled.clone()),
+                    Err(throttled),
+                    Err(transient()),
+                    Ok(1),
+                ],
+            )
+            .await
+            .0
+            .unwrap();
+            // A request that needed no retry says nothing.
+            drive(RetryPolicy::default(), vec![Ok(2)]).await.0.unwrap();
+        });
+        assert_eq!(
+            events,
+            vec![
+                observe::HttpEvent::Exchange {
+                    system: "looker".into(),
+                    method: "GET".into(),
+                    status: Some(429),
+                    seconds: 0.003,
+                },
+                observe::HttpEvent::Retried {
+                    system: "test-system".into(),
+                    retries: 3,
+                    throttled: 2,
+                    succeeded: true,
+                },
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::config::{Config, Credentials};
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::{Body, Request, Safety, Transport, check_status};
+use crate::transport::{Body, Request, SYSTEM, Safety, Transport, check_status};
 
 pub(crate) struct Token {
     pub access_token: SecretString,
@@ -101,7 +101,7 @@ async fn token_request(
     let mut attempt = 0;
     let response = config
         .retry
-        .run(&label, || {
+        .run_for(SYSTEM, &label, || {
             attempt += 1;
             let req = Request {
                 method: Method::POST,
@@ -115,8 +115,17 @@ async fn token_request(
             let n = attempt;
             async move {
                 let resp = transport.send_once(&req, None, n).await?;
+                if resp.status == 404 {
+                    return Err(Error::config(format!(
+                        "no identity server at {}: Acumatica answered 404 (not found); check the \
+                         URL and the site path (the instance name after the host, as in the \
+                         browser's address bar)",
+                        req.url
+                    ))
+                    .with_status(404));
+                }
                 if (400..500).contains(&resp.status) && resp.status != 429 {
-                    return Err(token_refused(&resp.body, resp.status, grant));
+                    return Err(token_refused(&config.site, &resp.body, resp.status, grant));
                 }
                 check_status(&req, resp)
             }
@@ -155,7 +164,7 @@ async fn token_request(
 }
 
 /// A 4xx from the token endpoint: the credentials or the grant were refused.
-fn token_refused(body: &[u8], status: u16, grant: &str) -> Error {
+fn token_refused(site: &url::Url, body: &[u8], status: u16, grant: &str) -> Error {
     let json: Option<Json> = serde_json::from_slice(body).ok();
     let code = json
         .as_ref()
@@ -189,7 +198,7 @@ fn token_refused(body: &[u8], status: u16, grant: &str) -> Error {
     };
     Error::new(
         ErrorKind::Authentication,
-        format!("the token endpoint refused the {grant}: {code}{description}; {hint}"),
+        format!("Acumatica at {site} refused the sign-in ({grant}): {code}{description}; {hint}"),
     )
     .with_status(status)
 }
@@ -203,7 +212,8 @@ mod tests {
     #[test]
     fn an_api_login_limit_refusal_is_the_login_limit_not_a_wrong_password() {
         let body = br#"{"error":"invalid_grant","error_description":"API Login Limit"}"#;
-        let err = token_refused(body, 400, "password grant");
+        let site = url::Url::parse("https://erp.example.com/Acu/").unwrap();
+        let err = token_refused(&site, body, 400, "password grant");
         assert!(matches!(err.kind(), ErrorKind::LoginLimit), "{err:?}");
         let text = err.to_string();
         assert!(text.contains("limit of concurrent API sessions"), "{text}");
@@ -212,8 +222,13 @@ mod tests {
 
         let wrong =
             br#"{"error":"invalid_grant","error_description":"invalid_username_or_password"}"#;
-        let err = token_refused(wrong, 400, "password grant");
+        let err = token_refused(&site, wrong, 400, "password grant");
         assert!(matches!(err.kind(), ErrorKind::Authentication), "{err:?}");
         assert!(err.to_string().contains("user name/password"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Acumatica at https://erp.example.com/Acu/ refused the sign-in"),
+            "names Acumatica and its URL: {err}"
+        );
     }
 }

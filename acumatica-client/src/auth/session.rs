@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::{Config, Credentials};
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::{Body, Request, Safety, Transport, check_status};
+use crate::transport::{Body, Request, SYSTEM, Safety, Transport, check_status};
 
 pub(crate) async fn login(config: &Config, transport: &Transport) -> Result<()> {
     let Some(Credentials::Session { username, password }) = &config.credentials else {
@@ -23,7 +23,7 @@ pub(crate) async fn login(config: &Config, transport: &Transport) -> Result<()> 
     let mut attempt = 0;
     config
         .retry
-        .run("login", || {
+        .run_for(SYSTEM, "login", || {
             attempt += 1;
             let n = attempt;
             let mut body = Map::new();
@@ -59,7 +59,11 @@ pub(crate) async fn login(config: &Config, transport: &Transport) -> Result<()> 
                     ErrorKind::LoginLimit | ErrorKind::Authentication => e,
                     _ if e.status() == Some(400) => Error::new(
                         ErrorKind::Authentication,
-                        format!("the login was refused: {}", e.message()),
+                        format!(
+                            "Acumatica at {} refused the sign-in: {}",
+                            config.site,
+                            e.message()
+                        ),
                     )
                     .with_status(400),
                     _ => e,
@@ -83,7 +87,7 @@ pub(crate) async fn logout(
     let mut attempt = 0;
     config
         .retry
-        .run("logout", || {
+        .run_for(SYSTEM, "logout", || {
             attempt += 1;
             let n = attempt;
             let req = Request {

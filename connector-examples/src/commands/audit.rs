@@ -82,10 +82,13 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
     }
     if format == AuditFormat::Csv {
         let text = csv_of(&records).map_err(|e| CliError::failed(format!("audit as CSV: {e}")))?;
-        print!("{text}");
+        crate::output::emit(&text);
         return Ok(Exit::Ok);
     }
-    println!("Audit trail of {what}: {} event(s)", records.len());
+    ctx.layout.line(&format!(
+        "Audit trail of {what}: {} event(s)",
+        records.len()
+    ));
     let mut t = Table::new(["#", "At", "Stage", "Document", "Outcome", "Details"]);
     for r in &records {
         t.row([
@@ -101,7 +104,7 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<Exit, CliError
             },
         ]);
     }
-    print!("{}", t.render());
+    ctx.layout.table(&t, "");
     Ok(Exit::Ok)
 }
 

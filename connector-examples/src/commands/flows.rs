@@ -60,7 +60,7 @@ pub async fn open_store_with(
             let store = builder
                 .build()
                 .await
-                .map_err(|e| CliError::new(Exit::Unreachable, format!("state store {url}: {e}")))?;
+                .map_err(|e| crate::connect::postgres_store_error(&url.to_string(), &e))?;
             Ok(Some(Arc::new(store)))
         }
     }

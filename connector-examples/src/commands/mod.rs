@@ -31,6 +31,8 @@ pub struct Context {
     pub json: bool,
     /// Whether progress bars may be drawn.
     pub bars: bool,
+    /// How text goes to stdout: 80 columns unless `--wide`, colour on a terminal only.
+    pub layout: crate::output::Layout,
 }
 
 impl Context {
@@ -43,6 +45,7 @@ impl Context {
             secrets,
             json: global.json,
             bars: crate::progress::bars_enabled(global),
+            layout: crate::output::Layout::stdout(global.wide),
         })
     }
 }

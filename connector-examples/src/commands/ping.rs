@@ -4,11 +4,12 @@ use serde::Serialize;
 
 use crate::cli::{FlowArg, GlobalArgs};
 use crate::commands::Context;
+use crate::commands::flows::open_store_with;
 use crate::commands::signout::Sessions;
-use crate::config::{AcumaticaSettings, FlowConfig, LookerSettings};
+use crate::config::{AcumaticaSettings, FlowConfig, FlowSpec, LookerSettings, StoreUrl};
 use crate::connect;
 use crate::exit::{CliError, Exit};
-use crate::output::{Table, print_json};
+use crate::output::{Paint, Table, print_json};
 use crate::secrets::Secrets;
 
 /// The result of one check.
@@ -159,7 +160,11 @@ pub async fn looker_checks(
 }
 
 /// Runs every Acumatica check; later checks are skipped when sign-in fails.
-pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -> Vec<Check> {
+pub async fn acumatica_checks(
+    settings: &AcumaticaSettings,
+    secrets: &Secrets,
+    flows: &[&FlowConfig],
+) -> Vec<Check> {
     const S: &str = "acumatica";
     let mut out = Vec::new();
     let client = match connect::acumatica_client(settings, secrets, true).await {
@@ -272,6 +277,36 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
                 &CliError::from_acumatica("GET Account", &e),
             )),
         }
+        // Each entity a feed copies: one record read ($top=1), as the run reads them.
+        for flow in flows {
+            for entity in flow.feed().into_iter().flat_map(|f| &f.entities) {
+                let name = format!("{} readable ({})", entity.entity, flow.name);
+                let query = acumatica_client::ListQuery::new().top(1);
+                match client.get_json(&entity.entity, &query).await {
+                    Ok(v) => {
+                        let n = v.as_array().map_or(0, Vec::len);
+                        out.push(Check::pass(
+                            S,
+                            name,
+                            if n == 0 {
+                                "readable (no records yet)".to_owned()
+                            } else {
+                                "readable".to_owned()
+                            },
+                        ));
+                    }
+                    Err(e) => out.push(Check::fail(
+                        S,
+                        name,
+                        &CliError::from_acumatica(&format!("GET {}?$top=1", entity.entity), &e)
+                            .with_hint(
+                                "the feed reads this entity: check its name in [[flows.entities]] \
+                                 and that the API user may see it (its access rights)",
+                            ),
+                    )),
+                }
+            }
+        }
     } else {
         out.push(Check::skip(
             S,
@@ -283,6 +318,196 @@ pub async fn acumatica_checks(settings: &AcumaticaSettings, secrets: &Secrets) -
     sessions.track_acumatica(&client);
     sessions.sign_out().await;
     out
+}
+
+/// Offline: the columns each Looker flow's mapping reads are among the fields its query
+/// selects (with `fields` given, a column left out would be missing from every row).
+pub fn mapping_checks(flows: &[&FlowConfig]) -> Vec<Check> {
+    const S: &str = "config";
+    let mut out = Vec::new();
+    for flow in flows {
+        let (columns, fields): (Vec<&str>, Vec<String>) = match &flow.spec {
+            FlowSpec::Post(p) => (p.mapping.columns().into_iter().collect(), p.fields()),
+            FlowSpec::Reference(r) => (r.mapping.columns(), r.fields()),
+            FlowSpec::Feed(_) => continue,
+        };
+        let name = format!("mapping columns ({})", flow.name);
+        let missing: Vec<&str> = columns
+            .iter()
+            .copied()
+            .filter(|c| !fields.iter().any(|f| f == c))
+            .collect();
+        if missing.is_empty() {
+            out.push(Check::pass(
+                S,
+                name,
+                format!(
+                    "the {} column(s) the mapping reads are among the query's {} field(s)",
+                    columns.len(),
+                    fields.len()
+                ),
+            ));
+        } else {
+            let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            out.push(Check::fail(
+                S,
+                name,
+                &CliError::usage(format!(
+                    "the mapping reads {} which the query's `fields` does not select",
+                    list.join(", ")
+                ))
+                .with_hint(
+                    "add them to [flows.looker] fields, or leave `fields` out to select what the \
+                     mapping reads",
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The state store, the feeds' warehouses (writable) and the vault (opens with the key).
+pub async fn local_checks(ctx: &Context, flows: &[&FlowConfig]) -> Vec<Check> {
+    const S: &str = "local";
+    let mut out = Vec::new();
+    let store = &ctx.config.store;
+    match open_store_with(store, &ctx.config.store_options, false).await {
+        Ok(None) => match writable_dir_for(store) {
+            Ok(()) => out.push(Check::pass(
+                S,
+                "state store",
+                format!("{store} does not exist yet; the first run creates it"),
+            )),
+            Err(e) => out.push(Check::fail(S, "state store", &e)),
+        },
+        Ok(Some(s)) => match s.now().await {
+            Ok(_) => out.push(Check::pass(S, "state store", format!("{store} answers"))),
+            Err(e) => out.push(Check::fail(
+                S,
+                "state store",
+                &CliError::new(Exit::Unreachable, format!("state store {store}: {e}")),
+            )),
+        },
+        Err(e) => out.push(Check::fail(S, "state store", &e)),
+    }
+    for flow in flows {
+        let Some(feed) = flow.feed() else {
+            continue;
+        };
+        let name = format!("warehouse ({})", flow.name);
+        match warehouse_writable(&feed.warehouse).await {
+            Ok(detail) => out.push(Check::pass(S, name, detail)),
+            Err(e) => out.push(Check::fail(S, name, &e)),
+        }
+    }
+    let vault = ctx.secrets.vault_path();
+    if vault.exists() {
+        match vault_opens(vault, &ctx.secrets).await {
+            Ok(n) => out.push(Check::pass(
+                S,
+                "vault",
+                format!("{}: {n} secret(s) open with the key", vault.display()),
+            )),
+            Err(e) => out.push(Check::fail(S, "vault", &e)),
+        }
+    } else {
+        out.push(Check::skip(
+            S,
+            "vault",
+            format!(
+                "no vault at {} (secrets come from the environment)",
+                vault.display()
+            ),
+        ));
+    }
+    out
+}
+
+/// For a SQLite file that does not exist yet: its directory takes a new file.
+fn writable_dir_for(url: &StoreUrl) -> Result<(), CliError> {
+    let StoreUrl::Sqlite(path) = url else {
+        return Ok(());
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut probe = dir;
+    // The first run creates missing directories: the nearest existing one must take them.
+    while !probe.exists() {
+        probe = probe.parent().unwrap_or(std::path::Path::new("."));
+    }
+    tempfile::NamedTempFile::new_in(probe)
+        .map(drop)
+        .map_err(|e| {
+            CliError::failed(format!(
+                "{} cannot be created: {} is not writable ({e})",
+                path.display(),
+                probe.display()
+            ))
+            .with_hint(
+                "choose a writable location in the config, or fix the directory's permissions",
+            )
+        })
+}
+
+/// Creates and drops a table in a transaction that is rolled back: the warehouse takes
+/// writes, and nothing is left behind.
+async fn warehouse_writable(url: &StoreUrl) -> Result<String, CliError> {
+    use sqlx::Connection as _;
+    const PROBE: &str = "CREATE TABLE ml_connector_ping_probe (id INTEGER)";
+    let failed = |e: sqlx::Error| {
+        CliError::new(
+            Exit::Unreachable,
+            format!("warehouse {url}: cannot create a table: {e}"),
+        )
+        .with_hint("the feed creates and writes its tables: give this user that right, or choose another warehouse")
+    };
+    match url {
+        StoreUrl::Sqlite(path) => {
+            if !path.exists() {
+                writable_dir_for(url)?;
+                return Ok(format!(
+                    "{url} does not exist yet; the first run creates it"
+                ));
+            }
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(failed)?;
+            let mut tx = conn.begin().await.map_err(failed)?;
+            sqlx::query(PROBE).execute(&mut *tx).await.map_err(failed)?;
+            tx.rollback().await.map_err(failed)?;
+        }
+        StoreUrl::Postgres(u) => {
+            let mut conn = sqlx::PgConnection::connect(u).await.map_err(failed)?;
+            let mut tx = conn.begin().await.map_err(failed)?;
+            sqlx::query(PROBE).execute(&mut *tx).await.map_err(failed)?;
+            tx.rollback().await.map_err(failed)?;
+        }
+    }
+    Ok(format!("{url} takes new tables"))
+}
+
+/// Opens every secret of the vault at `path` with the configured key; how many.
+async fn vault_opens(path: &std::path::Path, secrets: &Secrets) -> Result<usize, CliError> {
+    let vault = crate::vault::open(path, &|n| secrets.env(n))?;
+    let listed = vault
+        .list()
+        .await
+        .map_err(|e| crate::vault::vault_error(&format!("vault {}", path.display()), &e))?;
+    for info in &listed {
+        vault
+            .open(&info.connection, &info.kind)
+            .await
+            .map_err(|e| {
+                crate::vault::vault_error(
+                    &format!("vault {}: `{}`", path.display(), info.connection),
+                    &e,
+                )
+            })?;
+    }
+    Ok(listed.len())
 }
 
 /// Runs `ping`.
@@ -299,13 +524,14 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
              credentials); `ml-connector sandbox` prints a complete example",
         ));
     }
-    let mut checks = Vec::new();
+    let mut checks = mapping_checks(&flows);
+    checks.extend(local_checks(&ctx, &flows).await);
     match &ctx.config.looker {
         Some(l) => checks.extend(looker_checks(l, &ctx.secrets, &flows).await),
         None => checks.push(Check::skip("looker", "Looker", "not configured")),
     }
     match &ctx.config.acumatica {
-        Some(a) => checks.extend(acumatica_checks(a, &ctx.secrets).await),
+        Some(a) => checks.extend(acumatica_checks(a, &ctx.secrets, &flows).await),
         None => checks.push(Check::skip("acumatica", "Acumatica", "not configured")),
     }
     let exit = checks.iter().fold(Exit::Ok, |acc, c| acc.worst(c.exit));
@@ -316,7 +542,12 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             "checks": checks,
         }));
     } else {
-        let mut t = Table::new(["", "Check", "Result"]);
+        let mut t = Table::new(["", "Check", "Result"]).paint(0, |mark| match mark {
+            "PASS" => Some(Paint::Good),
+            "FAIL" => Some(Paint::Bad),
+            "SKIP" => Some(Paint::Warn),
+            _ => None,
+        });
         for c in &checks {
             let mark = match c.status {
                 "pass" => "PASS",
@@ -325,12 +556,13 @@ pub async fn run(global: &GlobalArgs, args: &FlowArg) -> Result<Exit, CliError> 
             };
             t.row([mark.to_owned(), c.check.clone(), c.detail.clone()]);
         }
-        print!("{}", t.render());
+        ctx.layout.table(&t, "");
         let failed = checks.iter().filter(|c| c.status == "fail").count();
         if failed == 0 {
-            println!("\nAll checks passed: the configuration fits these systems.");
+            ctx.layout
+                .line("\nAll checks passed: the configuration fits these systems.");
         } else {
-            println!("\n{failed} check(s) failed.");
+            ctx.layout.line(&format!("\n{failed} check(s) failed."));
         }
     }
     Ok(exit)

@@ -145,8 +145,8 @@ pub fn render(plan: &PostPlan) -> String {
             "\n{} problem(s) found; nothing invalid is ever posted:\n",
             plan.report.issues.len()
         ));
-        for issue in &plan.report.issues {
-            out.push_str(&format!("  - {issue}\n"));
+        for line in crate::output::problem_lines(&plan.report.issues) {
+            out.push_str(&format!("  - {line}\n"));
         }
     }
     if !plan.foreign.is_empty() {
@@ -428,7 +428,7 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
             if ctx.json {
                 plans.push(reference_to_json(&plan));
             } else {
-                print!("{}", render_reference(&plan));
+                crate::output::emit(&render_reference(&plan));
             }
             continue;
         }
@@ -441,7 +441,7 @@ async fn plan(ctx: &Context, args: &FlowArg, sessions: &Sessions) -> Result<Exit
             exit = exit.worst(Exit::Validation);
         }
         if !ctx.json {
-            print!("{}", render(&plan));
+            crate::output::emit(&render(&plan));
         }
         plans.push(to_json(&plan));
     }

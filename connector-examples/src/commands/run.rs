@@ -95,8 +95,8 @@ pub fn render_summary(summary: &RunSummary) -> String {
     }
     if let Some(report) = summary.validation.as_ref().filter(|r| !r.is_clean()) {
         out.push_str(&format!("{} validation problem(s):\n", report.issues.len()));
-        for i in &report.issues {
-            out.push_str(&format!("  - {i}\n"));
+        for line in crate::output::problem_lines(&report.issues) {
+            out.push_str(&format!("  - {line}\n"));
         }
     }
     for w in &summary.warnings {
@@ -659,7 +659,7 @@ async fn run_in(
             }
             if !ctx.json {
                 if code == Exit::Ok || value.get("error").is_none() {
-                    print!("{text}");
+                    crate::output::emit(&text);
                 } else {
                     eprint!("{text}");
                 }

@@ -11,6 +11,45 @@ use crate::cli::{GlobalArgs, SandboxArgs};
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
 
+/// Puts the Acumatica fake's vendors out of step with Looker's approved list, as a real site
+/// would be before the first reference run: V000001 has an old name and other terms, V000002
+/// is missing. The `approved_vendors` flow then has work to do on a fresh sandbox (1 created,
+/// 1 updated, 4 unchanged), as the README shows. Done through the API, signed out after.
+async fn drift_vendors(sandbox: &Sandbox) -> Result<(), CliError> {
+    let client = acumatica_client::Client::builder(sandbox.acumatica_url())
+        .endpoint_version(DEMO_ENDPOINT_VERSION)
+        .tenant(seed::TENANT)
+        .oauth_password(
+            credentials::ACUMATICA_CLIENT_ID,
+            credentials::ACUMATICA_CLIENT_SECRET,
+            credentials::ACUMATICA_USERNAME,
+            credentials::ACUMATICA_PASSWORD,
+        )
+        .allow_insecure_http(true)
+        .build()
+        .map_err(|e| CliError::from_acumatica("sandbox", &e))?;
+    let drift = async {
+        client
+            .put_json(
+                "Vendor",
+                &serde_json::json!({
+                    "VendorID": {"value": "V000001"},
+                    "VendorName": {"value": "Acme Office Supplies (old name)"},
+                    "Terms": {"value": "15D"},
+                }),
+                acumatica_client::PutMode::UpdateOnly,
+                &acumatica_client::ListQuery::new(),
+            )
+            .await?;
+        client.delete_by_keys("Vendor", &["V000002"]).await
+    };
+    let result = drift.await;
+    let _ = client.logout().await;
+    result.map_err(|e| CliError::from_acumatica("sandbox: preparing the demo vendors", &e))?;
+    sandbox.acumatica().log().reset();
+    Ok(())
+}
+
 /// Runs `sandbox`: starts the fakes, prints URLs, credentials and a config, then serves until
 /// Ctrl-C (or `--duration`).
 pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliError> {
@@ -30,6 +69,7 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
         args.looker_port,
     ))
     .await?;
+    drift_vendors(&sandbox).await?;
     let config = sandbox.config_toml("");
     if let Some(path) = &args.write_config {
         write_whole(path, &config).map_err(|e| {
@@ -87,6 +127,11 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
             "           API3 client {} / {}",
             credentials::LOOKER_CLIENT_ID,
             credentials::LOOKER_CLIENT_SECRET
+        );
+        println!(
+            "Vendors    Acumatica is out of step with Looker's approved list (V000001 has an \
+             old name and terms, V000002 is missing): the first run of approved_vendors \
+             updates one and creates one"
         );
         println!();
         println!("In another shell:");

@@ -12,7 +12,7 @@ use crate::commands::flows::open_store_with;
 use crate::commands::run::SCHEDULE_LEASE_PREFIX;
 use crate::config::FlowConfig;
 use crate::exit::{CliError, Exit};
-use crate::output::{Table, print_json};
+use crate::output::{Paint, Table, emit_line, print_json};
 
 fn store_err(e: impl std::fmt::Display) -> CliError {
     CliError::failed(format!("state store: {e}"))
@@ -315,7 +315,7 @@ async fn check(
         return Ok(exit);
     }
     if problems.is_empty() {
-        println!(
+        emit_line(&format!(
             "OK: {} flow(s), nothing needs attention{}",
             flows.len(),
             if store.is_none() {
@@ -323,11 +323,14 @@ async fn check(
             } else {
                 ""
             }
-        );
+        ));
     } else {
-        println!("PROBLEM: {} thing(s) need attention", problems.len());
+        emit_line(&format!(
+            "PROBLEM: {} thing(s) need attention",
+            problems.len()
+        ));
         for p in &problems {
-            println!("{}: {}", p.flow, p.message);
+            emit_line(&format!("{}: {}", p.flow, p.message));
         }
     }
     Ok(exit)
@@ -349,7 +352,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliErro
         print_json(&json!({ "store": ctx.config.store.to_string(), "flows": out }));
         return Ok(Exit::Ok);
     }
-    println!(
+    ctx.layout.line(&format!(
         "State store: {}{}",
         ctx.config.store,
         if store.is_none() {
@@ -357,53 +360,54 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliErro
         } else {
             ""
         }
-    );
+    ));
     if flows.is_empty() {
-        println!(
+        ctx.layout.line(&format!(
             "No flows are configured ({}).",
             ctx.config.describe_source()
-        );
+        ));
     }
     for v in &out {
-        println!(
+        ctx.layout.line(&format!(
             "\nFlow {} ({}), cron {} {}, next due {}",
             v["flow"].as_str().unwrap_or_default(),
             v["kind"].as_str().unwrap_or_default(),
             v["cron"].as_str().unwrap_or("(none)"),
             v["time_zone"].as_str().unwrap_or_default(),
             v["next_due"].as_str().unwrap_or("-"),
-        );
+        ));
         if let Some(entity) = v["entity"].as_str() {
-            println!(
+            ctx.layout.line(&format!(
                 "  upserts {entity} records by {}",
                 v["key_field"].as_str().unwrap_or_default()
-            );
+            ));
         }
         if let Some(m) = v["last_scheduled_due_time"].as_str() {
-            println!("  last scheduled due time run: {m}");
+            ctx.layout
+                .line(&format!("  last scheduled due time run: {m}"));
         }
         if let Some(marks) = v["high_water_marks"].as_object().filter(|m| !m.is_empty()) {
             for (k, m) in marks {
-                println!(
+                ctx.layout.line(&format!(
                     "  high-water mark {k}: {}",
                     m["value"].as_str().unwrap_or_default()
-                );
+                ));
             }
         }
         if let Some(scans) = v["delete_scans"].as_object() {
             for (k, s) in scans {
-                println!(
+                ctx.layout.line(&format!(
                     "  delete scan {k} ({}): last started {}",
                     s["cadence"].as_str().unwrap_or_default(),
                     s["last_started_at"].as_str().unwrap_or("never")
-                );
+                ));
             }
         }
         if let Some(m) = v["last_run_summary"].as_str() {
-            println!("  last run: {m}");
+            ctx.layout.line(&format!("  last run: {m}"));
         }
         match v["leases"].as_array().filter(|l| !l.is_empty()) {
-            None => println!("  leases: none held (free)"),
+            None => ctx.layout.line("  leases: none held (free)"),
             Some(leases) => {
                 let mut t = Table::new(["Lease", "Owner", "Fence", "Expires at", "State"]);
                 for l in leases {
@@ -420,17 +424,15 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliErro
                         },
                     ]);
                 }
-                for line in t.render().lines() {
-                    println!("  {line}");
-                }
+                ctx.layout.table(&t, "  ");
                 for l in leases {
-                    println!(
+                    ctx.layout.line(&format!(
                         "  {}: {}",
                         l["lease"].as_str().unwrap_or_default(),
                         l["state"].as_str().unwrap_or_default()
-                    );
+                    ));
                     if l["holder"]["state"] == "held" {
-                        println!(
+                        ctx.layout.line(&format!(
                             "    if that replica is gone: `ml-connector lease release --flow {}{}`",
                             v["flow"].as_str().unwrap_or_default(),
                             if l["role"] == "schedule" {
@@ -438,18 +440,24 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliErro
                             } else {
                                 ""
                             }
-                        );
+                        ));
                     }
                 }
             }
         }
         let runs = v["runs"].as_array().cloned().unwrap_or_default();
         if runs.is_empty() {
-            println!("  no runs yet");
+            ctx.layout.line("  no runs yet");
         } else {
             let mut t = Table::new([
                 "Run", "Status", "Started", "Read", "Written", "Skipped", "Failed",
-            ]);
+            ])
+            .paint(1, |status| match status {
+                "succeeded" => Some(Paint::Good),
+                "failed" | "abandoned" | "interrupted" => Some(Paint::Bad),
+                "running" | "completed_with_errors" => Some(Paint::Warn),
+                _ => None,
+            });
             for r in &runs {
                 t.row([
                     r["run_id"].as_str().unwrap_or_default().to_owned(),
@@ -461,41 +469,39 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliErro
                     r["failed"].to_string(),
                 ]);
             }
-            for line in t.render().lines() {
-                println!("  {line}");
-            }
+            ctx.layout.table(&t, "  ");
         }
         if let Some(n) = v["ledger_entries"].as_u64() {
-            println!("  ledger: {n} document(s) known");
+            ctx.layout.line(&format!("  ledger: {n} document(s) known"));
         }
         if let Some(p) = v["pending_intents"].as_array().filter(|p| !p.is_empty()) {
-            println!(
+            ctx.layout.line(&format!(
                 "  {} document(s) with unknown outcome (reconciled by lookup at the next run)",
                 p.len()
-            );
+            ));
         }
         if let Some(d) = v["dead_letters"].as_array().filter(|d| !d.is_empty()) {
             let flow = v["flow"].as_str().unwrap_or_default();
             if v["kind"] == "reference" {
-                println!(
+                ctx.layout.line(&format!(
                     "  {} refused record(s), retried by the next run (or now with \
                      `ml-connector replay --flow {flow}`):",
                     d.len()
-                );
+                ));
             } else {
-                println!(
+                ctx.layout.line(&format!(
                     "  {} failed document(s) waiting for `ml-connector replay --flow {flow}`:",
                     d.len()
-                );
+                ));
             }
             for l in d {
-                println!(
+                ctx.layout.line(&format!(
                     "    #{} {} ({} attempt(s)): {}",
                     l["id"],
                     l["natural_key"].as_str().unwrap_or_default(),
                     l["attempts"],
                     l["error"].as_str().unwrap_or_default()
-                );
+                ));
             }
         }
     }

@@ -527,6 +527,18 @@ fn the_readme_config_reference_parses() {
         (a.request_branch.as_deref(), a.branch.as_deref()),
         (Some("Headquarters"), None)
     );
+    // The keys the reference documents for a post flow are read as documented.
+    let p = c.flow("overhead_allocation").unwrap().post().unwrap();
+    assert_eq!(p.options.lease_ttl_secs, 300);
+    assert_eq!(p.query.limit, -1, "an omitted limit reads every row");
+    assert_eq!(
+        p.mapping.document_date(),
+        sync_core::mapping::DocumentDate::PeriodEnd
+    );
+    assert_eq!(
+        p.mapping.lines.period.as_ref().map(|s| s.format),
+        Some(sync_core::mapping::PeriodFormat::Yyyymm)
+    );
 }
 
 // ---- keys of another kind of flow -----------------------------------------------------------
