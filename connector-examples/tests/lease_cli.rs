@@ -87,6 +87,22 @@ async fn a_crashed_holder_is_taken_over_and_a_remote_one_released_by_hand() {
         .stdout(predicate::str::contains(format!(
             "ml-connector lease release --flow {FLOW}"
         )));
+    // In JSON the lease's state is a tag; the sentence is its description.
+    let a = rig
+        .cmd()
+        .args(["--json", "status", "--flow", FLOW])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let shown = &v["flows"][0]["leases"][0];
+    assert_eq!(shown["state"], "held", "{v:#}");
+    assert!(
+        shown["description"]
+            .as_str()
+            .unwrap()
+            .contains("held by a replica (db-host-2, pid 12)"),
+        "{v:#}"
+    );
     // Not on a terminal and no --yes: refused, nothing released.
     let a = rig
         .cmd()

@@ -67,7 +67,8 @@ async fn flow_status(
                     "pid": l.process.as_ref().map(|p| p.pid),
                     "state": state,
                 },
-                "state": words,
+                "state": state,
+                "description": words,
             }));
         }
     }
@@ -429,7 +430,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<Exit, CliErro
                     ctx.layout.line(&format!(
                         "  {}: {}",
                         l["lease"].as_str().unwrap_or_default(),
-                        l["state"].as_str().unwrap_or_default()
+                        l["description"].as_str().unwrap_or_default()
                     ));
                     if l["holder"]["state"] == "held" {
                         ctx.layout.line(&format!(
