@@ -38,6 +38,7 @@ mod catalog;
 mod filter;
 mod generate;
 mod input;
+mod inquiry;
 mod odata;
 mod render;
 mod reply;
