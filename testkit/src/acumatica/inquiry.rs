@@ -170,7 +170,7 @@ fn required_period(
                 errors.push((
                     field.into(),
                     format!(
-                        "Financial period '{p}' does not exist; give it as MMYYYY, e.g. 012026."
+                        "Financial period '{p}' does not exist in the financial calendar (periods are MMYYYY, e.g. 012026)."
                     ),
                 ));
             }
