@@ -273,3 +273,47 @@ async fn account_details_list_exactly_the_released_lines_of_the_period() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_journal_seeded_in_a_closed_period_opens_the_later_periods() {
+    let fake = AcumaticaFake::start(AcumaticaOptions::default())
+        .await
+        .unwrap();
+    let client = acumatica_client(fake.url(), Retries::Fast);
+    let before = summary(&client, 11).await;
+    let closed = seed::period_id(seed::LAST_CLOSED_MONTH);
+    let amount = dec("12345.67");
+    let nbr = fake
+        .state()
+        .post_journal(
+            &closed,
+            "Opening balance",
+            &[
+                ("10200", "000000", amount, Decimal::ZERO),
+                ("20000", "000000", Decimal::ZERO, amount),
+            ],
+        )
+        .unwrap();
+    let after = summary(&client, 11).await;
+    let delta = |account: &str, f| total(&after, account, f) - total(&before, account, f);
+    assert_eq!(delta("10200", begin), amount);
+    assert_eq!(
+        delta("20000", begin),
+        amount,
+        "a liability's credit shows positive"
+    );
+    assert_eq!(delta("10200", debit), Decimal::ZERO);
+
+    let answer = client
+        .inquiry(&AccountDetailsForPeriodInquiry::new(seed::LEDGER, &closed, &closed).unwrap())
+        .await
+        .unwrap();
+    let ours: Vec<_> = answer
+        .lines_of("20000")
+        .into_iter()
+        .filter(|l| l.batch_number.as_str() == Some(nbr.as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].credit_amount.get(), Some(&amount));
+    assert_eq!(ours[0].posted.get(), Some(&true));
+}

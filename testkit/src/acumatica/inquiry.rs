@@ -474,6 +474,109 @@ fn details(store: &Store, s: &Schema, input: &Input, row: &mut Row) -> Result<()
     Ok(())
 }
 
+/// A line of [`Acumatica::post_journal`](super::Acumatica::post_journal):
+/// `(account, subaccount, debit, credit)`.
+pub type PostedLine<'a> = (&'a str, &'a str, Decimal, Decimal);
+
+impl super::Acumatica {
+    /// Puts a **posted** GL batch straight into the books of ledger
+    /// `ACTUAL` in `period` (`MMYYYY`, open or closed), without an API call:
+    /// an opening balance, or a manual journal a tie-out should catch. The
+    /// inquiries count it like a batch released through the API. Returns
+    /// the batch number.
+    ///
+    /// ```
+    /// use rust_decimal::Decimal;
+    /// use testkit::acumatica::{Acumatica, AcumaticaOptions};
+    /// let site = Acumatica::new(&AcumaticaOptions::default());
+    /// let amount = Decimal::new(100_000, 2);
+    /// let nbr = site
+    ///     .post_journal("012026", "Opening balance", &[
+    ///         ("10200", "000000", amount, Decimal::ZERO),
+    ///         ("20000", "000000", Decimal::ZERO, amount),
+    ///     ])
+    ///     .unwrap();
+    /// assert!(site.journal_transactions().iter().any(|b| b.batch_nbr == nbr && b.status == "Posted"));
+    /// assert!(site.post_journal("012026", "unbalanced", &[("10200", "000000", amount, Decimal::ZERO)]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// When the period is not in the financial calendar, an account does
+    /// not exist, there are no lines, or debits and credits differ.
+    pub fn post_journal(
+        &self,
+        period: &str,
+        description: &str,
+        lines: &[PostedLine<'_>],
+    ) -> Result<String, super::MutationError> {
+        let fail = |m: String| Err(super::MutationError(m));
+        let mut store = self.inner.write();
+        let Some(key) = period_key(&store, period) else {
+            return fail(format!(
+                "period '{period}' is not in the fake's financial calendar (MMYYYY)"
+            ));
+        };
+        if lines.is_empty() {
+            return fail("a journal needs at least one line".into());
+        }
+        let (dr, cr) = lines
+            .iter()
+            .fold((Decimal::ZERO, Decimal::ZERO), |(d, c), l| {
+                (d + l.2, c + l.3)
+            });
+        if dr != cr {
+            return fail(format!(
+                "debits {dr} and credits {cr} differ; a posted batch balances"
+            ));
+        }
+        if let Some((a, ..)) = lines
+            .iter()
+            .find(|(a, ..)| store.table("Account").by_key(&key_of(&[a])).is_none())
+        {
+            return fail(format!(
+                "account '{a}' does not exist in the fake's chart of accounts"
+            ));
+        }
+        let (jt, d) = (sch("JournalTransaction"), sch("JournalTransactionDetail"));
+        let branch = crate::seed::BRANCHES[0].id;
+        let now = store.now_ms();
+        let date = super::value::date_ms(key.0 as i32, key.1.min(12), 1);
+        let table = store.table_mut("JournalTransaction");
+        let nbr = table.next_number().expect("journals are numbered");
+        let mut row = Row::new(Uuid::new_v4())
+            .with(jt.idx("BatchNbr"), Val::Str(nbr.clone().into()))
+            .with(jt.idx("BranchID"), Val::Static(branch))
+            .with(jt.idx("CreatedDateTime"), Val::Dt(now))
+            .with(jt.idx("CurrencyID"), Val::Static(crate::seed::CURRENCY))
+            .with(jt.idx("Description"), Val::Str(description.into()))
+            .with(jt.idx("Hold"), Val::Bool(false))
+            .with(jt.idx("LastModifiedDateTime"), Val::Dt(now))
+            .with(jt.idx("LedgerID"), Val::Static(crate::seed::LEDGER))
+            .with(jt.idx("Module"), Val::Static("GL"))
+            .with(jt.idx("PostPeriod"), Val::Str(format_period(key).into()))
+            .with(jt.idx("Status"), Val::Static("Posted"))
+            .with(jt.idx("TransactionDate"), Val::Dt(date));
+        let kids = row.kids_mut(jt.idx("Details"));
+        for (n, (account, sub, debit, credit)) in lines.iter().enumerate() {
+            kids.push(
+                Row::new(Uuid::new_v4())
+                    .with(d.idx("Account"), Val::Str((*account).into()))
+                    .with(d.idx("BranchID"), Val::Static(branch))
+                    .with(d.idx("CreditAmount"), Val::Dec(*credit))
+                    .with(d.idx("DebitAmount"), Val::Dec(*debit))
+                    .with(d.idx("LineNbr"), Val::Int(n as i64 + 1))
+                    .with(d.idx("Subaccount"), Val::Str((*sub).into()))
+                    .with(
+                        d.idx("TransactionDescription"),
+                        Val::Str(description.into()),
+                    ),
+            );
+        }
+        table.put(row);
+        Ok(nbr)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
