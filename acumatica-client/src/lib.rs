@@ -24,6 +24,10 @@
 //!   [`Client::create_journal_transaction`] and
 //!   [`Client::release_journal_transaction`]. Creates are never repeated
 //!   when their outcome is unknown ([`ErrorKind::OutcomeUnknown`]).
+//! - **Inquiries**: [`Client::inquiry`] runs an [`Inquiry`] (a `PUT` of
+//!   its parameters with `$expand=Results`), typed for the GL balances
+//!   ([`inquiry::AccountSummaryInquiry`]) and journal lines
+//!   ([`inquiry::AccountDetailsForPeriodInquiry`]).
 //! - **Errors**: one [`Error`] with an [`ErrorKind`] and predicates
 //!   ([`Error::is_retryable`], [`Error::retry_after`], [`Error::is_not_found`]).
 //! - **Escape hatch**: [`Client::get_json`], [`Client::put_json`],
@@ -81,6 +85,7 @@ mod dynamic;
 pub mod entity;
 mod error;
 pub mod filter;
+pub mod inquiry;
 mod paging;
 mod query;
 mod read;
@@ -98,6 +103,7 @@ pub use entity::Entity;
 pub use entity::journal::CreatedBatch;
 pub use error::{Error, ErrorKind, FieldError, Result};
 pub use filter::Filter;
+pub use inquiry::Inquiry;
 pub use paging::Page;
 pub use query::ListQuery;
 pub use write::{PutMode, Upserted};

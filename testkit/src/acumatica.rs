@@ -15,6 +15,9 @@
 //! - `GET /entity/Default/{version}/swagger.json` (Swagger 2.0 for 22/23,
 //!   OpenAPI 3.0.1 for 24) and `.../{Entity}/$adHocSchema`, built from the
 //!   catalogue the entities above are served from.
+//! - the GL inquiries `AccountSummaryInquiry` and
+//!   `AccountDetailsForPeriodInquiry`, run by `PUT` with their parameters
+//!   and computed from the journal transactions (see `inquiry.rs`);
 //! - the generic-inquiry OData service (`/t/{tenant}/api/odata/gi` and its
 //!   `$metadata`, Basic auth), which exposes no inquiry.
 //!
@@ -38,6 +41,7 @@ mod catalog;
 mod filter;
 mod generate;
 mod input;
+mod inquiry;
 mod odata;
 mod render;
 mod reply;
@@ -57,6 +61,7 @@ use rust_decimal::Decimal;
 
 pub use auth::AuthCounters;
 pub use generate::DataSize;
+pub use inquiry::PostedLine;
 pub use routes::EndpointListShape;
 pub use store::{ListOrder, MidListingMutation};
 

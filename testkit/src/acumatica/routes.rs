@@ -22,7 +22,7 @@ use super::schema::{EntityDef, action_available, entity as entity_def, version_k
 use super::store::{Store, key_of};
 use super::value::{Row, Val};
 use super::write::{self, Preconditions, WriteError};
-use super::{odata, swagger};
+use super::{inquiry, odata, swagger};
 use crate::faults::Faults;
 use crate::seed;
 
@@ -464,6 +464,10 @@ async fn entity(
         ("GET", _) => match find(&inner, def, rest) {
             Some(row) => single(def, &version, &q, &row),
             None => no_entity(),
+        },
+        ("PUT", 0) if inquiry::is_inquiry(def.name) => match q.shape(def, &version) {
+            Ok(shape) => inquiry::run(&inner.read(), def, &version, &shape, &body),
+            Err(r) => *r,
         },
         ("PUT", 0) => put(&inner, def, &version, &q, &headers, &body),
         ("PATCH", 0) if version_key(&version) >= (25, 0, 0) => {

@@ -242,6 +242,23 @@ pub(crate) const ENTITIES: &[EntityDef] = &[
         actions: &["ReleaseJournalTransaction"],
         cache: "Batch",
     },
+    // Inquiries: no keys and no stored records; a PUT runs them (inquiry.rs).
+    EntityDef {
+        name: "AccountSummaryInquiry",
+        screen: "GL401000",
+        keys: &[],
+        numbering: None,
+        actions: &[],
+        cache: "Filter",
+    },
+    EntityDef {
+        name: "AccountDetailsForPeriodInquiry",
+        screen: "GL404001",
+        keys: &[],
+        numbering: None,
+        actions: &[],
+        cache: "Filter",
+    },
 ];
 
 /// The parameters of the actions that take some (SW23/SW24 action
