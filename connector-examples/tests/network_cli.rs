@@ -120,8 +120,14 @@ fn total(metrics: &str, name: &str, labels: &[&str]) -> f64 {
 /// system, method and status (the 429s among them), their latency, the 429s and the retries.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_requests_429s_and_retries_per_system() {
-    let rig =
-        Rig::edited(|c| c.replacen("cron = \"0 6 1 * *\"", "cron = \"*/1 * * * * *\"", 1)).await;
+    let rig = Rig::edited(|c| {
+        c.replacen(
+            "cron = \"0 6 1 * *\"",
+            "cron = \"*/1 * * * * *\"\ncron_seconds = true",
+            1,
+        )
+    })
+    .await;
     let acu_429 = rig.sandbox.acumatica().faults().add(
         FaultRule::new(FaultKind::TooManyRequests {
             retry_after: Some(0),
