@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ml_connector_benches::child::{ServerChild, serve_until_stdin_closes};
-use ml_connector_benches::record;
+use ml_connector_benches::{measure, record};
 use serde_json::{Map, Value, json};
 use testkit::acumatica::{AcumaticaFake, AcumaticaOptions};
 use testkit::faults::{FaultKind, FaultRule};
@@ -98,6 +98,8 @@ fn serve(args: &[String]) -> Res<()> {
             "puts": entries.iter().filter(|r| r.method == "PUT").count(),
             "created": acu.state().created("JournalTransaction"),
             "looker_requests": looker_server.log().len(),
+            // Both fakes' CPU so far: what serving cost, next to the client's.
+            "cpu_secs": measure::cpu_time().map(|d| d.as_secs_f64()),
         })
     });
     rt.block_on(looker_server.shutdown());
@@ -203,12 +205,17 @@ fn python() -> Res<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
-/// Runs `command`, timed; its standard output as JSON.
-fn timed(command: &mut Command, what: &str) -> Res<(f64, Value)> {
+/// Runs `command`, timed (wall and CPU seconds); its standard output as JSON.
+fn timed(command: &mut Command, what: &str) -> Res<(f64, f64, Value)> {
+    let cpu_before = measure::children_cpu_time().unwrap_or_default();
     let start = Instant::now();
     // Progress lines go to a pipe (collected, shown only on failure), not a terminal.
     let out = command.stderr(Stdio::piped()).output()?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = measure::children_cpu_time()
+        .unwrap_or_default()
+        .saturating_sub(cpu_before)
+        .as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let value: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -219,7 +226,7 @@ fn timed(command: &mut Command, what: &str) -> Res<(f64, Value)> {
             tail.join("\n")
         )
     })?;
-    Ok((secs, value))
+    Ok((secs, cpu, value))
 }
 
 /// One `ml-connector run --once` and one `plan` over the journals it posted, on fresh fakes.
@@ -243,7 +250,8 @@ fn connector_round(journals: u64, latency: u64, concurrency: usize) -> Res<Map<S
             .arg(&cfg);
         c
     };
-    let (run_secs, run) = timed(base().args(["run", "--once"]), "ml-connector run --once")?;
+    let (run_secs, run_cpu, run) =
+        timed(base().args(["run", "--once"]), "ml-connector run --once")?;
     let posted = run["runs"][0]["counts"]["documents_posted"]
         .as_u64()
         .unwrap_or(0);
@@ -251,7 +259,7 @@ fn connector_round(journals: u64, latency: u64, concurrency: usize) -> Res<Map<S
         return Err(format!("ml-connector posted {posted} of {journals}: {run}").into());
     }
     let after_run = child.stats()?;
-    let (plan_secs, plan) = timed(base().arg("plan"), "ml-connector plan")?;
+    let (plan_secs, plan_cpu, plan) = timed(base().arg("plan"), "ml-connector plan")?;
     let planned = plan["plans"][0]["journals"].as_array().map_or(0, Vec::len) as u64;
     if planned != journals || plan["plans"][0]["would_post"] != 0 {
         return Err(format!(
@@ -264,10 +272,13 @@ fn connector_round(journals: u64, latency: u64, concurrency: usize) -> Res<Map<S
     let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
     let mut m = Map::new();
     m.insert("run_secs".into(), json!(run_secs));
+    m.insert("run_cpu_secs".into(), json!(run_cpu));
     m.insert("run_docs_per_sec".into(), json!(journals as f64 / run_secs));
+    m.insert("fake_cpu_secs_run".into(), after_run["cpu_secs"].clone());
     m.insert("run_requests".into(), json!(n(&after_run, "requests")));
     m.insert("run_lookups".into(), json!(n(&after_run, "lookups")));
     m.insert("plan_secs".into(), json!(plan_secs));
+    m.insert("plan_cpu_secs".into(), json!(plan_cpu));
     m.insert(
         "plan_requests".into(),
         json!(n(&stats, "requests") - n(&after_run, "requests")),
@@ -289,7 +300,7 @@ fn python_round(
 ) -> Res<Map<String, Value>> {
     let (child, acu, looker) = spawn(journals, latency)?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/post_journals.py");
-    let (secs, out) = timed(
+    let (secs, cpu, out) = timed(
         Command::new(python)
             .arg(script)
             .args(["--acumatica", &acu, "--version", VERSION])
@@ -314,6 +325,8 @@ fn python_round(
     }
     let mut m = Map::new();
     m.insert("python_secs".into(), json!(secs));
+    m.insert("python_cpu_secs".into(), json!(cpu));
+    m.insert("fake_cpu_secs_python".into(), stats["cpu_secs"].clone());
     m.insert("python_docs_per_sec".into(), json!(journals as f64 / secs));
     m.insert(
         "python_requests".into(),
@@ -350,6 +363,7 @@ fn bench(args: &[String]) -> Res<()> {
     }
     let python = python()?;
     let (mut run, mut plan, mut py, mut ratios) = (vec![], vec![], vec![], vec![]);
+    let (mut run_cpu, mut py_cpu) = (vec![], vec![]);
     for round in 0..rounds {
         // Alternate which goes first, so drift in the machine's speed hits both alike.
         let (c, p) = if round % 2 == 0 {
@@ -367,6 +381,8 @@ fn bench(args: &[String]) -> Res<()> {
         plan.push(m["plan_secs"].as_f64().unwrap_or(f64::NAN));
         py.push(y);
         ratios.push(y / r);
+        run_cpu.push(m["run_cpu_secs"].as_f64().unwrap_or(f64::NAN));
+        py_cpu.push(m["python_cpu_secs"].as_f64().unwrap_or(f64::NAN));
         m.insert("kind".into(), json!("round"));
         m.insert("round".into(), json!(round + 1));
         m.insert("size".into(), json!(journals));
@@ -396,6 +412,8 @@ fn bench(args: &[String]) -> Res<()> {
         json!(median(ratios.clone())),
     );
     m.insert("run_over_plan".into(), json!(r / p));
+    m.insert("run_cpu_secs".into(), json!(median(run_cpu)));
+    m.insert("python_cpu_secs".into(), json!(median(py_cpu)));
     m.insert("run_rounds".into(), json!(run));
     m.insert("plan_rounds".into(), json!(plan));
     m.insert("python_rounds".into(), json!(py));
