@@ -104,8 +104,10 @@ pub enum Command {
     Status(StatusArgs),
     /// The audit trail of a run (--run) or of one document (--flow and --key).
     Audit(AuditArgs),
-    /// Retry documents that failed (dead letters) of a flow. A reference flow retries them on
-    /// every run, so this runs it once.
+    /// Send a flow's failed documents (dead letters) again, each at most once: the journal as
+    /// it was stored, or with --remap its source rows mapped again with the current
+    /// configuration (after a fixed mapping). A reference flow retries its failed records on
+    /// every run, so for one this runs the flow once.
     Replay(ReplayArgs),
     /// The key map of a reference flow: records Acumatica saved under a key it numbered
     /// itself, and inserts whose answer was lost. Lists it; --map or --forget settles one entry
@@ -386,8 +388,8 @@ pub struct VaultArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum VaultCommand {
     /// Store a secret, read from stdin (or from an environment variable with --from-env).
-    /// Names: acumatica.client_secret, acumatica.password, looker.client_secret (and any
-    /// other you like).
+    /// A name is CONNECTION.KIND: acumatica.client_secret, acumatica.password or
+    /// looker.client_secret; any other name is refused (exit 2).
     Store {
         /// The secret's name.
         name: String,

@@ -35,6 +35,25 @@ pub fn emit_line(text: &str) {
     emit(&format!("{text}\n"));
 }
 
+/// `println!` through [`emit_line`]: a closed pipe ends the output quietly instead of a panic.
+macro_rules! outln {
+    () => {
+        $crate::output::emit_line("")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::emit_line(&format!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// `print!` through [`emit`]: a closed pipe ends the output quietly instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::emit(&format!($($arg)*))
+    };
+}
+pub(crate) use out;
+
 /// Whether stdout gets colour: it is a terminal and `NO_COLOR` is unset or empty
 /// (<https://no-color.org>).
 pub fn colour_enabled() -> bool {

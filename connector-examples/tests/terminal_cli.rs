@@ -134,6 +134,9 @@ async fn a_closed_pipe_ends_quietly_with_exit_0() {
         &["audit", "--flow", "overhead_allocation"][..],
         &["plan", "--flow", "overhead_allocation"][..],
         &["run", "--once", "--flow", "overhead_allocation"][..],
+        &["deadletters", "list"][..],
+        &["keys", "--flow", "approved_vendors"][..],
+        &["config", "check"][..],
     ] {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("ml-connector"));
         for v in OUTER_VARS {

@@ -7,6 +7,7 @@
 //! a URL, an unknown key) is listed with its `file:line:col`; a TOML syntax error stops the
 //! reading at that point, so it is the only one listed then.
 
+use crate::output::outln;
 use serde_json::json;
 
 use crate::cli::{ConfigArgs, ConfigCommand, GlobalArgs};
@@ -54,7 +55,7 @@ fn check(global: &GlobalArgs) -> Result<Exit, CliError> {
                     .iter()
                     .map(|f| format!("{} ({})", f.name, f.kind()))
                     .collect();
-                println!(
+                outln!(
                     "OK: {shown}: {} flow(s){}; no problems found (offline check: nothing was \
                      contacted)",
                     names.len(),
@@ -85,12 +86,12 @@ fn check(global: &GlobalArgs) -> Result<Exit, CliError> {
                     "hint": e.hint,
                 }));
             } else {
-                println!("PROBLEM: {shown}: {} problem(s)", problems.len());
+                outln!("PROBLEM: {shown}: {} problem(s)", problems.len());
                 for p in &problems {
-                    println!("{p}");
+                    outln!("{p}");
                 }
                 if let Some(h) = &e.hint {
-                    println!("hint: {h}");
+                    outln!("hint: {h}");
                 }
             }
             Ok(e.exit)

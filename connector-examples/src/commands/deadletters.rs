@@ -5,6 +5,7 @@
 //! who discarded it (`user@host`, [`sync_core::store::operator`]) in the audit trail; it is
 //! never replayed. Without `--flow` the post flow holding dead letter ID is found.
 
+use crate::output::{out, outln};
 use serde_json::json;
 use sync_core::post::operator;
 
@@ -53,7 +54,7 @@ async fn list(ctx: &Context, flow: Option<&str>, all: bool) -> Result<Exit, CliE
         if ctx.json {
             print_json(&json!({ "store": ctx.config.store.to_string(), "dead_letters": [] }));
         } else {
-            println!(
+            outln!(
                 "No dead letters: the state store {} does not exist yet.",
                 ctx.config.store
             );
@@ -91,7 +92,7 @@ async fn list(ctx: &Context, flow: Option<&str>, all: bool) -> Result<Exit, CliE
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        println!("No {}dead letters.", if all { "" } else { "unresolved " });
+        outln!("No {}dead letters.", if all { "" } else { "unresolved " });
         return Ok(Exit::Ok);
     }
     let mut t = Table::new([
@@ -120,8 +121,8 @@ async fn list(ctx: &Context, flow: Option<&str>, all: bool) -> Result<Exit, CliE
             l.resolution.as_deref().map(first_line).unwrap_or_default(),
         ]);
     }
-    print!("{}", t.render());
-    println!(
+    out!("{}", t.render());
+    outln!(
         "\nRetry with `ml-connector replay --flow NAME [--id ID] [--remap]`; drop one with \
          `ml-connector deadletters discard ID --reason TEXT`."
     );
@@ -215,7 +216,7 @@ async fn discard(
             "run_id": summary.run_id.to_string(),
         }));
     } else {
-        println!(
+        outln!(
             "Dead letter #{id} of flow {flow} ({key}) discarded by {who}: {}\nRecorded in the \
              audit trail of run {} (`ml-connector audit --run {}`).",
             reason.trim(),

@@ -4,6 +4,7 @@
 //! `--forget KEY`, confirmed with `--yes`) under the flow's lease, recorded as a run with an
 //! audit event.
 
+use crate::output::{out, outln};
 use std::time::Duration;
 
 use serde_json::json;
@@ -96,7 +97,7 @@ async fn list(json_out: bool, store: &dyn StateStore, flow: &str) -> Result<Exit
         }));
         return Ok(Exit::Ok);
     }
-    println!("Key map of flow {flow}: {} entr(ies)", entries.len());
+    outln!("Key map of flow {flow}: {} entr(ies)", entries.len());
     let mut t = Table::new(["Entity", "Key", "Acumatica key", "State", "Since"]);
     for m in &entries {
         t.row([
@@ -108,7 +109,7 @@ async fn list(json_out: bool, store: &dyn StateStore, flow: &str) -> Result<Exit
         ]);
     }
     if !t.is_empty() {
-        print!("{}", t.render());
+        out!("{}", t.render());
     }
     Ok(Exit::Ok)
 }
@@ -201,7 +202,7 @@ async fn settle(
     if json_out {
         print_json(&json!({"ok": true, "flow": flow, "run_id": run_id.to_string(), "done": what}));
     } else {
-        println!("flow {flow}: done: {what} (run {run_id}, in the audit trail)");
+        outln!("flow {flow}: done: {what} (run {run_id}, in the audit trail)");
     }
     Ok(Exit::Ok)
 }

@@ -1,6 +1,7 @@
 //! `ml-connector lease release`: free a flow's lease by hand, with a confirmation, recorded in
 //! the audit trail; and how `status` describes a lease's holder.
 
+use crate::output::outln;
 use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
@@ -128,9 +129,10 @@ pub async fn run(global: &GlobalArgs, args: &LeaseArgs) -> Result<Exit, CliError
             "released_by": by,
         }));
     } else {
-        println!(
+        outln!(
             "Released the lease of `{name}` (fence {}, held by `{}`), as {by}; recorded in the audit trail (`ml-connector audit --flow {flow} --key lease`). Its run, if one was still open, is closed as abandoned.",
-            released.fence, released.owner
+            released.fence,
+            released.owner
         );
     }
     Ok(Exit::Ok)
@@ -140,7 +142,7 @@ fn not_held(ctx: &Context, name: &str) -> Result<Exit, CliError> {
     if ctx.json {
         print_json(&json!({"ok": true, "lease": name, "released": false, "held": false}));
     } else {
-        println!("The lease of `{name}` is not held; nothing to release.");
+        outln!("The lease of `{name}` is not held; nothing to release.");
     }
     Ok(Exit::Ok)
 }

@@ -16,6 +16,7 @@
 //! the flow once (all records; `--id` is refused because a run cannot be limited to one), with
 //! the run's progress on stderr.
 
+use crate::output::{out, outln};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -86,7 +87,7 @@ async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result
         if ctx.json {
             print_json(&json!({ "ok": true, "flow": args.flow, "replayed": 0 }));
         } else {
-            println!("Flow {} has no failed documents to replay.", args.flow);
+            outln!("Flow {} has no failed documents to replay.", args.flow);
         }
         return Ok(Exit::Ok);
     }
@@ -109,7 +110,7 @@ async fn replay(ctx: &Context, args: &ReplayArgs, sessions: &Sessions) -> Result
             &json!({ "ok": exit == Exit::Ok, "exit_code": exit.code(), "run": summary_json(&summary) }),
         );
     } else {
-        print!("{}", render_summary(&summary));
+        out!("{}", render_summary(&summary));
     }
     Ok(exit)
 }
@@ -141,13 +142,13 @@ async fn replay_reference(
         if ctx.json {
             print_json(&json!({ "ok": true, "flow": args.flow, "replayed": 0 }));
         } else {
-            println!("Flow {} has no failed records to retry.", args.flow);
+            outln!("Flow {} has no failed records to retry.", args.flow);
         }
         return Ok(Exit::Ok);
     }
     let flow = reference_flow(ctx, flow_cfg, store, sessions).await?;
     if !ctx.json {
-        println!(
+        outln!(
             "Flow {} is a reference flow: every run retries its failed records, so replay runs \
              it once ({} failed record(s) to retry).",
             args.flow,
@@ -169,7 +170,7 @@ async fn replay_reference(
             "run": reference_json(&summary),
         }));
     } else {
-        print!("{}", render_reference_summary(&summary));
+        out!("{}", render_reference_summary(&summary));
     }
     Ok(exit)
 }

@@ -6,6 +6,7 @@
 //! stdout when the flow ends: a table, or with `--json` one JSON document, the same with or
 //! without progress.
 
+use crate::output::outln;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -767,7 +768,7 @@ async fn daemon(
             let monitor = Arc::new(Monitor::new(store.clone(), flows));
             let bound = monitor.clone().serve(addr).await?;
             if !ctx.json {
-                println!("Monitoring: http://{bound}/metrics, /healthz, /readyz");
+                outln!("Monitoring: http://{bound}/metrics, /healthz, /readyz");
             }
             Some(monitor)
         }
@@ -789,7 +790,7 @@ async fn daemon(
         if let Ok(next) = schedule.next_after(chrono::Utc::now()) {
             tracing::info!(flow = %f.name, cron = %cron, zone = %f.time_zone, next = %next, "scheduled");
             if !ctx.json {
-                println!("{}: `{cron}` ({}), next run {next}", f.name, f.time_zone);
+                outln!("{}: `{cron}` ({}), next run {next}", f.name, f.time_zone);
             }
         }
         builder = builder.schedule(schedule);
@@ -815,7 +816,7 @@ async fn daemon(
             let outcome = due_outcome_json(&ev.outcome);
             tracing::info!(flow = %flow, occurrence = %ev.occurrence, outcome = outcome["outcome"].as_str().unwrap_or_default(), "due time handled");
             if json {
-                println!(
+                outln!(
                     "{}",
                     with_state(
                         &outcome,
@@ -827,7 +828,7 @@ async fn daemon(
     });
     let flows = Arc::new(built);
     if !ctx.json {
-        println!("Running until Ctrl-C or SIGTERM.");
+        outln!("Running until Ctrl-C or SIGTERM.");
     }
     let report = runner
         .run(

@@ -1,5 +1,6 @@
 //! `ml-connector sandbox`: local fakes of both APIs with demo data.
 
+use crate::output::{out, outln};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -99,64 +100,64 @@ pub async fn run(global: &GlobalArgs, args: &SandboxArgs) -> Result<Exit, CliErr
             "config": config,
         }));
     } else {
-        println!("ml-connector sandbox: fakes of both APIs with demo data (demo credentials only)");
-        println!();
-        println!("Acumatica  {}", sandbox.acumatica_url());
-        println!(
+        outln!("ml-connector sandbox: fakes of both APIs with demo data (demo credentials only)");
+        outln!();
+        outln!("Acumatica  {}", sandbox.acumatica_url());
+        outln!(
             "           endpoint Default/{} (also offers {})",
             DEMO_ENDPOINT_VERSION,
             seed::ENDPOINT_VERSIONS.join(", ")
         );
-        println!(
+        outln!(
             "           tenant {}, user {} / {}",
             seed::TENANT,
             credentials::ACUMATICA_USERNAME,
             credentials::ACUMATICA_PASSWORD
         );
-        println!(
+        outln!(
             "           OAuth client {} / {}",
             credentials::ACUMATICA_CLIENT_ID,
             credentials::ACUMATICA_CLIENT_SECRET
         );
-        println!(
+        outln!(
             "Looker     {}  (API at {}/api/4.0)",
             sandbox.looker_url(),
             sandbox.looker_url()
         );
-        println!(
+        outln!(
             "           API3 client {} / {}",
             credentials::LOOKER_CLIENT_ID,
             credentials::LOOKER_CLIENT_SECRET
         );
-        println!(
+        outln!(
             "Vendors    Acumatica is out of step with Looker's approved list (V000001 has an \
              old name and terms, V000002 is missing): the first run of approved_vendors \
              updates one and creates one"
         );
-        println!();
-        println!("In another shell:");
+        outln!();
+        outln!("In another shell:");
         for (k, v) in sandbox.env() {
-            println!("  export {k}={v}");
+            outln!("  export {k}={v}");
         }
         match &args.write_config {
             Some(p) => {
-                println!("  ml-connector --config {} ping", p.display());
-                println!("  ml-connector --config {} plan", p.display());
-                println!("  ml-connector --config {} run --once", p.display());
+                outln!("  ml-connector --config {} ping", p.display());
+                outln!("  ml-connector --config {} plan", p.display());
+                outln!("  ml-connector --config {} run --once", p.display());
             }
             None => {
-                println!("  # save the config below as ml-connector.toml, then:");
-                println!("  ml-connector ping && ml-connector plan && ml-connector run --once");
+                outln!("  # save the config below as ml-connector.toml, then:");
+                outln!("  ml-connector ping && ml-connector plan && ml-connector run --once");
             }
         }
-        println!();
-        println!("--- ml-connector.toml ---");
-        print!("{config}");
-        println!("--- end ---");
-        println!();
+        outln!();
+        outln!("--- ml-connector.toml ---");
+        out!("{config}");
+        outln!("--- end ---");
+        outln!();
         match args.duration {
-            Some(s) => println!("Serving for {s} s."),
-            None => println!("Serving until Ctrl-C."),
+            Some(s) => outln!("Serving for {s} s."),
+            None => outln!("Serving until Ctrl-C."),
         }
     }
     // Flush now: stdout may be a pipe read by a script waiting for the URLs.

@@ -1,5 +1,6 @@
 //! `ml-connector vault`: store, list and re-key encrypted credentials.
 
+use crate::output::{out, outln};
 use std::io::{IsTerminal, Read};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -20,7 +21,7 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
             print_json(&serde_json::json!({ "env": VAULT_KEY_ENV, "key": text.expose_secret() }));
         } else {
             eprintln!("A new vault key. Keep it in your secrets manager, not next to the vault:");
-            println!("export {VAULT_KEY_ENV}={}", text.expose_secret());
+            outln!("export {VAULT_KEY_ENV}={}", text.expose_secret());
         }
         return Ok(Exit::Ok);
     }
@@ -31,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
         if ctx.json {
             print_json(&serde_json::json!({ "vault": path.display().to_string(), "secrets": [] }));
         } else {
-            println!("No secrets: {} does not exist yet.", path.display());
+            outln!("No secrets: {} does not exist yet.", path.display());
         }
         return Ok(Exit::Ok);
     }
@@ -72,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                     &serde_json::json!({ "stored": name, "vault": path.display().to_string() }),
                 );
             } else {
-                println!("Stored {name} in {} (encrypted).", path.display());
+                outln!("Stored {name} in {} (encrypted).", path.display());
             }
         }
         VaultCommand::List => {
@@ -97,7 +98,7 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                     &serde_json::json!({ "vault": path.display().to_string(), "secrets": items }),
                 );
             } else if list.is_empty() {
-                println!("No secrets in {}.", path.display());
+                outln!("No secrets in {}.", path.display());
             } else {
                 let mut t = Table::new(["Name", "Sealed at", "Key id"]);
                 for i in &list {
@@ -107,8 +108,8 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                         i.key_id.to_string(),
                     ]);
                 }
-                println!("Secrets in {} (values are never shown):", path.display());
-                print!("{}", t.render());
+                outln!("Secrets in {} (values are never shown):", path.display());
+                out!("{}", t.render());
             }
         }
         VaultCommand::Rotate {
@@ -147,7 +148,7 @@ pub async fn run(global: &GlobalArgs, args: &VaultArgs) -> Result<Exit, CliError
                     "key_id": new_id.to_string(),
                 }));
             } else {
-                println!(
+                outln!(
                     "Re-sealed {resealed} secret(s) of {} under key {new_id}. Use the new key from \
                      now on ({VAULT_KEY_ENV} or ML_CONNECTOR_VAULT_KEY_FILE); the old one no longer \
                      opens the vault.",
