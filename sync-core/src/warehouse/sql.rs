@@ -69,20 +69,6 @@ fn provenance_defs(d: Dialect) -> String {
         .collect()
 }
 
-/// The provenance columns' names, their parameters from `$first` on, and the `SET` list of an
-/// upsert, in [`PROVENANCE_COLUMNS`] order.
-fn provenance_params(d: Dialect, first: usize) -> (String, String, String) {
-    let mut names = String::new();
-    let mut values = String::new();
-    let mut updates = String::new();
-    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
-        names.push_str(&format!(", \"{name}\""));
-        values.push_str(&format!(", {}", d.param(first + i, *ty)));
-        updates.push_str(&format!(", \"{name}\" = excluded.\"{name}\""));
-    }
-    (names, values, updates)
-}
-
 /// `$first, $first+1, ...` for an `IN` list of `n` values.
 fn in_list(first: usize, n: usize) -> String {
     (first..first + n)
@@ -144,52 +130,121 @@ pub(super) fn backfill_entity(table: &str) -> String {
     format!("UPDATE \"{table}\" SET \"entity\" = $1 WHERE \"entity\" IS NULL")
 }
 
-/// Binds: `$1` id, `$2` last_modified, `$3` synced_at, `$4` raw, then the provenance columns,
-/// then the typed ones.
-pub(super) fn upsert(d: Dialect, spec: &TableSpec) -> String {
+/// The most parameters one statement binds: SQLite's limit (PostgreSQL allows 65535).
+pub(super) const MAX_PARAMS: usize = 32_766;
+
+/// The most rows one multi-row statement writes (a bound on the statement's text and on the
+/// memory of its binds).
+const MAX_ROWS: usize = 1_000;
+
+/// How many rows of `per_row` parameters a statement with `shared` leading parameters holds.
+pub(super) fn rows_per_statement(shared: usize, per_row: usize) -> usize {
+    ((MAX_PARAMS - shared) / per_row.max(1)).clamp(1, MAX_ROWS)
+}
+
+/// Parameters shared by every row of [`upsert_rows`]: `synced_at`, then the provenance columns.
+pub(super) const UPSERT_SHARED: usize = 1 + PROVENANCE_COLUMNS.len();
+
+/// Parameters of each row of [`upsert_rows`]: id, last_modified, raw, then the typed columns.
+pub(super) fn upsert_row_params(spec: &TableSpec) -> usize {
+    3 + spec.columns.len()
+}
+
+/// An upsert of `n` rows in one statement, returning the id of each row it wrote (a row whose
+/// table version is newer is not written, so not returned). Binds: `$1` synced_at, then the
+/// provenance columns ([`UPSERT_SHARED`] in all), then per row id, last_modified, raw and the
+/// typed columns.
+pub(super) fn upsert_rows(d: Dialect, spec: &TableSpec, n: usize) -> String {
     let t = &spec.table;
-    let (prov_names, prov_values, prov_updates) = provenance_params(d, 5);
-    let mut names = format!("\"id\", \"last_modified\", \"synced_at\", \"raw\"{prov_names}");
-    let mut values = format!(
-        "$1, {}, {}, $4{prov_values}",
-        d.param(2, ColumnType::Timestamp),
-        d.param(3, ColumnType::Timestamp)
+    let mut names = String::from("\"id\", \"last_modified\", \"synced_at\", \"raw\"");
+    let mut updates = String::from(
+        "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"",
     );
-    let mut updates = format!(
-        "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"{prov_updates}",
-    );
-    let first = 5 + PROVENANCE_COLUMNS.len();
-    for (i, c) in spec.columns.iter().enumerate() {
+    let mut shared = String::new();
+    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
+        names.push_str(&format!(", \"{name}\""));
+        updates.push_str(&format!(", \"{name}\" = excluded.\"{name}\""));
+        shared.push_str(&format!(", {}", d.param(2 + i, *ty)));
+    }
+    for c in &spec.columns {
         names.push_str(&format!(", \"{}\"", c.name));
-        values.push_str(&format!(", {}", d.param(first + i, c.ty)));
         updates.push_str(&format!(", \"{0}\" = excluded.\"{0}\"", c.name));
     }
-    format!(
-        "INSERT INTO \"{t}\" ({names}) VALUES ({values}) ON CONFLICT (\"id\") DO UPDATE SET {updates} \
-         WHERE \"{t}\".\"last_modified\" IS NULL OR excluded.\"last_modified\" IS NULL \
-         OR excluded.\"last_modified\" >= \"{t}\".\"last_modified\""
-    )
-}
-
-pub(super) fn delete_details(detail: &DetailSpec) -> String {
-    format!("DELETE FROM \"{}\" WHERE \"parent_id\" = $1", detail.table)
-}
-
-/// Binds: `$1` parent_id, `$2` line_nbr, `$3` detail_id, `$4` raw, then the provenance
-/// columns, then the typed ones.
-pub(super) fn insert_detail(d: Dialect, detail: &DetailSpec) -> String {
-    let (prov_names, prov_values, _) = provenance_params(d, 5);
-    let mut names = format!("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"{prov_names}");
-    let mut values = format!("$1, $2, $3, $4{prov_values}");
-    let first = 5 + PROVENANCE_COLUMNS.len();
-    for (i, c) in detail.columns.iter().enumerate() {
-        names.push_str(&format!(", \"{}\"", c.name));
-        values.push_str(&format!(", {}", d.param(first + i, c.ty)));
+    let synced = d.param(1, ColumnType::Timestamp);
+    let per_row = upsert_row_params(spec);
+    let mut values = String::with_capacity(n * (16 + 8 * per_row));
+    for r in 0..n {
+        let p = UPSERT_SHARED + 1 + r * per_row;
+        if r > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "(${p}, {}, {synced}, ${}{shared}",
+            d.param(p + 1, ColumnType::Timestamp),
+            p + 2
+        ));
+        for (i, c) in spec.columns.iter().enumerate() {
+            values.push_str(&format!(", {}", d.param(p + 3 + i, c.ty)));
+        }
+        values.push(')');
     }
     format!(
-        "INSERT INTO \"{}\" ({names}) VALUES ({values})",
-        detail.table
+        "INSERT INTO \"{t}\" ({names}) VALUES {values} ON CONFLICT (\"id\") DO UPDATE SET {updates} \
+         WHERE \"{t}\".\"last_modified\" IS NULL OR excluded.\"last_modified\" IS NULL \
+         OR excluded.\"last_modified\" >= \"{t}\".\"last_modified\" RETURNING \"id\""
     )
+}
+
+/// Deletes the detail lines of the `n` parents from `$1` on.
+pub(super) fn delete_details(detail: &DetailSpec, n: usize) -> String {
+    format!(
+        "DELETE FROM \"{}\" WHERE \"parent_id\" IN ({})",
+        detail.table,
+        in_list(1, n)
+    )
+}
+
+/// Parameters shared by every line of [`insert_details`]: the provenance columns.
+pub(super) const DETAIL_SHARED: usize = PROVENANCE_COLUMNS.len();
+
+/// Parameters of each line of [`insert_details`]: parent_id, line_nbr, detail_id, raw, then
+/// the typed columns.
+pub(super) fn detail_row_params(detail: &DetailSpec) -> usize {
+    4 + detail.columns.len()
+}
+
+/// An insert of `n` detail lines in one statement. Binds: the provenance columns
+/// ([`DETAIL_SHARED`]), then per line parent_id, line_nbr, detail_id, raw and the typed
+/// columns.
+pub(super) fn insert_details(d: Dialect, detail: &DetailSpec, n: usize) -> String {
+    let mut names = String::from("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"");
+    let mut shared = String::new();
+    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
+        names.push_str(&format!(", \"{name}\""));
+        shared.push_str(&format!(", {}", d.param(1 + i, *ty)));
+    }
+    for c in &detail.columns {
+        names.push_str(&format!(", \"{}\"", c.name));
+    }
+    let per_row = detail_row_params(detail);
+    let mut values = String::with_capacity(n * (16 + 8 * per_row));
+    for r in 0..n {
+        let p = DETAIL_SHARED + 1 + r * per_row;
+        if r > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "(${p}, ${}, ${}, ${}{shared}",
+            p + 1,
+            p + 2,
+            p + 3
+        ));
+        for (i, c) in detail.columns.iter().enumerate() {
+            values.push_str(&format!(", {}", d.param(p + 4 + i, c.ty)));
+        }
+        values.push(')');
+    }
+    format!("INSERT INTO \"{}\" ({names}) VALUES {values}", detail.table)
 }
 
 /// Record ids per statement of the id-list operations below (well under SQLite's and
