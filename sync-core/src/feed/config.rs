@@ -148,6 +148,10 @@ impl FeedEntity {
 /// assert_eq!(o.delete_scan, sync_core::feed::DeleteScan::Hourly);
 /// assert_eq!(o.purge_deleted_after_days, None);
 /// assert_eq!((o.batch_records, o.read_concurrency), (2000, 4));
+/// let tuned: FeedOptions = toml::from_str("batch_records = 500\nread_concurrency = 8").unwrap();
+/// assert_eq!((tuned.batch_records, tuned.read_concurrency), (500, 8));
+/// let none = FeedOptions { read_concurrency: 0, ..FeedOptions::default() };
+/// assert!(none.check().unwrap_err().to_string().contains("feed.read_concurrency"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -7,9 +7,11 @@
 //! 2. reads the entity's **high-water mark** and opens the window at the mark minus a
 //!    configurable **lookback** (everything on the first run);
 //! 3. reads the records changed in the window `[since, signpost)` ([`AcumaticaChanges`]: time
-//!    slices that each fit in one request, so no read relies on a stable offset; see its docs),
-//!    upserting each slice into the [`WarehouseSink`] by Acumatica id (one transaction per
-//!    slice); a record changed after the signpost is read by the next run;
+//!    slices that each fit in one request, so no read relies on a stable offset, several in
+//!    flight at once; see its docs), decoding them in a task of their own while it upserts
+//!    them into the [`WarehouseSink`] by Acumatica id in batches of
+//!    [`batch_records`](FeedOptions::batch_records) (one transaction each); a record changed
+//!    after the signpost is read by the next run;
 //! 4. moves the mark to the signpost **only after the whole window is written**
 //!    (compare-and-set, fenced by the lease);
 //! 5. when its [`DeleteScan`] cadence says so, runs the entity's **delete scan**: lists every

@@ -32,6 +32,13 @@ use crate::traits::{PageStream, RecordSource};
 /// filter's resolution) falls back to offset paging; it is re-read until two complete reads
 /// agree on the set of ids (and neither had a repeat), else the window fails and its mark stays.
 ///
+/// A window larger than a page is **planned** first: one request of the last-modified field
+/// only (`$select`, nothing expanded, up to 10,000 timestamps; more are probed in halves)
+/// tells where to cut it into slices of at most a page, on whole milliseconds, and those
+/// slices are read [`read_concurrency`](AcumaticaChanges::read_concurrency) at a time (pages
+/// come out in no particular order). A plan is only a guess: each planned slice is still read
+/// in one request with `$top` one above the page size, and split as above if it grew since.
+///
 /// A window that fits in one page costs one request, as before. A record modified while the
 /// window is read gets a timestamp after the run's start, so it leaves the window (whose end is
 /// the signpost, before the start) and is read by the next run; a record deleted while the
