@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use super::{ColumnType, Provenance, WarehouseRecord, WarehouseValue};
 
 /// How a typed value is bound: integers and flags natively, everything else as text.
+#[derive(Clone)]
 pub(super) enum Bind {
     Text(Option<String>),
     Integer(Option<i64>),
@@ -161,19 +162,20 @@ macro_rules! impl_warehouse_sink {
                         .iter()
                         .flat_map(|r| r.details.iter().map(move |l| (r.id.as_str(), l)))
                         .collect();
-                    let rows = sql::rows_per_statement(sql::DETAIL_SHARED, sql::detail_row_params(d));
+                    let rows = sql::rows_per_statement(sql::detail_row_params(d));
+                    let provenance = provenance_binds(&spec.entity, seen);
                     for chunk in lines.chunks(rows) {
                         let text = sql::insert_details($dialect, d, chunk.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str()));
-                        for b in provenance_binds(&spec.entity, seen) {
-                            q = push(q, b);
-                        }
                         for (parent, line) in chunk {
                             q = q
                                 .bind(*parent)
                                 .bind(line.line_nbr)
                                 .bind(line.id.as_deref())
                                 .bind(Json(&line.raw));
+                            for b in &provenance {
+                                q = push(q, b.clone());
+                            }
                             for c in &d.columns {
                                 q = push(q, bind_value(c, &line.columns));
                             }
@@ -259,19 +261,21 @@ macro_rules! impl_warehouse_sink {
                     let mut tx = self.begin_write().await.map_err(db(OP, table))?;
                     // Multi-row statements; a run of records holds each id once, so a later
                     // copy of an id is compared with the earlier one, as one by one.
-                    let rows = sql::rows_per_statement(sql::UPSERT_SHARED, sql::upsert_row_params(spec));
+                    let rows = sql::rows_per_statement(sql::upsert_row_params(spec));
+                    let provenance = provenance_binds(&spec.entity, seen);
                     for run in distinct_runs(records) {
                         for chunk in run.chunks(rows) {
                             let text = sql::upsert_rows($dialect, spec, chunk.len());
-                            let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str())).bind(synced_at.as_str());
-                            for b in provenance_binds(&spec.entity, seen) {
-                                q = push(q, b);
-                            }
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str()));
                             for r in chunk {
                                 q = q
                                     .bind(r.id.as_str())
                                     .bind(r.last_modified.map(stamp))
+                                    .bind(synced_at.as_str())
                                     .bind(Json(&r.raw));
+                                for b in &provenance {
+                                    q = push(q, b.clone());
+                                }
                                 for c in &spec.columns {
                                     q = push(q, bind_value(c, &r.columns));
                                 }

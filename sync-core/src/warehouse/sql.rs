@@ -137,62 +137,76 @@ pub(super) const MAX_PARAMS: usize = 32_766;
 /// memory of its binds).
 const MAX_ROWS: usize = 1_000;
 
-/// How many rows of `per_row` parameters a statement with `shared` leading parameters holds.
-pub(super) fn rows_per_statement(shared: usize, per_row: usize) -> usize {
-    ((MAX_PARAMS - shared) / per_row.max(1)).clamp(1, MAX_ROWS)
+/// How many rows of `per_row` parameters one statement holds.
+pub(super) fn rows_per_statement(per_row: usize) -> usize {
+    (MAX_PARAMS / per_row.max(1)).clamp(1, MAX_ROWS)
 }
 
-/// Parameters shared by every row of [`upsert_rows`]: `synced_at`, then the provenance columns.
-pub(super) const UPSERT_SHARED: usize = 1 + PROVENANCE_COLUMNS.len();
+/// The `n`th parameter of a multi-row statement: `?` on SQLite (parameters numbered or named
+/// cost SQLite a search of all earlier ones each, quadratic in a statement of thousands),
+/// `$n` on PostgreSQL, cast as [`Dialect::param`] does. Binds follow the text's order.
+fn slot(d: Dialect, n: usize, ty: ColumnType) -> String {
+    match d {
+        Dialect::Sqlite => "?".to_owned(),
+        Dialect::Postgres => d.param(n, ty),
+    }
+}
 
-/// Parameters of each row of [`upsert_rows`]: id, last_modified, raw, then the typed columns.
+/// Parameters of each row of [`upsert_rows`]: id, last_modified, synced_at, raw, the
+/// provenance columns, then the typed columns.
 pub(super) fn upsert_row_params(spec: &TableSpec) -> usize {
-    3 + spec.columns.len()
+    4 + PROVENANCE_COLUMNS.len() + spec.columns.len()
 }
 
 /// An upsert of `n` rows in one statement, returning the id of each row it wrote (a row whose
-/// table version is newer is not written, so not returned). Binds: `$1` synced_at, then the
-/// provenance columns ([`UPSERT_SHARED`] in all), then per row id, last_modified, raw and the
-/// typed columns.
+/// table version is newer is not written, so not returned). Binds per row, in order: id,
+/// last_modified, synced_at, raw, the provenance columns, the typed columns.
 pub(super) fn upsert_rows(d: Dialect, spec: &TableSpec, n: usize) -> String {
     let t = &spec.table;
     let mut names = String::from("\"id\", \"last_modified\", \"synced_at\", \"raw\"");
     let mut updates = String::from(
         "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"",
     );
-    let mut shared = String::new();
-    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
+    let mut types = vec![
+        ColumnType::Text,
+        ColumnType::Timestamp,
+        ColumnType::Timestamp,
+        ColumnType::Text,
+    ];
+    for (name, ty) in PROVENANCE_COLUMNS {
         names.push_str(&format!(", \"{name}\""));
         updates.push_str(&format!(", \"{name}\" = excluded.\"{name}\""));
-        shared.push_str(&format!(", {}", d.param(2 + i, *ty)));
+        types.push(*ty);
     }
     for c in &spec.columns {
         names.push_str(&format!(", \"{}\"", c.name));
         updates.push_str(&format!(", \"{0}\" = excluded.\"{0}\"", c.name));
-    }
-    let synced = d.param(1, ColumnType::Timestamp);
-    let per_row = upsert_row_params(spec);
-    let mut values = String::with_capacity(n * (16 + 8 * per_row));
-    for r in 0..n {
-        let p = UPSERT_SHARED + 1 + r * per_row;
-        if r > 0 {
-            values.push_str(", ");
-        }
-        values.push_str(&format!(
-            "(${p}, {}, {synced}, ${}{shared}",
-            d.param(p + 1, ColumnType::Timestamp),
-            p + 2
-        ));
-        for (i, c) in spec.columns.iter().enumerate() {
-            values.push_str(&format!(", {}", d.param(p + 3 + i, c.ty)));
-        }
-        values.push(')');
+        types.push(c.ty);
     }
     format!(
         "INSERT INTO \"{t}\" ({names}) VALUES {values} ON CONFLICT (\"id\") DO UPDATE SET {updates} \
          WHERE \"{t}\".\"last_modified\" IS NULL OR excluded.\"last_modified\" IS NULL \
-         OR excluded.\"last_modified\" >= \"{t}\".\"last_modified\" RETURNING \"id\""
+         OR excluded.\"last_modified\" >= \"{t}\".\"last_modified\" RETURNING \"id\"",
+        values = rows(d, &types, n)
     )
+}
+
+/// `(...), (...)`: `n` rows of slots of `types`, numbered on.
+fn rows(d: Dialect, types: &[ColumnType], n: usize) -> String {
+    let mut out = String::with_capacity(n * types.len() * 8);
+    let mut k = 0;
+    for r in 0..n {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for (i, ty) in types.iter().enumerate() {
+            k += 1;
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&slot(d, k, *ty));
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// Deletes the detail lines of the `n` parents from `$1` on.
@@ -204,47 +218,35 @@ pub(super) fn delete_details(detail: &DetailSpec, n: usize) -> String {
     )
 }
 
-/// Parameters shared by every line of [`insert_details`]: the provenance columns.
-pub(super) const DETAIL_SHARED: usize = PROVENANCE_COLUMNS.len();
-
-/// Parameters of each line of [`insert_details`]: parent_id, line_nbr, detail_id, raw, then
-/// the typed columns.
+/// Parameters of each line of [`insert_details`]: parent_id, line_nbr, detail_id, raw, the
+/// provenance columns, then the typed columns.
 pub(super) fn detail_row_params(detail: &DetailSpec) -> usize {
-    4 + detail.columns.len()
+    4 + PROVENANCE_COLUMNS.len() + detail.columns.len()
 }
 
-/// An insert of `n` detail lines in one statement. Binds: the provenance columns
-/// ([`DETAIL_SHARED`]), then per line parent_id, line_nbr, detail_id, raw and the typed
-/// columns.
+/// An insert of `n` detail lines in one statement. Binds per line, in order: parent_id,
+/// line_nbr, detail_id, raw, the provenance columns, the typed columns.
 pub(super) fn insert_details(d: Dialect, detail: &DetailSpec, n: usize) -> String {
     let mut names = String::from("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"");
-    let mut shared = String::new();
-    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
+    let mut types = vec![
+        ColumnType::Text,
+        ColumnType::Integer,
+        ColumnType::Text,
+        ColumnType::Text,
+    ];
+    for (name, ty) in PROVENANCE_COLUMNS {
         names.push_str(&format!(", \"{name}\""));
-        shared.push_str(&format!(", {}", d.param(1 + i, *ty)));
+        types.push(*ty);
     }
     for c in &detail.columns {
         names.push_str(&format!(", \"{}\"", c.name));
+        types.push(c.ty);
     }
-    let per_row = detail_row_params(detail);
-    let mut values = String::with_capacity(n * (16 + 8 * per_row));
-    for r in 0..n {
-        let p = DETAIL_SHARED + 1 + r * per_row;
-        if r > 0 {
-            values.push_str(", ");
-        }
-        values.push_str(&format!(
-            "(${p}, ${}, ${}, ${}{shared}",
-            p + 1,
-            p + 2,
-            p + 3
-        ));
-        for (i, c) in detail.columns.iter().enumerate() {
-            values.push_str(&format!(", {}", d.param(p + 4 + i, c.ty)));
-        }
-        values.push(')');
-    }
-    format!("INSERT INTO \"{}\" ({names}) VALUES {values}", detail.table)
+    format!(
+        "INSERT INTO \"{}\" ({names}) VALUES {}",
+        detail.table,
+        rows(d, &types, n)
+    )
 }
 
 /// Record ids per statement of the id-list operations below (well under SQLite's and
