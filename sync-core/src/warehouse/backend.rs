@@ -166,7 +166,7 @@ macro_rules! impl_warehouse_sink {
                     let provenance = provenance_binds(&spec.entity, seen);
                     for chunk in lines.chunks(rows) {
                         let text = sql::insert_details($dialect, d, chunk.len());
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str()));
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str())).persistent(false);
                         for (parent, line) in chunk {
                             q = q
                                 .bind(*parent)
@@ -266,7 +266,9 @@ macro_rules! impl_warehouse_sink {
                     for run in distinct_runs(records) {
                         for chunk in run.chunks(rows) {
                             let text = sql::upsert_rows($dialect, spec, chunk.len());
-                            let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str()));
+                            // Not cached: a statement of up to 1,000 rows is large, and each
+                            // row count is another text.
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str())).persistent(false);
                             for r in chunk {
                                 q = q
                                     .bind(r.id.as_str())
