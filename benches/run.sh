@@ -5,7 +5,7 @@
 #   benches/run.sh            # all benchmarks, both sizes
 #   BENCH_REPEAT=1 benches/run.sh looker   # one group, one run per phase
 #
-# Groups: looker, acumatica, post (default: all three), post_e2e (end to end, on request). Figures measured on a
+# Groups: looker, acumatica, post (default: all three), post_e2e and feed (end to end, on request). Figures measured on a
 # shared machine carry its load average (in every JSON line and printed here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,8 +62,19 @@ for group in "${groups[@]}"; do
             done
         done
         ;;
+    feed)
+        # ml-connector run --once of a feed flow into SQLite and PostgreSQL next to a plain
+        # Python requests loop and the client's own reads (examples/feed_e2e.rs, py/feed.py);
+        # rounds rotate, medians recorded. BENCH_FEED_SIZES overrides the sizes.
+        cargo build --release -p connector-examples --bin ml-connector -p ml-connector-benches --example feed_e2e
+        feed="${CARGO_TARGET_DIR:-target}/release/examples/feed_e2e"
+        for n in ${BENCH_FEED_SIZES:-10000 100000}; do
+            echo "== feed_e2e $n (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+            "$feed" "$n" "${BENCH_ROUNDS:-3}"
+        done
+        ;;
     *)
-        echo "unknown group $group (looker, acumatica, post, post_e2e)" >&2
+        echo "unknown group $group (looker, acumatica, post, post_e2e, feed)" >&2
         exit 2
         ;;
     esac

@@ -189,7 +189,9 @@ async fn records_modified_while_the_window_pages_end_up_exactly_equal() {
             .unwrap();
         let second = flow.run().await.unwrap();
         let w = &second.entities[0];
-        assert!(w.pages >= 3, "{backend}: {w:?}");
+        // Read in several requests (the probe plans slices of a page), so the mutation
+        // happened while the window was read.
+        assert!(w.pages >= 2, "{backend}: {w:?}");
         // Nothing was skipped: every record whose current version is older than the signpost
         // (all but the ones changed again while the window was read) is current already.
         let spec = TableSpec::journal_transaction();
@@ -221,12 +223,32 @@ async fn records_modified_while_the_window_pages_end_up_exactly_equal() {
     }
 }
 
+/// Per upsert: its records, and the requests the fake served while it ran.
+type Observed = std::sync::Mutex<Vec<(usize, usize)>>;
+
 /// A warehouse that fails its `n`th upsert, like a process killed mid-window.
 #[derive(Debug)]
 struct FailingWarehouse {
     inner: Arc<dyn WarehouseSink>,
     calls: AtomicUsize,
     fail_at: usize,
+    /// Each upsert takes this long (a slow warehouse).
+    delay: std::time::Duration,
+    /// With a request log: per upsert, its records and the requests the fake served while it
+    /// ran.
+    observed: Option<(testkit::inspect::RequestLog, Observed)>,
+}
+
+impl FailingWarehouse {
+    fn new(inner: Arc<dyn WarehouseSink>, fail_at: usize) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+            fail_at,
+            delay: std::time::Duration::ZERO,
+            observed: None,
+        }
+    }
 }
 
 #[async_trait]
@@ -247,7 +269,16 @@ impl WarehouseSink for FailingWarehouse {
                 source: "simulated crash".into(),
             });
         }
-        self.inner.upsert(spec, records, seen).await
+        let before = self.observed.as_ref().map(|(log, _)| log.len());
+        tokio::time::sleep(self.delay).await;
+        let done = self.inner.upsert(spec, records, seen).await;
+        if let (Some(before), Some((log, calls))) = (before, &self.observed) {
+            calls
+                .lock()
+                .unwrap()
+                .push((records.len(), log.len() - before));
+        }
+        done
     }
     async fn raw_record(
         &self,
@@ -309,11 +340,7 @@ async fn a_window_broken_off_midway_loses_nothing_and_duplicates_nothing() {
                 .await
                 .unwrap(),
         );
-        let failing = Arc::new(FailingWarehouse {
-            inner: real.clone(),
-            calls: AtomicUsize::new(0),
-            fail_at: 2,
-        });
+        let failing = Arc::new(FailingWarehouse::new(real.clone(), 2));
         let source = || {
             AcumaticaChanges::new(env.acumatica.clone(), "JournalTransaction")
                 .expand(["Details"])
@@ -325,6 +352,8 @@ async fn a_window_broken_off_midway_loses_nothing_and_duplicates_nothing() {
             .store(store.clone())
             .options(FeedOptions {
                 page_size: 25,
+                // A transaction per page, so the second write fails midway.
+                batch_records: 25,
                 ..Default::default()
             })
             .build()
@@ -368,6 +397,68 @@ async fn a_window_broken_off_midway_loses_nothing_and_duplicates_nothing() {
         let again = flow.run().await.unwrap();
         assert_eq!(again.status, RunStatus::Succeeded, "{backend}: {again}");
         assert!(again.entities[0].mark_advanced);
+        assert_equal(&env, real.as_ref(), "JournalTransaction").await;
+        env.shutdown().await;
+    }
+}
+
+/// A window is written in transactions of `batch_records` (not one per page), and while one
+/// is written the next slices are read: the fake serves requests during a slow write. On the
+/// feed before read-ahead and batching, each page was its own write and no request was served
+/// while it ran.
+#[tokio::test]
+async fn batches_are_written_while_the_next_slices_are_read() {
+    let stores = stores().await;
+    for (backend, store) in &stores.list {
+        let env = Env::start(LookerConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let real: Arc<dyn WarehouseSink> = Arc::new(
+            SqliteWarehouse::open(dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let slow = Arc::new(FailingWarehouse {
+            delay: std::time::Duration::from_millis(150),
+            observed: Some((env.acu.log().clone(), Default::default())),
+            ..FailingWarehouse::new(real.clone(), usize::MAX)
+        });
+        let flow = FeedFlow::builder("warehouse")
+            .entity(
+                TableSpec::journal_transaction(),
+                AcumaticaChanges::new(env.acumatica.clone(), "JournalTransaction")
+                    .expand(["Details"])
+                    .page_size(5)
+                    .read_concurrency(2),
+            )
+            .warehouse(slow.clone())
+            .store(store.clone())
+            .options(FeedOptions {
+                page_size: 5,
+                batch_records: 20,
+                lag_secs: 0,
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        let summary = flow.run().await.unwrap();
+        assert_eq!(summary.status, RunStatus::Succeeded, "{backend}: {summary}");
+        let total = env.acu.state().count("JournalTransaction");
+        let w = &summary.entities[0];
+        assert_eq!(w.records_read as usize, total, "{backend}: {w:?}");
+        assert!(w.mark_advanced);
+        let calls = slow.observed.as_ref().unwrap().1.lock().unwrap().clone();
+        // Batches of at least 20 records, except the last.
+        assert!(calls.len() <= total.div_ceil(20), "{backend}: {calls:?}");
+        assert!(
+            calls[..calls.len() - 1].iter().all(|(n, _)| *n >= 20),
+            "{backend}: {calls:?}"
+        );
+        assert_eq!(calls.iter().map(|(n, _)| n).sum::<usize>(), total);
+        // Reads went on while the first batch was written.
+        assert!(
+            calls[0].1 > 0,
+            "{backend}: no request during the first write: {calls:?}"
+        );
         assert_equal(&env, real.as_ref(), "JournalTransaction").await;
         env.shutdown().await;
     }

@@ -147,6 +147,11 @@ impl FeedEntity {
 /// assert_eq!(o.lookback_secs, 300);
 /// assert_eq!(o.delete_scan, sync_core::feed::DeleteScan::Hourly);
 /// assert_eq!(o.purge_deleted_after_days, None);
+/// assert_eq!((o.batch_records, o.read_concurrency), (2000, 4));
+/// let tuned: FeedOptions = toml::from_str("batch_records = 500\nread_concurrency = 8").unwrap();
+/// assert_eq!((tuned.batch_records, tuned.read_concurrency), (500, 8));
+/// let none = FeedOptions { read_concurrency: 0, ..FeedOptions::default() };
+/// assert!(none.check().unwrap_err().to_string().contains("feed.read_concurrency"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +178,14 @@ pub struct FeedOptions {
     /// Remove rows marked deleted this many days ago or longer, after each delete scan
     /// (default: never; rows marked deleted stay, with `deleted_at` set, for Looker to filter).
     pub purge_deleted_after_days: Option<u32>,
+    /// Records written per warehouse transaction (default 2000): pages are gathered until
+    /// this many records are waiting, then written in one transaction of multi-row
+    /// statements. A crash loses at most the batch being written; the mark moves only after
+    /// the whole window is committed.
+    pub batch_records: u32,
+    /// Slices of a window read at once (default 4), while the writer writes: a window larger
+    /// than a page is first planned into slices of a page each (see `AcumaticaChanges`).
+    pub read_concurrency: u32,
 }
 
 impl Default for FeedOptions {
@@ -185,6 +198,8 @@ impl Default for FeedOptions {
             delete_scan: DeleteScan::Hourly,
             delete_scan_page_size: 2000,
             purge_deleted_after_days: None,
+            batch_records: 2000,
+            read_concurrency: 4,
         }
     }
 }
@@ -210,6 +225,24 @@ impl FeedOptions {
             return Err(Error::config(
                 "feed.page_size",
                 "0 records per page cannot make progress; use 1 to 1000 (500 is a good default)",
+            ));
+        }
+        if !(1..=100_000).contains(&self.batch_records) {
+            return Err(Error::config(
+                "feed.batch_records",
+                format!(
+                    "{} records per transaction is out of range; use 1 to 100000 (2000 is a good default)",
+                    self.batch_records
+                ),
+            ));
+        }
+        if !(1..=32).contains(&self.read_concurrency) {
+            return Err(Error::config(
+                "feed.read_concurrency",
+                format!(
+                    "{} slices at once is out of range; use 1 to 32 (4 is a good default)",
+                    self.read_concurrency
+                ),
             ));
         }
         if !(10..=24 * 3600).contains(&self.lease_ttl_secs) {

@@ -7,9 +7,11 @@
 //! 2. reads the entity's **high-water mark** and opens the window at the mark minus a
 //!    configurable **lookback** (everything on the first run);
 //! 3. reads the records changed in the window `[since, signpost)` ([`AcumaticaChanges`]: time
-//!    slices that each fit in one request, so no read relies on a stable offset; see its docs),
-//!    upserting each slice into the [`WarehouseSink`] by Acumatica id (one transaction per
-//!    slice); a record changed after the signpost is read by the next run;
+//!    slices that each fit in one request, so no read relies on a stable offset, several in
+//!    flight at once; see its docs), decoding them in a task of their own while it upserts
+//!    them into the [`WarehouseSink`] by Acumatica id in batches of
+//!    [`batch_records`](FeedOptions::batch_records) (one transaction each); a record changed
+//!    after the signpost is read by the next run;
 //! 4. moves the mark to the signpost **only after the whole window is written**
 //!    (compare-and-set, fenced by the lease);
 //! 5. when its [`DeleteScan`] cadence says so, runs the entity's **delete scan**: lists every
@@ -48,6 +50,7 @@
 //! ```
 
 mod config;
+mod pipeline;
 mod scan;
 mod source;
 
@@ -401,7 +404,8 @@ impl FeedFlow {
             let source = AcumaticaChanges::new(acumatica.clone(), &e.entity)
                 .expand(e.expand())
                 .page_size(e.page_size.unwrap_or(config.options.page_size))
-                .id_page_size(config.options.delete_scan_page_size);
+                .id_page_size(config.options.delete_scan_page_size)
+                .read_concurrency(config.options.read_concurrency as usize);
             builder = builder.entity(e.spec()?, source);
             if let Some(cadence) = e.delete_scan {
                 builder = builder.delete_scan(cadence);
@@ -607,7 +611,46 @@ impl FeedFlow {
         Ok(())
     }
 
-    /// One entity's window: read, upsert page by page, then move the mark.
+    /// Writes one batch of a window in one warehouse transaction (the lease checked first),
+    /// then records it in the audit trail.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_batch(
+        &self,
+        keeper: &mut LeaseKeeper,
+        run_id: &RunId,
+        entry: &Entry,
+        window: &mut EntityWindow,
+        records: &[WarehouseRecord],
+        seen: Provenance,
+        batch: u64,
+    ) -> Result<()> {
+        let entity = &entry.spec.entity;
+        // The lease is checked in the store right before each write to the warehouse.
+        keeper.check().await?;
+        let written = self.warehouse.upsert(&entry.spec, records, &seen).await?;
+        window.written += written.written;
+        window.stale += written.stale;
+        window.detail_lines += written.detail_lines;
+        self.progress.emit(|| ProgressEvent::RecordsWritten {
+            entity: entity.clone(),
+            page: window.pages,
+            written: written.written,
+            stale: written.stale,
+            written_total: window.written,
+        });
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        self.audit(
+            keeper,
+            run_id,
+            AuditStage::Written,
+            format!("{entity}: {} upserted", written.written),
+            json!({"entity": entity, "batch": batch, "pages": window.pages, "table": entry.spec.table, "records": records.len(), "written": written.written, "stale": written.stale, "ids": ids}),
+        )
+        .await
+    }
+
+    /// One entity's window: read (slices in flight together, decoded ahead), upsert batch by
+    /// batch, then move the mark.
     async fn window(
         &self,
         keeper: &mut LeaseKeeper,
@@ -650,64 +693,74 @@ impl FeedFlow {
             signpost: window.signpost,
         });
         let read_started = Utc::now();
-        let mut pages = entry
+        let pages = entry
             .source
             .pages_until(window.since.as_ref(), &window.signpost)
             .await?;
+        // Pages are decoded into records in a task of their own while batches are written.
+        let spec = entry.spec.clone();
+        let mut pages = pipeline::read_ahead(pages, 2, move |page: Vec<Value>| {
+            Ok(page
+                .iter()
+                .map(|raw| spec.record_from_json(raw))
+                .collect::<std::result::Result<Vec<_>, _>>()?)
+        });
         let mut seen: HashSet<String> = HashSet::new();
         let endpoint_version = entry.source.endpoint_version();
+        let batch_records = self.options.batch_records.max(1) as usize;
+        let mut batch: Vec<WarehouseRecord> = Vec::new();
+        let mut batches = 0u64;
         loop {
-            let read_at = Utc::now();
-            let Some(page) = pages.try_next().await? else {
-                break;
-            };
-            window.pages += 1;
-            let mut records: Vec<WarehouseRecord> = Vec::with_capacity(page.len());
-            for raw in &page {
-                let record = entry.spec.record_from_json(raw)?;
-                if seen.insert(record.id.clone()) {
-                    records.push(record);
-                } else {
-                    window.repeats_dropped += 1;
+            let next = pages.try_next().await?;
+            let done = next.is_none();
+            if let Some(page) = next {
+                window.pages += 1;
+                let before = batch.len();
+                for record in page {
+                    if seen.insert(record.id.clone()) {
+                        batch.push(record);
+                    } else {
+                        window.repeats_dropped += 1;
+                    }
+                }
+                let added = (batch.len() - before) as u64;
+                window.records_read += added;
+                self.progress.emit(|| ProgressEvent::PageFetched {
+                    entity: entity.clone(),
+                    page: window.pages,
+                    records: added,
+                    records_read: window.records_read,
+                });
+                if batch.len() < batch_records {
+                    continue;
                 }
             }
-            window.records_read += records.len() as u64;
-            self.progress.emit(|| ProgressEvent::PageFetched {
-                entity: entity.clone(),
-                page: window.pages,
-                records: records.len() as u64,
-                records_read: window.records_read,
-            });
-            // The lease is checked in the store right before each write to the warehouse.
-            keeper.check().await?;
-            let seen = Provenance {
-                endpoint_version: endpoint_version.clone(),
-                seen_at: read_at,
-            };
-            let written = self.warehouse.upsert(&entry.spec, &records, &seen).await?;
-            window.written += written.written;
-            window.stale += written.stale;
-            window.detail_lines += written.detail_lines;
-            self.progress.emit(|| ProgressEvent::RecordsWritten {
-                entity: entity.clone(),
-                page: window.pages,
-                written: written.written,
-                stale: written.stale,
-                written_total: window.written,
-            });
-            let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-            self.audit(
-                keeper,
-                run_id,
-                AuditStage::Written,
-                format!("{entity}: {} upserted", written.written),
-                json!({"entity": entity, "page": window.pages, "table": entry.spec.table, "records": records.len(), "written": written.written, "stale": written.stale, "ids": ids}),
-            )
-            .await?;
-            if shutdown.is_some_and(Stopper::is_set) {
-                return Err(Error::Cancelled {
-                    flow: self.name.clone(),
-                });
+            if !batch.is_empty() {
+                batches += 1;
+                self.write_batch(
+                    keeper,
+                    run_id,
+                    entry,
+                    window,
+                    &batch,
+                    // Every record was read after the window's reading started: a lower bound
+                    // of when it was seen (a delete scan verifies each candidate anyway).
+                    Provenance {
+                        endpoint_version: endpoint_version.clone(),
+                        seen_at: read_started,
+                    },
+                    batches,
+                )
+                .await?;
+                batch.clear();
+                if shutdown.is_some_and(Stopper::is_set) {
+                    return Err(Error::Cancelled {
+                        flow: self.name.clone(),
+                    });
+                }
+            }
+            if done {
+                break;
             }
         }
         let value = window.signpost.to_rfc3339_opts(SecondsFormat::Micros, true);

@@ -11,6 +11,7 @@ use acumatica_client::entity::modified_field;
 use acumatica_client::{Filter, ListQuery};
 use chrono::DurationRound;
 
+use super::pipeline::{Outlet, staged};
 use crate::error::{Error, Result};
 use crate::traits::{PageStream, RecordSource};
 
@@ -30,6 +31,13 @@ use crate::traits::{PageStream, RecordSource};
 /// the same way. Only a slice one millisecond wide (every record shares one timestamp, the
 /// filter's resolution) falls back to offset paging; it is re-read until two complete reads
 /// agree on the set of ids (and neither had a repeat), else the window fails and its mark stays.
+///
+/// A window larger than a page is **planned** first: one request of the last-modified field
+/// only (`$select`, nothing expanded, up to 10,000 timestamps; more are probed in halves)
+/// tells where to cut it into slices of at most a page, on whole milliseconds, and those
+/// slices are read [`read_concurrency`](AcumaticaChanges::read_concurrency) at a time (pages
+/// come out in no particular order). A plan is only a guess: each planned slice is still read
+/// in one request with `$top` one above the page size, and split as above if it grew since.
 ///
 /// A window that fits in one page costs one request, as before. A record modified while the
 /// window is read gets a timestamp after the run's start, so it leaves the window (whose end is
@@ -61,6 +69,7 @@ pub struct AcumaticaChanges {
     select: Vec<String>,
     page_size: u32,
     id_page_size: u32,
+    read_concurrency: usize,
 }
 
 impl AcumaticaChanges {
@@ -73,6 +82,7 @@ impl AcumaticaChanges {
             select: Vec::new(),
             page_size: 500,
             id_page_size: 2000,
+            read_concurrency: 4,
         }
     }
 
@@ -87,6 +97,14 @@ impl AcumaticaChanges {
     #[must_use]
     pub fn expand<S: Into<String>>(mut self, details: impl IntoIterator<Item = S>) -> Self {
         self.expand.extend(details.into_iter().map(Into::into));
+        self
+    }
+
+    /// Slices read at once (default 4): a window larger than a page is planned into slices
+    /// first (see the type's docs), and this many of them are in flight together.
+    #[must_use]
+    pub fn read_concurrency(mut self, n: usize) -> Self {
+        self.read_concurrency = n.max(1);
         self
     }
 
@@ -169,6 +187,72 @@ impl Slice {
     }
 }
 
+/// Timestamps one probe request may return (a page of them is small: the last-modified field
+/// and the id only); a larger slice is split and probed in halves.
+const PROBE_RECORDS: u32 = 10_000;
+
+/// One unit of a window's reading.
+enum Work {
+    /// Read the slice whole in one request (split it if it holds more than a page); `planned`:
+    /// cut by a probe, so an overfull read splits instead of probing again.
+    Read { slice: Slice, planned: bool },
+    /// Learn the timestamps of the slice's records and cut it into slices of a page or less.
+    Probe(Slice),
+}
+
+/// What one unit of work gave.
+enum Done {
+    /// The records of a slice read whole.
+    Page(Vec<Value>),
+    /// More work in its place.
+    More(Vec<Work>),
+}
+
+impl Slice {
+    /// The slice cut into consecutive slices of at most `page` of the records whose timestamps
+    /// are `stamps` (a probe's answer), cut on whole milliseconds; a millisecond holding more
+    /// than a page is a slice of its own (read by offset). Together they cover the slice
+    /// exactly, so records the probe did not see are still read.
+    fn plan(&self, stamps: &mut [DateTime<Utc>], page: usize) -> Vec<Slice> {
+        stamps.iter_mut().for_each(|t| *t = floor_ms(*t));
+        stamps.sort_unstable();
+        let inside =
+            |t: DateTime<Utc>| self.from.is_none_or(|a| t > a) && self.to.is_none_or(|b| t < b);
+        let mut cuts: Vec<DateTime<Utc>> = Vec::new();
+        let mut count = 0usize;
+        let mut i = 0;
+        while i < stamps.len() {
+            let ms = stamps[i];
+            let n = stamps[i..].iter().take_while(|t| **t == ms).count();
+            if count > 0 && count + n > page {
+                cuts.push(ms);
+                count = 0;
+            }
+            count += n;
+            if n > page {
+                // One timestamp, more than a page: alone in its slice.
+                cuts.push(ms);
+                cuts.push(ms + one_ms());
+                count = 0;
+            }
+            i += n;
+        }
+        cuts.retain(|t| inside(*t));
+        cuts.dedup();
+        let mut slices = Vec::with_capacity(cuts.len() + 1);
+        let mut from = self.from;
+        for cut in cuts {
+            slices.push(Slice {
+                from,
+                to: Some(cut),
+            });
+            from = Some(cut);
+        }
+        slices.push(Slice { from, to: self.to });
+        slices
+    }
+}
+
 /// What reading one slice in one request gave.
 enum SliceRead {
     /// The whole slice.
@@ -224,7 +308,18 @@ impl AcumaticaChanges {
     /// One request of `query` with `$top` one above the page size: the whole answer when it
     /// holds at most a page, else the records' timestamps in `field` (to split by).
     async fn read_once(&self, query: ListQuery, field: Option<&str>) -> Result<SliceRead> {
-        let top = self.page_size.saturating_add(1);
+        self.read_at_most(query, field, self.page_size).await
+    }
+
+    /// One request of `query` with `$top` one above `limit`: the whole answer when it holds at
+    /// most `limit` records, else the records' timestamps in `field`.
+    async fn read_at_most(
+        &self,
+        query: ListQuery,
+        field: Option<&str>,
+        limit: u32,
+    ) -> Result<SliceRead> {
+        let top = limit.saturating_add(1);
         let query = query.page_size(top).top(top);
         let pages: Vec<acumatica_client::Page<Value>> = self
             .client
@@ -233,7 +328,7 @@ impl AcumaticaChanges {
             .await?;
         let returned: usize = pages.iter().map(|p| p.returned).sum();
         let records: Vec<Value> = pages.into_iter().flat_map(|p| p.records).collect();
-        if returned <= self.page_size as usize {
+        if returned <= limit as usize {
             return Ok(SliceRead::Whole(records));
         }
         Ok(SliceRead::Overfull(match field {
@@ -310,8 +405,112 @@ impl AcumaticaChanges {
         .boxed()
     }
 
+    /// The timestamps of the records of `slice`, in one request of the last-modified field
+    /// only (`$select`, nothing expanded), when there are at most [`PROBE_RECORDS`]; else the
+    /// slice is overfull (the timestamps returned, to split by).
+    async fn probe(&self, field: &str, slice: &Slice) -> Result<SliceRead> {
+        let bare = Self {
+            expand: Vec::new(),
+            select: vec![field.to_owned()],
+            ..self.clone()
+        };
+        bare.read_at_most(bare.slice_query(field, slice), Some(field), PROBE_RECORDS)
+            .await
+    }
+
+    /// One unit of a window's reading; returns a page, or more work.
+    async fn work(&self, field: &str, work: Work) -> Result<Done> {
+        match work {
+            Work::Read { slice, planned } => {
+                if slice.is_instant() {
+                    return Ok(Done::Page(self.read_fixed_slice(field, &slice).await?));
+                }
+                match self.read_slice(field, &slice).await? {
+                    SliceRead::Whole(records) => Ok(Done::Page(records)),
+                    // Larger than a page and not planned yet: learn its timestamps first, so
+                    // its slices can be read together.
+                    SliceRead::Overfull(_) if !planned => Ok(Done::More(vec![Work::Probe(slice)])),
+                    SliceRead::Overfull(mut stamps) => match slice.split(&mut stamps) {
+                        Some((older, newer)) => {
+                            tracing::debug!(entity = %self.entity, slice = ?slice, "slice holds more than a page; split");
+                            Ok(Done::More(vec![
+                                Work::Read {
+                                    slice: older,
+                                    planned,
+                                },
+                                Work::Read {
+                                    slice: newer,
+                                    planned,
+                                },
+                            ]))
+                        }
+                        None => Ok(Done::Page(self.read_fixed_slice(field, &slice).await?)),
+                    },
+                }
+            }
+            Work::Probe(slice) => match self.probe(field, &slice).await? {
+                SliceRead::Whole(records) => {
+                    let mut stamps: Vec<DateTime<Utc>> =
+                        records.iter().filter_map(|r| stamp_of(r, field)).collect();
+                    Ok(Done::More(
+                        slice
+                            .plan(&mut stamps, self.page_size as usize)
+                            .into_iter()
+                            .map(|slice| Work::Read {
+                                slice,
+                                planned: true,
+                            })
+                            .collect(),
+                    ))
+                }
+                SliceRead::Overfull(mut stamps) => Ok(Done::More(match slice.split(&mut stamps) {
+                    Some((older, newer)) => vec![Work::Probe(older), Work::Probe(newer)],
+                    None => vec![Work::Read {
+                        slice,
+                        planned: true,
+                    }],
+                })),
+            },
+        }
+    }
+
+    /// Reads a window's slices, [`read_concurrency`](Self::read_concurrency) at a time,
+    /// sending each page that holds records; stops at the first error (sent) or when the
+    /// consumer is gone.
+    async fn read_slices(self, field: String, first: Slice, out: Outlet<Vec<Value>>) {
+        let mut todo = vec![Work::Read {
+            slice: first,
+            planned: false,
+        }];
+        let mut running = futures::stream::FuturesUnordered::new();
+        loop {
+            while running.len() < self.read_concurrency
+                && let Some(work) = todo.pop()
+            {
+                running.push(self.work(&field, work));
+            }
+            let Some(done) = running.next().await else {
+                return;
+            };
+            match done {
+                Ok(Done::Page(records)) => {
+                    if !records.is_empty() && !out.send(Ok(records)).await {
+                        return;
+                    }
+                }
+                // Oldest first: pushed last.
+                Ok(Done::More(more)) => todo.extend(more.into_iter().rev()),
+                Err(e) => {
+                    out.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    }
+
     /// Records of the window `[since, until)` (unbounded where `None`) as a stream of pages,
-    /// one per slice that held records. The stream ends only after every slice was read.
+    /// one per slice that held records, in no particular order. The stream ends only after
+    /// every slice was read.
     fn sliced(
         &self,
         field: String,
@@ -323,32 +522,9 @@ impl AcumaticaChanges {
             to: until.map(ceil_ms),
         };
         let this = self.clone();
-        let state = (this, field, vec![first]);
-        futures::stream::try_unfold(state, |(this, field, mut todo)| async move {
-            while let Some(slice) = todo.pop() {
-                let records = if slice.is_instant() {
-                    this.read_fixed_slice(&field, &slice).await?
-                } else {
-                    match this.read_slice(&field, &slice).await? {
-                        SliceRead::Whole(records) => records,
-                        SliceRead::Overfull(mut stamps) => match slice.split(&mut stamps) {
-                            Some((older, newer)) => {
-                                tracing::debug!(entity = %this.entity, slice = ?slice, "slice holds more than a page; split");
-                                todo.push(newer);
-                                todo.push(older);
-                                continue;
-                            }
-                            None => this.read_fixed_slice(&field, &slice).await?,
-                        },
-                    }
-                };
-                if !records.is_empty() {
-                    return Ok(Some((records, (this, field, todo))));
-                }
-            }
-            Ok(None)
+        staged(self.read_concurrency, move |out| {
+            this.read_slices(field, first, out)
         })
-        .boxed()
     }
 
     /// Records whose last-modified time is in `[since, until)` (from the start when `since` is
@@ -554,6 +730,47 @@ mod tests {
         assert!(instant.is_instant());
         assert!(instant.split(&mut [at(7), at(7)]).is_none());
         assert!(s.split(&mut []).is_none());
+    }
+
+    #[test]
+    fn a_probed_slice_is_planned_into_pages_that_cover_it_exactly() {
+        let s = Slice {
+            from: Some(at(0)),
+            to: Some(at(1_000)),
+        };
+        // 10 records at 10..19, then 5 sharing 500, then 3 at 700..702; pages of 4.
+        let mut stamps: Vec<_> = (10..20).map(at).collect();
+        stamps.extend(std::iter::repeat_n(at(500), 5));
+        stamps.extend((700..703).map(at));
+        let plan = s.plan(&mut stamps, 4);
+        let bounds: Vec<_> = plan.iter().map(|p| (p.from, p.to)).collect();
+        assert_eq!(
+            bounds,
+            vec![
+                (Some(at(0)), Some(at(14))),
+                (Some(at(14)), Some(at(18))),
+                (Some(at(18)), Some(at(500))),
+                (Some(at(500)), Some(at(501))),
+                (Some(at(501)), Some(at(1_000))),
+            ]
+        );
+        assert!(plan[3].is_instant());
+        // No cut on a bound; an empty probe keeps the slice whole; unbounded ends stay open.
+        assert_eq!(s.plan(&mut [], 4), vec![s]);
+        let open = Slice {
+            from: None,
+            to: None,
+        };
+        let plan = open.plan(&mut [at(1), at(2), at(3)], 2);
+        assert_eq!(plan.first().unwrap().from, None);
+        assert_eq!(plan.last().unwrap().to, None);
+        assert_eq!(plan.len(), 2);
+        let mut at_start = vec![at(0); 6];
+        let plan = s.plan(&mut at_start, 4);
+        assert_eq!(
+            plan.iter().map(|p| (p.from, p.to)).collect::<Vec<_>>(),
+            vec![(Some(at(0)), Some(at(1))), (Some(at(1)), Some(at(1_000)))]
+        );
     }
 
     #[test]

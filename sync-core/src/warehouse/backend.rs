@@ -2,9 +2,12 @@
 //! backend by [`impl_warehouse_sink!`] (as the state store does), so both run the same logic.
 
 use super::spec::{ColumnSpec, PROVENANCE_COLUMNS};
-use super::{ColumnType, Provenance, WarehouseValue};
+use std::collections::HashSet;
+
+use super::{ColumnType, Provenance, WarehouseRecord, WarehouseValue};
 
 /// How a typed value is bound: integers and flags natively, everything else as text.
+#[derive(Clone)]
 pub(super) enum Bind {
     Text(Option<String>),
     Integer(Option<i64>),
@@ -46,6 +49,27 @@ pub(super) fn provenance_binds(entity: &str, seen: &Provenance) -> Vec<Bind> {
         .collect()
 }
 
+/// `records` cut into runs in which each id appears once, in order: a multi-row upsert may not
+/// touch a row twice (PostgreSQL refuses it), and a later copy of an id must meet the earlier
+/// one already written, as when records are written one by one.
+pub(super) fn distinct_runs(records: &[WarehouseRecord]) -> Vec<&[WarehouseRecord]> {
+    let mut runs = Vec::new();
+    let mut ids: HashSet<&str> = HashSet::new();
+    let mut start = 0;
+    for (i, r) in records.iter().enumerate() {
+        if !ids.insert(r.id.as_str()) {
+            runs.push(&records[start..i]);
+            ids.clear();
+            ids.insert(r.id.as_str());
+            start = i;
+        }
+    }
+    if start < records.len() {
+        runs.push(&records[start..]);
+    }
+    runs
+}
+
 macro_rules! impl_warehouse_sink {
     (store = $store:ty, db = $db:ty, dialect = $dialect:expr $(,)?) => {
         mod warehouse_sink_impl {
@@ -55,7 +79,7 @@ macro_rules! impl_warehouse_sink {
             use sqlx::Row as _;
             use sqlx::types::Json;
 
-            use super::super::backend::{Bind, bind_value, provenance_binds, stamp};
+            use super::super::backend::{Bind, bind_value, distinct_runs, provenance_binds, stamp};
             use super::super::sql;
             use super::super::{
                 Provenance, RowProvenance, SeenSummary, TableSpec, UpsertSummary, WarehouseError,
@@ -117,6 +141,48 @@ macro_rules! impl_warehouse_sink {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(db("ensure_tables", table))
+                }
+
+                /// Replaces the detail lines of the `written` records: one delete of their old
+                /// lines, then multi-row inserts of the new ones; returns the lines written.
+                async fn replace_details(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    spec: &TableSpec,
+                    d: &super::super::DetailSpec,
+                    written: &[&WarehouseRecord],
+                    seen: &Provenance,
+                ) -> Result<u64, WarehouseError> {
+                    const OP: &str = "upsert";
+                    if written.is_empty() {
+                        return Ok(0);
+                    }
+                    let ids: Vec<String> = written.iter().map(|r| r.id.clone()).collect();
+                    by_ids(tx, &ids, None, |n| sql::delete_details(d, n), OP, &d.table).await?;
+                    let lines: Vec<(&str, &super::super::DetailRecord)> = written
+                        .iter()
+                        .flat_map(|r| r.details.iter().map(move |l| (r.id.as_str(), l)))
+                        .collect();
+                    let rows = sql::rows_per_statement(sql::detail_row_params(d));
+                    let provenance = provenance_binds(&spec.entity, seen);
+                    for chunk in lines.chunks(rows) {
+                        let text = sql::insert_details($dialect, d, chunk.len());
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str())).persistent(false);
+                        for (parent, line) in chunk {
+                            q = q
+                                .bind(*parent)
+                                .bind(line.line_nbr)
+                                .bind(line.id.as_deref())
+                                .bind(Json(&line.raw));
+                            for b in &provenance {
+                                q = push(q, b.clone());
+                            }
+                            for c in &d.columns {
+                                q = push(q, bind_value(c, &line.columns));
+                            }
+                        }
+                        q.execute(&mut **tx).await.map_err(db(OP, &d.table))?;
+                    }
+                    Ok(lines.len() as u64)
                 }
 
                 /// Clears `deleted_at` of the rows `ids` and of their detail lines; returns
@@ -189,54 +255,52 @@ macro_rules! impl_warehouse_sink {
                     }
                     const OP: &str = "upsert";
                     let table = &spec.table;
-                    let upsert_sql = sql::upsert($dialect, spec);
-                    let detail_sql = spec.details.as_ref().map(|d| (sql::delete_details(d), sql::insert_detail($dialect, d)));
                     let synced_at = stamp(Utc::now());
                     let mut summary = UpsertSummary::default();
                     let mut stale_ids = Vec::new();
                     let mut tx = self.begin_write().await.map_err(db(OP, table))?;
-                    for r in records {
-                        let raw: &Value = &r.raw;
-                        let last_modified = r.last_modified.map(stamp);
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_sql.as_str()))
-                            .bind(r.id.as_str())
-                            .bind(last_modified)
-                            .bind(synced_at.as_str())
-                            .bind(Json(raw));
-                        for b in provenance_binds(&spec.entity, seen) {
-                            q = push(q, b);
-                        }
-                        for c in &spec.columns {
-                            q = push(q, bind_value(c, &r.columns));
-                        }
-                        let done = q.execute(&mut *tx).await.map_err(db(OP, table))?;
-                        if done.rows_affected() == 0 {
-                            // The table holds a newer version: keep it, and its lines.
-                            summary.stale += 1;
-                            stale_ids.push(r.id.clone());
-                            continue;
-                        }
-                        summary.written += 1;
-                        if let (Some(d), Some((delete, insert))) = (&spec.details, &detail_sql) {
-                            sqlx::query(sqlx::AssertSqlSafe(delete.as_str()))
-                                .bind(r.id.as_str())
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(db(OP, &d.table))?;
-                            for line in &r.details {
-                                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert.as_str()))
+                    // Multi-row statements; a run of records holds each id once, so a later
+                    // copy of an id is compared with the earlier one, as one by one.
+                    let rows = sql::rows_per_statement(sql::upsert_row_params(spec));
+                    let provenance = provenance_binds(&spec.entity, seen);
+                    for run in distinct_runs(records) {
+                        for chunk in run.chunks(rows) {
+                            let text = sql::upsert_rows($dialect, spec, chunk.len());
+                            // Not cached: a statement of up to 1,000 rows is large, and each
+                            // row count is another text.
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(text.as_str())).persistent(false);
+                            for r in chunk {
+                                q = q
                                     .bind(r.id.as_str())
-                                    .bind(line.line_nbr)
-                                    .bind(line.id.as_deref())
-                                    .bind(Json(&line.raw));
-                                for b in provenance_binds(&spec.entity, seen) {
-                                    q = push(q, b);
+                                    .bind(r.last_modified.map(stamp))
+                                    .bind(synced_at.as_str())
+                                    .bind(Json(&r.raw));
+                                for b in &provenance {
+                                    q = push(q, b.clone());
                                 }
-                                for c in &d.columns {
-                                    q = push(q, bind_value(c, &line.columns));
+                                for c in &spec.columns {
+                                    q = push(q, bind_value(c, &r.columns));
                                 }
-                                q.execute(&mut *tx).await.map_err(db(OP, &d.table))?;
-                                summary.detail_lines += 1;
+                            }
+                            let returned = q.fetch_all(&mut *tx).await.map_err(db(OP, table))?;
+                            let mut written_ids = std::collections::HashSet::with_capacity(returned.len());
+                            for row in &returned {
+                                let id: String = row.try_get(0).map_err(db(OP, table))?;
+                                written_ids.insert(id);
+                            }
+                            let mut written: Vec<&WarehouseRecord> = Vec::with_capacity(chunk.len());
+                            for r in chunk {
+                                if written_ids.contains(&r.id) {
+                                    written.push(r);
+                                } else {
+                                    // The table holds a newer version: keep it, and its lines.
+                                    stale_ids.push(r.id.clone());
+                                }
+                            }
+                            summary.written += written.len() as u64;
+                            summary.stale += (chunk.len() - written.len()) as u64;
+                            if let Some(d) = &spec.details {
+                                summary.detail_lines += Self::replace_details(&mut tx, spec, d, &written, seen).await?;
                             }
                         }
                     }

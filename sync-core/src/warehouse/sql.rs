@@ -69,20 +69,6 @@ fn provenance_defs(d: Dialect) -> String {
         .collect()
 }
 
-/// The provenance columns' names, their parameters from `$first` on, and the `SET` list of an
-/// upsert, in [`PROVENANCE_COLUMNS`] order.
-fn provenance_params(d: Dialect, first: usize) -> (String, String, String) {
-    let mut names = String::new();
-    let mut values = String::new();
-    let mut updates = String::new();
-    for (i, (name, ty)) in PROVENANCE_COLUMNS.iter().enumerate() {
-        names.push_str(&format!(", \"{name}\""));
-        values.push_str(&format!(", {}", d.param(first + i, *ty)));
-        updates.push_str(&format!(", \"{name}\" = excluded.\"{name}\""));
-    }
-    (names, values, updates)
-}
-
 /// `$first, $first+1, ...` for an `IN` list of `n` values.
 fn in_list(first: usize, n: usize) -> String {
     (first..first + n)
@@ -144,51 +130,122 @@ pub(super) fn backfill_entity(table: &str) -> String {
     format!("UPDATE \"{table}\" SET \"entity\" = $1 WHERE \"entity\" IS NULL")
 }
 
-/// Binds: `$1` id, `$2` last_modified, `$3` synced_at, `$4` raw, then the provenance columns,
-/// then the typed ones.
-pub(super) fn upsert(d: Dialect, spec: &TableSpec) -> String {
+/// The most parameters one statement binds: SQLite's limit (PostgreSQL allows 65535).
+pub(super) const MAX_PARAMS: usize = 32_766;
+
+/// The most rows one multi-row statement writes (a bound on the statement's text and on the
+/// memory of its binds).
+const MAX_ROWS: usize = 1_000;
+
+/// How many rows of `per_row` parameters one statement holds.
+pub(super) fn rows_per_statement(per_row: usize) -> usize {
+    (MAX_PARAMS / per_row.max(1)).clamp(1, MAX_ROWS)
+}
+
+/// The `n`th parameter of a multi-row statement: `?` on SQLite (parameters numbered or named
+/// cost SQLite a search of all earlier ones each, quadratic in a statement of thousands),
+/// `$n` on PostgreSQL, cast as [`Dialect::param`] does. Binds follow the text's order.
+fn slot(d: Dialect, n: usize, ty: ColumnType) -> String {
+    match d {
+        Dialect::Sqlite => "?".to_owned(),
+        Dialect::Postgres => d.param(n, ty),
+    }
+}
+
+/// Parameters of each row of [`upsert_rows`]: id, last_modified, synced_at, raw, the
+/// provenance columns, then the typed columns.
+pub(super) fn upsert_row_params(spec: &TableSpec) -> usize {
+    4 + PROVENANCE_COLUMNS.len() + spec.columns.len()
+}
+
+/// An upsert of `n` rows in one statement, returning the id of each row it wrote (a row whose
+/// table version is newer is not written, so not returned). Binds per row, in order: id,
+/// last_modified, synced_at, raw, the provenance columns, the typed columns.
+pub(super) fn upsert_rows(d: Dialect, spec: &TableSpec, n: usize) -> String {
     let t = &spec.table;
-    let (prov_names, prov_values, prov_updates) = provenance_params(d, 5);
-    let mut names = format!("\"id\", \"last_modified\", \"synced_at\", \"raw\"{prov_names}");
-    let mut values = format!(
-        "$1, {}, {}, $4{prov_values}",
-        d.param(2, ColumnType::Timestamp),
-        d.param(3, ColumnType::Timestamp)
+    let mut names = String::from("\"id\", \"last_modified\", \"synced_at\", \"raw\"");
+    let mut updates = String::from(
+        "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"",
     );
-    let mut updates = format!(
-        "\"last_modified\" = excluded.\"last_modified\", \"synced_at\" = excluded.\"synced_at\", \"raw\" = excluded.\"raw\"{prov_updates}",
-    );
-    let first = 5 + PROVENANCE_COLUMNS.len();
-    for (i, c) in spec.columns.iter().enumerate() {
+    let mut types = vec![
+        ColumnType::Text,
+        ColumnType::Timestamp,
+        ColumnType::Timestamp,
+        ColumnType::Text,
+    ];
+    for (name, ty) in PROVENANCE_COLUMNS {
+        names.push_str(&format!(", \"{name}\""));
+        updates.push_str(&format!(", \"{name}\" = excluded.\"{name}\""));
+        types.push(*ty);
+    }
+    for c in &spec.columns {
         names.push_str(&format!(", \"{}\"", c.name));
-        values.push_str(&format!(", {}", d.param(first + i, c.ty)));
         updates.push_str(&format!(", \"{0}\" = excluded.\"{0}\"", c.name));
+        types.push(c.ty);
     }
     format!(
-        "INSERT INTO \"{t}\" ({names}) VALUES ({values}) ON CONFLICT (\"id\") DO UPDATE SET {updates} \
+        "INSERT INTO \"{t}\" ({names}) VALUES {values} ON CONFLICT (\"id\") DO UPDATE SET {updates} \
          WHERE \"{t}\".\"last_modified\" IS NULL OR excluded.\"last_modified\" IS NULL \
-         OR excluded.\"last_modified\" >= \"{t}\".\"last_modified\""
+         OR excluded.\"last_modified\" >= \"{t}\".\"last_modified\" RETURNING \"id\"",
+        values = rows(d, &types, n)
     )
 }
 
-pub(super) fn delete_details(detail: &DetailSpec) -> String {
-    format!("DELETE FROM \"{}\" WHERE \"parent_id\" = $1", detail.table)
+/// `(...), (...)`: `n` rows of slots of `types`, numbered on.
+fn rows(d: Dialect, types: &[ColumnType], n: usize) -> String {
+    let mut out = String::with_capacity(n * types.len() * 8);
+    let mut k = 0;
+    for r in 0..n {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for (i, ty) in types.iter().enumerate() {
+            k += 1;
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&slot(d, k, *ty));
+        }
+        out.push(')');
+    }
+    out
 }
 
-/// Binds: `$1` parent_id, `$2` line_nbr, `$3` detail_id, `$4` raw, then the provenance
-/// columns, then the typed ones.
-pub(super) fn insert_detail(d: Dialect, detail: &DetailSpec) -> String {
-    let (prov_names, prov_values, _) = provenance_params(d, 5);
-    let mut names = format!("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"{prov_names}");
-    let mut values = format!("$1, $2, $3, $4{prov_values}");
-    let first = 5 + PROVENANCE_COLUMNS.len();
-    for (i, c) in detail.columns.iter().enumerate() {
+/// Deletes the detail lines of the `n` parents from `$1` on.
+pub(super) fn delete_details(detail: &DetailSpec, n: usize) -> String {
+    format!(
+        "DELETE FROM \"{}\" WHERE \"parent_id\" IN ({})",
+        detail.table,
+        in_list(1, n)
+    )
+}
+
+/// Parameters of each line of [`insert_details`]: parent_id, line_nbr, detail_id, raw, the
+/// provenance columns, then the typed columns.
+pub(super) fn detail_row_params(detail: &DetailSpec) -> usize {
+    4 + PROVENANCE_COLUMNS.len() + detail.columns.len()
+}
+
+/// An insert of `n` detail lines in one statement. Binds per line, in order: parent_id,
+/// line_nbr, detail_id, raw, the provenance columns, the typed columns.
+pub(super) fn insert_details(d: Dialect, detail: &DetailSpec, n: usize) -> String {
+    let mut names = String::from("\"parent_id\", \"line_nbr\", \"detail_id\", \"raw\"");
+    let mut types = vec![
+        ColumnType::Text,
+        ColumnType::Integer,
+        ColumnType::Text,
+        ColumnType::Text,
+    ];
+    for (name, ty) in PROVENANCE_COLUMNS {
+        names.push_str(&format!(", \"{name}\""));
+        types.push(*ty);
+    }
+    for c in &detail.columns {
         names.push_str(&format!(", \"{}\"", c.name));
-        values.push_str(&format!(", {}", d.param(first + i, c.ty)));
+        types.push(c.ty);
     }
     format!(
-        "INSERT INTO \"{}\" ({names}) VALUES ({values})",
-        detail.table
+        "INSERT INTO \"{}\" ({names}) VALUES {}",
+        detail.table,
+        rows(d, &types, n)
     )
 }
 

@@ -633,6 +633,118 @@ fn json_conversion_names_what_is_wrong() {
     );
 }
 
+/// One call with thousands of records (more than one multi-row statement holds, and more
+/// lines than one holds), repeats of an id in the same call (newer after older and older after
+/// newer), and rows the table already holds in a newer version, ends exactly as writing the
+/// records one by one in order would: the newest version of each with its lines, the stale
+/// ones untouched but seen, every row and line with its provenance.
+pub async fn a_large_batch_writes_what_one_by_one_writes(
+    sink: &dyn WarehouseSink,
+    peek: &dyn Peek,
+) {
+    let spec = TableSpec::bill();
+    sink.ensure_tables(&spec).await.unwrap();
+    let stamp = |minute: u32| format!("2026-02-01T10:{minute:02}:00+00:00");
+    let bill_v = |i: usize, minute: u32| {
+        let lines = (0..1 + i % 3)
+            .map(|l| {
+                line(
+                    &format!("{}", 60_000 + l),
+                    json!(format!("{i}.{minute:02}")),
+                )
+            })
+            .collect();
+        bill(
+            &format!("b-{i:05}"),
+            &stamp(minute),
+            json!(format!("{i}.{minute:02}")),
+            lines,
+        )
+    };
+    // Already in the table, newer than what the batch brings for them.
+    let newer: Vec<Value> = (0..50).map(|i| bill_v(i, 30)).collect();
+    let records: Vec<_> = newer
+        .iter()
+        .map(|v| spec.record_from_json(v).unwrap())
+        .collect();
+    sink.upsert(&spec, &records, &seen()).await.unwrap();
+
+    let mut batch: Vec<Value> = (0..2_600).map(|i| bill_v(i, 10)).collect();
+    // Repeats: b-00100 newer later in the call, b-00200 older later in the call.
+    batch.push(bill_v(100, 20));
+    batch.push(bill_v(200, 5));
+    batch.push(bill_v(300, 10));
+    let records: Vec<_> = batch
+        .iter()
+        .map(|v| spec.record_from_json(v).unwrap())
+        .collect();
+    let summary = sink.upsert(&spec, &records, &seen()).await.unwrap();
+
+    // The model: one by one, in order.
+    let mut model: std::collections::BTreeMap<String, (u32, usize)> = Default::default();
+    let (mut written, mut stale, mut lines) = (0u64, 0u64, 0u64);
+    for i in 0..50 {
+        model.insert(format!("b-{i:05}"), (30, i));
+    }
+    for (n, v) in batch.iter().enumerate() {
+        let i = if n < 2_600 {
+            n
+        } else {
+            [100, 200, 300][n - 2_600]
+        };
+        let minute = v["LastModifiedDateTime"]["value"].as_str().unwrap()[14..16]
+            .parse()
+            .unwrap();
+        let id = format!("b-{i:05}");
+        match model.get(&id) {
+            Some((m, _)) if *m > minute => stale += 1,
+            _ => {
+                model.insert(id, (minute, i));
+                written += 1;
+                lines += (1 + i % 3) as u64;
+            }
+        }
+    }
+    assert_eq!(
+        summary,
+        UpsertSummary {
+            written,
+            stale,
+            detail_lines: lines
+        }
+    );
+    let rows = peek
+        .texts("SELECT id, CAST(amount AS TEXT), entity, endpoint_version, CAST(last_seen_at AS TEXT), CAST(deleted_at AS TEXT) FROM acumatica_bill ORDER BY id")
+        .await;
+    assert_eq!(rows.len(), model.len());
+    for (row, (id, (minute, i))) in rows.iter().zip(&model) {
+        assert_eq!(row[0].as_deref(), Some(id.as_str()));
+        let amount: rust_decimal::Decimal = row[1].as_deref().unwrap().parse().unwrap();
+        let want: rust_decimal::Decimal = format!("{i}.{minute:02}").parse().unwrap();
+        assert_eq!(amount, want, "{id}");
+        assert_eq!(row[2].as_deref(), Some("Bill"), "{id}");
+        assert_eq!(row[3].as_deref(), Some("24.200.001"), "{id}");
+        assert!(row[4].is_some() && row[5].is_none(), "{id}: {row:?}");
+    }
+    let detail = peek
+        .texts("SELECT parent_id, CAST(amount AS TEXT), entity, CAST(deleted_at AS TEXT) FROM acumatica_bill_detail ORDER BY parent_id, line_nbr")
+        .await;
+    let expected_lines: usize = model.values().map(|(_, i)| 1 + i % 3).sum();
+    assert_eq!(detail.len(), expected_lines);
+    for row in &detail {
+        let (minute, i) = model[row[0].as_deref().unwrap()];
+        let amount: rust_decimal::Decimal = row[1].as_deref().unwrap().parse().unwrap();
+        assert_eq!(
+            amount,
+            format!("{i}.{minute:02}")
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        );
+        assert_eq!(row[2].as_deref(), Some("Bill"));
+        assert!(row[3].is_none());
+    }
+}
+
 #[macro_export]
 macro_rules! warehouse_suite_tests {
     ($make:path) => {
@@ -644,6 +756,7 @@ macro_rules! warehouse_suite_tests {
             specs_gain_columns_and_reject_bad_names,
             rows_carry_provenance_and_deletion_marks,
             older_tables_gain_the_provenance_columns,
+            a_large_batch_writes_what_one_by_one_writes,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

@@ -530,6 +530,31 @@ impl Filter {
         Ok(f)
     }
 
+    /// The milliseconds `[from, to)` within which the top-level date-time field `idx` of
+    /// every matching row lies, when the filter bounds it (`ge`, `gt`, `lt`, `le`, `eq`
+    /// joined by `and`); `None` when it does not. A row whose field is empty matches no such
+    /// bound. Used to find candidates by an index; [`matches`](Self::matches) still decides.
+    pub(crate) fn dt_range(&self, idx: u16) -> Option<(i64, i64)> {
+        match self {
+            Filter::And(a, b) => match (a.dt_range(idx), b.dt_range(idx)) {
+                (Some((a0, a1)), Some((b0, b1))) => Some((a0.max(b0), a1.min(b1))),
+                (one, None) | (None, one) => one,
+            },
+            Filter::Cmp(f, op, Lit::Dt(ms)) if f.place == Place::Top && f.idx == idx => {
+                let ms = *ms;
+                match op {
+                    Op::Ge => Some((ms, i64::MAX)),
+                    Op::Gt => Some((ms.saturating_add(1), i64::MAX)),
+                    Op::Lt => Some((i64::MIN, ms)),
+                    Op::Le => Some((i64::MIN, ms.saturating_add(1))),
+                    Op::Eq => Some((ms, ms.saturating_add(1))),
+                    Op::Ne => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// Whether a stored row satisfies the filter.
     pub(crate) fn matches(&self, row: &Row) -> bool {
         match self {

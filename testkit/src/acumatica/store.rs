@@ -2,7 +2,7 @@
 //! the real server lists them, with auto-numbering, a monotonic clock, the
 //! release operations in flight and the mid-listing mutation knob.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,11 @@ pub(crate) struct Table {
     key_idx: Vec<u16>,
     rows: BTreeMap<String, Arc<Row>>,
     by_id: HashMap<Uuid, String>,
+    /// The last-modified field, when the entity has one.
+    stamp_idx: Option<u16>,
+    /// Keys by last-modified time (rows with one): a time-bounded listing finds its rows here
+    /// instead of testing every row.
+    by_stamp: BTreeSet<(i64, String)>,
     /// Last number handed out by the numbering sequence.
     pub(crate) last_number: u64,
     /// Records made by the generator so far (seeded plus mutation inserts).
@@ -43,12 +48,17 @@ impl Table {
     fn new(def: &'static EntityDef) -> Self {
         let schema = schema(def.name).expect("every served entity is in the catalogue");
         let key_idx = def.keys.iter().map(|k| schema.idx(k)).collect();
+        let stamp_idx = ["LastModifiedDateTime", "LastModified"]
+            .iter()
+            .find_map(|f| schema.field(f).map(|(i, _)| i));
         Table {
             def,
             schema,
             key_idx,
             rows: BTreeMap::new(),
             by_id: HashMap::new(),
+            stamp_idx,
+            by_stamp: BTreeSet::new(),
             last_number: 0,
             generated: 0,
         }
@@ -74,29 +84,75 @@ impl Table {
         self.by_id.get(&id).and_then(|k| self.rows.get(k)).cloned()
     }
 
+    /// The last-modified time of a row, when the entity and the row have one.
+    fn stamp_of(&self, row: &Row) -> Option<i64> {
+        self.stamp_idx.and_then(|i| row.get(i)).and_then(Val::as_dt)
+    }
+
+    /// Removes the row stored under `key` (and its time index entry).
+    fn remove_key(&mut self, key: &str) -> Option<Arc<Row>> {
+        let row = self.rows.remove(key)?;
+        if let Some(ms) = self.stamp_of(&row) {
+            self.by_stamp.remove(&(ms, key.to_owned()));
+        }
+        Some(row)
+    }
+
     /// Insert or replace (same key) a row. The row must have its keys.
     pub(crate) fn put(&mut self, row: Row) -> Arc<Row> {
         let key = self.row_key(&row).expect("rows are stored with their keys");
         if let Some(old) = self.by_id.get(&row.id).cloned()
             && old != key
         {
-            self.rows.remove(&old);
+            self.remove_key(&old);
         }
         let row = Arc::new(row);
-        if let Some(prev) = self.rows.insert(key.clone(), row.clone())
+        if let Some(prev) = self.remove_key(&key)
             && prev.id != row.id
         {
             self.by_id.remove(&prev.id);
         }
+        if let Some(ms) = self.stamp_of(&row) {
+            self.by_stamp.insert((ms, key.clone()));
+        }
+        self.rows.insert(key.clone(), row.clone());
         self.by_id.insert(row.id, key);
         row
     }
 
     pub(crate) fn remove(&mut self, id: Uuid) -> bool {
         match self.by_id.remove(&id) {
-            Some(key) => self.rows.remove(&key).is_some(),
+            Some(key) => self.remove_key(&key).is_some(),
             None => false,
         }
+    }
+
+    /// The rows matching `filter` in key order; through the time index when the filter
+    /// bounds the last-modified field.
+    fn matching(&self, filter: Option<&Filter>) -> Vec<Arc<Row>> {
+        let Some(f) = filter else {
+            return self.rows.values().cloned().collect();
+        };
+        let range = self.stamp_idx.and_then(|i| f.dt_range(i));
+        let Some((from, to)) = range else {
+            return self
+                .rows
+                .values()
+                .filter(|r| f.matches(r))
+                .cloned()
+                .collect();
+        };
+        if from >= to {
+            return Vec::new();
+        }
+        let mut found: Vec<(&String, &Arc<Row>)> = self
+            .by_stamp
+            .range((from, String::new())..(to, String::new()))
+            .filter_map(|(_, key)| self.rows.get_key_value(key))
+            .filter(|(_, r)| f.matches(r))
+            .collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        found.into_iter().map(|(_, r)| r.clone()).collect()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -122,24 +178,10 @@ impl Table {
         top: Option<usize>,
         shuffle: Option<u64>,
     ) -> Vec<Arc<Row>> {
-        let matching = self
-            .rows
-            .values()
-            .filter(|r| filter.is_none_or(|f| f.matches(r)));
-        let mut rows: Vec<Arc<Row>> = match shuffle {
-            None => {
-                let it = matching.skip(skip);
-                return match top {
-                    Some(t) => it.take(t).cloned().collect(),
-                    None => it.cloned().collect(),
-                };
-            }
-            Some(seed) => {
-                let mut all: Vec<Arc<Row>> = matching.cloned().collect();
-                fastrand::Rng::with_seed(seed).shuffle(&mut all);
-                all
-            }
-        };
+        let mut rows = self.matching(filter);
+        if let Some(seed) = shuffle {
+            fastrand::Rng::with_seed(seed).shuffle(&mut rows);
+        }
         rows.drain(..skip.min(rows.len()));
         if let Some(t) = top {
             rows.truncate(t);
@@ -334,6 +376,108 @@ impl Store {
         for f in ["LastModifiedDateTime", "LastModified"] {
             if let Some((idx, _)) = schema.field(f) {
                 row.set(idx, Some(Val::Dt(ms)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acumatica::generate::generate;
+    use crate::acumatica::value::format_datetime;
+
+    /// The listing before the time index: every row tested, in key order.
+    fn scanned(
+        t: &Table,
+        f: &Filter,
+        skip: usize,
+        top: Option<usize>,
+        shuffle: Option<u64>,
+    ) -> Vec<Uuid> {
+        let mut rows: Vec<Arc<Row>> = t.all().filter(|r| f.matches(r)).cloned().collect();
+        if let Some(seed) = shuffle {
+            fastrand::Rng::with_seed(seed).shuffle(&mut rows);
+        }
+        rows.into_iter()
+            .skip(skip)
+            .take(top.unwrap_or(usize::MAX))
+            .map(|r| r.id)
+            .collect()
+    }
+
+    #[test]
+    fn time_bounded_listings_through_the_index_equal_a_full_scan() {
+        let mut store = Store::new();
+        let n = 400;
+        let t = store.table_mut("JournalTransaction");
+        for i in 0..n {
+            let row = generate(t, i, n);
+            t.put(row);
+        }
+        let lm = t.schema.idx("LastModifiedDateTime");
+        let mut stamps: Vec<i64> = t.all().filter_map(|r| r.get(lm)?.as_dt()).collect();
+        stamps.sort_unstable();
+        // Edits move rows in time (some onto one shared stamp), deletes remove them.
+        let shared = stamps[n as usize / 2];
+        let ids: Vec<Uuid> = t.all().map(|r| r.id).collect();
+        for (k, id) in ids.iter().enumerate().step_by(7) {
+            let mut row = (*t.by_id(*id).unwrap()).clone();
+            let ms = if k % 2 == 0 {
+                shared
+            } else {
+                stamps[0] + k as i64
+            };
+            row.set(lm, Some(Val::Dt(ms)));
+            t.put(row);
+        }
+        for id in ids.iter().skip(3).step_by(11) {
+            t.remove(*id);
+        }
+        let at = |ms: i64| format_datetime(ms);
+        let (a, b) = (stamps[40], stamps[300]);
+        let filters = [
+            format!(
+                "LastModifiedDateTime ge datetimeoffset'{}' and LastModifiedDateTime lt datetimeoffset'{}'",
+                at(a),
+                at(b)
+            ),
+            format!(
+                "LastModifiedDateTime gt datetimeoffset'{}' and LastModifiedDateTime le datetimeoffset'{}'",
+                at(a),
+                at(b)
+            ),
+            format!("LastModifiedDateTime eq datetimeoffset'{}'", at(shared)),
+            format!("LastModifiedDateTime lt datetimeoffset'{}'", at(b)),
+            format!(
+                "LastModifiedDateTime ge datetimeoffset'{}' and Status eq 'Posted'",
+                at(a)
+            ),
+            format!(
+                "LastModifiedDateTime lt datetimeoffset'{}' and LastModifiedDateTime ge datetimeoffset'{}'",
+                at(a),
+                at(b)
+            ),
+            format!(
+                "LastModifiedDateTime ge datetimeoffset'{}' or Status eq 'Posted'",
+                at(b)
+            ),
+        ];
+        for text in &filters {
+            let f = Filter::parse(text, t.schema, "24.200.001").unwrap();
+            for (skip, top, shuffle) in
+                [(0, None, None), (5, Some(20), None), (3, Some(50), Some(7))]
+            {
+                let got: Vec<Uuid> = t
+                    .select_ordered(Some(&f), skip, top, shuffle)
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                assert_eq!(
+                    got,
+                    scanned(t, &f, skip, top, shuffle),
+                    "{text} {skip} {top:?} {shuffle:?}"
+                );
             }
         }
     }
