@@ -14,7 +14,8 @@
 //! `$BENCH_ML_CONNECTOR` (default `$CARGO_TARGET_DIR/release/ml-connector`); the Python is
 //! `$BENCH_PYTHON` (default: what `benches/pyenv.sh` prints); PostgreSQL is
 //! `$BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, a fresh schema per
-//! round, dropped after; unset it to `none` to skip). Peak memory of `ml-connector` comes from
+//! round, dropped after; unset it to `none` to skip). `BENCH_FEED_BASELINE=1` leaves out the
+//! config keys an older `ml-connector` does not know, to measure it side by side. Peak memory of `ml-connector` comes from
 //! `/usr/bin/time`. One JSON line per round and one summary line go to
 //! `benches/results/feed_e2e.jsonl`.
 
@@ -122,9 +123,15 @@ warehouse = "{warehouse}"
 [flows.feed]
 lag_secs = 0
 page_size = {PAGE}
-read_concurrency = {READ_CONCURRENCY}
-delete_scan = "never"
+{read_concurrency}delete_scan = "never"
 "#,
+        // `BENCH_FEED_BASELINE=1`: leave out the keys an older binary does not know, to
+        // measure it side by side (`BENCH_ML_CONNECTOR=old/ml-connector`).
+        read_concurrency = if std::env::var_os("BENCH_FEED_BASELINE").is_some() {
+            String::new()
+        } else {
+            format!("read_concurrency = {READ_CONCURRENCY}\n")
+        },
         tenant = seed::TENANT,
         acu_client = cred::ACUMATICA_CLIENT_ID,
         acu_user = cred::ACUMATICA_USERNAME,
