@@ -105,8 +105,8 @@ impl fmt::Display for RunKind {
 /// started: a flow that is busy elsewhere reports nothing).
 ///
 /// Feed flows report [`RunStarted`](Self::RunStarted), then per entity
-/// [`WindowOpened`](Self::WindowOpened), a [`PageFetched`](Self::PageFetched) and a
-/// [`RecordsWritten`](Self::RecordsWritten) per page, [`MarkAdvanced`](Self::MarkAdvanced)
+/// [`WindowOpened`](Self::WindowOpened), a [`PageFetched`](Self::PageFetched) per page read and a
+/// [`RecordsWritten`](Self::RecordsWritten) per batch written, [`MarkAdvanced`](Self::MarkAdvanced)
 /// when the window completed and the mark moved, and [`WindowFinished`](Self::WindowFinished)
 /// (also when the window failed); then [`RunFinished`](Self::RunFinished).
 ///
@@ -282,11 +282,12 @@ pub enum ProgressEvent {
     RecordsWritten {
         /// The entity.
         entity: String,
-        /// The page number in this window, from 1.
+        /// The write's number in this window, from 1: records are written in batches of
+        /// `batch_records` (one transaction each), which may span several pages read.
         page: u64,
-        /// Records of this page inserted or updated.
+        /// Records of this batch inserted or updated.
         written: u64,
-        /// Records of this page not written because the warehouse held a newer version.
+        /// Records of this batch not written because the warehouse held a newer version.
         stale: u64,
         /// Records written so far in this window (a running count).
         written_total: u64,

@@ -633,7 +633,7 @@ impl FeedFlow {
         window.detail_lines += written.detail_lines;
         self.progress.emit(|| ProgressEvent::RecordsWritten {
             entity: entity.clone(),
-            page: window.pages,
+            page: batch,
             written: written.written,
             stale: written.stale,
             written_total: window.written,
@@ -699,10 +699,11 @@ impl FeedFlow {
             .await?;
         // Pages are decoded into records in a task of their own while batches are written.
         let spec = entry.spec.clone();
+        // Pages are moved into their records (no copy of the parsed entity is kept).
         let mut pages = pipeline::read_ahead(pages, 2, move |page: Vec<Value>| {
             Ok(page
-                .iter()
-                .map(|raw| spec.record_from_json(raw))
+                .into_iter()
+                .map(|raw| spec.record_from_value(raw))
                 .collect::<std::result::Result<Vec<_>, _>>()?)
         });
         let mut seen: HashSet<String> = HashSet::new();
