@@ -108,10 +108,16 @@ async fn a_missing_postgres_database_names_the_url_not_a_server_source_line() {
         return;
     };
     let (server, _) = base.rsplit_once('/').expect("a database URL");
+    // A password in the URL is refused (exit 3, as documented): pass it as PGPASSWORD, the way
+    // the refusal tells a user to (CI's URL carries one; a trusting local server needs none).
+    let (server, password) = without_password(server);
     let url = format!("{server}/ml_connector_no_such_db");
     let rig = Rig::start().await;
-    let out = rig
-        .cmd()
+    let mut cmd = rig.cmd();
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
+    let out = cmd
         .env("ML_CONNECTOR_STORE_URL", &url)
         .arg("status")
         .assert()
@@ -125,6 +131,23 @@ async fn a_missing_postgres_database_names_the_url_not_a_server_source_line() {
     );
     assert!(err.contains("createdb ml_connector_no_such_db"), "{err}");
     assert!(!err.contains(" at line "), "no server source line: {err}");
+}
+
+/// `postgres://user:secret@host:port` → (`postgres://user@host:port`, `Some("secret")`).
+fn without_password(server: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = server.split_once("://") else {
+        return (server.to_owned(), None);
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, password)) => (
+                format!("{scheme}://{user}@{host}"),
+                Some(password.to_owned()),
+            ),
+            None => (server.to_owned(), None),
+        },
+        None => (server.to_owned(), None),
+    }
 }
 
 /// The same unknown account on every line: one problem with its rows and journals, not one
