@@ -74,12 +74,9 @@ fn main() {
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Res<T> {
-    let text = args
-        .get(i)
-        .ok_or_else(|| format!("missing {what}\n{USAGE}"))?;
-    text.replace('_', "")
-        .parse()
-        .map_err(|_| format!("{what} must be a number, got `{text}`\n{USAGE}").into())
+    Ok(ml_connector_benches::measure::number_arg(
+        args, i, what, USAGE,
+    )?)
 }
 
 fn repeat() -> u32 {

@@ -56,12 +56,9 @@ fn main() {
 }
 
 fn num<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Res<T> {
-    let text = args
-        .get(i)
-        .ok_or_else(|| format!("missing {what}\n{USAGE}"))?;
-    text.replace('_', "")
-        .parse()
-        .map_err(|_| format!("{what} must be a number, got `{text}`\n{USAGE}").into())
+    Ok(ml_connector_benches::measure::number_arg(
+        args, i, what, USAGE,
+    )?)
 }
 
 /// `serve <journals>`: the Acumatica fake with that many journal transactions.
@@ -408,19 +405,6 @@ fn client_round(journals: u64) -> Res<Map<String, Value>> {
     Ok(m)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn bench(args: &[String]) -> Res<()> {
     let journals: u64 = num(args, 0, "journals")?;
     let rounds: u32 = if args.len() > 1 {
@@ -511,7 +495,7 @@ fn bench(args: &[String]) -> Res<()> {
             .iter()
             .filter_map(|r| r.get(&k).and_then(Value::as_f64))
             .collect();
-        m.insert(k, json!(median(values)));
+        m.insert(k, json!(ml_connector_benches::measure::median(values)));
     }
     record::append("feed_e2e", m)?;
     Ok(())

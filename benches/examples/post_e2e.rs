@@ -50,12 +50,9 @@ fn main() {
 }
 
 fn num<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Res<T> {
-    let text = args
-        .get(i)
-        .ok_or_else(|| format!("missing {what}\n{USAGE}"))?;
-    text.replace('_', "")
-        .parse()
-        .map_err(|_| format!("{what} must be a number, got `{text}`\n{USAGE}").into())
+    Ok(ml_connector_benches::measure::number_arg(
+        args, i, what, USAGE,
+    )?)
 }
 
 /// The generated lines put journal `p` (from 0) of `4n` in month `1 + 12p/4n`: journals
@@ -335,16 +332,6 @@ fn python_round(
     Ok(m)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn bench(args: &[String]) -> Res<()> {
     let journals: u64 = num(args, 0, "journals")?;
     let latency: u64 = num(args, 1, "latency_ms")?;
@@ -398,9 +385,9 @@ fn bench(args: &[String]) -> Res<()> {
     m.insert("concurrency".into(), json!(concurrency));
     m.insert("rounds".into(), json!(rounds));
     let (r, p, y) = (
-        median(run.clone()),
-        median(plan.clone()),
-        median(py.clone()),
+        ml_connector_benches::measure::median(run.clone()),
+        ml_connector_benches::measure::median(plan.clone()),
+        ml_connector_benches::measure::median(py.clone()),
     );
     m.insert("run_secs".into(), json!(r));
     m.insert("run_docs_per_sec".into(), json!(journals as f64 / r));
@@ -409,11 +396,17 @@ fn bench(args: &[String]) -> Res<()> {
     m.insert("python_docs_per_sec".into(), json!(journals as f64 / y));
     m.insert(
         "python_over_run_median".into(),
-        json!(median(ratios.clone())),
+        json!(ml_connector_benches::measure::median(ratios.clone())),
     );
     m.insert("run_over_plan".into(), json!(r / p));
-    m.insert("run_cpu_secs".into(), json!(median(run_cpu)));
-    m.insert("python_cpu_secs".into(), json!(median(py_cpu)));
+    m.insert(
+        "run_cpu_secs".into(),
+        json!(ml_connector_benches::measure::median(run_cpu)),
+    );
+    m.insert(
+        "python_cpu_secs".into(),
+        json!(ml_connector_benches::measure::median(py_cpu)),
+    );
     m.insert("run_rounds".into(), json!(run));
     m.insert("plan_rounds".into(), json!(plan));
     m.insert("python_rounds".into(), json!(py));

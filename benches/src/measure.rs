@@ -98,3 +98,43 @@ impl Machine {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// The median of `values` (the mean of the middle two for an even count; NaN when empty).
+///
+/// ```
+/// use ml_connector_benches::measure::median;
+/// assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The `i`th command-line argument as a number (`_` allowed as a digit separator, e.g.
+/// `100_000`); the error names `what` and ends with the benchmark's `usage`.
+///
+/// ```
+/// use ml_connector_benches::measure::number_arg;
+/// let args = vec!["100_000".to_owned()];
+/// assert_eq!(number_arg::<u64>(&args, 0, "rows", "usage: x").unwrap(), 100_000);
+/// assert!(number_arg::<u64>(&args, 1, "latency", "usage: x").is_err());
+/// ```
+pub fn number_arg<T: std::str::FromStr>(
+    args: &[String],
+    i: usize,
+    what: &str,
+    usage: &str,
+) -> Result<T, String> {
+    let text = args
+        .get(i)
+        .ok_or_else(|| format!("missing {what}\n{usage}"))?;
+    text.replace('_', "")
+        .parse()
+        .map_err(|_| format!("{what} must be a number, got `{text}`\n{usage}"))
+}
